@@ -1,0 +1,715 @@
+"""A strict local stand-in for Google Calendar v3 and Google's OAuth 2.0 endpoints.
+
+The real ``google-api-python-client`` and ``google-auth`` talk to it over HTTP. It is strict
+where Google is: request bodies are checked against the ``calendar.v3.json`` discovery
+document shipped with the client, event ids must be base32hex of 5-1024 characters, a reused
+id is a 409 even when the event was cancelled, deleted events stay as ``cancelled``, updates
+honour ``If-Match`` etags, and the OAuth endpoints enforce client credentials, redirect URIs,
+PKCE S256, single-use codes and revocation.
+
+Failures are switchable through ``/_admin`` routes: injected statuses (a count or a rate),
+delays (timeouts), per-user rate limits answered as Google does (403
+``userRateLimitExceeded``), revoked grants and removed calendars.
+
+Run it alone with ``python -m local.standin --port 8089``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import html
+import itertools
+import json
+import random
+import re
+import secrets
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, available_timezones
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from local import discovery
+
+EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
+SCOPE_EVENTS = "https://www.googleapis.com/auth/calendar.events"
+SCOPE_CALENDAR = "https://www.googleapis.com/auth/calendar"
+SCOPE_CALENDARLIST_RO = "https://www.googleapis.com/auth/calendar.calendarlist.readonly"
+WRITE_ROLES = ("owner", "writer")
+ACCESS_TOKEN_SECONDS = 3599
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message, self.headers = code, reason, message, headers or {}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _rfc3339(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Calendar:
+    id: str
+    summary: str
+    acl: dict[str, str]  # email → role
+    time_zone: str = "America/Sao_Paulo"
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Grant:
+    refresh_token: str
+    email: str
+    client_id: str
+    scopes: tuple[str, ...]
+    revoked: bool = False
+
+
+@dataclass
+class Fault:
+    status: int
+    reason: str
+    methods: tuple[str, ...] = ()
+    count: int | None = None  # the next N matching calls
+    rate: float | None = None  # or this fraction of them
+    delay: float = 0.0  # seconds to stall before answering (timeouts)
+    retry_after: int | None = None
+
+
+class State:
+    """Everything the stand-in knows; one lock guards it."""
+
+    def __init__(self, clients: dict[str, dict[str, Any]] | None = None) -> None:
+        self.lock = threading.RLock()
+        self.clients = clients or {}  # client_id → {"secret", "redirect_uris"}
+        self.users: dict[str, str] = {}  # email → display name
+        self.calendars: dict[str, Calendar] = {}
+        self.grants: dict[str, Grant] = {}  # refresh token → grant
+        self.access: dict[str, tuple[Grant, float]] = {}  # access token → (grant, expiry)
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.faults: list[Fault] = []
+        self.rate_limit_per_minute: int | None = None
+        self.user_calls: dict[str, deque[float]] = defaultdict(deque)
+        self.calls: Counter[str] = Counter()
+        self.etag_counter = itertools.count(1)
+        self.random = random.Random(1234)
+
+    # -- set-up helpers (also behind /_admin) ---------------------------------------------
+    def add_user(self, email: str, name: str = "", calendars: list[dict[str, Any]] | None = None) -> None:
+        with self.lock:
+            self.users[email] = name or email.split("@")[0]
+            if email not in self.calendars:
+                self.calendars[email] = Calendar(email, name or email, {email: "owner"})
+            for spec in calendars or []:
+                cal = self.calendars.setdefault(spec["id"], Calendar(spec["id"], spec.get("summary", spec["id"]), {}))
+                cal.acl[email] = spec.get("role", "owner")
+
+    def issue_grant(self, email: str, client_id: str, scopes: tuple[str, ...]) -> str:
+        with self.lock:
+            if email not in self.users:
+                raise ApiError(400, "invalid_request", "unknown user")
+            token = "1//rt-" + secrets.token_urlsafe(24)
+            self.grants[token] = Grant(token, email, client_id, scopes)
+            return token
+
+    def revoke_user(self, email: str) -> int:
+        with self.lock:
+            n = 0
+            for grant in self.grants.values():
+                if grant.email == email and not grant.revoked:
+                    grant.revoked, n = True, n + 1
+            self.access = {k: v for k, v in self.access.items() if v[0].email != email}
+            return n
+
+    def events_of(self, calendar_id: str, include_cancelled: bool = True) -> list[dict[str, Any]]:
+        with self.lock:
+            cal = self.calendars.get(calendar_id)
+            if cal is None:
+                return []
+            return [json.loads(json.dumps(e)) for e in cal.events.values()
+                    if include_cancelled or e["status"] != "cancelled"]
+
+
+class StandIn:
+    """The WSGI application."""
+
+    def __init__(self, state: State | None = None) -> None:
+        self.state = state or State()
+        r = Rule
+        self.url_map = Map([
+            r("/calendar/v3/calendars/<path:cal>/events", endpoint="events_collection", methods=["GET", "POST"]),
+            r("/calendar/v3/calendars/<path:cal>/events/<eid>", endpoint="event",
+              methods=["GET", "PUT", "PATCH", "DELETE"]),
+            r("/calendar/v3/calendars/<path:cal>/events/<eid>/move", endpoint="event_move", methods=["POST"]),
+            r("/calendar/v3/users/me/calendarList", endpoint="calendar_list", methods=["GET"]),
+            r("/calendar/v3/users/me/calendarList/<path:cal>", endpoint="calendar_list_get", methods=["GET"]),
+            r("/o/oauth2/auth", endpoint="oauth_auth", methods=["GET"]),
+            r("/o/oauth2/approve", endpoint="oauth_approve", methods=["POST"]),
+            r("/token", endpoint="oauth_token", methods=["POST"]),
+            r("/revoke", endpoint="oauth_revoke", methods=["POST", "GET"]),
+            r("/_admin/users", endpoint="admin_users", methods=["POST"]),
+            r("/_admin/grants", endpoint="admin_grants", methods=["POST"]),
+            r("/_admin/revoke", endpoint="admin_revoke", methods=["POST"]),
+            r("/_admin/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
+            r("/_admin/rate_limit", endpoint="admin_rate_limit", methods=["POST"]),
+            r("/_admin/stats", endpoint="admin_stats", methods=["GET", "DELETE"]),
+            r("/_admin/calendars/<path:cal>/events", endpoint="admin_events", methods=["GET"]),
+            r("/_admin/calendars/<path:cal>/events/<eid>", endpoint="admin_event", methods=["DELETE"]),
+            r("/_admin/calendars/<path:cal>", endpoint="admin_calendar", methods=["DELETE"]),
+        ], strict_slashes=False)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        try:
+            endpoint, args = self.url_map.bind_to_environ(environ).match()
+            response = getattr(self, "on_" + endpoint)(request, **args)
+        except ApiError as err:
+            response = _api_error(err)
+        except HTTPException as err:
+            response = _api_error(ApiError(err.code or 500, "notFound" if err.code == 404 else "badRequest",
+                                           err.description or ""))
+        return response(environ, start_response)
+
+    # -- Calendar: plumbing ----------------------------------------------------------------
+    def _authorize(self, request: Request, scopes: tuple[str, ...], method: str) -> Grant:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        with self.state.lock:
+            entry = self.state.access.get(token)
+            if entry is None or entry[1] < time.time() or entry[0].revoked:
+                raise ApiError(401, "authError", "Invalid Credentials")
+            grant = entry[0]
+            if not any(s in grant.scopes for s in scopes + (SCOPE_CALENDAR,)):
+                raise ApiError(403, "insufficientPermissions", "Request had insufficient authentication scopes.")
+            self.state.calls[method] += 1
+            self._rate_limit(grant.email)
+        self._inject(method)
+        return grant
+
+    def _rate_limit(self, email: str) -> None:
+        limit = self.state.rate_limit_per_minute
+        if limit is None:
+            return
+        window = self.state.user_calls[email]
+        now = time.monotonic()
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= limit:
+            self.state.calls["rejected_rate_limit"] += 1
+            raise ApiError(403, "userRateLimitExceeded", "Rate Limit Exceeded")
+        window.append(now)
+
+    def _inject(self, method: str) -> None:
+        fault = None
+        with self.state.lock:
+            for f in self.state.faults:
+                if f.methods and method not in f.methods:
+                    continue
+                if f.count is not None and f.count > 0:
+                    f.count -= 1
+                    fault = f
+                    break
+                if f.rate is not None and self.state.random.random() < f.rate:
+                    fault = f
+                    break
+            self.state.faults = [f for f in self.state.faults if f.count is None or f.count > 0]
+            if fault:
+                self.state.calls["injected_fault"] += 1
+        if fault is None:
+            return
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.status:
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
+            raise ApiError(fault.status, fault.reason, "injected fault", headers)
+
+    def _calendar(self, cal_id: str, grant: Grant, write: bool) -> Calendar:
+        if cal_id == "primary":
+            cal_id = grant.email
+        cal = self.state.calendars.get(cal_id)
+        role = cal.acl.get(grant.email) if cal else None
+        if cal is None or role is None:
+            raise ApiError(404, "notFound", "Not Found")
+        if write and role not in WRITE_ROLES:
+            raise ApiError(403, "requiredAccessLevel", "You need to have writer access to this calendar.")
+        return cal
+
+    def _check_query(self, request: Request, name: str) -> None:
+        problems = discovery.validate_query("events", name, dict(request.args))
+        if problems:
+            raise ApiError(400, "invalidParameter", "; ".join(problems))
+
+    def _body(self, request: Request) -> dict[str, Any]:
+        if request.mimetype != "application/json":
+            raise ApiError(400, "parseError", "This API does not support parsing form-encoded input.")
+        try:
+            body = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            raise ApiError(400, "parseError", "Parse Error") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "parseError", "Parse Error")
+        problems = discovery.validate(body, {"$ref": "Event"}, "event")
+        if problems:
+            raise ApiError(400, "invalid", "; ".join(problems[:5]))
+        _check_event_semantics(body)
+        return body
+
+    def _stored(self, cal: Calendar, body: dict[str, Any], eid: str, previous: dict[str, Any] | None) -> dict[str, Any]:
+        now = _rfc3339(_now())
+        event = {k: v for k, v in body.items() if k not in ("etag", "kind", "htmlLink", "created", "updated",
+                                                           "creator", "organizer", "iCalUID")}
+        event.update({
+            "kind": "calendar#event",
+            "id": eid,
+            "etag": f'"{3000000000000000 + next(self.state.etag_counter)}"',
+            "status": body.get("status", "confirmed"),
+            "htmlLink": f"https://calendar.stand-in/event?eid={eid}",
+            "created": previous["created"] if previous else now,
+            "updated": now,
+            "creator": {"email": cal.id},
+            "organizer": {"email": cal.id, "self": True},
+            "iCalUID": f"{eid}@google.com",
+            "sequence": (previous.get("sequence", 0) + 1) if previous else 0,
+            "reminders": body.get("reminders", {"useDefault": True}),
+            "eventType": "default",
+        })
+        return event
+
+    # -- Calendar: events ------------------------------------------------------------------
+    def on_events_collection(self, request: Request, cal: str) -> Response:
+        if request.method == "POST":
+            grant = self._authorize(request, (SCOPE_EVENTS,), "events.insert")
+            self._check_query(request, "insert")
+            body = self._body(request)
+            with self.state.lock:
+                calendar = self._calendar(cal, grant, write=True)
+                eid = body.get("id") or secrets.token_hex(13)
+                if not EVENT_ID.match(eid):
+                    raise ApiError(400, "invalid", "Invalid resource id value.")
+                if eid in calendar.events or any(eid in c.events for c in self.state.calendars.values()):
+                    raise ApiError(409, "duplicate", "The requested identifier already exists.")
+                event = self._stored(calendar, body, eid, None)
+                calendar.events[eid] = event
+                return _json(event)
+        grant = self._authorize(request, (SCOPE_EVENTS,), "events.list")
+        self._check_query(request, "list")
+        with self.state.lock:
+            calendar = self._calendar(cal, grant, write=False)
+            show_deleted = request.args.get("showDeleted") == "true"
+            wanted = [p.split("=", 1) for p in request.args.getlist("privateExtendedProperty")]
+            items = [
+                e for e in calendar.events.values()
+                if (show_deleted or e["status"] != "cancelled")
+                and all(e.get("extendedProperties", {}).get("private", {}).get(k) == v for k, v in wanted)
+            ]
+            items.sort(key=lambda e: e["id"])
+            start = int(request.args.get("pageToken") or 0)
+            size = min(int(request.args.get("maxResults") or 250), 2500)
+            page = items[start:start + size]
+            out: dict[str, Any] = {"kind": "calendar#events", "summary": calendar.summary, "items": page}
+            if start + size < len(items):
+                out["nextPageToken"] = str(start + size)
+            return _json(out)
+
+    def on_event(self, request: Request, cal: str, eid: str) -> Response:
+        method = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[request.method]
+        grant = self._authorize(request, (SCOPE_EVENTS,), f"events.{method}")
+        self._check_query(request, method)
+        body = self._body(request) if method in ("update", "patch") else None
+        with self.state.lock:
+            calendar = self._calendar(cal, grant, write=method != "get")
+            current = calendar.events.get(eid)
+            if current is None:
+                raise ApiError(404, "notFound", "Not Found")
+            if method == "get":
+                return _json(current)
+            if_match = request.headers.get("If-Match")
+            if if_match and if_match != current["etag"]:
+                raise ApiError(412, "conditionNotMet", "Precondition Failed")
+            if method == "delete":
+                if current["status"] == "cancelled":
+                    raise ApiError(410, "deleted", "Resource has been deleted")
+                current.update(status="cancelled", updated=_rfc3339(_now()),
+                               etag=f'"{3000000000000000 + next(self.state.etag_counter)}"')
+                return Response(status=204)
+            assert body is not None
+            if body.get("id") not in (None, eid):
+                raise ApiError(400, "invalid", "The event id in the body does not match the path.")
+            merged = {**current, **body} if method == "patch" else {**body}
+            if method == "patch":
+                _check_event_semantics(merged)
+            event = self._stored(calendar, merged, eid, current)
+            calendar.events[eid] = event
+            return _json(event)
+
+    def on_event_move(self, request: Request, cal: str, eid: str) -> Response:
+        grant = self._authorize(request, (SCOPE_EVENTS,), "events.move")
+        self._check_query(request, "move")
+        with self.state.lock:
+            source = self._calendar(cal, grant, write=True)
+            target = self._calendar(request.args.get("destination", ""), grant, write=True)
+            event = source.events.get(eid)
+            if event is None or event["status"] == "cancelled":
+                raise ApiError(404, "notFound", "Not Found")
+            if eid in target.events:
+                raise ApiError(409, "duplicate", "The requested identifier already exists.")
+            del source.events[eid]
+            event = {**event, "etag": f'"{3000000000000000 + next(self.state.etag_counter)}"',
+                     "organizer": {"email": target.id, "self": True}}
+            target.events[eid] = event
+            return _json(event)
+
+    # -- Calendar: calendar list -----------------------------------------------------------
+    def _list_entry(self, cal: Calendar, email: str) -> dict[str, Any]:
+        return {"kind": "calendar#calendarListEntry", "id": cal.id, "summary": cal.summary,
+                "accessRole": cal.acl[email], "primary": cal.id == email, "timeZone": cal.time_zone}
+
+    def on_calendar_list(self, request: Request) -> Response:
+        grant = self._authorize(request, (SCOPE_CALENDARLIST_RO,), "calendarList.list")
+        with self.state.lock:
+            items = [self._list_entry(c, grant.email) for c in self.state.calendars.values() if grant.email in c.acl]
+        return _json({"kind": "calendar#calendarList", "items": items})
+
+    def on_calendar_list_get(self, request: Request, cal: str) -> Response:
+        grant = self._authorize(request, (SCOPE_CALENDARLIST_RO,), "calendarList.get")
+        with self.state.lock:
+            calendar = self._calendar(cal, grant, write=False)
+            return _json(self._list_entry(calendar, grant.email))
+
+    # -- OAuth ------------------------------------------------------------------------------
+    def _client(self, request: Request) -> tuple[str, dict[str, Any]]:
+        client_id = request.form.get("client_id", "")
+        secret = request.form.get("client_secret", "")
+        if request.authorization and request.authorization.type == "basic":
+            client_id, secret = request.authorization.username or "", request.authorization.password or ""
+        client = self.state.clients.get(client_id)
+        if client is None or not secrets.compare_digest(client["secret"], secret):
+            raise _OAuthError(401, "invalid_client", "The OAuth client was not found.")
+        return client_id, client
+
+    def on_oauth_auth(self, request: Request) -> Response:
+        args = request.args
+        client = self.state.clients.get(args.get("client_id", ""))
+        redirect_uri = args.get("redirect_uri", "")
+        if client is None or redirect_uri not in client["redirect_uris"]:
+            return _page("Erro 400: redirect_uri_mismatch", "<p>The redirect URI is not registered.</p>", 400)
+        problems = []
+        if args.get("response_type") != "code":
+            problems.append("response_type must be code")
+        if args.get("code_challenge_method") != "S256" or len(args.get("code_challenge", "")) < 43:
+            problems.append("PKCE S256 code_challenge required")
+        if not args.get("scope"):
+            problems.append("scope required")
+        if problems:
+            return _page("Erro 400: invalid_request", "".join(f"<p>{html.escape(p)}</p>" for p in problems), 400)
+        hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                         for k, v in args.items())
+        with self.state.lock:
+            users = list(self.state.users)
+        options = "".join(
+            f'<p><label><input type="radio" name="login" value="{html.escape(u)}"{" checked" if i == 0 else ""}>'
+            f" {html.escape(u)}</label></p>" for i, u in enumerate(users))
+        scopes = "".join(f"<li>{html.escape(s)}</li>" for s in args.get("scope", "").split())
+        body = (f'<form method="post" action="/o/oauth2/approve">{hidden}<h2>Choose an account</h2>{options}'
+                f"<p>The application asks for:</p><ul>{scopes}</ul>"
+                '<button name="decision" value="allow" id="allow">Allow</button> '
+                '<button name="decision" value="deny" id="deny">Cancel</button></form>')
+        return _page("Sign in – Google Accounts (stand-in)", body)
+
+    def on_oauth_approve(self, request: Request) -> Response:
+        form = request.form
+        client = self.state.clients.get(form.get("client_id", ""))
+        redirect_uri = form.get("redirect_uri", "")
+        if client is None or redirect_uri not in client["redirect_uris"]:
+            return _page("Erro 400: redirect_uri_mismatch", "", 400)
+        state = form.get("state")
+        if form.get("decision") != "allow":
+            return _redirect(redirect_uri, {"error": "access_denied", "state": state})
+        email = form.get("login", "")
+        if email not in self.state.users:
+            return _page("Erro 400", "<p>Unknown account.</p>", 400)
+        code = "4/code-" + secrets.token_urlsafe(24)
+        with self.state.lock:
+            self.state.codes[code] = {
+                "email": email, "client_id": form["client_id"], "redirect_uri": redirect_uri,
+                "scopes": tuple(form.get("scope", "").split()), "challenge": form.get("code_challenge", ""),
+                "offline": form.get("access_type") == "offline", "consent": form.get("prompt") == "consent",
+                "expires": time.time() + 600,
+            }
+        return _redirect(redirect_uri, {"code": code, "state": state, "scope": form.get("scope", "")})
+
+    def on_oauth_token(self, request: Request) -> Response:
+        try:
+            client_id, _ = self._client(request)
+            grant_type = request.form.get("grant_type")
+            with self.state.lock:
+                self.state.calls["oauth.token"] += 1
+            self._inject("oauth.token")
+            if grant_type == "authorization_code":
+                return self._exchange_code(request, client_id)
+            if grant_type == "refresh_token":
+                return self._refresh(request, client_id)
+            raise _OAuthError(400, "unsupported_grant_type", "Invalid grant_type.")
+        except _OAuthError as err:
+            return _json({"error": err.error, "error_description": err.description}, err.status)
+        except ApiError as err:
+            return _json({"error": "internal_failure", "error_description": err.message}, err.code, err.headers)
+
+    def _exchange_code(self, request: Request, client_id: str) -> Response:
+        form = request.form
+        with self.state.lock:
+            entry = self.state.codes.pop(form.get("code", ""), None)
+        if entry is None or entry["expires"] < time.time() or entry["client_id"] != client_id:
+            raise _OAuthError(400, "invalid_grant", "Malformed auth code.")
+        if form.get("redirect_uri") != entry["redirect_uri"]:
+            raise _OAuthError(400, "redirect_uri_mismatch", "Bad Request")
+        verifier = form.get("code_verifier", "")
+        computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if not verifier or not secrets.compare_digest(computed, entry["challenge"]):
+            raise _OAuthError(400, "invalid_grant", "Invalid code verifier.")
+        out: dict[str, Any] = {}
+        if entry["offline"]:
+            out["refresh_token"] = self.state.issue_grant(entry["email"], client_id, entry["scopes"])
+            grant = self.state.grants[out["refresh_token"]]
+        else:
+            grant = Grant("", entry["email"], client_id, entry["scopes"])
+        out.update(self._access_token(grant))
+        return _json(out)
+
+    def _refresh(self, request: Request, client_id: str) -> Response:
+        with self.state.lock:
+            grant = self.state.grants.get(request.form.get("refresh_token", ""))
+            if grant is None or grant.revoked or grant.client_id != client_id:
+                raise _OAuthError(400, "invalid_grant", "Token has been expired or revoked.")
+            return _json(self._access_token(grant))
+
+    def _access_token(self, grant: Grant) -> dict[str, Any]:
+        token = "ya29.at-" + secrets.token_urlsafe(24)
+        with self.state.lock:
+            self.state.access[token] = (grant, time.time() + ACCESS_TOKEN_SECONDS)
+        return {"access_token": token, "expires_in": ACCESS_TOKEN_SECONDS, "scope": " ".join(grant.scopes),
+                "token_type": "Bearer"}
+
+    def on_oauth_revoke(self, request: Request) -> Response:
+        token = request.values.get("token", "")
+        with self.state.lock:
+            self.state.calls["oauth.revoke"] += 1
+            grant = self.state.grants.get(token) or (self.state.access.get(token) or (None,))[0]
+            if grant is None or grant.revoked:
+                return _json({"error": "invalid_token", "error_description": "Token expired or revoked"}, 400)
+            grant.revoked = True
+            self.state.access = {k: v for k, v in self.state.access.items() if v[0] is not grant}
+        return _json({})
+
+    # -- admin ------------------------------------------------------------------------------
+    def on_admin_users(self, request: Request) -> Response:
+        spec = request.get_json()
+        self.state.add_user(spec["email"], spec.get("name", ""), spec.get("calendars"))
+        return _json({"email": spec["email"]})
+
+    def on_admin_grants(self, request: Request) -> Response:
+        spec = request.get_json()
+        scopes = tuple(spec.get("scopes") or (SCOPE_EVENTS, SCOPE_CALENDARLIST_RO))
+        return _json({"refresh_token": self.state.issue_grant(spec["email"], spec["client_id"], scopes)})
+
+    def on_admin_revoke(self, request: Request) -> Response:
+        return _json({"revoked": self.state.revoke_user(request.get_json()["email"])})
+
+    def on_admin_faults(self, request: Request) -> Response:
+        with self.state.lock:
+            if request.method == "DELETE":
+                self.state.faults.clear()
+                return _json({"faults": 0})
+            spec = request.get_json()
+            self.state.faults.append(Fault(
+                status=int(spec.get("status", 503)), reason=spec.get("reason", "backendError"),
+                methods=tuple(spec.get("methods", ())), count=spec.get("count"), rate=spec.get("rate"),
+                delay=float(spec.get("delay", 0)), retry_after=spec.get("retry_after")))
+            return _json({"faults": len(self.state.faults)})
+
+    def on_admin_rate_limit(self, request: Request) -> Response:
+        with self.state.lock:
+            self.state.rate_limit_per_minute = request.get_json().get("per_user_per_minute")
+            self.state.user_calls.clear()
+        return _json({"per_user_per_minute": self.state.rate_limit_per_minute})
+
+    def on_admin_stats(self, request: Request) -> Response:
+        with self.state.lock:
+            if request.method == "DELETE":
+                self.state.calls.clear()
+            return _json({"calls": dict(self.state.calls)})
+
+    def on_admin_events(self, request: Request, cal: str) -> Response:
+        return _json({"items": self.state.events_of(cal, include_cancelled=request.args.get("showDeleted") == "true")})
+
+    def on_admin_event(self, request: Request, cal: str, eid: str) -> Response:
+        """The user deletes an event by hand in Google Calendar."""
+        with self.state.lock:
+            event = self.state.calendars[cal].events.get(eid)
+            if event is None:
+                raise ApiError(404, "notFound", "Not Found")
+            event["status"] = "cancelled"
+        return Response(status=204)
+
+    def on_admin_calendar(self, request: Request, cal: str) -> Response:
+        """The user deletes a whole secondary calendar."""
+        with self.state.lock:
+            self.state.calendars.pop(cal, None)
+        return Response(status=204)
+
+
+class _OAuthError(Exception):
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(error)
+        self.status, self.error, self.description = status, error, description
+
+
+def _check_event_semantics(body: dict[str, Any]) -> None:
+    """The rules Google enforces beyond the schema, with its reasons."""
+    eid = body.get("id")
+    if eid is not None and not EVENT_ID.match(eid):
+        raise ApiError(400, "invalid", "Invalid resource id value.")
+    for side in ("start", "end"):
+        t = body.get(side)
+        if not t:
+            raise ApiError(400, "required", f"Missing {side} time.")
+        if ("date" in t) == ("dateTime" in t):
+            raise ApiError(400, "invalid", f"{side}: exactly one of date and dateTime.")
+        zone = t.get("timeZone")
+        if zone is not None and zone not in _zones():
+            raise ApiError(400, "timeZoneInvalid", f"Invalid time zone definition for {side} time.")
+        if "dateTime" in t and zone is None and not re.search(r"([Zz]|[+-]\d{2}:\d{2})$", t["dateTime"]):
+            raise ApiError(400, "required", f"Missing time zone definition for {side} time.")
+        if body.get("recurrence") and "dateTime" in t and zone is None:
+            raise ApiError(400, "required", f"Missing time zone definition for {side} time.")
+    start, end = _instant(body["start"]), _instant(body["end"])
+    if ("date" in body["start"]) != ("date" in body["end"]):
+        raise ApiError(400, "invalid", "Start and end times must either both be date or both be dateTime.")
+    if end < start:
+        raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
+    for line in body.get("recurrence") or []:
+        if not re.match(r"^(RRULE|EXRULE|RDATE|EXDATE)[:;]", line):
+            raise ApiError(400, "invalid", "Invalid recurrence rule.")
+    reminders = body.get("reminders") or {}
+    overrides = reminders.get("overrides") or []
+    if reminders.get("useDefault") and overrides:
+        raise ApiError(400, "cannotUseDefaultRemindersAndSpecifyOverride",
+                       "Cannot specify both default reminders and overrides at the same time.")
+    if len(overrides) > 5:
+        raise ApiError(400, "tooManyReminders", "Too many reminders.")
+    for o in overrides:
+        if o.get("method") not in ("email", "popup") or not 0 <= o.get("minutes", -1) <= 40320:
+            raise ApiError(400, "invalid", "Invalid reminder.")
+    for a in body.get("attendees") or []:
+        if not a.get("email") or "@" not in a["email"]:
+            raise ApiError(400, "invalid", "Invalid attendee email.")
+    if body.get("status") not in (None, "confirmed", "tentative", "cancelled"):
+        raise ApiError(400, "invalid", "Invalid status.")
+    source = body.get("source")
+    if source is not None and not re.match(r"^https?://", source.get("url", "")):
+        raise ApiError(400, "invalid", "Invalid source url.")
+    for scope in ("private", "shared"):
+        for key, value in ((body.get("extendedProperties") or {}).get(scope) or {}).items():
+            if len(key) > 44 or len(value) > 1024:
+                raise ApiError(400, "invalid", "Extended property too long.")
+
+
+def _zones() -> frozenset[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones())
+    return _ZONES
+
+
+_ZONES: frozenset[str] | None = None
+
+
+def _instant(t: dict[str, Any]) -> datetime:
+    if "date" in t:
+        return datetime.fromisoformat(t["date"]).replace(tzinfo=timezone.utc)
+    text = t["dateTime"].replace("Z", "+00:00").replace("z", "+00:00")
+    text = re.sub(r"\.(\d{6})\d+", r".\1", text)
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo(t["timeZone"]))
+    return dt
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload), status=status, headers=headers, mimetype="application/json")
+
+
+def _api_error(err: ApiError) -> Response:
+    return _json({"error": {"code": err.code, "message": err.message,
+                            "errors": [{"domain": "global", "reason": err.reason, "message": err.message}]}},
+                 err.code, err.headers)
+
+
+def _redirect(uri: str, params: dict[str, Any]) -> Response:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return Response(status=302, headers={"Location": uri + ("&" if "?" in uri else "?") + query})
+
+
+def _page(title: str, body: str, status: int = 200) -> Response:
+    text = (f"<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+            f"<title>{html.escape(title)}</title><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+    return Response(text, status=status, mimetype="text/html")
+
+
+class Server:
+    """The stand-in on a loopback port, served from a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, state: State | None = None) -> None:
+        self.app = StandIn(state)
+        self.httpd = make_server(host, port, self.app, threaded=True)
+        self.port = self.httpd.server_port
+        self.url = f"http://{host}:{self.port}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="standin", daemon=True)
+
+    @property
+    def state(self) -> State:
+        return self.app.state
+
+    def start(self) -> "Server":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--client-id", default="local-client")
+    parser.add_argument("--client-secret", default="local-secret")
+    parser.add_argument("--redirect-uri", action="append", default=[])
+    args = parser.parse_args()
+    state = State({args.client_id: {"secret": args.client_secret, "redirect_uris": args.redirect_uri}})
+    server = Server(port=args.port, state=state)
+    print(f"stand-in listening on {server.url}", flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The Calendars port on google-api-python-client, with each user's OAuth credentials.
+
+The discovery document is the one shipped with the library (no network at start), the
+service object is built once per instance, and every call gets its own authorised HTTP
+object (httplib2 is not thread-safe). Credentials are cached per token reference so the
+steady state costs exactly one HTTP request per change.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+
+import google.auth.exceptions
+import google_auth_httplib2
+import httplib2
+from google.oauth2.credentials import Credentials
+from googleapiclient import discovery
+from googleapiclient.errors import HttpError
+
+from sync.errors import (
+    AuthRevoked,
+    CalendarConflict,
+    CalendarNotFound,
+    CalendarUnavailable,
+    Permanent,
+    Retryable,
+)
+from sync.model import Connection
+from sync.ports import TokenVault
+
+SCOPES = (
+    "https://www.googleapis.com/auth/calendar.events",
+    "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
+)
+RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
+NO_ACCESS_REASONS = {"requiredAccessLevel", "forbidden", "notACalendarUser"}
+_CACHE_SIZE = 1024
+
+
+def build_service(endpoint: str) -> Any:
+    """The Calendar v3 resource from the bundled discovery document, at ``endpoint``."""
+    return discovery.build(
+        "calendar", "v3", static_discovery=True, cache_discovery=False,
+        client_options={"api_endpoint": endpoint}, http=httplib2.Http(),
+    )
+
+
+def error_reason(err: HttpError) -> str:
+    try:
+        payload = json.loads(err.content.decode("utf-8"))
+        errors = payload.get("error", {}).get("errors") or [{}]
+        return str(errors[0].get("reason") or payload.get("error", {}).get("status") or "")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return ""
+
+
+def translate_http_error(err: HttpError) -> Exception:
+    """Calendar's answer → the service's error hierarchy (contract §3)."""
+    status = int(err.resp.status)
+    reason = error_reason(err)
+    if status == 409:
+        return CalendarConflict("calendar answered 409")
+    if status in (404, 410):
+        return CalendarNotFound(status)
+    if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
+        retry_after = err.resp.get("retry-after")
+        return Retryable(f"calendar {status} {reason}".strip(),
+                         retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+    if status == 401 or (status == 403 and reason == "insufficientPermissions"):
+        return AuthRevoked(f"calendar {status} {reason}".strip())
+    if status == 403 and reason in NO_ACCESS_REASONS:
+        return CalendarUnavailable(f"calendar {status} {reason}")
+    if status == 412:
+        return Retryable("calendar 412 precondition failed")
+    return Permanent(f"calendar {status} {reason}".strip())
+
+
+def translate_refresh_error(err: google.auth.exceptions.RefreshError) -> Exception:
+    details = err.args[1] if len(err.args) > 1 and isinstance(err.args[1], dict) else {}
+    if details.get("error") == "invalid_grant" or "invalid_grant" in str(err.args[0] if err.args else ""):
+        return AuthRevoked("oauth invalid_grant")
+    return Retryable("oauth refresh failed")
+
+
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[str, Credentials] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str, make: Callable[[], Credentials]) -> Credentials:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = make()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+    def drop(self, key: str) -> None:
+        with self.lock:
+            self.items.pop(key, None)
+
+
+class GoogleCalendars:
+    def __init__(self, endpoint: str, token_uri: str, client_id: str, client_secret: str,
+                 vault: TokenVault, send_updates: str = "none", timeout: float = 20.0) -> None:
+        self.service = build_service(endpoint)
+        self.token_uri = token_uri
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.vault = vault
+        self.send_updates = send_updates
+        self.timeout = timeout
+        self._credentials = _LRU(_CACHE_SIZE)
+
+    def session(self, connection: Connection) -> "GoogleCalendarSession":
+        if not connection.token_ref:
+            raise AuthRevoked("connection has no token")
+        ref = connection.token_ref
+        creds = self._credentials.get(ref, lambda: self._make_credentials(ref))
+        return GoogleCalendarSession(self, creds, on_revoked=lambda: self._credentials.drop(ref))
+
+    def _make_credentials(self, ref: str) -> Credentials:
+        return Credentials(
+            token=None,
+            refresh_token=self.vault.read_refresh_token(ref),
+            token_uri=self.token_uri,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            scopes=list(SCOPES),
+        )
+
+
+class GoogleCalendarSession:
+    def __init__(self, owner: GoogleCalendars, creds: Credentials, on_revoked: Callable[[], None]) -> None:
+        self.owner = owner
+        self.creds = creds
+        self.on_revoked = on_revoked
+
+    def _execute(self, request: Any) -> Any:
+        http = google_auth_httplib2.AuthorizedHttp(self.creds, http=httplib2.Http(timeout=self.owner.timeout))
+        try:
+            return request.execute(http=http)
+        except HttpError as err:
+            raise self._revoked(translate_http_error(err)) from err
+        except google.auth.exceptions.RefreshError as err:
+            raise self._revoked(translate_refresh_error(err)) from err
+        except (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, socket.timeout,
+                TimeoutError, ConnectionError, ssl.SSLError, OSError) as err:
+            raise Retryable(f"calendar transport: {type(err).__name__}") from err
+
+    def _revoked(self, err: Exception) -> Exception:
+        if isinstance(err, AuthRevoked):
+            self.on_revoked()  # the next delivery re-reads the (perhaps reconnected) token
+        return err
+
+    def insert(self, calendar_id: str, body: dict[str, Any]) -> None:
+        events = self.owner.service.events()
+        try:
+            self._execute(events.insert(calendarId=calendar_id, body=body, sendUpdates=self.owner.send_updates))
+        except CalendarNotFound as err:
+            raise CalendarUnavailable("calendar not found") from err
+
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> None:
+        events = self.owner.service.events()
+        self._execute(events.update(calendarId=calendar_id, eventId=event_id, body=body,
+                                    sendUpdates=self.owner.send_updates))
+
+    def delete(self, calendar_id: str, event_id: str) -> None:
+        events = self.owner.service.events()
+        self._execute(events.delete(calendarId=calendar_id, eventId=event_id, sendUpdates=self.owner.send_updates))

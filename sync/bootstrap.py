@@ -1,0 +1,134 @@
+"""Wires adapters to the core, lazily: nothing here runs at import time.
+
+Each getter builds its object on first use and keeps it for the life of the instance, so
+clients (gRPC channels, HTTP pools, the Calendar discovery document) are made once.
+Heavy libraries are imported inside the getters, so each function's cold start pays only
+for what that function uses.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, TypeVar
+
+from sync.config import Settings, settings
+
+T = TypeVar("T")
+_lock = threading.RLock()
+_instances: dict[str, Any] = {}
+
+
+def _once(name: str, make: Callable[[], T]) -> T:
+    try:
+        return _instances[name]  # type: ignore[no-any-return]
+    except KeyError:
+        pass
+    with _lock:
+        if name not in _instances:
+            _instances[name] = make()
+        return _instances[name]  # type: ignore[no-any-return]
+
+
+def reset() -> None:
+    """Forget every instance (tests that change the environment)."""
+    with _lock:
+        _instances.clear()
+        settings.cache_clear()
+
+
+def config() -> Settings:
+    return settings()
+
+
+def publisher() -> Any:
+    def make() -> Any:
+        from sync.adapters.pubsub import PubSubPublisher
+
+        s = config()
+        return PubSubPublisher(s.project, s.sync_topic, timeout=s.publish_timeout_seconds)
+
+    return _once("publisher", make)
+
+
+def firestore_client() -> Any:
+    def make() -> Any:
+        from google.cloud import firestore
+
+        return firestore.Client(project=config().project)
+
+    return _once("firestore", make)
+
+
+def store() -> Any:
+    def make() -> Any:
+        from sync.adapters.firestore_store import FirestoreStore
+
+        return FirestoreStore(firestore_client())
+
+    return _once("store", make)
+
+
+def _secret_manager() -> Any:
+    def make() -> Any:
+        from google.cloud import secretmanager
+
+        from sync.adapters.secrets import SecretManagerVault
+
+        s = config()
+        endpoint = s.env.get("SECRET_MANAGER_ENDPOINT")
+        if endpoint:  # a local Secret Manager stand-in (REST), for tests and local runs
+            from google.auth.credentials import AnonymousCredentials
+
+            client = secretmanager.SecretManagerServiceClient(
+                transport="rest", credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": endpoint},
+            )
+        else:
+            client = secretmanager.SecretManagerServiceClient()
+        return SecretManagerVault(s.project, client)
+
+    return _once("secret_manager", make)
+
+
+def vault() -> Any:
+    def make() -> Any:
+        if config().secrets_backend == "env":
+            from sync.adapters.secrets import FirestoreTokenVault
+
+            return FirestoreTokenVault(firestore_client())
+        return _secret_manager()
+
+    return _once("vault", make)
+
+
+def config_secrets() -> Any:
+    def make() -> Any:
+        from sync.adapters.secrets import ConfigSecrets
+
+        s = config()
+        return ConfigSecrets(s.env, s.secrets_backend, None if s.secrets_backend == "env" else _secret_manager())
+
+    return _once("config_secrets", make)
+
+
+def calendars() -> Any:
+    def make() -> Any:
+        from sync.adapters.calendar_api import GoogleCalendars
+
+        s, secrets = config(), config_secrets()
+        return GoogleCalendars(
+            endpoint=s.calendar_endpoint, token_uri=s.oauth_token_uri,
+            client_id=secrets.get("OAUTH_CLIENT_ID"), client_secret=secrets.get("OAUTH_CLIENT_SECRET"),
+            vault=vault(), send_updates=s.send_updates, timeout=s.calendar_timeout_seconds,
+        )
+
+    return _once("calendars", make)
+
+
+def sync_service() -> Any:
+    def make() -> Any:
+        from sync.service import SyncService
+
+        return SyncService(store(), calendars(), lease_seconds=config().lease_seconds)
+
+    return _once("sync_service", make)

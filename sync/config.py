@@ -1,0 +1,105 @@
+"""Settings read once from the environment (contract §5)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Mapping
+
+from sync.errors import ConfigError
+
+SEND_UPDATES_CHOICES = ("all", "externalOnly", "none")
+SECRETS_BACKENDS = ("secret-manager", "env")
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    sync_topic: str = "calendar-sync"
+    calendar_api_root: str = "https://www.googleapis.com/"
+    oauth_auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    oauth_token_uri: str = "https://oauth2.googleapis.com/token"
+    oauth_revoke_uri: str = "https://oauth2.googleapis.com/revoke"
+    public_base_url: str = ""
+    allowed_return_origins: tuple[str, ...] = ()
+    secrets_backend: str = "secret-manager"
+    send_updates: str = "none"
+    # Extensions (all optional, documented in the README's configuration table).
+    publish_timeout_seconds: float = 10.0
+    lease_seconds: float = 120.0
+    calendar_timeout_seconds: float = 20.0
+    log_level: str = "INFO"
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.sync_topic}-dead-letter"
+
+    @property
+    def dead_letter_subscription(self) -> str:
+        return f"{self.sync_topic}-dead-letter-inspect"
+
+    @property
+    def calendar_endpoint(self) -> str:
+        """What googleapiclient's ``api_endpoint`` needs: root *and* service path."""
+        return self.calendar_api_root + "calendar/v3/"
+
+    @property
+    def calendar_batch_uri(self) -> str:
+        return self.calendar_api_root + "batch/calendar/v3"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        project = env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCP_PROJECT") or ""
+        if not project:
+            raise ConfigError("GOOGLE_CLOUD_PROJECT is not set")
+        root = env.get("CALENDAR_API_ROOT") or cls.calendar_api_root
+        if not root.endswith("/"):
+            root += "/"
+        backend = env.get("SECRETS_BACKEND") or cls.secrets_backend
+        if backend not in SECRETS_BACKENDS:
+            raise ConfigError(f"SECRETS_BACKEND must be one of {', '.join(SECRETS_BACKENDS)}")
+        send_updates = env.get("SEND_UPDATES") or cls.send_updates
+        if send_updates not in SEND_UPDATES_CHOICES:
+            raise ConfigError(f"SEND_UPDATES must be one of {', '.join(SEND_UPDATES_CHOICES)}")
+        origins = tuple(
+            o.strip().rstrip("/") for o in env.get("ALLOWED_RETURN_ORIGINS", "").split(",") if o.strip()
+        )
+        return cls(
+            project=project,
+            sync_topic=env.get("SYNC_TOPIC") or cls.sync_topic,
+            calendar_api_root=root,
+            oauth_auth_uri=env.get("OAUTH_AUTH_URI") or cls.oauth_auth_uri,
+            oauth_token_uri=env.get("OAUTH_TOKEN_URI") or cls.oauth_token_uri,
+            oauth_revoke_uri=env.get("OAUTH_REVOKE_URI") or cls.oauth_revoke_uri,
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
+            allowed_return_origins=origins,
+            secrets_backend=backend,
+            send_updates=send_updates,
+            publish_timeout_seconds=_positive(env, "PUBLISH_TIMEOUT_SECONDS", cls.publish_timeout_seconds),
+            lease_seconds=_positive(env, "LEASE_SECONDS", cls.lease_seconds),
+            calendar_timeout_seconds=_positive(env, "CALENDAR_TIMEOUT_SECONDS", cls.calendar_timeout_seconds),
+            log_level=(env.get("LOG_LEVEL") or cls.log_level).upper(),
+            env=env,
+        )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process's settings, read on first use (never at import time)."""
+    return Settings.from_env()

@@ -1,0 +1,167 @@
+"""HTTP entry points: decode → one service call → map errors to statuses (contract §2, §3).
+
+``except Exception`` appears only here, at the boundary, and is logged with its stack.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from typing import Any
+
+from sync import bootstrap, logs
+from sync.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
+from sync.payload import parse_body, parse_change
+from sync.signature import decode_secrets, verify
+
+MAX_BODY = 1024 * 1024
+Response = tuple[str, int, dict[str, str]]
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _json(payload: dict[str, Any], status: int, extra: dict[str, str] | None = None) -> Response:
+    return json.dumps(payload, ensure_ascii=False), status, {**JSON_HEADERS, **(extra or {})}
+
+
+def _setup() -> None:
+    s = bootstrap.config()
+    logs.configure(s.project, s.log_level)
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def _read_limited(request: Any) -> bytes | None:
+    """The body, or None when it is over the limit (whatever Content-Length claimed)."""
+    body = request.stream.read(MAX_BODY + 1)
+    return None if len(body) > MAX_BODY else bytes(body)
+
+
+# -- handle_webhook ----------------------------------------------------------------------------
+def handle_webhook(request: Any) -> Response:
+    started = time.perf_counter()
+    fields: dict[str, Any] = {"function": "handle_webhook"}
+    trace = logs.trace_from_headers(request.headers)
+    try:
+        _setup()
+        status, response = _webhook(request, fields)
+    except Exception as exc:  # the boundary: never let a bug look like acceptance
+        logs.log(logging.ERROR, "webhook failed unexpectedly", {**fields, "error_type": type(exc).__name__},
+                 trace, exc_info=exc)
+        status, response = 503, _json({"error": "unavailable"}, 503)
+    fields.update(status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    level = logging.INFO if status < 500 else logging.ERROR
+    logs.log(level, "webhook handled", fields, trace)
+    return response
+
+
+def _webhook(request: Any, fields: dict[str, Any]) -> tuple[int, Response]:
+    if request.method != "POST":
+        return 405, _json({"error": "method_not_allowed"}, 405, {"Allow": "POST"})
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return 413, _json({"error": "payload_too_large"}, 413)
+    if not _is_json(request.mimetype or ""):
+        return 415, _json({"error": "unsupported_media_type"}, 415)
+    body = _read_limited(request)
+    if body is None:
+        return 413, _json({"error": "payload_too_large"}, 413)
+    try:
+        keys = decode_secrets(bootstrap.config_secrets().get("WEBHOOK_SIGNING_SECRET"))
+    except ConfigError as exc:
+        fields["reason"] = str(exc)
+        return 503, _json({"error": "unavailable"}, 503)
+    try:
+        webhook_id = verify(keys, request.headers, body, time.time())
+    except InvalidSignature as exc:
+        fields["outcome"], fields["reason"] = "rejected", str(exc)
+        return 401, _json({"error": "invalid_signature"}, 401)
+    fields["webhook_id"] = webhook_id
+    try:
+        change = parse_change(parse_body(body), webhook_id)
+    except InvalidPayload as exc:
+        fields["outcome"], fields["reason"] = "invalid", ",".join(d["loc"] for d in exc.detail)[:500]
+        return 400, _json({"error": "invalid_payload", "detail": exc.detail}, 400)
+    fields.update(change.log_fields())
+    message = json.dumps(change.to_message(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    attributes = {"webhook_id": webhook_id, "type": change.type, "account_id": change.account_id,
+                  "user_id": change.user_id, "event_id": change.event_id, "updated_at": change.version.rfc3339}
+    try:
+        fields["message_id"] = bootstrap.publisher().publish(message, change.ordering_key, attributes)
+    except Retryable as exc:
+        fields["outcome"], fields["reason"] = "publish_failed", exc.reason
+        return 503, _json({"error": "unavailable"}, 503)
+    fields["outcome"] = "accepted"
+    return 202, _json({"status": "accepted", "webhook_id": webhook_id}, 202)
+
+
+# -- sync_worker -------------------------------------------------------------------------------
+class BadEnvelope(Exception):
+    pass
+
+
+def decode_envelope(raw: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(message data as a dict, envelope metadata) from a Pub/Sub push body."""
+    try:
+        envelope = json.loads(raw.decode("utf-8"))
+        message = envelope["message"]
+        data = json.loads(base64.b64decode(message["data"], validate=True).decode("utf-8"))
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise BadEnvelope("not a Pub/Sub push envelope with JSON data") from None
+    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("webhook_id"), str):
+        raise BadEnvelope("message data is not a schema-1 change")
+    meta = {
+        "message_id": str(message.get("messageId") or message.get("message_id") or ""),
+        "delivery_attempt": envelope.get("deliveryAttempt"),
+        "subscription": str(envelope.get("subscription") or ""),
+    }
+    return data, meta
+
+
+def sync_worker(request: Any) -> Response:
+    started = time.perf_counter()
+    fields: dict[str, Any] = {"function": "sync_worker"}
+    trace = logs.trace_from_headers(request.headers)
+    level = logging.INFO
+    try:
+        _setup()
+        if request.method != "POST":
+            status, response = 405, _json({"error": "method_not_allowed"}, 405, {"Allow": "POST"})
+        else:
+            status, response, level = _work(request.get_data(), fields)
+    except Exception as exc:  # the boundary: log, and let Pub/Sub redeliver
+        logs.log(logging.ERROR, "worker failed unexpectedly", {**fields, "error_type": type(exc).__name__},
+                 trace, exc_info=exc)
+        status, response, level = 500, _json({"outcome": "error"}, 500), logging.ERROR
+    fields.update(status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    logs.log(level, "change processed", fields, trace)
+    return response
+
+
+def _work(raw: bytes, fields: dict[str, Any]) -> tuple[int, Response, int]:
+    try:
+        data, meta = decode_envelope(raw)
+    except BadEnvelope as exc:
+        fields.update(outcome="bad_envelope", reason=str(exc))
+        return 400, _json({"outcome": "bad_envelope"}, 400), logging.ERROR
+    fields.update({k: v for k, v in meta.items() if v})
+    try:
+        change = parse_change(data, data["webhook_id"])
+    except InvalidPayload as exc:
+        fields.update(outcome="invalid_message", reason=",".join(d["loc"] for d in exc.detail)[:500])
+        return 400, _json({"outcome": "invalid_message"}, 400), logging.ERROR
+    fields.update(change.log_fields())
+    try:
+        outcome = bootstrap.sync_service().apply(change)
+    except Retryable as exc:
+        fields.update(outcome="retry", reason=exc.reason)
+        headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+        return 503, _json({"outcome": "retry"}, 503, headers), logging.WARNING
+    fields.update(outcome=outcome.name, calendar_calls=outcome.calendar_calls)
+    if not outcome.acknowledge:
+        return 503, _json({"outcome": outcome.name}, 503), logging.INFO
+    level = logging.WARNING if outcome.name.startswith(("parked", "failed")) else logging.INFO
+    return 200, _json({"outcome": outcome.name}, 200), level

@@ -1,0 +1,114 @@
+"""Structured logs in Cloud Logging's format: one JSON object per line on stdout.
+
+Only allow-listed fields are ever written, and each must be a plain scalar, so no secret,
+token or event content can reach a log line by accident (a test reads every line to prove it).
+Foreign exceptions are logged by type and stack only: their messages may quote data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import traceback
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from sync.errors import SyncError
+
+LOGGER_NAME = "sync"
+ALLOWED_FIELDS = frozenset({
+    "function", "webhook_id", "ordering_key", "account_id", "user_id", "event_id", "change_type",
+    "version", "outcome", "latency_ms", "status", "reason", "message_id", "delivery_attempt",
+    "calendar_calls", "error_type", "count", "subscription",
+})
+_SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
+# Libraries that may log URLs or request bodies at low levels are held at WARNING.
+_QUIET = ("googleapiclient", "google_auth_httplib2", "google.auth", "urllib3", "google.api_core",
+          "google.cloud")
+_configured = False
+_lock = threading.Lock()
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    def __init__(self, project: str | None = None) -> None:
+        super().__init__()
+        self.project = project
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
+            "message": record.getMessage(),
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "logger": record.name,
+        }
+        fields = getattr(record, "fields", None) or {}
+        for key, value in fields.items():
+            if key in ALLOWED_FIELDS and isinstance(value, (str, int, float, bool)) and value is not None:
+                entry[key] = value
+        trace = getattr(record, "trace", None)
+        if trace and self.project:
+            entry["logging.googleapis.com/trace"] = f"projects/{self.project}/traces/{trace[0]}"
+            if trace[1]:
+                entry["logging.googleapis.com/spanId"] = trace[1]
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["stack_trace"] = safe_traceback(record.exc_info[1])
+        entry["logging.googleapis.com/sourceLocation"] = {
+            "file": record.pathname, "line": record.lineno, "function": record.funcName,
+        }
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """The stack of ``exc`` and its causes; messages only for our own (safe) errors."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__module__ + "." + type(current).__qualname__
+        text = f"{name}: {current}" if isinstance(current, SyncError) else name
+        lines.insert(0, "".join(traceback.format_tb(current.__traceback__)) + text)
+        current = current.__cause__ or current.__context__
+    return "\n--- caused ---\n".join(lines)
+
+
+def configure(project: str | None, level: str = "INFO") -> None:
+    """Install the JSON handler on the root logger, once per process."""
+    global _configured
+    with _lock:
+        if _configured:
+            return
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(CloudLoggingFormatter(project))
+        root = logging.getLogger()
+        root.handlers = [handler]
+        root.setLevel(level if level in _SEVERITY else "INFO")
+        for name in _QUIET:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        _configured = True
+
+
+def trace_from_headers(headers: Mapping[str, str]) -> tuple[str, str | None] | None:
+    """(trace id, span id) from ``traceparent`` or ``X-Cloud-Trace-Context``."""
+    parent = headers.get("traceparent")
+    if parent:
+        parts = parent.split("-")
+        if len(parts) >= 3 and len(parts[1]) == 32:
+            return parts[1], parts[2]
+    cloud = headers.get("X-Cloud-Trace-Context")
+    if cloud:
+        trace_id, _, rest = cloud.partition("/")
+        span = rest.split(";")[0] or None
+        if trace_id:
+            return trace_id, span
+    return None
+
+
+def log(level: int, message: str, fields: Mapping[str, Any], trace: tuple[str, str | None] | None = None,
+        exc_info: BaseException | None = None) -> None:
+    logging.getLogger(LOGGER_NAME).log(
+        level, message, extra={"fields": dict(fields), "trace": trace}, stacklevel=2,
+        exc_info=(type(exc_info), exc_info, exc_info.__traceback__) if exc_info else None,
+    )

@@ -1,0 +1,246 @@
+"""The domain, as frozen dataclasses. Pure: standard library only."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from enum import Enum
+from typing import Any
+from urllib.parse import quote
+
+CREATED = "event.created"
+UPDATED = "event.updated"
+DELETED = "event.deleted"
+CHANGE_TYPES = (CREATED, UPDATED, DELETED)
+
+SYNC_SOURCE = "evolutto"
+MESSAGE_SCHEMA = 1
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})?$"
+)
+
+
+class ConnectionStatus(str, Enum):
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"
+    CALENDAR_UNAVAILABLE = "calendar_unavailable"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    """An event's ``updated_at``: an instant with up to nanosecond precision.
+
+    ``key`` is a fixed-width UTC string, so versions compare exactly (no float or
+    microsecond truncation) both here and as Firestore strings.
+    """
+
+    key: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Version":
+        parts = parse_rfc3339(text)
+        if parts is None or parts[2] is None:
+            raise ValueError("must be an RFC 3339 date-time with an offset (e.g. 2026-11-20T13:00:00Z)")
+        local, nanos, offset = parts
+        instant = local.replace(tzinfo=offset).astimezone(timezone.utc)
+        return cls(instant.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z")
+
+    @property
+    def rfc3339(self) -> str:
+        """The instant in its shortest exact RFC 3339 form (UTC, ``Z``)."""
+        head, frac = self.key[:19], self.key[20:29]
+        for width in (0, 3, 6, 9):
+            if frac[width:] == "0" * (9 - width):
+                return head + ("." + frac[:width] if width else "") + "Z"
+        return self.key  # unreachable: width 9 always matches
+
+
+def parse_rfc3339(text: str) -> tuple[datetime, int, timezone | None] | None:
+    """Split an RFC 3339 date-time into (naive local datetime, nanoseconds, offset or None).
+
+    Returns None when the text is not a valid date-time.
+    """
+    m = _RFC3339.match(text)
+    if not m:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    frac = m.group(7) or ""
+    nanos = int(frac.ljust(9, "0")) if frac else 0
+    try:
+        local = datetime(year, month, day, hour, minute, second, nanos // 1000)
+    except ValueError:
+        return None
+    tz_text = m.group(8)
+    if tz_text is None:
+        return local, nanos, None
+    if tz_text in ("Z", "z"):
+        return local, nanos, timezone.utc
+    sign = 1 if tz_text[0] == "+" else -1
+    hours, minutes = int(tz_text[1:3]), int(tz_text[4:6])
+    if hours > 23 or minutes > 59:
+        return None
+    return local, nanos, timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+@dataclass(frozen=True)
+class EventTime:
+    """Either an all-day ``date`` or a ``date_time`` (+ optional IANA ``time_zone``)."""
+
+    date: date | None = None
+    date_time: str | None = None
+    time_zone: str | None = None
+
+    @property
+    def all_day(self) -> bool:
+        return self.date is not None
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str
+    display_name: str | None = None
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class PlatformEvent:
+    id: str
+    title: str
+    start: EventTime
+    end: EventTime
+    description: str | None = None
+    location: str | None = None
+    recurrence: tuple[str, ...] = ()
+    attendees: tuple[Attendee, ...] = ()
+    reminders_minutes: tuple[int, ...] | None = None
+    conference_url: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One validated platform webhook: what happened to which event, at which version."""
+
+    type: str
+    account_id: str
+    user_id: str
+    event_id: str
+    version: Version
+    webhook_id: str
+    event: PlatformEvent | None = None  # None for deletes
+    raw_event: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_delete(self) -> bool:
+        return self.type == DELETED
+
+    @property
+    def ordering_key(self) -> str:
+        return ordering_key(self.account_id, self.user_id, self.event_id)
+
+    @property
+    def connection_key(self) -> str:
+        return connection_key(self.account_id, self.user_id)
+
+    def to_message(self) -> dict[str, Any]:
+        """The Pub/Sub message body: everything the worker needs, without the envelope."""
+        return {
+            "schema": MESSAGE_SCHEMA,
+            "webhook_id": self.webhook_id,
+            "type": self.type,
+            "account_id": self.account_id,
+            "user_id": self.user_id,
+            "event": self.raw_event,
+        }
+
+    def log_fields(self) -> dict[str, str]:
+        """Identifiers only: safe to log (no titles, no contents)."""
+        return {
+            "webhook_id": self.webhook_id,
+            "ordering_key": self.ordering_key,
+            "account_id": self.account_id,
+            "user_id": self.user_id,
+            "event_id": self.event_id,
+            "change_type": self.type,
+            "version": self.version.rfc3339,
+        }
+
+
+def ordering_key(account_id: str, user_id: str, event_id: str) -> str:
+    return f"{account_id}/{user_id}/{event_id}"
+
+
+def connection_key(account_id: str, user_id: str) -> str:
+    """A Firestore-safe document id for (account, user): escaped so it cannot contain '/'."""
+    return f"{quote(account_id, safe='')}:{quote(user_id, safe='')}"
+
+
+def event_key(event_id: str) -> str:
+    """A Firestore-safe document id for a platform event id."""
+    return "e:" + quote(event_id, safe="")
+
+
+_B32_STD = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_B32_HEX = "0123456789abcdefghijklmnopqrstuv"
+_TO_HEX = str.maketrans(_B32_STD, _B32_HEX)
+
+
+def google_event_id(account_id: str, user_id: str, event_id: str) -> str:
+    """Stable Calendar event id for (account, user, event): base32hex of a SHA-256, 52 chars.
+
+    Calendar accepts ids of 5-1024 characters from ``[a-v0-9]``; a digest keeps every id the
+    same length whatever the platform's ids look like, and cannot collide in practice.
+    """
+    material = "\x1f".join((account_id, user_id, event_id)).encode("utf-8")
+    digest = hashlib.sha256(material).digest()
+    return base64.b32encode(digest).decode("ascii").rstrip("=").translate(_TO_HEX)
+
+
+@dataclass(frozen=True)
+class Connection:
+    account_id: str
+    user_id: str
+    status: ConnectionStatus
+    calendar_id: str | None = None
+    token_ref: str | None = None
+    google_email: str | None = None
+
+    @property
+    def key(self) -> str:
+        return connection_key(self.account_id, self.user_id)
+
+    @property
+    def can_write(self) -> bool:
+        return self.status is ConnectionStatus.ACTIVE and bool(self.calendar_id and self.token_ref)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A change in flight: taken in the claim transaction, released when its result is written."""
+
+    id: str
+    version: Version
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """What the service knows of one platform event in one user's calendar."""
+
+    event_id: str
+    google_event_id: str
+    version: Version | None = None  # the newest version applied (or tombstoned, or failed)
+    deleted: bool = False  # tombstone
+    google_exists: bool = False  # a Google event was created and not deleted by us
+    calendar_id: str | None = None  # where the Google event lives
+    last_error: str | None = None
+    error_at: datetime | None = None
+    synced_at: datetime | None = None
+    lease: Lease | None = None
+    parked: dict[str, Any] | None = None  # a change kept while the grant is revoked
+    parked_version: Version | None = None

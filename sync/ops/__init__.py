@@ -1,0 +1,1 @@
+"""Operator commands: ``python -m sync.ops --help`` (contract §6)."""

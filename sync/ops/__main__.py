@@ -1,0 +1,48 @@
+"""``python -m sync.ops``: operator commands, reading the same environment as the functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sync import bootstrap
+from sync.errors import SyncError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sync.ops", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    imp = commands.add_parser("import-connection", help="store an existing grant and make the connection active")
+    imp.add_argument("--account-id", required=True)
+    imp.add_argument("--user-id", required=True)
+    imp.add_argument("--calendar-id", required=True)
+    imp.add_argument("--refresh-token-file", required=True, type=Path,
+                     help="a file holding the refresh token (never pass tokens on the command line)")
+    imp.add_argument("--google-email")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "import-connection":
+            from sync.ops.connections import import_connection
+
+            token = args.refresh_token_file.read_text(encoding="utf-8")
+            result = import_connection(
+                bootstrap.store(), bootstrap.vault(), bootstrap.publisher(),
+                account_id=args.account_id, user_id=args.user_id, calendar_id=args.calendar_id,
+                refresh_token=token, google_email=args.google_email,
+            )
+            print(json.dumps(result))
+            return 0
+    except (SyncError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

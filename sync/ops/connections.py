@@ -1,0 +1,29 @@
+"""Bring an existing Google grant in without a browser (contract §6 ``import-connection``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sync.model import Connection, ConnectionStatus, connection_key
+from sync.service import resume_parked
+
+
+def import_connection(store: Any, vault: Any, publisher: Any, *, account_id: str, user_id: str,
+                      calendar_id: str, refresh_token: str, google_email: str | None = None) -> dict[str, Any]:
+    """Store the token the way the connect flow does, make the connection active, and send
+    any changes parked while it was not back through the queue."""
+    if not refresh_token.strip():
+        raise ValueError("the refresh token file is empty")
+    previous = store.get_connection(account_id, user_id)
+    ref = vault.store_refresh_token(connection_key(account_id, user_id), refresh_token.strip())
+    store.save_connection(Connection(
+        account_id=account_id, user_id=user_id, status=ConnectionStatus.ACTIVE, calendar_id=calendar_id,
+        token_ref=ref, google_email=google_email,
+    ))
+    if previous is not None and previous.token_ref and previous.token_ref != ref:
+        old_secret = previous.token_ref.split("/versions/")[0]
+        if old_secret != ref.split("/versions/")[0]:
+            vault.destroy(previous.token_ref)
+    resumed = resume_parked(store, publisher, account_id, user_id)
+    return {"account_id": account_id, "user_id": user_id, "status": "active", "calendar_id": calendar_id,
+            "resumed_parked_changes": resumed}

@@ -1,0 +1,56 @@
+"""The ports the core talks through. Adapters implement them; tests use simple fakes."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, TypeVar
+
+from sync.model import Connection, ConnectionStatus, Mapping
+
+R = TypeVar("R")
+
+# A unit of work over one event: given what is stored now, return
+# (result, mapping to store or None to leave it, new connection status or None).
+# It may run more than once (transactions retry on contention), so it must be pure.
+EventWork = Callable[[Connection | None, Mapping | None], tuple[R, Mapping | None, ConnectionStatus | None]]
+
+
+class Store(Protocol):
+    def get_connection(self, account_id: str, user_id: str) -> Connection | None: ...
+
+    def save_connection(self, connection: Connection) -> None: ...
+
+    def update_event(self, account_id: str, user_id: str, event_id: str, work: EventWork[R]) -> R:
+        """Run ``work`` in one transaction over the connection and the event's mapping."""
+        ...
+
+    def parked(self, account_id: str, user_id: str) -> list[Mapping]: ...
+
+
+class CalendarSession(Protocol):
+    """Calendar v3 for one connection. Raises the errors of ``sync.errors``."""
+
+    def insert(self, calendar_id: str, body: dict[str, Any]) -> None: ...
+
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> None: ...
+
+    def delete(self, calendar_id: str, event_id: str) -> None: ...
+
+
+class Calendars(Protocol):
+    def session(self, connection: Connection) -> CalendarSession: ...
+
+
+class Publisher(Protocol):
+    def publish(self, data: bytes, ordering_key: str, attributes: dict[str, str]) -> str:
+        """Publish and wait for the confirmation; return the message id or raise PublishFailed."""
+        ...
+
+
+class TokenVault(Protocol):
+    """Where refresh tokens live. Firestore keeps only the returned reference."""
+
+    def store_refresh_token(self, connection_key: str, token: str) -> str: ...
+
+    def read_refresh_token(self, ref: str) -> str: ...
+
+    def destroy(self, ref: str) -> None: ...

@@ -1,0 +1,213 @@
+"""Orchestration of one change: claim → one Calendar call → record. Imports no google.*.
+
+Ordering keys make Pub/Sub deliver one event's changes in order in the cloud, but
+redeliveries and the emulator's push do not, so correctness rests here: versions compared
+inside a transaction, tombstones for deletes, deterministic Google ids, and a short lease so
+two deliveries of the same event never write to Calendar at the same time (Firestore read
+locks are shared, so a transaction alone would let both write and the older win).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from sync.errors import (
+    AuthRevoked,
+    CalendarConflict,
+    CalendarNotFound,
+    CalendarUnavailable,
+    Permanent,
+)
+from sync.model import Change, Connection, ConnectionStatus, Lease, Mapping, google_event_id, ordering_key
+from sync.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
+from sync.ports import Calendars, CalendarSession, Publisher, Store
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one change; ``acknowledge`` False means Pub/Sub must redeliver."""
+
+    name: str
+    acknowledge: bool = True
+    calendar_calls: int = 0
+
+
+@dataclass(frozen=True)
+class _Claim:
+    decision: Decision
+    connection: Connection | None
+    mapping: Mapping | None
+    lease_id: str | None = None
+
+
+class SyncService:
+    def __init__(
+        self,
+        store: Store,
+        calendars: Calendars,
+        lease_seconds: float = 120.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.calendars = calendars
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock
+
+    # -- the worker's one call -------------------------------------------------------------
+    def apply(self, change: Change) -> Outcome:
+        claim = self._claim(change)
+        action = claim.decision.action
+        if action not in CALENDAR_ACTIONS:
+            return Outcome(action.value, acknowledge=action is not Action.BUSY)
+        assert claim.connection is not None and claim.lease_id is not None
+        calendar_id = claim.decision.calendar_id
+        assert calendar_id is not None
+        gid = google_event_id(change.account_id, change.user_id, change.event_id)
+        session = None
+        try:
+            session = self.calendars.session(claim.connection)
+            name, calls = self._write(session, action, calendar_id, gid, change)
+        except AuthRevoked:
+            self._park(change, claim.lease_id, ConnectionStatus.NEEDS_REAUTH)
+            return Outcome("parked_needs_reauth", calendar_calls=1 if session else 0)
+        except CalendarUnavailable:
+            self._park(change, claim.lease_id, ConnectionStatus.CALENDAR_UNAVAILABLE)
+            return Outcome("parked_calendar_unavailable", calendar_calls=1)
+        except Permanent as exc:
+            self._finish(change, claim.lease_id, calendar_id, error=exc.reason)
+            return Outcome("failed_permanent", calendar_calls=1)
+        except BaseException:
+            self._release(change, claim.lease_id)
+            raise
+        self._finish(change, claim.lease_id, calendar_id, error=None)
+        return Outcome(name, calendar_calls=calls)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _claim(self, change: Change) -> _Claim:
+        now = self.clock()
+        lease_id = uuid.uuid4().hex
+
+        def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
+            decision = decide(conn, mapping, change, now)
+            base = mapping or Mapping(
+                event_id=change.event_id,
+                google_event_id=google_event_id(change.account_id, change.user_id, change.event_id),
+            )
+            new: Mapping | None = None
+            if decision.action in CALENDAR_ACTIONS:
+                new = replace(base, lease=Lease(lease_id, change.version, now + self.lease))
+            elif decision.action is Action.TOMBSTONE:
+                new = replace(base, version=change.version, deleted=True, lease=None, last_error=None,
+                              **_cleared_parking(base, change))
+            elif decision.action is Action.PARK:
+                new = replace(base, parked=change.to_message(), parked_version=change.version)
+            return _Claim(decision, conn, mapping, lease_id), new, None
+
+        return self.store.update_event(change.account_id, change.user_id, change.event_id, work)
+
+    def _write(
+        self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change
+    ) -> tuple[str, int]:
+        """One Calendar call in the steady state; the fallbacks add one more."""
+        if action is Action.DELETE:
+            try:
+                session.delete(calendar_id, gid)
+            except CalendarNotFound:
+                return "deleted_already", 1
+            return "deleted", 1
+        body = event_body(change, gid)
+        if action is Action.UPDATE:
+            try:
+                session.update(calendar_id, gid, body)
+                return "updated", 1
+            except CalendarNotFound:
+                session.insert(calendar_id, body)  # gone for good (404/410): create it again
+                return "recreated", 2
+        try:
+            session.insert(calendar_id, body)
+            return "created", 1
+        except CalendarConflict:
+            # The id exists: a redelivery, or an event cancelled by hand. Update brings it back.
+            session.update(calendar_id, gid, body)
+            return "restored", 2
+
+    def _finish(self, change: Change, lease_id: str, calendar_id: str, error: str | None) -> None:
+        now = self.clock()
+
+        def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
+            if mapping is None or mapping.lease is None or mapping.lease.id != lease_id:
+                return None, None, None  # our lease expired and another delivery took over
+            applied = error is None
+            new = replace(
+                mapping,
+                version=change.version,
+                deleted=change.is_delete,
+                google_exists=(not change.is_delete) if applied else mapping.google_exists,
+                calendar_id=calendar_id if applied else mapping.calendar_id,
+                last_error=error,
+                error_at=None if applied else now,
+                synced_at=now if applied else mapping.synced_at,
+                lease=None,
+                **_cleared_parking(mapping, change),
+            )
+            return None, new, None
+
+        self.store.update_event(change.account_id, change.user_id, change.event_id, work)
+
+    def _park(self, change: Change, lease_id: str, status: ConnectionStatus) -> None:
+        def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
+            if mapping is None:
+                return None, None, status
+            keep = mapping.parked_version is None or change.version > mapping.parked_version
+            new = replace(
+                mapping,
+                lease=None if mapping.lease and mapping.lease.id == lease_id else mapping.lease,
+                parked=change.to_message() if keep else mapping.parked,
+                parked_version=change.version if keep else mapping.parked_version,
+            )
+            return None, new, status
+
+        self.store.update_event(change.account_id, change.user_id, change.event_id, work)
+
+    def _release(self, change: Change, lease_id: str) -> None:
+        def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
+            if mapping is None or mapping.lease is None or mapping.lease.id != lease_id:
+                return None, None, None
+            return None, replace(mapping, lease=None), None
+
+        self.store.update_event(change.account_id, change.user_id, change.event_id, work)
+
+
+def resume_parked(store: Store, publisher: Publisher, account_id: str, user_id: str) -> int:
+    """After a reconnect, send every parked change back through the queue; return how many.
+
+    They stay parked until the worker applies them, so a failed publish loses nothing.
+    """
+    sent = 0
+    for mapping in store.parked(account_id, user_id):
+        if mapping.parked is None:
+            continue
+        message = mapping.parked
+        publisher.publish(
+            json.dumps(message, separators=(",", ":")).encode("utf-8"),
+            ordering_key(account_id, user_id, mapping.event_id),
+            {"account_id": account_id, "user_id": user_id, "event_id": mapping.event_id,
+             "webhook_id": str(message.get("webhook_id", "")), "replay": "parked"},
+        )
+        sent += 1
+    return sent
+
+
+def _cleared_parking(mapping: Mapping, change: Change) -> dict[str, object]:
+    """Drop a parked change once a version at least as new has been applied."""
+    if mapping.parked_version is not None and change.version >= mapping.parked_version:
+        return {"parked": None, "parked_version": None}
+    return {}
