@@ -38,13 +38,15 @@ def functions_framework_bin() -> str:
 
 class Stack:
     def __init__(self, state_dir: Path, topic: str = "calendar-sync", extra_env: dict[str, str] | None = None,
-                 function_names: tuple[str, ...] = FUNCTIONS) -> None:
+                 function_names: tuple[str, ...] = FUNCTIONS,
+                 shared_emulators: dict[str, emulators.Process] | None = None) -> None:
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
         self.topic = topic
         self.extra_env = extra_env or {}
         self.function_names = function_names
         self.processes: dict[str, emulators.Process] = {}
+        self.shared = dict(shared_emulators or {})  # started by someone else: not ours to stop
         self.ports: dict[str, int] = {}
         self.standin: Server | None = None
         self.env: dict[str, str] = {}
@@ -60,16 +62,18 @@ class Stack:
 
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.processes["pubsub"] = emulators.start("pubsub", self.log_dir)
-        self.processes["firestore"] = emulators.start("firestore", self.log_dir)
+        for kind in ("pubsub", "firestore"):
+            if kind not in self.shared:
+                self.processes[kind] = emulators.start(kind, self.log_dir)
+        hosts = {kind: (self.shared.get(kind) or self.processes[kind]).host for kind in ("pubsub", "firestore")}
         self.ports = {name: emulators.free_port() for name in self.function_names}
         public_base = f"http://127.0.0.1:{self.ports.get('integrations', 0)}"
         self.standin = Server(state=State({CLIENT_ID: {
             "secret": CLIENT_SECRET, "redirect_uris": [public_base + "/oauth/callback"]}})).start()
         self.env = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "PUBSUB_EMULATOR_HOST": self.processes["pubsub"].host,
-            "FIRESTORE_EMULATOR_HOST": self.processes["firestore"].host,
+            "PUBSUB_EMULATOR_HOST": hosts["pubsub"],
+            "FIRESTORE_EMULATOR_HOST": hosts["firestore"],
             "SYNC_TOPIC": self.topic,
             "CALENDAR_API_ROOT": self.standin.url,
             "OAUTH_AUTH_URI": self.standin.url + "o/oauth2/auth",

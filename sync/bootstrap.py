@@ -36,6 +36,12 @@ def reset() -> None:
         settings.cache_clear()
 
 
+def override(name: str, instance: Any) -> None:
+    """Put a ready-made instance in place (tests wire fakes through this)."""
+    with _lock:
+        _instances[name] = instance
+
+
 def config() -> Settings:
     return settings()
 

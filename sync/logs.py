@@ -61,7 +61,7 @@ class CloudLoggingFormatter(logging.Formatter):
 
 
 def safe_traceback(exc: BaseException) -> str:
-    """The stack of ``exc`` and its causes; messages only for our own (safe) errors."""
+    """The frames of ``exc`` and its causes (no source text); messages only for our own errors."""
     lines: list[str] = []
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -69,7 +69,9 @@ def safe_traceback(exc: BaseException) -> str:
         seen.add(id(current))
         name = type(current).__module__ + "." + type(current).__qualname__
         text = f"{name}: {current}" if isinstance(current, SyncError) else name
-        lines.insert(0, "".join(traceback.format_tb(current.__traceback__)) + text)
+        frames = "".join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n'
+                         for f in traceback.extract_tb(current.__traceback__))
+        lines.insert(0, frames + text)
         current = current.__cause__ or current.__context__
     return "\n--- caused ---\n".join(lines)
 

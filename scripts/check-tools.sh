@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Checks (and where it can, installs) what the local stack needs outside Python:
+# Java 17+ for the emulators, and Google's Pub/Sub and Firestore emulators.
+set -euo pipefail
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${need_apt[*]} with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "missing: ${need_apt[*]} (install them, e.g. with apt-get)" >&2
+    exit 1
+  fi
+fi
+
+sdk=/usr/lib/google-cloud-sdk/platform
+if [ ! -x "$sdk/pubsub-emulator/bin/cloud-pubsub-emulator" ] && ! gcloud beta emulators pubsub --help >/dev/null 2>&1; then
+  echo "the Pub/Sub emulator is missing: install google-cloud-cli-pubsub-emulator" >&2
+  exit 1
+fi
+if [ ! -e "$sdk/cloud-firestore-emulator/cloud-firestore-emulator.jar" ] && ! gcloud emulators firestore --help >/dev/null 2>&1; then
+  echo "the Firestore emulator is missing: install google-cloud-cli-firestore-emulator" >&2
+  exit 1
+fi

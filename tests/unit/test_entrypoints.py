@@ -1,0 +1,156 @@
+"""The functions through functions-framework's own test client, with fakes behind the ports."""
+
+import json
+
+import pytest
+from functions_framework import create_app
+
+from sync import bootstrap
+from sync.logs import CloudLoggingFormatter
+from sync.service import SyncService
+from tests.fakes import FakeCalendar, FakePublisher, FakeStore, active_connection
+from tests.helpers import new_secret, payload, push_envelope, signed_headers
+
+SECRET = new_secret()
+
+
+@pytest.fixture
+def env(monkeypatch):
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "unit-project")
+    monkeypatch.setenv("SECRETS_BACKEND", "env")
+    monkeypatch.setenv("WEBHOOK_SIGNING_SECRET", SECRET)
+    bootstrap.reset()
+    yield
+    bootstrap.reset()
+
+
+@pytest.fixture
+def publisher(env):
+    fake = FakePublisher()
+    bootstrap.override("publisher", fake)
+    return fake
+
+
+@pytest.fixture
+def webhook(env):
+    return create_app("handle_webhook", "main.py").test_client()
+
+
+@pytest.fixture
+def worker(env):
+    return create_app("sync_worker", "main.py").test_client()
+
+
+def post(client, data, headers=None, secret=SECRET):
+    body = json.dumps(data) if not isinstance(data, (bytes, str)) else data
+    return client.post("/", data=body, headers=headers or signed_headers(secret, body))
+
+
+def test_valid_webhook_is_published_with_its_ordering_key(webhook, publisher):
+    r = post(webhook, payload())
+    assert r.status_code == 202
+    assert r.get_json()["status"] == "accepted" and r.get_json()["webhook_id"].startswith("msg_")
+    [(data, key, attrs)] = publisher.messages
+    assert key == "acme-consulting/u-42/ev-1001"
+    message = json.loads(data)
+    assert message["schema"] == 1 and message["event"]["title"] == "Diagnóstico — Cliente X"
+    assert attrs["webhook_id"] == r.get_json()["webhook_id"] and "title" not in attrs
+
+
+def test_same_webhook_twice_is_accepted_twice(webhook, publisher):
+    body = json.dumps(payload())
+    headers = signed_headers(SECRET, body)
+    assert post(webhook, body, headers).status_code == 202
+    assert post(webhook, body, headers).status_code == 202
+
+
+def test_publish_not_confirmed_is_503(webhook, publisher):
+    publisher.fail = True
+    r = post(webhook, payload())
+    assert r.status_code == 503 and r.get_json() == {"error": "unavailable"}
+
+
+def test_missing_secret_is_503_not_acceptance(webhook, publisher, monkeypatch):
+    monkeypatch.delenv("WEBHOOK_SIGNING_SECRET")
+    bootstrap.reset()
+    bootstrap.override("publisher", publisher)
+    assert post(webhook, payload()).status_code == 503
+    assert publisher.messages == []
+
+
+def bad_requests():
+    ok = json.dumps(payload())
+    yield "GET", lambda c: c.get("/"), 405
+    yield "PUT", lambda c: c.put("/", data=ok, headers=signed_headers(SECRET, ok)), 405
+    big = json.dumps({**payload(), "pad": "x" * (1024 * 1024)})
+    yield "too large", lambda c: c.post("/", data=big, headers=signed_headers(SECRET, big)), 413
+    yield "text/plain", lambda c: c.post("/", data=ok, headers={**signed_headers(SECRET, ok),
+                                                                "Content-Type": "text/plain"}), 415
+    yield "no content type", lambda c: c.post("/", data=ok, headers={
+        k: v for k, v in signed_headers(SECRET, ok).items() if k != "Content-Type"}), 415
+    yield "unsigned", lambda c: c.post("/", data=ok, headers={"Content-Type": "application/json"}), 401
+    yield "wrong secret", lambda c: post(c, ok, secret=new_secret()), 401
+    yield "not json", lambda c: post(c, "{not json"), 400
+    yield "array", lambda c: post(c, "[]"), 400
+    yield "bad field", lambda c: post(c, {**payload(), "type": "event.exploded"}), 400
+
+
+@pytest.mark.parametrize("name,send,status", list(bad_requests()), ids=[b[0] for b in bad_requests()])
+def test_bad_input_gets_its_4xx_and_publishes_nothing(webhook, publisher, name, send, status):
+    r = send(webhook)
+    assert r.status_code == status
+    assert publisher.messages == []
+    if status == 401:
+        assert r.get_json() == {"error": "invalid_signature"}
+    if status == 400:
+        assert r.get_json()["error"] == "invalid_payload" and r.get_json()["detail"]
+
+
+@pytest.fixture
+def world(env):
+    store, calendar = FakeStore(), FakeCalendar()
+    store.save_connection(active_connection())
+    bootstrap.override("sync_service", SyncService(store, calendar))
+    return store, calendar
+
+
+def message(**kw):
+    return {"schema": 1, "webhook_id": "msg_1", **payload(**kw)}
+
+
+def test_worker_applies_and_acknowledges(worker, world):
+    r = worker.post("/", json=push_envelope(message()))
+    assert r.status_code == 200 and r.get_json() == {"outcome": "created"}
+    assert len(world[1].live("user@example.com")) == 1
+
+
+def test_worker_retries_transient_failures_with_non_2xx(worker, world):
+    from sync.errors import Retryable
+
+    world[1].faults.append(Retryable("calendar 429", retry_after=7))
+    r = worker.post("/", json=push_envelope(message()))
+    assert r.status_code == 503 and r.headers["Retry-After"] == "7"
+    assert worker.post("/", json=push_envelope(message())).status_code == 200
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b'{"message": {}}', b'{"message": {"data": "***"}}',
+                                  json.dumps(push_envelope({"no": "schema"})).encode(),
+                                  json.dumps(push_envelope({"schema": 1, "webhook_id": "m", "type": "x"})).encode()])
+def test_worker_rejects_poison_messages_so_they_dead_letter(worker, world, body):
+    r = worker.post("/", data=body, content_type="application/json")
+    assert r.status_code == 400
+    assert world[1].calls == []
+
+
+def test_worker_bug_is_500_and_logged_without_message(worker, world, caplog):
+    class Exploding:
+        def apply(self, change):
+            raise RuntimeError("secret-looking detail")
+
+    bootstrap.override("sync_service", Exploding())
+    r = worker.post("/", json=push_envelope(message()))
+    assert r.status_code == 500
+    formatter = CloudLoggingFormatter("unit-project")
+    out = "\n".join(formatter.format(record) for record in caplog.records)
+    assert "RuntimeError" in out and "test_entrypoints.py" in out
+    assert "secret-looking detail" not in out

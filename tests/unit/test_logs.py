@@ -1,0 +1,49 @@
+import json
+import logging
+
+from sync.errors import Retryable
+from sync.logs import CloudLoggingFormatter, safe_traceback, trace_from_headers
+
+
+def record(fields, exc=None, trace=None):
+    rec = logging.LogRecord("sync", logging.WARNING, __file__, 10, "change processed", None,
+                            (type(exc), exc, exc.__traceback__) if exc else None)
+    rec.fields, rec.trace = fields, trace
+    return rec
+
+
+def test_one_json_object_in_cloud_logging_shape():
+    line = CloudLoggingFormatter("proj").format(record({"event_id": "ev-1", "outcome": "created"},
+                                                       trace=("abc123", "0001")))
+    entry = json.loads(line)
+    assert entry["severity"] == "WARNING" and entry["message"] == "change processed"
+    assert entry["event_id"] == "ev-1" and entry["outcome"] == "created"
+    assert entry["logging.googleapis.com/trace"] == "projects/proj/traces/abc123"
+    assert entry["logging.googleapis.com/spanId"] == "0001"
+    assert "\n" not in line
+
+
+def test_only_allow_listed_scalar_fields_are_written():
+    entry = json.loads(CloudLoggingFormatter("p").format(record(
+        {"title": "Reunião secreta", "refresh_token": "1//rt", "event_id": {"nested": 1}, "account_id": "a"})))
+    assert "title" not in entry and "refresh_token" not in entry and "event_id" not in entry
+    assert entry["account_id"] == "a"
+
+
+def test_foreign_exception_messages_are_not_logged_but_ours_are():
+    try:
+        try:
+            raise ValueError("title: Reunião secreta")
+        except ValueError as inner:
+            raise Retryable("calendar 503") from inner
+    except Retryable as exc:
+        text = safe_traceback(exc)
+    assert "Reunião secreta" not in text
+    assert "builtins.ValueError" in text and "calendar 503" in text
+
+
+def test_trace_headers():
+    assert trace_from_headers({"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}) == ("a" * 32, "b" * 16)
+    assert trace_from_headers({"X-Cloud-Trace-Context": "105445aa7843bc8bf206b1200/1;o=1"}) == \
+        ("105445aa7843bc8bf206b1200", "1")
+    assert trace_from_headers({}) is None

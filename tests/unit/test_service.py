@@ -1,0 +1,189 @@
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sync.errors import AuthRevoked, CalendarUnavailable, Permanent, Retryable
+from sync.model import ConnectionStatus, google_event_id
+from sync.payload import parse_change
+from sync.service import SyncService, resume_parked
+from tests.fakes import FakeCalendar, FakePublisher, FakeStore, active_connection
+from tests.helpers import payload
+
+CAL = "user@example.com"
+GID = google_event_id("acme-consulting", "u-42", "ev-1001")
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 11, 20, 13, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def world():
+    store, calendar, clock = FakeStore(), FakeCalendar(), Clock()
+    store.save_connection(active_connection(calendar_id=CAL))
+    return store, calendar, SyncService(store, calendar, lease_seconds=60, clock=clock), clock
+
+
+def change(kind="event.created", updated=1, **fields):
+    return parse_change(payload(kind, updated=updated, **fields), f"msg-{kind}-{updated}")
+
+
+def test_create_update_delete_one_call_each(world):
+    store, calendar, service, _ = world
+    assert service.apply(change()).name == "created"
+    assert service.apply(change("event.updated", 2, title="Novo")).name == "updated"
+    assert calendar.live(CAL)[GID]["summary"] == "Novo"
+    assert service.apply(change("event.deleted", 3)).name == "deleted"
+    assert calendar.live(CAL) == {}
+    assert calendar.calls == ["insert", "update", "delete"]
+
+
+def test_duplicates_and_stale_changes_cost_no_calendar_call(world):
+    _, calendar, service, _ = world
+    service.apply(change(updated=5))
+    assert service.apply(change(updated=5)).name == "duplicate"
+    assert service.apply(change("event.updated", 4, title="Old")).name == "stale"
+    assert calendar.calls == ["insert"]
+    assert calendar.live(CAL)[GID]["summary"] == "Diagnóstico — Cliente X"
+
+
+def test_delete_before_create_keeps_a_tombstone(world):
+    _, calendar, service, _ = world
+    assert service.apply(change("event.deleted", 5)).name == "tombstone"
+    assert service.apply(change("event.created", 4)).name == "stale"
+    assert calendar.calls == [] and calendar.live(CAL) == {}
+    assert service.apply(change("event.created", 6)).name == "created"  # newer than the delete: back
+    assert GID in calendar.live(CAL)
+
+
+def test_recreate_after_delete_restores_the_cancelled_event(world):
+    _, calendar, service, _ = world
+    service.apply(change(updated=1))
+    service.apply(change("event.deleted", 2))
+    assert service.apply(change("event.created", 3)).name == "restored"
+    assert calendar.calls == ["insert", "delete", "insert", "update"]
+    assert calendar.live(CAL)[GID]["status"] == "confirmed"
+
+
+def test_event_deleted_by_hand_is_restored_by_the_next_update(world):
+    _, calendar, service, _ = world
+    service.apply(change(updated=1))
+    calendar.events[(CAL, GID)]["status"] = "cancelled"  # the user deleted it in Google Calendar
+    assert service.apply(change("event.updated", 2, title="Ainda aqui")).name == "updated"
+    assert calendar.live(CAL)[GID]["summary"] == "Ainda aqui"
+
+
+def test_event_purged_in_google_is_recreated(world):
+    _, calendar, service, _ = world
+    service.apply(change(updated=1))
+    del calendar.events[(CAL, GID)]
+    assert service.apply(change("event.updated", 2)).name == "recreated"
+    assert calendar.calls == ["insert", "update", "insert"]
+
+
+def test_delete_of_already_gone_event_is_done(world):
+    _, calendar, service, _ = world
+    service.apply(change(updated=1))
+    del calendar.events[(CAL, GID)]
+    assert service.apply(change("event.deleted", 2)).name == "deleted_already"
+
+
+def test_redelivery_after_a_lost_ack_does_not_duplicate(world):
+    store, calendar, service, _ = world
+    service.apply(change(updated=1))
+    # The Google write happened but the result was never recorded (crash before commit):
+    key = ("acme-consulting", "u-42", "ev-1001")
+    from dataclasses import replace
+    store.mappings[key] = replace(store.mappings[key], version=None, google_exists=False)
+    assert service.apply(change(updated=1)).name == "restored"
+    assert len(calendar.live(CAL)) == 1
+
+
+def test_transient_failure_releases_the_lease_and_asks_for_retry(world):
+    store, calendar, service, _ = world
+    calendar.faults.append(Retryable("calendar 503"))
+    with pytest.raises(Retryable):
+        service.apply(change(updated=1))
+    mapping = store.mappings[("acme-consulting", "u-42", "ev-1001")]
+    assert mapping.lease is None and mapping.version is None
+    assert service.apply(change(updated=1)).name == "created"
+
+
+def test_a_crashed_delivery_blocks_until_its_lease_expires(world):
+    store, calendar, service, clock = world
+    calendar.faults.append(KeyboardInterrupt())  # stands for a process killed mid-call
+    with pytest.raises(KeyboardInterrupt):
+        service.apply(change(updated=1))
+    # _release ran in the finally; simulate a real SIGKILL by putting a live lease back:
+    from dataclasses import replace
+    from sync.model import Lease, Version
+    key = ("acme-consulting", "u-42", "ev-1001")
+    store.mappings[key] = replace(store.mappings[key], lease=Lease("dead", Version.parse("2026-11-20T13:00:01.123Z"),
+                                                                   clock.now + timedelta(seconds=60)))
+    outcome = service.apply(change(updated=1))
+    assert (outcome.name, outcome.acknowledge) == ("busy", False)
+    clock.now += timedelta(seconds=61)
+    assert service.apply(change(updated=1)).name == "created"
+
+
+def test_permanent_failure_is_recorded_and_acknowledged(world):
+    store, calendar, service, _ = world
+    calendar.faults.append(Permanent("calendar 400 invalid"))
+    outcome = service.apply(change(updated=1))
+    assert outcome.acknowledge and outcome.name == "failed_permanent"
+    mapping = store.mappings[("acme-consulting", "u-42", "ev-1001")]
+    assert mapping.last_error == "calendar 400 invalid" and mapping.lease is None and not mapping.google_exists
+    assert service.apply(change(updated=1)).name == "duplicate"  # the same version will not succeed either
+    assert service.apply(change("event.updated", 2)).name == "created"
+
+
+def test_revoked_grant_parks_changes_and_reconnect_replays_the_newest(world):
+    store, calendar, service, _ = world
+    service.apply(change(updated=1))
+    calendar.faults.append(AuthRevoked("invalid_grant"))
+    assert service.apply(change("event.updated", 2, title="v2")).name == "parked_needs_reauth"
+    assert store.get_connection("acme-consulting", "u-42").status is ConnectionStatus.NEEDS_REAUTH
+    # While revoked, newer changes are parked without calling Calendar; older ones are stale.
+    assert service.apply(change("event.updated", 3, title="v3")).name == "park"
+    assert service.apply(change("event.updated", 2, title="v2")).name == "stale"
+    assert service.apply(change("event.created", 1, event_id="ev-2")).name == "park"
+    assert calendar.calls == ["insert", "update"]
+    # Reconnect: active again, parked changes go back through the queue.
+    conn = store.get_connection("acme-consulting", "u-42")
+    store.save_connection(active_connection(calendar_id=CAL))
+    publisher = FakePublisher()
+    assert resume_parked(store, publisher, conn.account_id, conn.user_id) == 2
+    for data, key, _ in publisher.messages:
+        replay = parse_change(json.loads(data), "replay")
+        assert key == replay.ordering_key
+        assert service.apply(replay).name in ("updated", "created")
+    assert calendar.live(CAL)[GID]["summary"] == "v3"
+    assert store.parked("acme-consulting", "u-42") == []
+
+
+def test_calendar_gone_parks_with_its_own_status(world):
+    store, calendar, service, _ = world
+    calendar.faults.append(CalendarUnavailable("calendar not found"))
+    assert service.apply(change(updated=1)).name == "parked_calendar_unavailable"
+    assert store.get_connection("acme-consulting", "u-42").status is ConnectionStatus.CALENDAR_UNAVAILABLE
+    assert len(store.parked("acme-consulting", "u-42")) == 1
+
+
+def test_no_connection_is_acknowledged_without_writes(world):
+    store, calendar, service, _ = world
+    outcome = service.apply(parse_change(payload(user_id="nobody"), "m"))
+    assert (outcome.name, outcome.acknowledge) == ("no_connection", True)
+    assert calendar.calls == [] and ("acme-consulting", "nobody", "ev-1001") not in store.mappings
+
+
+def test_steady_state_costs_two_short_transactions(world):
+    store, _, service, _ = world
+    service.apply(change(updated=1))
+    assert store.transactions == 2  # claim, then record
+    service.apply(change(updated=1))
+    assert store.transactions == 3  # a duplicate: the claim alone
