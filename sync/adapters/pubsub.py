@@ -41,12 +41,18 @@ class PubSubPublisher:
                 return str(future.result(timeout=self.timeout))
             except pexc.PublishToPausedOrderingKeyException:
                 # An earlier publish on this key failed; the key stays paused until resumed.
-                self.client.resume_publish(self.topic_path, ordering_key)
+                self._resume(ordering_key)
                 if attempt == 2:
                     raise PublishFailed("pubsub: ordering key paused") from None
             except (gexc.GoogleAPIError, concurrent.futures.TimeoutError, pexc.MessageTooLargeError,
                     RuntimeError) as exc:
                 # Resume so the next delivery of this key is not refused out of hand.
-                self.client.resume_publish(self.topic_path, ordering_key)
+                self._resume(ordering_key)
                 raise PublishFailed(f"pubsub: {type(exc).__name__}") from exc
         raise PublishFailed("pubsub: unreachable")  # pragma: no cover
+
+    def _resume(self, ordering_key: str) -> None:
+        try:
+            self.client.resume_publish(self.topic_path, ordering_key)
+        except RuntimeError:
+            pass  # not paused (e.g. the publish is still pending after our timeout): nothing to do
