@@ -107,6 +107,7 @@ class State:
         self.rate_limit_per_minute: int | None = None
         self.user_calls: dict[str, deque[float]] = defaultdict(deque)
         self.calls: Counter[str] = Counter()
+        self.issued_access_tokens: list[str] = []  # every one ever issued (for log-hygiene checks)
         self.etag_counter = itertools.count(1)
         self.random = random.Random(1234)
 
@@ -503,6 +504,7 @@ class StandIn:
         token = "ya29.at-" + secrets.token_urlsafe(24)
         with self.state.lock:
             self.state.access[token] = (grant, time.time() + ACCESS_TOKEN_SECONDS)
+            self.state.issued_access_tokens.append(token)
         return {"access_token": token, "expires_in": ACCESS_TOKEN_SECONDS, "scope": " ".join(grant.scopes),
                 "token_type": "Bearer"}
 

@@ -14,16 +14,12 @@ def import_connection(store: Any, vault: Any, publisher: Any, *, account_id: str
     any changes parked while it was not back through the queue."""
     if not refresh_token.strip():
         raise ValueError("the refresh token file is empty")
-    previous = store.get_connection(account_id, user_id)
+    # One secret per connection: storing adds a version and retires the older ones.
     ref = vault.store_refresh_token(connection_key(account_id, user_id), refresh_token.strip())
     store.save_connection(Connection(
         account_id=account_id, user_id=user_id, status=ConnectionStatus.ACTIVE, calendar_id=calendar_id,
         token_ref=ref, google_email=google_email,
     ))
-    if previous is not None and previous.token_ref and previous.token_ref != ref:
-        old_secret = previous.token_ref.split("/versions/")[0]
-        if old_secret != ref.split("/versions/")[0]:
-            vault.destroy(previous.token_ref)
     resumed = resume_parked(store, publisher, account_id, user_id)
     return {"account_id": account_id, "user_id": user_id, "status": "active", "calendar_id": calendar_id,
             "resumed_parked_changes": resumed}

@@ -1,0 +1,55 @@
+"""No signing secret, refresh or access token, or event title may appear in any log line.
+
+Runs last in the e2e folder (by name) so it also reads what every earlier test logged, and
+makes its own traffic through each path that logs: accepted, rejected, invalid, retried,
+parked, failed, deleted.
+"""
+
+import base64
+import json
+
+from local.standin import Fault
+from tests.helpers import payload, signed_headers
+
+MARK = "Título-confidencial-7d1e"
+
+
+def test_no_secret_token_or_title_reaches_the_logs(platform, user, stack):
+    ids = {"account_id": user["account_id"], "user_id": user["user_id"]}
+    state = stack.standin.state
+    platform.wait_outcome(platform.accepted(payload(**ids, title=MARK, description=MARK, location=MARK)), "created")
+    with state.lock:
+        state.faults.append(Fault(503, "backendError", ("events.update",), count=1))
+    platform.wait_outcome(platform.accepted(payload("event.updated", **ids, updated=1, title=MARK + " 2")), "updated")
+    with state.lock:
+        state.faults.append(Fault(400, "invalid", ("events.update",), count=1))
+    platform.wait_outcome(platform.accepted(payload("event.updated", **ids, updated=2, title=MARK)), "failed_permanent")
+    bad = json.dumps(payload(**ids, title=MARK, reminders_minutes=[99999]))
+    assert platform.send(payload(**ids, title=MARK), headers={"Content-Type": "application/json"}).status_code == 401
+    r = platform.send(json.loads(bad), headers=signed_headers(platform.secret, bad))
+    assert r.status_code == 400
+    state.revoke_user(user["email"])
+    platform.wait_outcome(platform.accepted(payload("event.updated", **ids, updated=3, title=MARK)),
+                          "parked_needs_reauth")
+    platform.wait_outcome(platform.accepted(payload("event.deleted", **ids, updated=4)), "park")
+
+    logs = {p.name: p.read_text(encoding="utf-8") for p in stack.log_dir.glob("*.log")}
+    secret = stack.env["WEBHOOK_SIGNING_SECRET"]
+    with state.lock:
+        forbidden = {
+            "webhook signing secret": [secret, secret.removeprefix("whsec_"),
+                                       base64.b64decode(secret.removeprefix("whsec_")).hex()],
+            "link signing secret": [stack.env["LINK_SIGNING_SECRET"]],
+            "oauth client secret": [stack.env["OAUTH_CLIENT_SECRET"]],
+            "refresh tokens": list(state.grants),
+            "access tokens": list(state.issued_access_tokens),
+            "event title": [MARK, json.dumps(MARK)[1:-1]],
+        }
+    assert forbidden["refresh tokens"] and forbidden["access tokens"]
+    leaks = [f"{what} in {name}" for what, values in forbidden.items() for value in values
+             for name, text in logs.items() if value and value in text]
+    assert not leaks, leaks
+    # And every line the functions wrote is a structured JSON entry with a severity.
+    for name in ("handle_webhook.log", "sync_worker.log"):
+        entries = [json.loads(line) for line in logs[name].splitlines() if line.startswith("{")]
+        assert entries and all("severity" in e and "message" in e for e in entries)
