@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
             from sync.ops.connections import import_connection
 
             token = args.refresh_token_file.read_text(encoding="utf-8")
+            if not token.strip():
+                raise ValueError(f"{args.refresh_token_file} is empty")
             result = import_connection(
                 bootstrap.store(), bootstrap.vault(), bootstrap.publisher(),
                 account_id=args.account_id, user_id=args.user_id, calendar_id=args.calendar_id,
@@ -41,6 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     except (SyncError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the CLI's boundary: Google's auth and API errors, said in one line
+        from google.auth.exceptions import GoogleAuthError
+        from google.api_core.exceptions import GoogleAPIError
+
+        if isinstance(exc, (GoogleAuthError, GoogleAPIError)):
+            print(f"error: {type(exc).__name__}: cannot reach Google Cloud with these credentials "
+                  "(for local runs source .local/stack.env)", file=sys.stderr)
+            return 2
+        raise
     return 1
 
 

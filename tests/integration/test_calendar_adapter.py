@@ -1,0 +1,144 @@
+"""The Calendar adapter (google-api-python-client + google-auth) against the strict stand-in,
+and the stand-in's own strictness, as the real client libraries see it."""
+
+import pytest
+
+from local.standin import SCOPE_CALENDARLIST_RO, SCOPE_EVENTS, Fault, Server, State
+from sync.adapters.calendar_api import GoogleCalendars
+from sync.errors import (
+    AuthRevoked,
+    CalendarConflict,
+    CalendarNotFound,
+    CalendarUnavailable,
+    Permanent,
+    Retryable,
+)
+from sync.model import Connection, ConnectionStatus, google_event_id
+from sync.payload import parse_change
+from sync.planner import event_body
+from tests.helpers import payload
+
+pytestmark = pytest.mark.integration
+CLIENT, SECRET = "client-1", "secret-1"
+INSERT = ("events.insert",)
+EMAIL = "ana@example.com"
+
+
+class DictVault:
+    def __init__(self):
+        self.tokens = {}
+
+    def store_refresh_token(self, key, token):
+        self.tokens[key] = token
+        return key
+
+    def read_refresh_token(self, ref):
+        return self.tokens[ref]
+
+    def destroy(self, ref):
+        self.tokens.pop(ref, None)
+
+
+@pytest.fixture
+def standin():
+    server = Server(state=State({CLIENT: {"secret": SECRET, "redirect_uris": []}})).start()
+    server.state.add_user(EMAIL, calendars=[{"id": "shared@group.example", "role": "reader"}])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def session(standin):
+    vault = DictVault()
+    vault.store_refresh_token("ref", standin.state.issue_grant(EMAIL, CLIENT, (SCOPE_EVENTS, SCOPE_CALENDARLIST_RO)))
+    calendars = GoogleCalendars(standin.url + "calendar/v3/", standin.url + "token", CLIENT, SECRET, vault,
+                                timeout=2)
+    return calendars.session(Connection("a", "u", ConnectionStatus.ACTIVE, EMAIL, "ref"))
+
+
+def body(**fields):
+    change = parse_change(payload(**fields), "m")
+    return event_body(change, google_event_id("a", "u", change.event_id))
+
+
+def test_insert_update_delete_and_their_errors(session, standin):
+    b = body()
+    session.insert(EMAIL, b)
+    with pytest.raises(CalendarConflict):
+        session.insert(EMAIL, b)  # a reused id is a 409
+    session.update(EMAIL, b["id"], {**b, "summary": "Novo"})
+    session.delete(EMAIL, b["id"])
+    with pytest.raises(CalendarNotFound) as gone:
+        session.delete(EMAIL, b["id"])
+    assert gone.value.status == 410
+    with pytest.raises(CalendarConflict):
+        session.insert(EMAIL, b)  # even a cancelled event keeps its id
+    session.update(EMAIL, b["id"], b)  # and update brings it back
+    assert standin.state.events_of(EMAIL)[0]["status"] == "confirmed"
+    with pytest.raises(CalendarNotFound):
+        session.update(EMAIL, "abcdef012345", b | {"id": "abcdef012345"})
+
+
+def test_one_token_refresh_then_one_request_per_call(session, standin):
+    for i in range(3):
+        session.insert(EMAIL, body(event_id=f"e{i}"))
+    calls = standin.state.calls
+    assert calls["oauth.token"] == 1 and calls["events.insert"] == 3
+
+
+def test_bodies_are_checked_against_the_discovery_document(session):
+    with pytest.raises(Permanent, match="400"):
+        session.insert(EMAIL, {**body(), "summry": "typo"})
+    with pytest.raises(Permanent, match="400"):
+        session.insert(EMAIL, {**body(), "id": "UPPER-case-not-base32hex"})
+    with pytest.raises(Permanent, match="400"):
+        session.insert(EMAIL, {**body(), "reminders": {"useDefault": True, "overrides": [
+            {"method": "popup", "minutes": 5}]}})
+
+
+@pytest.mark.parametrize("fault,error", [
+    (Fault(503, "backendError", methods=INSERT, count=1), Retryable),
+    (Fault(500, "internalError", methods=INSERT, count=1), Retryable),
+    (Fault(429, "rateLimitExceeded", methods=INSERT, count=1, retry_after=3), Retryable),
+    (Fault(403, "userRateLimitExceeded", methods=INSERT, count=1), Retryable),
+    (Fault(403, "rateLimitExceeded", methods=INSERT, count=1), Retryable),
+    (Fault(400, "invalid", methods=INSERT, count=1), Permanent),
+    (Fault(0, "", methods=INSERT, count=1, delay=3), Retryable),  # a timeout
+])
+def test_error_classification(session, standin, fault, error):
+    standin.state.faults.append(fault)
+    with pytest.raises(error) as info:
+        session.insert(EMAIL, body())
+    if fault.retry_after:
+        assert info.value.retry_after == 3
+
+
+def test_lost_write_access_and_missing_calendar_are_calendar_unavailable(session):
+    with pytest.raises(CalendarUnavailable):
+        session.insert("shared@group.example", body())  # reader only
+    with pytest.raises(CalendarUnavailable):
+        session.insert("gone@group.example", body())
+
+
+def test_revoked_grant_is_auth_revoked(session, standin):
+    session.insert(EMAIL, body(event_id="before"))
+    standin.state.revoke_user(EMAIL)  # access tokens die with the grant: 401, refresh, invalid_grant
+    with pytest.raises(AuthRevoked):
+        session.insert(EMAIL, body(event_id="after"))
+
+
+def test_token_endpoint_outage_is_retryable(standin):
+    vault = DictVault()
+    vault.store_refresh_token("ref", standin.state.issue_grant(EMAIL, CLIENT, (SCOPE_EVENTS,)))
+    calendars = GoogleCalendars(standin.url + "calendar/v3/", standin.url + "token", CLIENT, SECRET, vault)
+    standin.state.faults.append(Fault(503, "backendError", ("oauth.token",), count=10))
+    with pytest.raises(Retryable):
+        calendars.session(Connection("a", "u", ConnectionStatus.ACTIVE, EMAIL, "ref")).insert(EMAIL, body())
+
+
+def test_wrong_client_secret_is_not_mistaken_for_a_revoked_grant(standin):
+    vault = DictVault()
+    vault.store_refresh_token("ref", standin.state.issue_grant(EMAIL, CLIENT, (SCOPE_EVENTS,)))
+    calendars = GoogleCalendars(standin.url + "calendar/v3/", standin.url + "token", CLIENT, "wrong", vault)
+    with pytest.raises(Retryable):
+        calendars.session(Connection("a", "u", ConnectionStatus.ACTIVE, EMAIL, "ref")).insert(EMAIL, body())
