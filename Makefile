@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev demo test unit lint lock clean help
+.PHONY: dev demo test unit lint lock clean help bench
 
 help:
 	@echo "make dev    - install into $(VENV), start the local stack on emulators (Ctrl-C stops it)"
@@ -13,6 +13,7 @@ help:
 	@echo "make unit   - only the fast unit tests"
 	@echo "make lint   - ruff and mypy"
 	@echo "make lock   - re-resolve requirements.in into the pinned requirements.txt"
+	@echo "make bench  - latency of the spine on the local stack (prints a table)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@scripts/check-tools.sh
@@ -44,3 +45,6 @@ lock:
 
 clean:
 	rm -rf $(VENV) .local build test-artifacts .pytest_cache
+
+bench: $(STAMP)
+	$(PY) -m bench.latency

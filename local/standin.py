@@ -22,6 +22,7 @@ import hashlib
 import html
 import itertools
 import json
+import logging
 import random
 import re
 import secrets
@@ -679,6 +680,7 @@ class Server:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state: State | None = None) -> None:
         self.app = StandIn(state)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the output
         self.httpd = make_server(host, port, self.app, threaded=True)
         self.port = self.httpd.server_port
         self.url = f"http://{host}:{self.port}/"
