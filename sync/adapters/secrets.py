@@ -50,7 +50,7 @@ class SecretManagerVault:
                     "secret_id": token_secret_id(connection_key),
                     "secret": {"replication": {"automatic": {}}, "labels": {"purpose": "calendar-sync-token"}},
                 })
-            except gexc.AlreadyExists:
+            except gexc.Conflict:  # AlreadyExists over gRPC, Conflict over REST
                 pass
             version = self.client.add_secret_version(
                 request={"parent": secret_name, "payload": {"data": token.encode("utf-8")}}
@@ -65,7 +65,9 @@ class SecretManagerVault:
     def read_refresh_token(self, ref: str) -> str:
         try:
             response = self.client.access_secret_version(request={"name": ref})
-        except (gexc.NotFound, gexc.FailedPrecondition) as exc:  # destroyed or disabled
+        except (gexc.NotFound, gexc.FailedPrecondition, gexc.BadRequest) as exc:
+            # Gone, destroyed or disabled (FAILED_PRECONDITION; over REST it surfaces as a 400):
+            # the token cannot be used, so the user has to connect again.
             raise AuthRevoked("stored token is gone") from exc
         except _TRANSIENT as exc:
             raise Retryable(f"secret manager: {type(exc).__name__}") from exc
