@@ -187,13 +187,21 @@ class Stack:
         return path
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Explicit handlers: a job started in the background by a non-interactive shell inherits an
+    # ignored SIGINT, and SIGTERM (e.g. from `timeout`) must clean up the same way as Ctrl-C.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     state_dir = ROOT / ".local"
     state_dir.mkdir(exist_ok=True)
     stack = Stack(state_dir)
     print("starting emulators, the Calendar/OAuth stand-in and the three functions…", flush=True)
-    stack.start()
     try:
+        stack.start()
         stack.connect(DEMO["account_id"], DEMO["user_id"], DEMO["email"])
         env_file = stack.write_env_file()
         print(f"""
@@ -214,7 +222,6 @@ Send a signed webhook and watch it land in the stand-in calendar:
 
 Ctrl-C stops everything.
 """, flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(p.proc.poll() is None for p in stack.processes.values()):
             time.sleep(1)
         dead = [n for n, p in stack.processes.items() if p.proc.poll() is not None]
