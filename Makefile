@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make dev    - install into $(VENV), start the local stack on emulators (Ctrl-C stops it)"
 	@echo "make demo   - send a signed webhook to the running stack and show the calendar event"
-	@echo "make test   - install, then run the whole test suite (unit, integration, end to end)"
+	@echo "make test   - install, lint, then run the whole test suite (unit, integration, end to end)"
 	@echo "make unit   - only the fast unit tests"
 	@echo "make lint   - ruff and mypy"
 	@echo "make lock   - re-resolve requirements.in into the pinned requirements.txt"
@@ -27,7 +27,7 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m local.demo
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest
 
 unit: $(STAMP)

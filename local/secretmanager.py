@@ -12,8 +12,9 @@ import base64
 import json
 import re
 import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -112,7 +113,7 @@ class SecretManagerServer:
         self.url = f"http://{host}:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="secretmanager", daemon=True)
 
-    def start(self) -> "SecretManagerServer":
+    def start(self) -> SecretManagerServer:
         self.thread.start()
         return self
 

@@ -52,7 +52,7 @@ class Stack:
         self.env: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         try:
             self._start()
         except BaseException:
@@ -128,7 +128,7 @@ class Stack:
 
     # -- Pub/Sub topology ------------------------------------------------------------------
     def _create_topics(self) -> None:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
         topic = publisher.topic_path(PROJECT, self.topic)

@@ -9,7 +9,8 @@ for what that function uses.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sync.config import Settings, settings
 

@@ -12,8 +12,9 @@ import logging
 import sys
 import threading
 import traceback
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from sync.errors import SyncError
 

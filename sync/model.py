@@ -7,7 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +24,7 @@ _RFC3339 = re.compile(
 )
 
 
-class ConnectionStatus(str, Enum):
+class ConnectionStatus(StrEnum):
     ACTIVE = "active"
     NEEDS_REAUTH = "needs_reauth"
     CALENDAR_UNAVAILABLE = "calendar_unavailable"
@@ -42,7 +42,7 @@ class Version:
     key: str
 
     @classmethod
-    def parse(cls, text: str) -> "Version":
+    def parse(cls, text: str) -> Version:
         parts = parse_rfc3339(text)
         if parts is None or parts[2] is None:
             raise ValueError("must be an RFC 3339 date-time with an offset (e.g. 2026-11-20T13:00:00Z)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from sync.model import (
@@ -18,7 +18,7 @@ from sync.model import (
 )
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     NO_CONNECTION = "no_connection"  # ack, log, no write
     STALE = "stale"  # an older version than one applied or in flight: ack
     DUPLICATE = "duplicate"  # this version was already applied: ack

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 from sync.errors import (
     AuthRevoked,
@@ -105,8 +105,8 @@ class SyncService:
             if decision.action in CALENDAR_ACTIONS:
                 new = replace(base, lease=Lease(lease_id, change.version, now + self.lease))
             elif decision.action is Action.TOMBSTONE:
-                new = replace(base, version=change.version, deleted=True, lease=None, last_error=None,
-                              **_cleared_parking(base, change))
+                new = _clear_parking(replace(base, version=change.version, deleted=True, lease=None,
+                                             last_error=None), change)
             elif decision.action is Action.PARK:
                 new = replace(base, parked=change.to_message(), parked_version=change.version)
             return _Claim(decision, conn, mapping, lease_id), new, None
@@ -146,7 +146,7 @@ class SyncService:
             if mapping is None or mapping.lease is None or mapping.lease.id != lease_id:
                 return None, None, None  # our lease expired and another delivery took over
             applied = error is None
-            new = replace(
+            new = _clear_parking(replace(
                 mapping,
                 version=change.version,
                 deleted=change.is_delete,
@@ -156,8 +156,7 @@ class SyncService:
                 error_at=None if applied else now,
                 synced_at=now if applied else mapping.synced_at,
                 lease=None,
-                **_cleared_parking(mapping, change),
-            )
+            ), change)
             return None, new, None
 
         self.store.update_event(change.account_id, change.user_id, change.event_id, work)
@@ -206,8 +205,8 @@ def resume_parked(store: Store, publisher: Publisher, account_id: str, user_id: 
     return sent
 
 
-def _cleared_parking(mapping: Mapping, change: Change) -> dict[str, object]:
+def _clear_parking(mapping: Mapping, change: Change) -> Mapping:
     """Drop a parked change once a version at least as new has been applied."""
     if mapping.parked_version is not None and change.version >= mapping.parked_version:
-        return {"parked": None, "parked_version": None}
-    return {}
+        return replace(mapping, parked=None, parked_version=None)
+    return mapping

@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from typing import Mapping
+from collections.abc import Mapping
 
 from sync.errors import ConfigError, InvalidSignature
 
@@ -37,7 +37,7 @@ def decode_secrets(configured: str) -> list[bytes]:
 
 def sign(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
     """The base64 HMAC-SHA256 signature (without the ``v1,`` prefix)."""
-    content = f"{webhook_id}.{timestamp}.".encode("utf-8") + body
+    content = f"{webhook_id}.{timestamp}.".encode() + body
     return base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode("ascii")
 
 

@@ -50,7 +50,7 @@ class FakeCalendar:
         self.revoked = False
         self.lock = threading.Lock()
 
-    def session(self, connection: Connection) -> "FakeCalendar":
+    def session(self, connection: Connection) -> FakeCalendar:
         if self.revoked:
             raise AuthRevoked("invalid_grant")
         return self

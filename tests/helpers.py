@@ -7,8 +7,9 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from standardwebhooks.webhooks import Webhook
 

@@ -9,11 +9,10 @@ steady state costs exactly one HTTP request per change.
 from __future__ import annotations
 
 import json
-import socket
-import ssl
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import google.auth.exceptions
 import google_auth_httplib2
@@ -122,7 +121,7 @@ class GoogleCalendars:
         self.timeout = timeout
         self._credentials = _LRU(_CACHE_SIZE)
 
-    def session(self, connection: Connection) -> "GoogleCalendarSession":
+    def session(self, connection: Connection) -> GoogleCalendarSession:
         if not connection.token_ref:
             raise AuthRevoked("connection has no token")
         ref = connection.token_ref
@@ -154,8 +153,7 @@ class GoogleCalendarSession:
             raise self._revoked(translate_http_error(err)) from err
         except google.auth.exceptions.RefreshError as err:
             raise self._revoked(translate_refresh_error(err)) from err
-        except (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, socket.timeout,
-                TimeoutError, ConnectionError, ssl.SSLError, OSError) as err:
+        except (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, OSError) as err:  # timeouts, resets
             raise Retryable(f"calendar transport: {type(err).__name__}") from err
 
     def _revoked(self, err: Exception) -> Exception:

@@ -53,7 +53,7 @@ class FirestoreStore:
     # -- connections -----------------------------------------------------------------------
     def get_connection(self, account_id: str, user_id: str) -> Connection | None:
         snap = self.connection_ref(account_id, user_id).get()
-        return connection_from_doc(snap.to_dict()) if snap.exists else None
+        return connection_from_doc(snap.to_dict() or {}) if snap.exists else None
 
     def save_connection(self, connection: Connection) -> None:
         ref = self.connection_ref(connection.account_id, connection.user_id)
@@ -79,8 +79,8 @@ class FirestoreStore:
         def run(txn: firestore.Transaction) -> R:
             snaps = {s.reference.path: s for s in txn.get_all([conn_ref, map_ref])}
             conn_snap, map_snap = snaps.get(conn_ref.path), snaps.get(map_ref.path)
-            connection = connection_from_doc(conn_snap.to_dict()) if conn_snap and conn_snap.exists else None
-            mapping = mapping_from_doc(map_snap.to_dict()) if map_snap and map_snap.exists else None
+            connection = connection_from_doc(conn_snap.to_dict() or {}) if conn_snap and conn_snap.exists else None
+            mapping = mapping_from_doc(map_snap.to_dict() or {}) if map_snap and map_snap.exists else None
             result, new_mapping, new_status = work(connection, mapping)
             if new_mapping is not None:
                 txn.set(map_ref, mapping_to_doc(new_mapping))

@@ -6,7 +6,7 @@ import concurrent.futures
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
-from google.cloud import pubsub_v1
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.cloud.pubsub_v1.publisher import exceptions as pexc
 
 from sync.errors import PublishFailed

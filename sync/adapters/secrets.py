@@ -16,7 +16,8 @@ import hashlib
 import threading
 import time
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from google.api_core import exceptions as gexc
 

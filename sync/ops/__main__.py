@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the CLI's boundary: Google's auth and API errors, said in one line
-        from google.auth.exceptions import GoogleAuthError
         from google.api_core.exceptions import GoogleAPIError
+        from google.auth.exceptions import GoogleAuthError
 
         if isinstance(exc, (GoogleAuthError, GoogleAPIError)):
             print(f"error: {type(exc).__name__}: cannot reach Google Cloud with these credentials "

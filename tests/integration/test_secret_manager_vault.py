@@ -23,7 +23,8 @@ def vault(server, monkeypatch):
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "proj-1")
     monkeypatch.setenv("SECRETS_BACKEND", "secret-manager")
     monkeypatch.setenv("SECRET_MANAGER_ENDPOINT", server.url)
-    monkeypatch.delenv("WEBHOOK_SIGNING_SECRET", raising=False)
+    for name in ("WEBHOOK_SIGNING_SECRET", "LINK_SIGNING_SECRET", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
     bootstrap.reset()
     yield bootstrap.vault()
     bootstrap.reset()

@@ -121,6 +121,7 @@ def test_a_crashed_delivery_blocks_until_its_lease_expires(world):
         service.apply(change(updated=1))
     # _release ran in the finally; simulate a real SIGKILL by putting a live lease back:
     from dataclasses import replace
+
     from sync.model import Lease, Version
     key = ("acme-consulting", "u-42", "ev-1001")
     store.mappings[key] = replace(store.mappings[key], lease=Lease("dead", Version.parse("2026-11-20T13:00:01.123Z"),
