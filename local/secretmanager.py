@@ -16,8 +16,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from local.serving import BackgroundServer
 
 _SECRET = re.compile(r"^/v1/(projects/[^/]+/secrets/[A-Za-z0-9_-]{1,255})")
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -106,17 +107,7 @@ class SecretManagerStandIn:
                  "created": datetime.now(timezone.utc).isoformat()})
 
 
-class SecretManagerServer:
+class SecretManagerServer(BackgroundServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = SecretManagerStandIn()
-        self.httpd = make_server(host, port, self.app, threaded=True)
-        self.url = f"http://{host}:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="secretmanager", daemon=True)
-
-    def start(self) -> SecretManagerServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(SecretManagerStandIn(), "secretmanager", host, port)
+        self.url = self.url.rstrip("/")  # the client wants a host, not a path

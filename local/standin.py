@@ -22,7 +22,6 @@ import hashlib
 import html
 import itertools
 import json
-import logging
 import random
 import re
 import secrets
@@ -38,10 +37,10 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from local import discovery
+from local.serving import BackgroundServer
 
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 SCOPE_EVENTS = "https://www.googleapis.com/auth/calendar.events"
@@ -676,28 +675,15 @@ def _page(title: str, body: str, status: int = 200) -> Response:
     return Response(text, status=status, mimetype="text/html")
 
 
-class Server:
+class Server(BackgroundServer):
     """The stand-in on a loopback port, served from a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state: State | None = None) -> None:
-        self.app = StandIn(state)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns the output
-        self.httpd = make_server(host, port, self.app, threaded=True)
-        self.port = self.httpd.server_port
-        self.url = f"http://{host}:{self.port}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="standin", daemon=True)
+        super().__init__(StandIn(state), "standin", host, port)
 
     @property
     def state(self) -> State:
-        return self.app.state
-
-    def start(self) -> Server:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return self.app.state  # type: ignore[no-any-return]
 
 
 def main() -> None:
