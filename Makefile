@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+CHECKOV_VENV  ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: dev demo test unit lint lock clean help bench
 
@@ -27,7 +29,12 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m local.demo
 
-test: lint
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+test: lint $(CHECKOV_STAMP)
 	$(PY) -m pytest
 
 unit: $(STAMP)
@@ -44,7 +51,7 @@ lock:
 	 build/lock/bin/pip freeze --exclude pip --exclude setuptools) > requirements.txt
 
 clean:
-	rm -rf $(VENV) .local build test-artifacts .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .local build test-artifacts .pytest_cache
 
 bench: $(STAMP)
 	$(PY) -m bench.latency

@@ -1,0 +1,146 @@
+variable "project_id" {
+  description = "Project that hosts the whole deployment."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a valid Google Cloud project id."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, the source bucket and the Pub/Sub message storage."
+  type        = string
+  default     = "southamerica-east1"
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region or a multi-region such as nam5)."
+  type        = string
+  default     = "southamerica-east1"
+}
+
+variable "prefix" {
+  description = "Prefix of every resource name this module creates (functions, accounts, bucket)."
+  type        = string
+  default     = "evolutto-sync"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,17}[a-z0-9]$", var.prefix))
+    error_message = "prefix must be 3-19 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "topic_name" {
+  description = "Topic the webhook publishes to (SYNC_TOPIC); dead letters go to <topic>-dead-letter."
+  type        = string
+  default     = "calendar-sync"
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9._~%+-]{2,200}$", var.topic_name))
+    error_message = "topic_name must be a valid Pub/Sub topic id of at least 3 characters."
+  }
+}
+
+variable "python_runtime" {
+  description = "Cloud Functions runtime."
+  type        = string
+  default     = "python311"
+}
+
+variable "functions" {
+  description = "Sizing of each function: memory, CPU, timeout (s), max instances, concurrent requests per instance."
+  type = map(object({
+    memory          = string
+    cpu             = string
+    timeout_seconds = number
+    max_instances   = number
+    min_instances   = number
+    concurrency     = number
+  }))
+  default = {
+    handle_webhook = { memory = "512Mi", cpu = "1", timeout_seconds = 30, max_instances = 20, min_instances = 1, concurrency = 40 }
+    sync_worker    = { memory = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 20, min_instances = 0, concurrency = 16 }
+    integrations   = { memory = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 5, min_instances = 0, concurrency = 20 }
+  }
+  validation {
+    condition     = length(setsubtract(["handle_webhook", "sync_worker", "integrations"], keys(var.functions))) == 0
+    error_message = "functions must size handle_webhook, sync_worker and integrations."
+  }
+  validation {
+    condition     = alltrue([for f in values(var.functions) : f.timeout_seconds >= 10 && f.timeout_seconds <= 540 && f.max_instances >= 1 && f.concurrency >= 1 && f.concurrency <= 1000])
+    error_message = "timeouts must be 10-540 s, max_instances at least 1, concurrency 1-1000."
+  }
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one message before it is dead-lettered."
+  type        = number
+  default     = 15
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "Pub/Sub allows 5 to 100 delivery attempts."
+  }
+}
+
+variable "retry_backoff" {
+  description = "Exponential backoff of the worker subscription between redeliveries."
+  type = object({
+    minimum = string
+    maximum = string
+  })
+  default = { minimum = "10s", maximum = "600s" }
+}
+
+variable "message_retention" {
+  description = "How long unacknowledged changes (and dead letters) are kept."
+  type        = string
+  default     = "604800s"
+}
+
+variable "send_updates" {
+  description = "Calendar's sendUpdates for every write: all, externalOnly or none."
+  type        = string
+  default     = "none"
+  validation {
+    condition     = contains(["all", "externalOnly", "none"], var.send_updates)
+    error_message = "send_updates must be all, externalOnly or none."
+  }
+}
+
+variable "allowed_return_origins" {
+  description = "Origins a link token's return_url may point to (the platform's front end)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for o in var.allowed_return_origins : can(regex("^https://[^/]+$", o))])
+    error_message = "Each origin is https://host[:port] without a path."
+  }
+}
+
+variable "integrations_public_url" {
+  description = "External URL of the integrations function, if served behind a custom domain; defaults to the function's own URL."
+  type        = string
+  default     = null
+}
+
+variable "notification_channels" {
+  description = "Monitoring notification channel ids (projects/…/notificationChannels/…) alerted on dead letters and backlog."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_oldest_unacked_seconds" {
+  description = "Alert when the oldest change waiting for the worker is older than this."
+  type        = number
+  default     = 900
+}
+
+variable "operators" {
+  description = "Members (group:ops@example.com) who may inspect and replay dead letters."
+  type        = list(string)
+  default     = []
+}
+
+variable "labels" {
+  description = "Labels put on every resource that takes them."
+  type        = map(string)
+  default     = { app = "evolutto-calendar-sync" }
+}
