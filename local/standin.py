@@ -253,6 +253,9 @@ class StandIn:
         return cal
 
     def _check_query(self, request: Request, name: str) -> None:
+        if "sendUpdates" in request.args:
+            with self.state.lock:
+                self.state.calls[f"sendUpdates={request.args['sendUpdates']}"] += 1
         problems = discovery.validate_query("events", name, dict(request.args))
         if problems:
             raise ApiError(400, "invalidParameter", "; ".join(problems))
@@ -583,8 +586,14 @@ class _OAuthError(Exception):
         self.status, self.error, self.description = status, error, description
 
 
+LIMITS = {"summary": 1024, "location": 1024, "description": 8192}  # UTF-16 code units
+
+
 def _check_event_semantics(body: dict[str, Any]) -> None:
     """The rules Google enforces beyond the schema, with its reasons."""
+    for field_name, limit in LIMITS.items():
+        if len(str(body.get(field_name) or "").encode("utf-16-le")) // 2 > limit:
+            raise ApiError(400, "invalid", f"The {field_name} is too long.")
     eid = body.get("id")
     if eid is not None and not EVENT_ID.match(eid):
         raise ApiError(400, "invalid", "Invalid resource id value.")
@@ -651,7 +660,8 @@ def _instant(t: dict[str, Any]) -> datetime:
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(t["timeZone"]))
-    return dt
+    # In UTC: an aware time inside a DST gap or fold never compares equal across zones (PEP 495).
+    return dt.astimezone(timezone.utc)
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -10,10 +10,10 @@ import json
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timezone
-from functools import lru_cache
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from sync import recurrence as rfc5545
 from sync.errors import InvalidPayload
 from sync.model import (
     CHANGE_TYPES,
@@ -26,6 +26,7 @@ from sync.model import (
     ordering_key,
     parse_rfc3339,
 )
+from sync.zones import is_time_zone
 
 MAX_ID_LENGTH = 256
 MAX_ORDERING_KEY_BYTES = 1024  # Pub/Sub's limit
@@ -37,25 +38,8 @@ MAX_RECURRENCE_LINES = 100
 MAX_URL = 2048
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
 _URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
-_RECURRENCE = re.compile(r"^(RRULE|EXRULE|RDATE|EXDATE)[;:]", re.IGNORECASE)
-_RRULE_PARTS = {
-    "FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY",
-    "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST",
-}
-_FREQS = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 
 T = TypeVar("T")
-
-
-@lru_cache(maxsize=1)
-def _known_zones() -> frozenset[str]:
-    import zoneinfo
-
-    return frozenset(zoneinfo.available_timezones())
-
-
-def is_time_zone(name: str) -> bool:
-    return name in _known_zones()
 
 
 class _Errors:
@@ -161,9 +145,7 @@ def _event(raw: dict[str, Any], event_id: str | None, errors: _Errors) -> Platfo
     end = _event_time(raw.get("end"), "event.end", errors)
     if start and end:
         _check_span(start, end, errors)
-    recurrence = _recurrence(raw.get("recurrence"), errors)
-    if recurrence and start and start.date_time is not None and not (start.time_zone and end and end.time_zone):
-        errors.add("event.recurrence", "recurring events need start.time_zone and end.time_zone")
+    recurrence = _recurrence(raw.get("recurrence"), start, end, errors)
     attendees = _attendees(raw.get("attendees"), errors)
     reminders = _reminders(raw.get("reminders_minutes"), errors)
     if len(errors.items) > before or event_id is None:
@@ -212,10 +194,7 @@ def _event_time(value: Any, loc: str, errors: _Errors) -> EventTime | None:
         except ValueError:
             errors.add(f"{loc}.date", "must be a YYYY-MM-DD date")
             return None
-        if value.get("time_zone") is not None:
-            errors.add(f"{loc}.time_zone", "is only allowed with date_time")
-            return None
-        return EventTime(date=day)
+        return EventTime(date=day)  # a time_zone beside a date means nothing for an all-day event
     text, zone = value["date_time"], value.get("time_zone")
     if zone is not None and (not isinstance(zone, str) or not is_time_zone(zone)):
         errors.add(f"{loc}.time_zone", "must be an IANA time zone name (e.g. America/Sao_Paulo)")
@@ -267,35 +246,29 @@ def _list(value: Any, loc: str, item_check: Callable[[Any, str], T | None], limi
     return out
 
 
-def _recurrence(value: Any, errors: _Errors) -> tuple[str, ...]:
+def _recurrence(value: Any, start: EventTime | None, end: EventTime | None, errors: _Errors) -> tuple[str, ...]:
     def check(item: Any, loc: str) -> str | None:
-        if not isinstance(item, str) or not _RECURRENCE.match(item) or "\n" in item or "\r" in item:
-            errors.add(loc, "must be an RRULE, EXRULE, RDATE or EXDATE line")
-            return None
-        if item[:6].upper() in ("RRULE:", "EXRULE") and not _rrule_ok(item.split(":", 1)[1]):
-            errors.add(loc, "is not a valid RFC 5545 recurrence rule")
+        if not isinstance(item, str) or not item or "\n" in item or "\r" in item or len(item) > 1000:
+            errors.add(loc, "must be one RRULE, EXRULE, RDATE or EXDATE line")
             return None
         return item
 
-    return tuple(_list(value, "event.recurrence", check, MAX_RECURRENCE_LINES, errors) or ())
-
-
-def _rrule_ok(rule: str) -> bool:
-    parts: dict[str, str] = {}
-    for piece in rule.split(";"):
-        name, sep, val = piece.partition("=")
-        name = name.upper()
-        if not sep or not val or name not in _RRULE_PARTS or name in parts:
-            return False
-        parts[name] = val
-    if parts.get("FREQ", "").upper() not in _FREQS:
-        return False
-    if "COUNT" in parts and "UNTIL" in parts:
-        return False
-    for numeric in ("COUNT", "INTERVAL"):
-        if numeric in parts and not (parts[numeric].isdigit() and int(parts[numeric]) > 0):
-            return False
-    return True
+    lines = tuple(_list(value, "event.recurrence", check, MAX_RECURRENCE_LINES, errors) or ())
+    if not lines or start is None:
+        return lines
+    if start.date_time is not None and not (start.time_zone and end is not None and end.time_zone):
+        errors.add("event.recurrence", "recurring events need start.time_zone and end.time_zone")
+        return lines
+    local: date | datetime
+    if start.date is not None:
+        local = start.date
+    else:
+        parts = parse_rfc3339(start.date_time or "")
+        assert parts is not None
+        local = parts[0]
+    for index, message in rfc5545.problems(lines, local, start.time_zone):
+        errors.add(f"event.recurrence[{index}]", message)
+    return lines
 
 
 def _attendees(value: Any, errors: _Errors) -> tuple[Attendee, ...]:
@@ -319,7 +292,11 @@ def _attendees(value: Any, errors: _Errors) -> tuple[Attendee, ...]:
             return None
         return Attendee(email=email, display_name=name or None, optional=optional)
 
-    return tuple(_list(value, "event.attendees", check, MAX_ATTENDEES, errors) or ())
+    attendees = _list(value, "event.attendees", check, MAX_ATTENDEES, errors) or []
+    unique: dict[str, Attendee] = {}
+    for attendee in attendees:  # Calendar keeps one entry per address: the first one wins
+        unique.setdefault(attendee.email.lower(), attendee)
+    return tuple(unique.values())
 
 
 def _reminders(value: Any, errors: _Errors) -> tuple[int, ...] | None:

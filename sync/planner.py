@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -78,9 +79,50 @@ def _time(t: EventTime) -> dict[str, str]:
     return out
 
 
+# Calendar's limits, counted in UTF-16 code units (what Google's backends count). The
+# description limit is Calendar's documented ~8192; title and location are kept to 1024.
+SUMMARY_LIMIT = 1024
+LOCATION_LIMIT = 1024
+DESCRIPTION_LIMIT = 8192
+ELLIPSIS = "…"
+CUT_MARKER = " […]"
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _joins(char: str) -> bool:
+    """Marks that belong to the character before them (accents, joiners, variation selectors)."""
+    return bool(unicodedata.combining(char)) or char in "\u200d\ufe0e\ufe0f" or "\U0001f3fb" <= char <= "\U0001f3ff"
+
+
+def fit(text: str, limit: int, marker: str = ELLIPSIS) -> str:
+    """``text`` if it fits in ``limit``; else cut and marked, so the user sees it was shortened.
+    The cut never splits a character: not a surrogate pair, not a letter from its accents,
+    not an emoji sequence joined by ZWJ."""
+    if utf16_length(text) <= limit:
+        return text
+    budget, used, cut = limit - utf16_length(marker), 0, 0
+    for char in text:
+        size = 2 if ord(char) > 0xFFFF else 1
+        if used + size > budget:
+            break
+        used += size
+        cut += 1
+    while 0 < cut < len(text) and (_joins(text[cut]) or text[cut - 1] == "\u200d"):
+        cut -= 1
+    return text[:cut].rstrip() + marker
+
+
 def _description(event: PlatformEvent) -> str | None:
-    lines = [part for part in (event.description, event.url, event.conference_url) if part]
-    return "\n".join(lines) if lines else None
+    """The platform's description, then a line with ``url`` and one with ``conference_url``.
+    The links always survive; only the description is shortened when all does not fit."""
+    links = [part for part in (event.url, event.conference_url) if part]
+    if not event.description:
+        return "\n".join(links) if links else None
+    tail = "".join("\n" + link for link in links)
+    return fit(event.description, DESCRIPTION_LIMIT - utf16_length(tail), CUT_MARKER) + tail
 
 
 def event_body(change: Change, google_id: str) -> dict[str, Any]:
@@ -90,7 +132,7 @@ def event_body(change: Change, google_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": google_id,
         "status": "confirmed",
-        "summary": event.title,
+        "summary": fit(event.title, SUMMARY_LIMIT),
         "start": _time(event.start),
         "end": _time(event.end),
         "extendedProperties": {
@@ -108,7 +150,7 @@ def event_body(change: Change, google_id: str) -> dict[str, Any]:
         body["description"] = description
     location = event.location or event.conference_url
     if location:
-        body["location"] = location
+        body["location"] = fit(location, LOCATION_LIMIT)
     if event.url:
         body["source"] = {"title": "Evolutto", "url": event.url}
     if event.recurrence:

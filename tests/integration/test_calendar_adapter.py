@@ -142,3 +142,17 @@ def test_wrong_client_secret_is_not_mistaken_for_a_revoked_grant(standin):
     calendars = GoogleCalendars(standin.url + "calendar/v3/", standin.url + "token", CLIENT, "wrong", vault)
     with pytest.raises(Retryable):
         calendars.session(Connection("a", "u", ConnectionStatus.ACTIVE, EMAIL, "ref")).insert(EMAIL, body())
+
+
+@pytest.mark.parametrize("mode", ["all", "externalOnly", "none"])
+def test_send_updates_reaches_calendar_on_every_write(standin, mode):
+    vault = DictVault()
+    vault.store_refresh_token("ref", standin.state.issue_grant(EMAIL, CLIENT, (SCOPE_EVENTS,)))
+    calendars = GoogleCalendars(standin.url + "calendar/v3/", standin.url + "token", CLIENT, SECRET, vault,
+                                send_updates=mode)
+    session = calendars.session(Connection("a", "u", ConnectionStatus.ACTIVE, EMAIL, "ref"))
+    b = body()
+    session.insert(EMAIL, b)
+    session.update(EMAIL, b["id"], b)
+    session.delete(EMAIL, b["id"])
+    assert standin.state.calls[f"sendUpdates={mode}"] == 3
