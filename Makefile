@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV  ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: dev demo test unit lint lock clean help bench
+.PHONY: dev demo link test unit lint lock clean help bench
 
 help:
 	@echo "make dev    - install into $(VENV), start the local stack on emulators (Ctrl-C stops it)"
-	@echo "make demo   - send a signed webhook to the running stack and show the calendar event"
+	@echo "make demo   - send a signed webhook to the running stack and show the calendar event (USER=ana: the browser-connected user)"
+	@echo "make link   - print a fresh connect link for the browser demo user"
 	@echo "make test   - install, lint, then run the whole test suite (unit, integration, end to end)"
 	@echo "make unit   - only the fast unit tests"
 	@echo "make lint   - ruff and mypy"
@@ -27,7 +28,10 @@ dev: $(STAMP)
 	$(PY) -m local.stack
 
 demo: $(STAMP)
-	$(PY) -m local.demo
+	$(PY) -m local.demo webhook $(if $(filter ana,$(USER)),--user ana,)
+
+link: $(STAMP)
+	$(PY) -m local.demo link
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)

@@ -1,11 +1,13 @@
 """``make demo``: send one signed webhook to the local stack and show the event it becomes.
+``make link``: print a fresh connect link for the browser demo user (valid 15 minutes).
 
-Reads ``.local/stack.env`` (written by ``make dev``). Signs with the ``standardwebhooks``
-reference library, as the platform would.
+Reads ``.local/stack.env`` (written by ``make dev``). Signs webhooks with the
+``standardwebhooks`` reference library and link tokens as HS256 JWTs, as the platform would.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
@@ -14,10 +16,11 @@ import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from local.stack import DEMO, ROOT
+from local.stack import BROWSER_DEMO, DEMO, ROOT
 from sync.model import google_event_id
 
 
@@ -39,16 +42,37 @@ def signed_request(url: str, secret: str, payload: dict) -> urllib.request.Reque
         "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature})
 
 
+def connect_link(env: dict[str, str], integrations_url: str, user: dict[str, Any] = BROWSER_DEMO) -> str:
+    import jwt
+
+    token = jwt.encode({"sub": user["user_id"], "acct": user["account_id"], "exp": int(time.time()) + 900},
+                       env["LINK_SIGNING_SECRET"], algorithm="HS256")
+    return f"{integrations_url}connect?token={token}"
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", choices=["webhook", "link"], default="webhook")
+    parser.add_argument("--user", default=DEMO["user_id"],
+                        help=f"user id: {DEMO['user_id']} (default) or {BROWSER_DEMO['user_id']}")
+    args = parser.parse_args()
     env_file = ROOT / ".local" / "stack.env"
     if not env_file.exists():
         print("the local stack is not running: start it with `make dev` in another shell", file=sys.stderr)
         return 2
     env = load_env(env_file)
+    if args.command == "link":
+        print(connect_link(env, env["INTEGRATIONS_URL"]))
+        return 0
+    user = BROWSER_DEMO if args.user == BROWSER_DEMO["user_id"] else DEMO
+    calendar_id = _connected_calendar(env, user) if user is BROWSER_DEMO else DEMO["email"]
+    if calendar_id is None:
+        print("ana is not connected yet: open the link from `make link` first", file=sys.stderr)
+        return 2
     event_id = "ev-demo-" + uuid.uuid4().hex[:6]
     start = (datetime.now(timezone.utc) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     payload = {
-        "type": "event.created", "account_id": DEMO["account_id"], "user_id": DEMO["user_id"],
+        "type": "event.created", "account_id": user["account_id"], "user_id": user["user_id"],
         "event": {
             "id": event_id, "updated_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
             "title": "Diagnóstico — Cliente X", "description": "Primeira reunião",
@@ -61,19 +85,33 @@ def main() -> int:
     sent = time.monotonic()
     with urllib.request.urlopen(signed_request(env["WEBHOOK_URL"], env["WEBHOOK_SIGNING_SECRET"], payload)) as r:
         print(f"webhook → {r.status} {r.read().decode()}")
-    gid = google_event_id(DEMO["account_id"], DEMO["user_id"], event_id)
-    url = f"{env['STANDIN_URL']}_admin/calendars/{DEMO['email']}/events"
+    gid = google_event_id(user["account_id"], user["user_id"], event_id)
+    url = f"{env['STANDIN_URL']}_admin/calendars/{calendar_id}/events"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with urllib.request.urlopen(url) as r:
             items = [e for e in json.load(r)["items"] if e["id"] == gid]
         if items:
-            print(f"landed in the stand-in calendar {DEMO['email']} after {time.monotonic() - sent:.2f}s:")
+            print(f"landed in the stand-in calendar {calendar_id} after {time.monotonic() - sent:.2f}s:")
             print(json.dumps(items[0], indent=2, ensure_ascii=False))
             return 0
         time.sleep(0.1)
     print("the event did not land within 30 s: see the logs in .local/logs", file=sys.stderr)
     return 1
+
+
+def _connected_calendar(env: dict[str, str], user: dict[str, Any]) -> str | None:
+    """The calendar the user picked in the browser, from the status API (as the platform would)."""
+    import jwt
+
+    token = jwt.encode({"sub": user["user_id"], "acct": user["account_id"], "aud": "api",
+                        "exp": int(time.time()) + 60}, env["LINK_SIGNING_SECRET"], algorithm="HS256")
+    request = urllib.request.Request(
+        f"{env['INTEGRATIONS_URL']}api/connections/{user['account_id']}/{user['user_id']}",
+        headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request) as r:
+        status = json.load(r)
+    return status["calendar_id"] if status["status"] == "active" else None
 
 
 if __name__ == "__main__":

@@ -26,7 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "local-project"
 CLIENT_ID = "local-client.apps.example"
 CLIENT_SECRET = "local-client-secret"
-DEMO = {"account_id": "demo-account", "user_id": "demo-user", "email": "demo.user@example.com"}
+DEMO: dict[str, Any] = {"account_id": "demo-account", "user_id": "demo-user", "email": "demo.user@example.com"}
+# Not connected at start: a person connects it through the browser flow (`make link`).
+BROWSER_DEMO: dict[str, Any] = {"account_id": "demo-account", "user_id": "ana", "email": "ana.souza@example.com",
+                "calendars": [{"id": "consultoria@group.calendar.example", "summary": "Consultoria"},
+                              {"id": "feriados@group.calendar.example", "summary": "Feriados", "role": "reader"}]}
 FUNCTIONS = ("handle_webhook", "sync_worker", "integrations")
 WORKER_SUBSCRIPTION = "calendar-sync-worker"
 
@@ -203,7 +207,12 @@ def main() -> int:
     try:
         stack.start()
         stack.connect(DEMO["account_id"], DEMO["user_id"], DEMO["email"])
+        assert stack.standin is not None
+        stack.standin.state.add_user(BROWSER_DEMO["email"], "Ana Souza", BROWSER_DEMO["calendars"])
         env_file = stack.write_env_file()
+        from local.demo import connect_link
+
+        link = connect_link(stack.env, stack.url("integrations"))
         print(f"""
 Local stack is up (logs in {stack.log_dir}).
 
@@ -220,7 +229,12 @@ Send a signed webhook and watch it land in the stand-in calendar:
 
     make demo
 
-Ctrl-C stops everything.
+Connect a Google account through the browser (stand-in consent screen, then pick a calendar).
+This link is valid for 15 minutes; `make link` prints a fresh one:
+
+    {link}
+
+then send it an event with `make demo USER=ana`. Ctrl-C stops everything.
 """, flush=True)
         while all(p.proc.poll() is None for p in stack.processes.values()):
             time.sleep(1)

@@ -109,6 +109,7 @@ class State:
         self.user_calls: dict[str, deque[float]] = defaultdict(deque)
         self.calls: Counter[str] = Counter()
         self.issued_access_tokens: list[str] = []  # every one ever issued (for log-hygiene checks)
+        self.issued_codes: list[str] = []
         self.etag_counter = itertools.count(1)
         self.random = random.Random(1234)
 
@@ -307,7 +308,7 @@ class StandIn:
                 eid = body.get("id") or secrets.token_hex(13)
                 if not EVENT_ID.match(eid):
                     raise ApiError(400, "invalid", "Invalid resource id value.")
-                if eid in calendar.events or any(eid in c.events for c in self.state.calendars.values()):
+                if eid in calendar.events:  # ids are unique per calendar, cancelled events included
                     raise ApiError(409, "duplicate", "The requested identifier already exists.")
                 event = self._stored(calendar, body, eid, None)
                 calendar.events[eid] = event
@@ -451,6 +452,7 @@ class StandIn:
             return _page("Erro 400", "<p>Unknown account.</p>", 400)
         code = "4/code-" + secrets.token_urlsafe(24)
         with self.state.lock:
+            self.state.issued_codes.append(code)
             self.state.codes[code] = {
                 "email": email, "client_id": form["client_id"], "redirect_uri": redirect_uri,
                 "scopes": tuple(form.get("scope", "").split()), "challenge": form.get("code_challenge", ""),
@@ -513,14 +515,18 @@ class StandIn:
                 "token_type": "Bearer"}
 
     def on_oauth_revoke(self, request: Request) -> Response:
+        """As Google: revoking any token removes the app's whole grant for that user."""
         token = request.values.get("token", "")
         with self.state.lock:
             self.state.calls["oauth.revoke"] += 1
             grant = self.state.grants.get(token) or (self.state.access.get(token) or (None,))[0]
             if grant is None or grant.revoked:
                 return _json({"error": "invalid_token", "error_description": "Token expired or revoked"}, 400)
-            grant.revoked = True
-            self.state.access = {k: v for k, v in self.state.access.items() if v[0] is not grant}
+            for other in self.state.grants.values():
+                if other.email == grant.email and other.client_id == grant.client_id:
+                    other.revoked = True
+            self.state.access = {k: v for k, v in self.state.access.items()
+                                 if not (v[0].email == grant.email and v[0].client_id == grant.client_id)}
         return _json({})
 
     # -- admin ------------------------------------------------------------------------------

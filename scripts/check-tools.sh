@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Checks (and where it can, installs) what the local stack needs outside Python:
-# Java 17+ for the emulators, and Google's Pub/Sub and Firestore emulators.
+# Java 17+ for the emulators, Chromium for the browser tests, and Google's Pub/Sub and
+# Firestore emulators.
 set -euo pipefail
 
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+# The integrations pages are tested in a real headless Chromium (Debian's, with its driver).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need_apt[*]} with apt-get" >&2

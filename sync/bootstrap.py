@@ -75,6 +75,15 @@ def store() -> Any:
     return _once("store", make)
 
 
+def integrations_store() -> Any:
+    def make() -> Any:
+        from sync.adapters.firestore_integrations import IntegrationsStore
+
+        return IntegrationsStore(firestore_client())
+
+    return _once("integrations_store", make)
+
+
 def _secret_manager() -> Any:
     def make() -> Any:
         from google.cloud import secretmanager

@@ -124,13 +124,16 @@ class GoogleCalendars:
     def session(self, connection: Connection) -> GoogleCalendarSession:
         if not connection.token_ref:
             raise AuthRevoked("connection has no token")
-        ref = connection.token_ref
-        creds = self._credentials.get(ref, lambda: self._make_credentials(ref))
+        return self.session_for_ref(connection.token_ref)
+
+    def session_for_ref(self, ref: str, access_token: str | None = None) -> GoogleCalendarSession:
+        """Calendar as the grant stored at ``ref`` (credentials cached per reference)."""
+        creds = self._credentials.get(ref, lambda: self._make_credentials(ref, access_token))
         return GoogleCalendarSession(self, creds, on_revoked=lambda: self._credentials.drop(ref))
 
-    def _make_credentials(self, ref: str) -> Credentials:
+    def _make_credentials(self, ref: str, access_token: str | None = None) -> Credentials:
         return Credentials(
-            token=None,
+            token=access_token,
             refresh_token=self.vault.read_refresh_token(ref),
             token_uri=self.token_uri,
             client_id=self.client_id,
@@ -176,3 +179,25 @@ class GoogleCalendarSession:
     def delete(self, calendar_id: str, event_id: str) -> None:
         events = self.owner.service.events()
         self._execute(events.delete(calendarId=calendar_id, eventId=event_id, sendUpdates=self.owner.send_updates))
+
+    def move(self, calendar_id: str, event_id: str, destination: str) -> None:
+        events = self.owner.service.events()
+        self._execute(events.move(calendarId=calendar_id, eventId=event_id, destination=destination,
+                                  sendUpdates=self.owner.send_updates))
+
+    def writable_calendars(self) -> list[dict[str, Any]]:
+        """The account's calendars it may write to, primary first (calendarList: our scope)."""
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self._execute(self.owner.service.calendarList().list(
+                minAccessRole="writer", pageToken=token, maxResults=250))
+            items += [c for c in page.get("items", []) if c.get("accessRole") in ("owner", "writer")]
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        return sorted(items, key=lambda c: (not c.get("primary", False), c.get("summary", "").lower()))
+
+    def calendar_entry(self, calendar_id: str) -> dict[str, Any]:
+        """One entry of the account's calendar list (``calendarList.get``, never ``calendars.get``)."""
+        return dict(self._execute(self.owner.service.calendarList().get(calendarId=calendar_id)))

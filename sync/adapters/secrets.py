@@ -1,7 +1,7 @@
 """Secrets: the TokenVault port and configuration secrets, with two backends.
 
 ``secret-manager`` (the default, for the cloud): one secret per connection holding the
-refresh token, a new version on every reconnect (older versions destroyed), and Firestore
+refresh token, a new version on every reconnect (older ones destroyed once it is in use), and Firestore
 keeps only the version's resource name. Configuration secrets (signing secrets, OAuth
 client) come from the environment when the platform mounts them there, else from the secret
 of the same name in kebab case (``WEBHOOK_SIGNING_SECRET`` → ``webhook-signing-secret``).
@@ -56,12 +56,19 @@ class SecretManagerVault:
             version = self.client.add_secret_version(
                 request={"parent": secret_name, "payload": {"data": token.encode("utf-8")}}
             )
-            for old in self.client.list_secret_versions(request={"parent": secret_name, "filter": "state:ENABLED"}):
-                if old.name != version.name:
-                    self.client.destroy_secret_version(request={"name": old.name})
         except _TRANSIENT as exc:
             raise Retryable(f"secret manager: {type(exc).__name__}") from exc
         return str(version.name)
+
+    def retire_others(self, ref: str) -> None:
+        """Destroy every version of the connection's secret but ``ref`` (once it is in use)."""
+        secret_name = ref.split("/versions/")[0]
+        try:
+            for old in self.client.list_secret_versions(request={"parent": secret_name, "filter": "state:ENABLED"}):
+                if old.name != ref:
+                    self.client.destroy_secret_version(request={"name": old.name})
+        except _TRANSIENT as exc:
+            raise Retryable(f"secret manager: {type(exc).__name__}") from exc
 
     def read_refresh_token(self, ref: str) -> str:
         try:
@@ -98,10 +105,13 @@ class FirestoreTokenVault:
         secret_id = token_secret_id(connection_key)
         doc_id = f"{secret_id}.{uuid.uuid4().hex}"
         self.db.collection(LOCAL_TOKENS).document(doc_id).set({"secret": secret_id, "token": token})
-        for snap in self._versions(secret_id):
+        return f"{LOCAL_TOKENS}/{doc_id}"
+
+    def retire_others(self, ref: str) -> None:
+        doc_id = ref.split("/", 1)[1]
+        for snap in self._versions(doc_id.split(".", 1)[0]):
             if snap.id != doc_id:
                 snap.reference.delete()
-        return f"{LOCAL_TOKENS}/{doc_id}"
 
     def read_refresh_token(self, ref: str) -> str:
         snap = self.db.document(ref).get()

@@ -1,15 +1,332 @@
-"""Routes of the ``integrations`` function.
+"""Routes of the ``integrations`` function (contract §4).
 
-The OAuth connect flow, calendar choice, status and disconnect routes land with issue 3;
-until then every route answers 501 so nothing pretends to work.
+    GET    /connect?token=…                   link token → OAuth (state + PKCE S256) → 302
+    GET    /oauth/callback?code=…&state=…     exchange, store the refresh token → 302 /calendars
+    GET    /calendars                         the account's writable calendars, a form
+    POST   /calendars                         save the choice (moving synced events) → 302
+    GET    /done                              the flow's last page
+    GET    /api/connections/{acct}/{user}     status, for the platform's backend
+    DELETE /api/connections/{acct}/{user}     disconnect (?remove_events=true deletes them)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
+
+from flask import Response
+
+from sync import bootstrap, logs
+from sync.adapters.calendar_api import SCOPES
+from sync.errors import (
+    AuthRevoked,
+    CalendarConflict,
+    CalendarNotFound,
+    CalendarUnavailable,
+    ConfigError,
+    Permanent,
+    Retryable,
+)
+from sync.integrations import oauth, pages
+from sync.integrations.session import COOKIE, Session, cookie_header
+from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
+from sync.model import connection_key
+from sync.service import resume_parked
+
+STATE_SECONDS = 10 * 60
 
 
-def handle(request: Any) -> tuple[str, int, dict[str, str]]:
-    return (json.dumps({"error": "not_implemented", "detail": "the integrations flow is not built yet"}), 501,
-            {"Content-Type": "application/json"})
+class _Page(Exception):
+    """Answer with an HTML message page."""
+
+    def __init__(self, status: int, key: str) -> None:
+        super().__init__(key)
+        self.status, self.key = status, key
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Integrations:
+    def __init__(self) -> None:
+        self.settings = bootstrap.config()
+        self.secrets = bootstrap.config_secrets()
+        self.store = bootstrap.integrations_store()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    @property
+    def link_secret(self) -> str:
+        return str(self.secrets.get("LINK_SIGNING_SECRET"))
+
+    @property
+    def https(self) -> bool:
+        return self.settings.public_base_url.startswith("https://")
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.settings.public_base_url + "/oauth/callback"
+
+    def url(self, path: str) -> str:
+        return self.settings.public_base_url + path
+
+    def session(self, request: Any) -> Session:
+        session = Session.decode(request.cookies.get(COOKIE), self.link_secret)
+        if session is None:
+            raise _Page(401, "session")
+        return session
+
+    # -- GET /connect --------------------------------------------------------------------------
+    def connect(self, request: Any, lang: str) -> Response:
+        try:
+            claims = verify_link(request.args.get("token", ""), self.link_secret,
+                                 self.settings.allowed_return_origins)
+        except ReturnUrlRefused:
+            raise _Page(400, "return") from None
+        except TokenInvalid:
+            raise _Page(401, "expired") from None
+        session = Session.new(claims.account_id, claims.user_id, claims.return_url)
+        state, pkce = secrets.token_urlsafe(32), oauth.Pkce.new()
+        self.store.put_state(_sha(state), {
+            "sid_hash": session.sid_hash, "account_id": claims.account_id, "user_id": claims.user_id,
+            "verifier": pkce.verifier, "expires_at": datetime.now(UTC) + timedelta(seconds=STATE_SECONDS),
+        })
+        target = oauth.authorization_url(self.settings.oauth_auth_uri, self.secrets.get("OAUTH_CLIENT_ID"),
+                                         self.redirect_uri, state, pkce)
+        return Response(status=302, headers={
+            "Location": target, "Set-Cookie": cookie_header(session.encode(self.link_secret), self.https),
+            "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+    # -- GET /oauth/callback -------------------------------------------------------------------
+    def callback(self, request: Any, lang: str) -> Response:
+        session = self.session(request)
+        state = request.args.get("state", "")
+        saved = self.store.consume_state(_sha(state)) if state else None
+        if (saved is None or saved.get("sid_hash") != session.sid_hash
+                or saved["expires_at"].timestamp() < time.time()):
+            raise _Page(400, "state")
+        if request.args.get("error"):
+            raise _Page(400, "denied")
+        try:
+            tokens = oauth.exchange_code(self.settings.oauth_token_uri, self.secrets.get("OAUTH_CLIENT_ID"),
+                                         self.secrets.get("OAUTH_CLIENT_SECRET"), request.args.get("code", ""),
+                                         saved["verifier"], self.redirect_uri)
+        except oauth.OAuthRefused:
+            raise _Page(400, "state") from None
+        granted = set(str(tokens.get("scope", "")).split())
+        if not set(SCOPES) <= granted:
+            raise _Page(400, "scopes")
+        refresh_token = tokens.get("refresh_token")
+        if not refresh_token:
+            raise _Page(400, "no_refresh")
+        ref = bootstrap.vault().store_refresh_token(connection_key(session.account_id, session.user_id),
+                                                    refresh_token)
+        calendar = bootstrap.calendars().session_for_ref(ref, access_token=tokens.get("access_token"))
+        email = str(calendar.calendar_entry("primary").get("id", ""))
+        self.store.set_pending(session.account_id, session.user_id, ref, email)
+        return Response(status=302, headers={"Location": self.url("/calendars"), "Cache-Control": "no-store"})
+
+    # -- GET/POST /calendars -------------------------------------------------------------------
+    def _grant(self, session: Session) -> tuple[dict[str, Any], str, str]:
+        doc = self.store.connection_doc(session.account_id, session.user_id) or {}
+        ref = doc.get("pending_token_ref") or doc.get("token_ref")
+        if not ref:
+            raise _Page(401, "session")
+        email = doc.get("pending_google_email") or doc.get("google_email") or ""
+        return doc, ref, email
+
+    def show_calendars(self, request: Any, lang: str) -> Response:
+        session = self.session(request)
+        doc, ref, email = self._grant(session)
+        items = bootstrap.calendars().session_for_ref(ref).writable_calendars()
+        body, nonce = pages.calendars(lang, email, items, doc.get("calendar_id"), session.csrf_token(self.link_secret))
+        return Response(body, status=200, headers=pages.security_headers(nonce, self._return_origins()))
+
+    def _return_origins(self) -> tuple[str, ...]:
+        return self.settings.allowed_return_origins
+
+    def choose_calendar(self, request: Any, lang: str) -> Response:
+        session = self.session(request)
+        if not session.csrf_ok(self.link_secret, request.form.get("csrf_token")):
+            raise _Page(403, "csrf")
+        doc, ref, email = self._grant(session)
+        chosen = request.form.get("calendar_id", "")
+        calendar = bootstrap.calendars().session_for_ref(ref)
+        try:
+            entry = calendar.calendar_entry(chosen) if chosen else {}
+        except (CalendarNotFound, CalendarUnavailable, Permanent):
+            entry = {}
+        if entry.get("accessRole") not in ("owner", "writer"):
+            raise _Page(400, "calendar")
+        previous = doc.get("calendar_id")
+        moved = 0
+        if previous and previous != entry["id"]:
+            moved = self._move_events(session, calendar, previous, entry["id"])
+        self.store.activate(session.account_id, session.user_id, entry["id"], ref, email or None)
+        self._retire_replaced_grant(doc, ref, email)
+        bootstrap.vault().retire_others(ref)
+        resumed = resume_parked(self.store, bootstrap.publisher(), session.account_id, session.user_id)
+        logs.log(logging.INFO, "calendar chosen", {
+            "function": "integrations", "account_id": session.account_id, "user_id": session.user_id,
+            "outcome": "active", "count": moved + resumed})
+        target = session.return_url or self.url("/done")
+        return Response(status=302, headers={"Location": target, "Set-Cookie": cookie_header("", self.https, 0),
+                                             "Cache-Control": "no-store"})
+
+    def _retire_replaced_grant(self, doc: dict[str, Any], ref: str, email: str) -> None:
+        """A grant of another Google account that this connection no longer uses is revoked.
+        (Revoking one of the same account would revoke the new grant too: Google revokes per
+        user and client.) Best effort: the token version is destroyed either way."""
+        old_ref, old_email = doc.get("token_ref"), doc.get("google_email")
+        if not old_ref or old_ref == ref or not old_email or old_email == email:
+            return
+        try:
+            oauth.revoke(self.settings.oauth_revoke_uri, bootstrap.vault().read_refresh_token(old_ref))
+        except AuthRevoked:
+            pass  # already gone
+        except Retryable as exc:
+            logs.log(logging.WARNING, "replaced grant not revoked at the provider",
+                     {"function": "integrations", "account_id": doc.get("account_id", ""),
+                      "user_id": doc.get("user_id", ""), "reason": exc.reason})
+
+    def _move_events(self, session: Session, calendar: Any, source: str, destination: str) -> int:
+        """Move every synced event to the new calendar (same ids), so nothing is duplicated."""
+        moved = 0
+        for mapping in self.store.synced_mappings(session.account_id, session.user_id):
+            if mapping.calendar_id not in (None, source):
+                continue
+            try:
+                calendar.move(source, mapping.google_event_id, destination)
+                exists = True
+            except CalendarConflict:  # already written there: drop the copy left behind
+                try:
+                    calendar.delete(source, mapping.google_event_id)
+                except CalendarNotFound:
+                    pass
+                exists = True
+            except CalendarNotFound:  # gone from the source (deleted by hand): the next change re-creates it
+                exists = False
+            self.store.set_mapping_calendar(session.account_id, session.user_id, mapping.event_id, destination,
+                                            exists)
+            moved += 1
+        return moved
+
+    # -- the platform's API --------------------------------------------------------------------
+    def api(self, request: Any, account_id: str, user_id: str) -> Response:
+        try:
+            verify_api(request.headers.get("Authorization", ""), self.link_secret, account_id, user_id)
+        except TokenInvalid:
+            return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": 'Bearer realm="evolutto-sync"'})
+        except TokenForbidden:
+            return _json({"error": "forbidden"}, 403)
+        if request.method == "DELETE":
+            return self.disconnect(account_id, user_id, request.args.get("remove_events", "").lower() == "true")
+        return _json(self.status(account_id, user_id), 200)
+
+    def status(self, account_id: str, user_id: str) -> dict[str, Any]:
+        doc = self.store.connection_doc(account_id, user_id) or {}
+        status = doc.get("status", "disconnected")
+        figures = self.store.status_figures(account_id, user_id) if doc else {
+            "last_synced_at": None, "last_error": None, "counts": {"synced": 0, "failed": 0, "parked": 0, "deleted": 0}}
+        if status == "needs_reauth":
+            figures["last_error"] = {"reason": "google_grant_revoked", "event_id": None, "at": None}
+        elif status == "calendar_unavailable":
+            figures["last_error"] = {"reason": "calendar_unavailable", "event_id": None, "at": None}
+        return {"account_id": account_id, "user_id": user_id, "status": status,
+                "google_email": doc.get("google_email") if status != "disconnected" else None,
+                "calendar_id": doc.get("calendar_id") if status != "disconnected" else None, **figures}
+
+    def disconnect(self, account_id: str, user_id: str, remove_events: bool) -> Response:
+        doc = self.store.connection_doc(account_id, user_id) or {}
+        refs = [r for r in (doc.get("token_ref"), doc.get("pending_token_ref")) if r]
+        removed = 0
+        if remove_events and doc.get("token_ref"):
+            calendar = bootstrap.calendars().session_for_ref(doc["token_ref"])
+            try:
+                for mapping in self.store.synced_mappings(account_id, user_id):
+                    try:
+                        calendar.delete(mapping.calendar_id or doc.get("calendar_id"), mapping.google_event_id)
+                    except CalendarNotFound:
+                        pass
+                    removed += 1
+            except (AuthRevoked, CalendarUnavailable):
+                return _json({"error": "cannot_remove_events",
+                              "detail": "Google access is gone; reconnect first or disconnect without remove_events"},
+                             409)
+        vault = bootstrap.vault()
+        for ref in refs:
+            try:
+                oauth.revoke(self.settings.oauth_revoke_uri, vault.read_refresh_token(ref))
+            except AuthRevoked:
+                pass  # the token is already gone
+            vault.destroy(ref)
+        deleted = self.store.delete_mappings(account_id, user_id)
+        self.store.mark_disconnected(account_id, user_id)
+        logs.log(logging.INFO, "disconnected", {"function": "integrations", "account_id": account_id,
+                                                "user_id": user_id, "outcome": "disconnected", "count": deleted})
+        return _json({"status": "disconnected", "removed_events": removed, "deleted_mappings": deleted}, 200)
+
+
+def _json(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), status=status,
+                    headers={"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})})
+
+
+ROUTES = {("GET", "/connect"): "connect", ("GET", "/oauth/callback"): "callback",
+          ("GET", "/calendars"): "show_calendars", ("POST", "/calendars"): "choose_calendar"}
+
+
+def _message_page(lang: str, status: int, key: str) -> Response:
+    body, nonce = pages.message(lang, key)
+    return Response(body, status=status, headers=pages.security_headers(nonce))
+
+
+def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Response:
+    app = Integrations()
+    if path.startswith("/api/connections/"):
+        parts = path.split("/")
+        if len(parts) != 5 or request.method not in ("GET", "DELETE"):
+            return _json({"error": "not_found"}, 404)
+        account_id, user_id = unquote(parts[3]), unquote(parts[4])
+        fields.update(account_id=account_id, user_id=user_id)
+        return app.api(request, account_id, user_id)
+    if (request.method, path) == ("GET", "/done"):
+        return _message_page(lang, 200, "done")
+    if (request.method, path) in ROUTES:
+        return getattr(app, ROUTES[(request.method, path)])(request, lang)  # type: ignore[no-any-return]
+    return _message_page(lang, 404, "not_found")
+
+
+def handle(request: Any) -> Response:
+    started = time.perf_counter()
+    lang = pages.language(request.headers.get("Accept-Language"))
+    path = request.path.rstrip("/") or "/"
+    fields: dict[str, Any] = {"function": "integrations"}
+    trace = logs.trace_from_headers(request.headers)
+    try:
+        s = bootstrap.config()
+        logs.configure(s.project, s.log_level)
+        response = _route(request, path, lang, fields)
+    except _Page as page:
+        response = _message_page(lang, page.status, page.key)
+        fields["reason"] = page.key
+    except (Retryable, ConfigError) as exc:
+        logs.log(logging.WARNING, "integrations dependency unavailable", {**fields, "reason": str(exc)}, trace)
+        response = _message_page(lang, 503, "unavailable")
+    except AuthRevoked:
+        response = _message_page(lang, 401, "session")
+    except Exception as exc:  # the boundary
+        logs.log(logging.ERROR, "integrations failed unexpectedly", {**fields, "error_type": type(exc).__name__},
+                 trace, exc_info=exc)
+        response = _message_page(lang, 500, "unavailable")
+    fields.update(status=response.status_code, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    level = logging.INFO if response.status_code < 500 else logging.ERROR
+    logs.log(level, f"{request.method} {path}" if not path.startswith("/api/") else f"{request.method} /api",
+             fields, trace)
+    return response

@@ -14,12 +14,13 @@ def import_connection(store: Any, vault: Any, publisher: Any, *, account_id: str
     any changes parked while it was not back through the queue."""
     if not refresh_token.strip():
         raise ValueError("the refresh token file is empty")
-    # One secret per connection: storing adds a version and retires the older ones.
+    # One secret per connection: a new version, and the older ones retired once this is in use.
     ref = vault.store_refresh_token(connection_key(account_id, user_id), refresh_token.strip())
     store.save_connection(Connection(
         account_id=account_id, user_id=user_id, status=ConnectionStatus.ACTIVE, calendar_id=calendar_id,
         token_ref=ref, google_email=google_email,
     ))
+    vault.retire_others(ref)
     resumed = resume_parked(store, publisher, account_id, user_id)
     return {"account_id": account_id, "user_id": user_id, "status": "active", "calendar_id": calendar_id,
             "resumed_parked_changes": resumed}

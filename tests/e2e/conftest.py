@@ -67,3 +67,83 @@ def user(stack) -> dict[str, str]:
     u = {"account_id": f"acct-{tag}", "user_id": f"u-{tag}", "email": f"user-{tag}@example.com"}
     stack.connect(u["account_id"], u["user_id"], u["email"])
     return u
+
+
+class Browser:
+    """A person's browser going through the connect flow (cookies kept, redirects by hand)."""
+
+    def __init__(self, stack: Any, lang: str = "pt-BR") -> None:
+        import re as _re
+
+        self.stack = stack
+        self.http = requests.Session()
+        self.http.headers["Accept-Language"] = lang
+        self.re = _re
+
+    def link_token(self, account_id: str, user_id: str, ttl: int = 600, secret: str | None = None,
+                   **extra: Any) -> str:
+        import time as _time
+
+        import jwt
+
+        claims = {"sub": user_id, "acct": account_id, "exp": int(_time.time()) + ttl, **extra}
+        return jwt.encode(claims, secret or self.stack.env["LINK_SIGNING_SECRET"], algorithm="HS256")
+
+    def get(self, url: str, **kw: Any) -> requests.Response:
+        return self.http.get(url, allow_redirects=False, timeout=30, **kw)
+
+    def post(self, url: str, **kw: Any) -> requests.Response:
+        return self.http.post(url, allow_redirects=False, timeout=30, **kw)
+
+    def start(self, account_id: str, user_id: str, **claims: Any) -> requests.Response:
+        token = self.link_token(account_id, user_id, **claims)
+        return self.get(self.stack.url("integrations") + "connect", params={"token": token})
+
+    def consent(self, auth_url: str, email: str, decision: str = "allow") -> requests.Response:
+        """The stand-in's consent screen: pick the account, allow (or cancel)."""
+        page = self.get(auth_url)
+        assert page.status_code == 200, page.text
+        fields = dict(self.re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
+        import html as _html
+
+        fields = {k: _html.unescape(v) for k, v in fields.items()}
+        return self.post(self.stack.standin.url + "o/oauth2/approve",
+                         data={**fields, "login": email, "decision": decision})
+
+    def csrf(self, page: str) -> str:
+        return str(self.re.search(r'name="csrf_token" value="([^"]+)"', page).group(1))
+
+    def connect(self, user: dict[str, str], calendar_id: str | None = None, **claims: Any) -> requests.Response:
+        """The whole flow; returns the final redirect (to return_url or /done)."""
+        started = self.start(user["account_id"], user["user_id"], **claims)
+        assert started.status_code == 302, started.text
+        back = self.consent(started.headers["Location"], user["email"])
+        assert back.status_code == 302 and "/oauth/callback" in back.headers["Location"], back.text
+        called = self.get(back.headers["Location"])
+        assert called.status_code == 302 and called.headers["Location"].endswith("/calendars"), called.text
+        page = self.get(called.headers["Location"])
+        assert page.status_code == 200, page.text
+        chosen = self.post(called.headers["Location"], data={"calendar_id": calendar_id or user["email"],
+                                                               "csrf_token": self.csrf(page.text)})
+        assert chosen.status_code == 302, chosen.text
+        return chosen
+
+
+@pytest.fixture
+def google_user(stack) -> dict[str, str]:
+    """A Google account on the stand-in (primary + a shared team calendar), not yet connected."""
+    tag = uuid.uuid4().hex[:8]
+    u = {"account_id": f"acct-{tag}", "user_id": f"u-{tag}", "email": f"person-{tag}@example.com",
+         "team": f"team-{tag}@group.calendar.example", "readonly": f"holidays-{tag}@group.calendar.example"}
+    stack.standin.state.add_user(u["email"], calendars=[{"id": u["team"], "summary": "Equipe"},
+                                                        {"id": u["readonly"], "summary": "Feriados", "role": "reader"}])
+    return u
+
+
+def api_token(stack: Any, account_id: str, user_id: str, aud: str = "api", secret: str | None = None) -> str:
+    import time as _time
+
+    import jwt
+
+    return jwt.encode({"sub": user_id, "acct": account_id, "aud": aud, "exp": int(_time.time()) + 300},
+                      secret or stack.env["LINK_SIGNING_SECRET"], algorithm="HS256")

@@ -33,7 +33,20 @@ def test_no_secret_token_or_title_reaches_the_logs(platform, user, stack):
                           "parked_needs_reauth")
     platform.wait_outcome(platform.accepted(payload("event.deleted", **ids, updated=4)), "park")
 
+    # The connect flow too: link token, session cookie, code, state and PKCE verifier in flight.
+    from tests.e2e.conftest import Browser
+
+    browser = Browser(stack)
+    google = {"account_id": user["account_id"], "user_id": "browser-" + user["user_id"], "email": user["email"]}
+    started = browser.start(google["account_id"], google["user_id"])
+    link_token = started.request.url.split("token=")[1]
+    cookie = started.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    callback = browser.consent(started.headers["Location"], google["email"]).headers["Location"]
+    state_param = callback.split("state=")[1].split("&")[0]
+    assert browser.get(callback).status_code == 302
+
     logs = {p.name: p.read_text(encoding="utf-8") for p in stack.log_dir.glob("*.log")}
+    assert "integrations.log" in logs
     secret = stack.env["WEBHOOK_SIGNING_SECRET"]
     with state.lock:
         forbidden = {
@@ -43,7 +56,9 @@ def test_no_secret_token_or_title_reaches_the_logs(platform, user, stack):
             "oauth client secret": [stack.env["OAUTH_CLIENT_SECRET"]],
             "refresh tokens": list(state.grants),
             "access tokens": list(state.issued_access_tokens),
+            "authorization codes": list(state.issued_codes),
             "event title": [MARK, json.dumps(MARK)[1:-1]],
+            "link token, session cookie, OAuth state": [link_token, cookie, state_param],
         }
     assert forbidden["refresh tokens"] and forbidden["access tokens"]
     leaks = [f"{what} in {name}" for what, values in forbidden.items() for value in values

@@ -35,6 +35,9 @@ class DictVault:
     def read_refresh_token(self, ref):
         return self.tokens[ref]
 
+    def retire_others(self, ref):
+        pass
+
     def destroy(self, ref):
         self.tokens.pop(ref, None)
 

@@ -92,6 +92,8 @@ def test_token_vault_keeps_one_version_and_destroys(db):
     key = connection_key("acct", uuid.uuid4().hex)
     first = vault.store_refresh_token(key, "1//first")
     second = vault.store_refresh_token(key, "1//second")
+    assert vault.read_refresh_token(first) == "1//first"  # still usable until the new one is in use
+    vault.retire_others(second)
     assert vault.read_refresh_token(second) == "1//second"
     with pytest.raises(AuthRevoked):
         vault.read_refresh_token(first)  # the reconnect replaced it

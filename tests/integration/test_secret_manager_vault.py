@@ -43,6 +43,8 @@ def test_a_reconnect_adds_a_version_and_destroys_the_old_one(vault):
     key = connection_key("acme", "u-43")
     first = vault.store_refresh_token(key, "1//first")
     second = vault.store_refresh_token(key, "1//second")
+    assert vault.read_refresh_token(first) == "1//first"  # still usable until the new one is in use
+    vault.retire_others(second)
     assert second.endswith("/versions/2")
     assert vault.read_refresh_token(second) == "1//second"
     with pytest.raises(AuthRevoked):

@@ -1,0 +1,121 @@
+"""Firestore for the integrations flow: OAuth state, pending grants, status, disconnect.
+
+Layout (beside the worker's)::
+
+    oauth_states/{sha256(state)}           one per started connect flow; TTL on expires_at
+    connections/{account:user}             + pending_token_ref / pending_google_email
+    connections/{account:user}/events/…    the worker's mappings
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+
+from sync.adapters.firestore_store import EVENTS, FirestoreStore, mapping_from_doc
+from sync.model import Mapping
+
+OAUTH_STATES = "oauth_states"
+
+
+class IntegrationsStore(FirestoreStore):
+    # -- OAuth state: single use, bound to the browser session that started it --------------
+    def put_state(self, state_hash: str, doc: dict[str, Any]) -> None:
+        self.db.collection(OAUTH_STATES).document(state_hash).set(doc)
+
+    def consume_state(self, state_hash: str) -> dict[str, Any] | None:
+        ref = self.db.collection(OAUTH_STATES).document(state_hash)
+
+        @firestore.transactional
+        def take(txn: firestore.Transaction) -> dict[str, Any] | None:
+            snap = next(iter(txn.get_all([ref])), None)
+            if snap is None or not snap.exists:
+                return None
+            txn.delete(ref)
+            return snap.to_dict()
+
+        return take(self.db.transaction())
+
+    # -- connections ---------------------------------------------------------------------------
+    def connection_doc(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        snap = self.connection_ref(account_id, user_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def set_pending(self, account_id: str, user_id: str, token_ref: str, google_email: str) -> None:
+        """A new grant, not yet in use: the connection keeps working until a calendar is chosen."""
+        ref = self.connection_ref(account_id, user_id)
+        doc: dict[str, Any] = {"account_id": account_id, "user_id": user_id, "pending_token_ref": token_ref,
+                               "pending_google_email": google_email, "pending_at": firestore.SERVER_TIMESTAMP}
+        if not ref.get().exists:
+            doc["status"] = "disconnected"
+        ref.set(doc, merge=True)
+
+    def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
+                 google_email: str | None) -> None:
+        self.connection_ref(account_id, user_id).set({
+            "account_id": account_id, "user_id": user_id, "status": "active", "calendar_id": calendar_id,
+            "token_ref": token_ref, "google_email": google_email, "activated_at": firestore.SERVER_TIMESTAMP,
+            "updated_at": firestore.SERVER_TIMESTAMP, "pending_token_ref": firestore.DELETE_FIELD,
+            "pending_google_email": firestore.DELETE_FIELD, "pending_at": firestore.DELETE_FIELD,
+        }, merge=True)
+
+    def mark_disconnected(self, account_id: str, user_id: str) -> None:
+        self.connection_ref(account_id, user_id).set({
+            "account_id": account_id, "user_id": user_id, "status": "disconnected", "calendar_id": None,
+            "token_ref": None, "google_email": None, "disconnected_at": firestore.SERVER_TIMESTAMP,
+            "updated_at": firestore.SERVER_TIMESTAMP, "pending_token_ref": firestore.DELETE_FIELD,
+            "pending_google_email": firestore.DELETE_FIELD, "pending_at": firestore.DELETE_FIELD,
+        }, merge=True)
+
+    # -- mappings ------------------------------------------------------------------------------
+    def _events(self, account_id: str, user_id: str) -> firestore.CollectionReference:
+        return self.connection_ref(account_id, user_id).collection(EVENTS)
+
+    def synced_mappings(self, account_id: str, user_id: str) -> list[Mapping]:
+        query = self._events(account_id, user_id).where(filter=firestore.FieldFilter("google_exists", "==", True))
+        return [mapping_from_doc(s.to_dict() or {}) for s in query.stream()]
+
+    def set_mapping_calendar(self, account_id: str, user_id: str, event_id: str, calendar_id: str,
+                             google_exists: bool) -> None:
+        self.mapping_ref(account_id, user_id, event_id).update(
+            {"calendar_id": calendar_id, "google_exists": google_exists})
+
+    def delete_mappings(self, account_id: str, user_id: str) -> int:
+        deleted = 0
+        while True:
+            snaps = list(self._events(account_id, user_id).limit(400).stream())
+            if not snaps:
+                return deleted
+            batch = self.db.batch()
+            for snap in snaps:
+                batch.delete(snap.reference)
+            batch.commit()
+            deleted += len(snaps)
+
+    def status_figures(self, account_id: str, user_id: str) -> dict[str, Any]:
+        events = self._events(account_id, user_id)
+
+        def count(query: Any) -> int:
+            return int(query.count().get()[0][0].value)
+
+        last_synced = list(events.order_by("synced_at", direction=firestore.Query.DESCENDING).limit(1).stream())
+        last_error = list(events.order_by("error_at", direction=firestore.Query.DESCENDING).limit(1).stream())
+        synced_at = (last_synced[0].to_dict() or {}).get("synced_at") if last_synced else None
+        error_doc = (last_error[0].to_dict() or {}) if last_error else {}
+        return {
+            "last_synced_at": _iso(synced_at),
+            "last_error": ({"reason": error_doc["last_error"], "event_id": error_doc.get("event_id"),
+                            "at": _iso(error_doc.get("error_at"))} if error_doc.get("last_error") else None),
+            "counts": {
+                "synced": count(events.where(filter=firestore.FieldFilter("google_exists", "==", True))),
+                "failed": count(events.where(filter=firestore.FieldFilter("last_error", "!=", None))),
+                "parked": count(events.where(filter=firestore.FieldFilter("has_parked", "==", True))),
+                "deleted": count(events.where(filter=firestore.FieldFilter("deleted", "==", True))),
+            },
+        }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else None

@@ -1,0 +1,78 @@
+"""The platform's HS256 JWTs: link tokens (browser → /connect) and API tokens (status API)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import jwt
+
+from sync.errors import SyncError
+
+LINK_MAX_SECONDS = 15 * 60
+LEEWAY_SECONDS = 30  # clock skew between the platform and us
+_MAX_ID = 256
+
+
+class TokenInvalid(SyncError):
+    """Forged, expired, malformed: the user must get a fresh link (401)."""
+
+
+class TokenForbidden(SyncError):
+    """Valid, but for another account or user (403)."""
+
+
+class ReturnUrlRefused(SyncError):
+    """A return_url outside ALLOWED_RETURN_ORIGINS (400): no open redirects."""
+
+
+@dataclass(frozen=True)
+class LinkClaims:
+    account_id: str
+    user_id: str
+    return_url: str | None
+
+
+def _identifier(value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID or not value.isprintable():
+        raise TokenInvalid("malformed sub or acct")
+    return value
+
+
+def origin_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        return None
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}".lower()
+
+
+def verify_link(token: str, secret: str, allowed_origins: tuple[str, ...], now: float | None = None) -> LinkClaims:
+    now = time.time() if now is None else now
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], leeway=LEEWAY_SECONDS,
+                            options={"require": ["exp", "sub", "acct"], "verify_aud": False})
+    except jwt.PyJWTError:
+        raise TokenInvalid("link token is invalid or expired") from None
+    if claims["exp"] - now > LINK_MAX_SECONDS + LEEWAY_SECONDS:
+        raise TokenInvalid("link token lives longer than 15 minutes")
+    return_url = claims.get("return_url")
+    if return_url is not None:
+        if not isinstance(return_url, str) or origin_of(return_url) not in {o.lower() for o in allowed_origins}:
+            raise ReturnUrlRefused("return_url is not on an allowed origin")
+    return LinkClaims(_identifier(claims["acct"]), _identifier(claims["sub"]), return_url)
+
+
+def verify_api(authorization: str, secret: str, account_id: str, user_id: str) -> None:
+    """Bearer JWT with aud="api" whose acct and sub are the path's ids."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise TokenInvalid("missing bearer token")
+    try:
+        claims = jwt.decode(token.strip(), secret, algorithms=["HS256"], audience="api", leeway=LEEWAY_SECONDS,
+                            options={"require": ["exp", "sub", "acct", "aud"]})
+    except jwt.PyJWTError:
+        raise TokenInvalid("api token is invalid or expired") from None
+    if claims.get("acct") != account_id or claims.get("sub") != user_id:
+        raise TokenForbidden("token is for another account or user")

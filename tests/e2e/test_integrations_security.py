@@ -1,0 +1,156 @@
+"""Security cases of the connect flow and the status API: each refused with the right status."""
+
+import time
+
+import jwt
+import pytest
+import requests
+from google.cloud import firestore
+
+from sync.adapters.firestore_integrations import OAUTH_STATES
+from tests.e2e.conftest import Browser, api_token
+
+
+def connect_url(stack):
+    return stack.url("integrations") + "connect"
+
+
+@pytest.mark.parametrize("case", ["forged", "expired", "too_long", "missing", "garbage", "no_sub", "alg_none"])
+def test_bad_link_tokens_are_401(stack, case):
+    secret = stack.env["LINK_SIGNING_SECRET"]
+    now = int(time.time())
+    tokens = {
+        "forged": jwt.encode({"sub": "u", "acct": "a", "exp": now + 600}, "not-the-secret", algorithm="HS256"),
+        "expired": jwt.encode({"sub": "u", "acct": "a", "exp": now - 120}, secret, algorithm="HS256"),
+        "too_long": jwt.encode({"sub": "u", "acct": "a", "exp": now + 3600}, secret, algorithm="HS256"),
+        "missing": "",
+        "garbage": "a.b.c",
+        "no_sub": jwt.encode({"acct": "a", "exp": now + 600}, secret, algorithm="HS256"),
+        "alg_none": jwt.encode({"sub": "u", "acct": "a", "exp": now + 600}, None, algorithm="none"),
+    }
+    r = Browser(stack).get(connect_url(stack), params={"token": tokens[case]})
+    assert r.status_code == 401 and "Set-Cookie" not in r.headers
+
+
+@pytest.mark.parametrize("url", ["https://evil.example.com/phish", "javascript:alert(1)", "//evil.example.com",
+                                 "http://localhost:8001/x", "http://user@localhost:8000/x"])
+def test_open_redirect_through_return_url_is_400(stack, url):
+    r = Browser(stack).start("a", "u", return_url=url)
+    assert r.status_code == 400 and "Set-Cookie" not in r.headers
+
+
+def test_unknown_replayed_and_foreign_state_are_400(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    back = browser.consent(started.headers["Location"], google_user["email"])
+    callback = back.headers["Location"]
+
+    other = Browser(stack)  # another browser, with a session of its own, replays the callback
+    other.start(google_user["account_id"], google_user["user_id"])
+    assert other.get(callback).status_code == 400
+
+    assert browser.get(callback).status_code == 400  # the state was consumed by the attempt above
+    unknown = callback.split("state=")[0] + "state=unknown-state&code=x"
+    assert browser.get(unknown).status_code == 400
+
+
+def test_the_state_works_once(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    assert browser.get(callback).status_code == 302
+    assert browser.get(callback).status_code == 400
+
+
+def test_callback_without_the_session_cookie_is_401(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    assert requests.get(callback, allow_redirects=False, timeout=30).status_code == 401
+
+
+def test_wrong_pkce_verifier_is_400(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    db = firestore.Client(project="local-project")
+    for snap in db.collection(OAUTH_STATES).stream():  # someone swaps the verifier kept for this flow
+        snap.reference.update({"verifier": "x" * 64})
+    r = browser.get(callback)
+    assert r.status_code == 400 and "Não foi possível concluir" in r.text
+
+
+def test_denied_consent_is_a_clear_page(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    back = browser.consent(started.headers["Location"], google_user["email"], decision="deny")
+    r = browser.get(back.headers["Location"])
+    assert r.status_code == 400 and "Conexão cancelada" in r.text
+
+
+def test_csrf_missing_forged_or_from_another_session_is_403(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    calendars = browser.get(callback).headers["Location"]
+    good = browser.csrf(browser.get(calendars).text)
+    other = Browser(stack)
+    other_started = other.start(google_user["account_id"], google_user["user_id"])
+    other_cb = other.consent(other_started.headers["Location"], google_user["email"]).headers["Location"]
+    foreign = other.csrf(other.get(other.get(other_cb).headers["Location"]).text)
+    for token in (None, "forged", foreign):
+        data = {"calendar_id": google_user["email"], **({"csrf_token": token} if token else {})}
+        assert browser.post(calendars, data=data).status_code == 403
+    assert browser.post(calendars, data={"calendar_id": google_user["readonly"], "csrf_token": good}).status_code == 400
+    assert browser.post(calendars, data={"calendar_id": "nope@x", "csrf_token": good}).status_code == 400
+    assert browser.post(calendars, data={"calendar_id": google_user["email"], "csrf_token": good}).status_code == 302
+
+
+def test_the_calendar_page_lists_only_writable_calendars_primary_first(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    page = browser.get(browser.get(callback).headers["Location"]).text
+    assert google_user["readonly"] not in page
+    assert page.index(google_user["email"]) < page.index(google_user["team"])
+
+
+def test_status_api_refuses_missing_bad_and_cross_user_tokens(stack, google_user):
+    Browser(stack).connect(google_user)
+    a, u = google_user["account_id"], google_user["user_id"]
+    url = f"{stack.url('integrations')}api/connections/{a}/{u}"
+
+    def call(method, token):
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return requests.request(method, url, headers=headers, timeout=30).status_code
+
+    for method in ("GET", "DELETE"):
+        assert call(method, None) == 401
+        assert call(method, "garbage") == 401
+        assert call(method, api_token(stack, a, u, secret="wrong")) == 401
+        assert call(method, api_token(stack, a, u, aud="link")) == 401
+        assert call(method, api_token(stack, a, "someone-else")) == 403  # another user of the account
+        assert call(method, api_token(stack, "other-account", u)) == 403
+    expired = jwt.encode({"sub": u, "acct": a, "aud": "api", "exp": int(time.time()) - 120},
+                         stack.env["LINK_SIGNING_SECRET"], algorithm="HS256")
+    assert call("GET", expired) == 401
+    assert requests.get(url, headers={"Authorization": "Bearer " + api_token(stack, a, u)},
+                        timeout=30).json()["status"] == "active"  # nothing was disconnected
+
+
+def test_pages_carry_security_headers_and_no_external_assets(stack):
+    r = Browser(stack).get(connect_url(stack), params={"token": "forged"})
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "http" not in csp.split("form-action")[0]
+    assert r.headers["Referrer-Policy"] == "no-referrer" and r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "<script" not in r.text and "http" not in r.text.split("<body>")[0].replace('content="width', "")
+
+
+def test_session_cookie_flags(stack, google_user):
+    r = Browser(stack).start(google_user["account_id"], google_user["user_id"])
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert r.headers["Location"].startswith(stack.env["OAUTH_AUTH_URI"])
+    for must in ("code_challenge_method=S256", "access_type=offline", "prompt=consent",
+                 "calendar.events", "calendar.calendarlist.readonly"):
+        assert must in r.headers["Location"]

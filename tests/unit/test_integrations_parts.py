@@ -1,0 +1,91 @@
+import time
+
+import jwt
+import pytest
+
+from sync.integrations.pages import language, security_headers
+from sync.integrations.session import Session, cookie_header
+from sync.integrations.tokens import (
+    ReturnUrlRefused,
+    TokenForbidden,
+    TokenInvalid,
+    origin_of,
+    verify_api,
+    verify_link,
+)
+
+SECRET = "s3cret-for-links-0123456789abcdef"
+ORIGINS = ("https://app.evolutto.com.br",)
+
+
+def link(**claims):
+    base = {"sub": "u-1", "acct": "a-1", "exp": int(time.time()) + 600}
+    return jwt.encode({**base, **claims}, SECRET, algorithm="HS256")
+
+
+def test_link_token_claims():
+    claims = verify_link(link(return_url="https://app.evolutto.com.br/x?y=1"), SECRET, ORIGINS)
+    assert (claims.account_id, claims.user_id, claims.return_url) == ("a-1", "u-1", "https://app.evolutto.com.br/x?y=1")
+
+
+@pytest.mark.parametrize("claims", [{"exp": int(time.time()) + 3600}, {"exp": int(time.time()) - 60},
+                                    {"sub": ""}, {"acct": 7}, {"sub": "a\nb"}])
+def test_link_token_refusals(claims):
+    with pytest.raises(TokenInvalid):
+        verify_link(link(**claims), SECRET, ORIGINS)
+
+
+@pytest.mark.parametrize("url", ["https://evil.example/x", "http://app.evolutto.com.br/x", "javascript:alert(1)",
+                                 "https://app.evolutto.com.br.evil.example/", "https://x@app.evolutto.com.br/", 5])
+def test_return_url_must_be_on_an_allowed_origin(url):
+    with pytest.raises(ReturnUrlRefused):
+        verify_link(link(return_url=url), SECRET, ORIGINS)
+
+
+def test_origin_parsing():
+    assert origin_of("HTTPS://App.Evolutto.com.br:443/x") == "https://app.evolutto.com.br:443"
+    assert origin_of("//evil.example") is None and origin_of("mailto:a@b.c") is None
+
+
+def test_api_token():
+    good = jwt.encode({"sub": "u", "acct": "a", "aud": "api", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
+    verify_api(f"Bearer {good}", SECRET, "a", "u")
+    with pytest.raises(TokenForbidden):
+        verify_api(f"Bearer {good}", SECRET, "a", "other")
+    for header in ("", "Basic x", f"Bearer {good}x", "Bearer"):
+        with pytest.raises(TokenInvalid):
+            verify_api(header, SECRET, "a", "u")
+
+
+def test_session_cookie_is_signed_and_expires():
+    session = Session.new("a", "u", None)
+    value = session.encode(SECRET)
+    assert Session.decode(value, SECRET) == session
+    assert Session.decode(value, "other-secret") is None
+    body, _, sig = value.partition(".")
+    assert Session.decode(body + "x." + sig, SECRET) is None
+    stale = Session("sid", "a", "u", None, int(time.time()) - 1)
+    assert Session.decode(stale.encode(SECRET), SECRET) is None
+
+
+def test_csrf_is_bound_to_the_session():
+    a, b = Session.new("a", "u", None), Session.new("a", "u", None)
+    assert a.csrf_ok(SECRET, a.csrf_token(SECRET))
+    assert not a.csrf_ok(SECRET, b.csrf_token(SECRET)) and not a.csrf_ok(SECRET, None)
+
+
+def test_cookie_flags():
+    assert cookie_header("v", secure=True) == "evs_session=v; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax; Secure"
+    assert "Secure" not in cookie_header("v", secure=False)
+
+
+@pytest.mark.parametrize("header,lang", [(None, "pt-BR"), ("", "pt-BR"), ("en-US,en;q=0.9", "en"),
+                                         ("pt-BR,pt;q=0.9,en;q=0.8", "pt-BR"), ("fr-FR,en;q=0.5", "en"),
+                                         ("de-DE", "pt-BR"), ("en;q=0.3,pt;q=0.7", "pt-BR"), ("en;q=x", "pt-BR")])
+def test_language(header, lang):
+    assert language(header) == lang
+
+
+def test_csp_allows_the_return_origins_as_form_targets_only():
+    csp = security_headers("n0nce", ("https://app.evolutto.com.br",))["Content-Security-Policy"]
+    assert "style-src 'nonce-n0nce'" in csp and "form-action 'self' https://app.evolutto.com.br" in csp
