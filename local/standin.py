@@ -110,6 +110,7 @@ class State:
         self.calls: Counter[str] = Counter()
         self.issued_access_tokens: list[str] = []  # every one ever issued (for log-hygiene checks)
         self.issued_codes: list[str] = []
+        self.withhold_refresh_tokens = False  # as Google does when consent is not prompted again
         self.etag_counter = itertools.count(1)
         self.random = random.Random(1234)
 
@@ -491,7 +492,7 @@ class StandIn:
         if not verifier or not secrets.compare_digest(computed, entry["challenge"]):
             raise _OAuthError(400, "invalid_grant", "Invalid code verifier.")
         out: dict[str, Any] = {}
-        if entry["offline"]:
+        if entry["offline"] and not self.state.withhold_refresh_tokens:
             out["refresh_token"] = self.state.issue_grant(entry["email"], client_id, entry["scopes"])
             grant = self.state.grants[out["refresh_token"]]
         else:

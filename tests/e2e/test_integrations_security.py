@@ -154,3 +154,16 @@ def test_session_cookie_flags(stack, google_user):
     for must in ("code_challenge_method=S256", "access_type=offline", "prompt=consent",
                  "calendar.events", "calendar.calendarlist.readonly"):
         assert must in r.headers["Location"]
+
+
+def test_a_grant_without_a_refresh_token_is_a_clear_page(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    stack.standin.state.withhold_refresh_tokens = True
+    try:
+        callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+        r = browser.get(callback)
+    finally:
+        stack.standin.state.withhold_refresh_tokens = False
+    assert r.status_code == 400 and "acesso contínuo" in r.text
+    assert Browser(stack).get(f"{stack.url('integrations')}api/connections/x/y").status_code == 401
