@@ -55,13 +55,14 @@ resource "google_pubsub_subscription" "worker" {
   }
 }
 
-# Keeps dead letters for inspection and replay (python -m sync.ops dead-letters …).
+# Keeps dead letters for inspection and replay (python -m sync.ops dead-letters …). Unordered,
+# so an operator sees every message at once; replay restores each key's order by publish time.
 resource "google_pubsub_subscription" "dead_letter_inspect" {
   project                    = var.project_id
   name                       = "${var.topic_name}-dead-letter-inspect"
   topic                      = google_pubsub_topic.dead_letter.id
   labels                     = var.labels
-  enable_message_ordering    = true
+  enable_message_ordering    = false
   ack_deadline_seconds       = 60
   message_retention_duration = var.message_retention
   retain_acked_messages      = true

@@ -21,7 +21,26 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--refresh-token-file", required=True, type=Path,
                      help="a file holding the refresh token (never pass tokens on the command line)")
     imp.add_argument("--google-email")
+    dead = commands.add_parser("dead-letters", help="list, show and replay dead-lettered changes")
+    verbs = dead.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("list", help="one line per dead letter (no event contents)")
+    show = verbs.add_parser("show", help="one dead letter, whole")
+    show.add_argument("message_id")
+    replay = verbs.add_parser("replay", help="republish to the topic with ordering keys, then acknowledge")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("message_ids", nargs="*", default=[])
+    which.add_argument("--all", action="store_true")
     return parser
+
+
+def _dead_letters():  # type: ignore[no-untyped-def]
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    from sync.ops.dead_letters import DeadLetters
+
+    s = bootstrap.config()
+    return DeadLetters(s.project, s.sync_topic, s.dead_letter_subscription, pubsub_v1.SubscriberClient(),
+                       bootstrap.publisher())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +59,27 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(json.dumps(result))
             return 0
+        if args.command == "dead-letters":
+            letters = _dead_letters()
+            if args.verb == "list":
+                rows = letters.listing()
+                for row in rows:
+                    print(json.dumps(row))
+                print(f"{len(rows)} dead letter(s)", file=sys.stderr)
+                return 0
+            if args.verb == "show":
+                found = letters.show(args.message_id)
+                if found is None:
+                    print(f"error: no dead letter {args.message_id}", file=sys.stderr)
+                    return 1
+                print(json.dumps(found, indent=2, ensure_ascii=False))
+                return 0
+            if not args.all and not args.message_ids:
+                print("error: name message ids or --all", file=sys.stderr)
+                return 2
+            outcome = letters.replay(None if args.all else args.message_ids)
+            print(json.dumps(outcome))
+            return 0 if not outcome["failed"] and not outcome["not_found"] else 1
     except (SyncError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,137 @@
+"""Dead letters: list, show and replay what ran out of delivery attempts (contract §6).
+
+Messages are read from ``$SYNC_TOPIC-dead-letter-inspect`` without being consumed (each pull
+is handed back at once), and replayed to ``$SYNC_TOPIC`` with their ordering keys, in their
+original publish order per key; a dead letter is acknowledged only after its replay is confirmed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from google.api_core import exceptions as gexc
+
+from sync.errors import Retryable
+from sync.model import ordering_key
+
+PULL_BATCH = 100
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    ack_id: str
+    publish_time: str
+    attributes: dict[str, str]
+    data: bytes
+    delivery_attempt: int
+
+    @property
+    def change(self) -> dict[str, Any] | None:
+        try:
+            value = json.loads(self.data)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    @property
+    def event(self) -> dict[str, Any]:
+        event = (self.change or {}).get("event")
+        return event if isinstance(event, dict) else {}
+
+    @property
+    def ordering_key(self) -> str:
+        """From the change itself (everything the worker needs is in the data); else the attributes."""
+        change, event = self.change or {}, self.event
+        parts = (change.get("account_id"), change.get("user_id"), event.get("id"))
+        if all(isinstance(p, str) and p for p in parts):
+            return ordering_key(*parts)  # type: ignore[arg-type]
+        a = self.attributes
+        return ordering_key(a.get("account_id", ""), a.get("user_id", ""), a.get("event_id", "")) \
+            if a.get("event_id") else ""
+
+    def summary(self) -> dict[str, Any]:
+        """What an operator needs to triage, without the event's contents."""
+        change, event = self.change or {}, self.event
+        return {
+            "message_id": self.message_id, "published": self.publish_time,
+            "ordering_key": self.ordering_key, "type": change.get("type", self.attributes.get("type")),
+            "version": event.get("updated_at", self.attributes.get("updated_at")),
+            "webhook_id": change.get("webhook_id", self.attributes.get("webhook_id")),
+            "source_deliveries": self.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount"),
+            "decodable": self.change is not None,
+        }
+
+
+class DeadLetters:
+    def __init__(self, project: str, topic: str, subscription: str, subscriber: Any, publisher: Any) -> None:
+        self.subscriber = subscriber
+        self.path = subscriber.subscription_path(project, subscription)
+        self.publisher = publisher  # sync.adapters.pubsub.PubSubPublisher, ordering on
+        self.topic = topic
+
+    def _pull_all(self, deadline: float = 20.0) -> list[DeadLetter]:
+        """Every message currently held, leased briefly and handed straight back."""
+        seen: dict[str, DeadLetter] = {}
+        end = time.monotonic() + deadline
+        wait = 5.0
+        while time.monotonic() < end:
+            try:
+                response = self.subscriber.pull(request={"subscription": self.path, "max_messages": PULL_BATCH},
+                                                timeout=wait)
+            except (gexc.DeadlineExceeded, gexc.ServiceUnavailable):
+                break
+            if not response.received_messages:
+                break
+            fresh = [m for m in response.received_messages if m.message.message_id not in seen]
+            for m in response.received_messages:
+                seen.setdefault(m.message.message_id, DeadLetter(
+                    m.message.message_id, m.ack_id, m.message.publish_time.isoformat(), dict(m.message.attributes),
+                    bytes(m.message.data), m.delivery_attempt))
+            if not fresh:
+                break
+            # A partial batch is usually all there is: confirm with a short pull instead of a long one.
+            wait = 5.0 if len(response.received_messages) == PULL_BATCH else 1.5
+        return sorted(seen.values(), key=lambda d: d.publish_time)
+
+    def _hand_back(self, letters: list[DeadLetter]) -> None:
+        if letters:
+            self.subscriber.modify_ack_deadline(request={
+                "subscription": self.path, "ack_ids": [d.ack_id for d in letters], "ack_deadline_seconds": 0})
+
+    def listing(self) -> list[dict[str, Any]]:
+        letters = self._pull_all()
+        self._hand_back(letters)
+        return [d.summary() for d in letters]
+
+    def show(self, message_id: str) -> dict[str, Any] | None:
+        letters = self._pull_all()
+        self._hand_back(letters)
+        for d in letters:
+            if d.message_id == message_id:
+                return {**d.summary(), "attributes": d.attributes,
+                        "data": d.change if d.change is not None else d.data.decode("utf-8", "replace")}
+        return None
+
+    def replay(self, message_ids: list[str] | None) -> dict[str, list[str]]:
+        """Republish the chosen dead letters (all when ``message_ids`` is None), oldest first."""
+        letters = self._pull_all()
+        chosen = [d for d in letters if message_ids is None or d.message_id in message_ids]
+        self._hand_back([d for d in letters if d not in chosen])
+        replayed, failed = [], []
+        for d in chosen:
+            attributes = {k: v for k, v in d.attributes.items() if not k.startswith("CloudPubSubDeadLetter")}
+            attributes["replayed_from"] = d.message_id
+            try:
+                self.publisher.publish(d.data, d.ordering_key, attributes)
+            except Retryable:  # not confirmed: reported, and the dead letter stays
+                failed.append(d.message_id)
+                self._hand_back([d])
+                continue
+            self.subscriber.acknowledge(request={"subscription": self.path, "ack_ids": [d.ack_id]})
+            replayed.append(d.message_id)
+        missing: list[str] = sorted(set(message_ids or []) - {d.message_id for d in chosen})
+        return {"replayed": replayed, "failed": failed, "not_found": missing}
