@@ -1,0 +1,99 @@
+"""Fuzzing handle_webhook through functions-framework's test client: arbitrary headers and
+bodies never produce a 5xx, never publish unless valid, never crash the process."""
+
+import json
+
+import pytest
+from functions_framework import create_app
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from sync import bootstrap
+from sync.errors import InvalidPayload
+from sync.payload import parse_body, parse_change
+from tests.fakes import FakePublisher
+from tests.helpers import new_secret, payload, signed_headers
+
+SECRET = new_secret()
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=20)
+
+
+@st.composite
+def mutated_payloads(draw):
+    """A valid payload with one field replaced by anything."""
+    data = payload(draw(st.sampled_from(["event.created", "event.updated", "event.deleted"])))
+    target = draw(st.sampled_from([data, data["event"]]))
+    key = draw(st.sampled_from(sorted(target) + ["start", "reminders_minutes", "attendees", "recurrence"]))
+    target[key] = draw(json_values)
+    return json.dumps(data)
+
+
+bodies = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=300),
+    json_values.map(json.dumps),
+    mutated_payloads(),
+    st.just(json.dumps(payload())),
+)
+header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
+
+
+@pytest.fixture(scope="module")
+def client():
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GOOGLE_CLOUD_PROJECT", "fuzz")
+    mp.setenv("SECRETS_BACKEND", "env")
+    mp.setenv("WEBHOOK_SIGNING_SECRET", SECRET)
+    bootstrap.reset()
+    publisher = FakePublisher()
+    bootstrap.override("publisher", publisher)
+    yield create_app("handle_webhook", "main.py").test_client(), publisher
+    bootstrap.reset()
+    mp.undo()
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(body=bodies, sign=st.sampled_from([True, True, True, False]),
+       method=st.sampled_from(["POST"] * 9 + ["PUT", "GET"]),
+       content_type=st.sampled_from(["application/json"] * 5 + ["application/json; charset=utf-8", "text/plain",
+                                     "application/cloudevents+json", ""]),
+       extra=st.dictionaries(st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature",
+                                              "Content-Length", "X-Anything"]), header_values, max_size=3))
+def test_no_input_gives_a_5xx_or_an_unjustified_publish(client, body, sign, method, content_type, extra):
+    test_client, publisher = client
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    headers = signed_headers(SECRET, raw.decode("latin-1")) if sign else {}
+    if sign:  # sign the exact bytes
+        from datetime import UTC, datetime
+
+        from sync.signature import decode_secrets
+        from sync.signature import sign as hmac_sign
+
+        ts = int(datetime.now(UTC).timestamp())
+        headers.update({"webhook-timestamp": str(ts),
+                        "webhook-signature": "v1," + hmac_sign(decode_secrets(SECRET)[0], headers["webhook-id"], ts, raw)})
+    headers["Content-Type"] = content_type
+    if not sign:
+        headers.update(extra)
+    before = len(publisher.messages)
+    try:
+        response = test_client.open("/", method=method, data=raw, headers=headers)
+    except ValueError:
+        return  # werkzeug refused to build the request (e.g. a bad Content-Length): never reached us
+    event(f"status {response.status_code}")
+    assert response.status_code < 500, response.data
+    published = len(publisher.messages) - before
+    if response.status_code == 202:
+        assert published == 1
+        parse_change(parse_body(raw), "check")  # only a valid change is ever accepted
+    else:
+        assert published == 0
+        assert response.status_code in (400, 401, 405, 413, 415)
+        if response.status_code == 400:
+            with pytest.raises(InvalidPayload):
+                parse_change(parse_body(raw), "check")
