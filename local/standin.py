@@ -105,7 +105,8 @@ class State:
         self.access: dict[str, tuple[Grant, float]] = {}  # access token → (grant, expiry)
         self.codes: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
-        self.rate_limit_per_minute: int | None = None
+        self.rate_limit_per_minute: int | None = None  # calls per window (60 s unless set)
+        self.rate_limit_window = 60.0
         self.user_calls: dict[str, deque[float]] = defaultdict(deque)
         self.calls: Counter[str] = Counter()
         self.issued_access_tokens: list[str] = []  # every one ever issued (for log-hygiene checks)
@@ -212,7 +213,7 @@ class StandIn:
             return
         window = self.state.user_calls[email]
         now = time.monotonic()
-        while window and now - window[0] > 60:
+        while window and now - window[0] > self.state.rate_limit_window:
             window.popleft()
         if len(window) >= limit:
             self.state.calls["rejected_rate_limit"] += 1
@@ -558,7 +559,9 @@ class StandIn:
 
     def on_admin_rate_limit(self, request: Request) -> Response:
         with self.state.lock:
-            self.state.rate_limit_per_minute = request.get_json().get("per_user_per_minute")
+            spec = request.get_json()
+            self.state.rate_limit_per_minute = spec.get("per_user_per_minute")
+            self.state.rate_limit_window = float(spec.get("window_seconds", 60))
             self.state.user_calls.clear()
         return _json({"per_user_per_minute": self.state.rate_limit_per_minute})
 

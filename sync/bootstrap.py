@@ -144,7 +144,11 @@ def calendars() -> Any:
 def sync_service() -> Any:
     def make() -> Any:
         from sync.service import SyncService
+        from sync.throttle import UserThrottle
 
-        return SyncService(store(), calendars(), lease_seconds=config().lease_seconds)
+        s = config()
+        return SyncService(store(), calendars(), lease_seconds=s.lease_seconds,
+                           throttle=UserThrottle(s.user_rate_per_minute, s.user_burst),
+                           max_wait=s.throttle_max_wait_seconds)
 
     return _once("sync_service", make)

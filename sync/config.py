@@ -30,6 +30,9 @@ class Settings:
     lease_seconds: float = 120.0
     calendar_timeout_seconds: float = 20.0
     log_level: str = "INFO"
+    user_rate_per_minute: float = 500.0
+    user_burst: float = 10.0
+    throttle_max_wait_seconds: float = 5.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -82,6 +85,9 @@ class Settings:
             lease_seconds=_positive(env, "LEASE_SECONDS", cls.lease_seconds),
             calendar_timeout_seconds=_positive(env, "CALENDAR_TIMEOUT_SECONDS", cls.calendar_timeout_seconds),
             log_level=(env.get("LOG_LEVEL") or cls.log_level).upper(),
+            user_rate_per_minute=_positive(env, "CALENDAR_USER_RATE_PER_MINUTE", cls.user_rate_per_minute),
+            user_burst=_positive(env, "CALENDAR_USER_BURST", cls.user_burst),
+            throttle_max_wait_seconds=_positive(env, "THROTTLE_MAX_WAIT_SECONDS", cls.throttle_max_wait_seconds),
             env=env,
         )
 

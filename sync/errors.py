@@ -40,6 +40,10 @@ class Retryable(SyncError):
         self.retry_after = retry_after
 
 
+class RateLimited(Retryable):
+    """Calendar said slow down (429, 403 rate limit): retry later, and call less for a while."""
+
+
 class PublishFailed(Retryable):
     """Pub/Sub did not confirm a publish."""
 

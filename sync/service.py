@@ -10,6 +10,7 @@ locks are shared, so a transaction alone would let both write and the older win)
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,10 +22,13 @@ from sync.errors import (
     CalendarNotFound,
     CalendarUnavailable,
     Permanent,
+    RateLimited,
+    Retryable,
 )
 from sync.model import Change, Connection, ConnectionStatus, Lease, Mapping, google_event_id, ordering_key
 from sync.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
 from sync.ports import Calendars, CalendarSession, Publisher, Store
+from sync.throttle import UserThrottle
 
 
 def utcnow() -> datetime:
@@ -55,11 +59,17 @@ class SyncService:
         calendars: Calendars,
         lease_seconds: float = 120.0,
         clock: Callable[[], datetime] = utcnow,
+        throttle: UserThrottle | None = None,
+        max_wait: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.calendars = calendars
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
+        self.throttle = throttle
+        self.max_wait = max_wait
+        self.sleep = sleep
 
     # -- the worker's one call -------------------------------------------------------------
     def apply(self, change: Change) -> Outcome:
@@ -71,6 +81,7 @@ class SyncService:
         calendar_id = claim.decision.calendar_id
         assert calendar_id is not None
         gid = google_event_id(change.account_id, change.user_id, change.event_id)
+        self._pace(change, claim.connection.key, claim.lease_id)
         session = None
         try:
             session = self.calendars.session(claim.connection)
@@ -84,6 +95,11 @@ class SyncService:
         except Permanent as exc:
             self._finish(change, claim.lease_id, calendar_id, error=exc.reason)
             return Outcome("failed_permanent", calendar_calls=1)
+        except RateLimited as exc:
+            if self.throttle is not None:
+                self.throttle.cool_down(claim.connection.key, exc.retry_after)
+            self._release(change, claim.lease_id)
+            raise
         except BaseException:
             self._release(change, claim.lease_id)
             raise
@@ -91,6 +107,18 @@ class SyncService:
         return Outcome(name, calendar_calls=calls)
 
     # -- steps -----------------------------------------------------------------------------
+    def _pace(self, change: Change, user: str, lease_id: str) -> None:
+        """Stay under Calendar's per-user quota: wait a little here, or hand the wait to Pub/Sub."""
+        if self.throttle is None:
+            return
+        wait = self.throttle.reserve(user)
+        if wait > self.max_wait:
+            self.throttle.give_back(user)
+            self._release(change, lease_id)
+            raise Retryable("throttled", retry_after=wait)
+        if wait > 0:
+            self.sleep(wait)
+
     def _claim(self, change: Change) -> _Claim:
         now = self.clock()
         lease_id = uuid.uuid4().hex

@@ -62,7 +62,9 @@ def stack(emulator_hosts, artifacts):
     state_dir = artifacts / "stack"
     shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True)
-    s = Stack(state_dir, extra_env={"LEASE_SECONDS": "15"}, shared_emulators=emulator_hosts)
+    # Throttle at 8 calls/s per user, under the stand-in's limit in the quota test (10/s).
+    s = Stack(state_dir, extra_env={"LEASE_SECONDS": "15", "CALENDAR_USER_RATE_PER_MINUTE": "480",
+                                    "CALENDAR_USER_BURST": "10"}, shared_emulators=emulator_hosts)
     s.start()
     try:
         yield s

@@ -27,6 +27,7 @@ from sync.errors import (
     CalendarNotFound,
     CalendarUnavailable,
     Permanent,
+    RateLimited,
     Retryable,
 )
 from sync.model import Connection
@@ -68,8 +69,9 @@ def translate_http_error(err: HttpError) -> Exception:
         return CalendarNotFound(status)
     if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
         retry_after = err.resp.get("retry-after")
-        return Retryable(f"calendar {status} {reason}".strip(),
-                         retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+        kind = Retryable if status >= 500 else RateLimited
+        return kind(f"calendar {status} {reason}".strip(),
+                    retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
     if status == 401 or (status == 403 and reason == "insufficientPermissions"):
         return AuthRevoked(f"calendar {status} {reason}".strip())
     if status == 403 and reason in NO_ACCESS_REASONS:

@@ -188,3 +188,31 @@ def test_steady_state_costs_two_short_transactions(world):
     assert store.transactions == 2  # claim, then record
     service.apply(change(updated=1))
     assert store.transactions == 3  # a duplicate: the claim alone
+
+
+def test_throttled_changes_wait_briefly_or_go_back_to_the_queue():
+    from sync.errors import RateLimited
+    from sync.throttle import UserThrottle
+
+    store, calendar, clock = FakeStore(), FakeCalendar(), Clock()
+    store.save_connection(active_connection(calendar_id=CAL))
+    slept = []
+    throttle = UserThrottle(per_minute=60, burst=2, clock=lambda: 0.0)
+    service = SyncService(store, calendar, clock=clock, throttle=throttle, max_wait=1.5, sleep=slept.append)
+    for i in range(3):
+        assert service.apply(change(updated=1, event_id=f"e{i}")).name == "created"
+    assert slept == [pytest.approx(1.0)]  # the third waited its turn
+    with pytest.raises(Retryable, match="throttled") as info:
+        service.apply(change(updated=1, event_id="e3"))  # would wait 2 s: back to Pub/Sub instead
+    assert info.value.retry_after == pytest.approx(2.0)
+    assert store.mappings[("acme-consulting", "u-42", "e3")].lease is None  # nothing held meanwhile
+    assert calendar.calls == ["insert"] * 3
+
+    calendar.faults.append(RateLimited("calendar 429", retry_after=30))
+    throttle2 = UserThrottle(per_minute=6000, burst=100, clock=lambda: 0.0)
+    service2 = SyncService(store, calendar, clock=clock, throttle=throttle2, max_wait=1.5, sleep=slept.append)
+    with pytest.raises(RateLimited):
+        service2.apply(change(updated=1, event_id="e9"))
+    with pytest.raises(Retryable, match="throttled"):  # Retry-After honoured: no call for 30 s
+        service2.apply(change(updated=1, event_id="e10"))
+    assert calendar.calls.count("insert") == 4
