@@ -89,7 +89,8 @@ def test_calendar_5xx_and_429_bursts_are_retried_without_loss_or_duplicates(plat
     with faults.lock:
         faults.faults += [Fault(503, "backendError", ("events.insert",), count=2),
                           Fault(429, "rateLimitExceeded", ("events.insert",), count=2, retry_after=1),
-                          Fault(403, "userRateLimitExceeded", ("events.insert",), count=1)]
+                          Fault(403, "userRateLimitExceeded", ("events.insert",), count=1, retry_after=1)]
+        faults.calls["injected_fault"] = 0
     try:
         hooks = [platform.accepted(ids(user, event_id=f"burst-{i}")) for i in range(3)]
         for hook in hooks:
@@ -97,8 +98,9 @@ def test_calendar_5xx_and_429_bursts_are_retried_without_loss_or_duplicates(plat
     finally:
         with faults.lock:
             faults.faults.clear()
+    assert faults.calls["injected_fault"] == 5  # every injected failure was met…
     retried = sum(platform.outcomes(h).count("retry") for h in hooks)
-    assert retried == 5  # every injected failure was answered with a redelivery
+    assert retried >= 5  # …and answered with a redelivery (rate limits also cool the user down)
     live = platform.events(user["email"], include_cancelled=False)
     assert sorted(e["extendedProperties"]["private"]["source_event_id"] for e in live.values()) == \
         ["burst-0", "burst-1", "burst-2"]
