@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV  ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: dev demo link test unit lint lock clean help bench
+.PHONY: dev demo link test chaos unit lint lock clean help bench
 
 help:
 	@echo "make dev    - install into $(VENV), start the local stack on emulators (Ctrl-C stops it)"
 	@echo "make demo   - send a signed webhook to the running stack and show the calendar event (USER=ana: the browser-connected user)"
 	@echo "make link   - print a fresh connect link for the browser demo user"
 	@echo "make test   - install, lint, then run the whole test suite (unit, integration, end to end)"
+	@echo "make chaos  - fault injection with an invariant checker (a few minutes; CI runs it too)"
 	@echo "make unit   - only the fast unit tests"
 	@echo "make lint   - ruff and mypy"
 	@echo "make lock   - re-resolve requirements.in into the pinned requirements.txt"
@@ -39,7 +40,10 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 test: lint $(CHECKOV_STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not chaos"
+
+chaos: $(STAMP)
+	$(PY) -m pytest -m chaos tests/chaos
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

@@ -43,7 +43,7 @@ def functions_framework_bin() -> str:
 class Stack:
     def __init__(self, state_dir: Path, topic: str = "calendar-sync", extra_env: dict[str, str] | None = None,
                  function_names: tuple[str, ...] = FUNCTIONS,
-                 shared_emulators: dict[str, emulators.Process] | None = None) -> None:
+                 shared_emulators: dict[str, emulators.Process] | None = None, push: bool = True) -> None:
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
         self.topic = topic
@@ -51,6 +51,7 @@ class Stack:
         self.function_names = function_names
         self.processes: dict[str, emulators.Process] = {}
         self.shared = dict(shared_emulators or {})  # started by someone else: not ours to stop
+        self.push = push  # False: no emulator push subscription (local.pusher delivers instead)
         self.ports: dict[str, int] = {}
         self.standin: Server | None = None
         self.env: dict[str, str] = {}
@@ -127,6 +128,10 @@ class Stack:
             self.standin.stop()
             self.standin = None
 
+    @property
+    def worker_subscription(self) -> str:
+        return WORKER_SUBSCRIPTION if self.topic == "calendar-sync" else f"{self.topic}-worker"
+
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}/"
 
@@ -141,13 +146,14 @@ class Stack:
         publisher.create_topic(name=dead)
         # The emulator's push delivery breaks once a dead-letter policy fires on a push
         # subscription (DESIGN.md), so locally the push subscription has none; Terraform sets it.
-        subscriber.create_subscription(request={
-            "name": subscriber.subscription_path(PROJECT, WORKER_SUBSCRIPTION),
-            "topic": topic,
-            "push_config": {"push_endpoint": self.url("sync_worker")} if "sync_worker" in self.ports else None,
-            "enable_message_ordering": True,
-            "ack_deadline_seconds": 60,
-        })
+        if self.push:
+            subscriber.create_subscription(request={
+                "name": subscriber.subscription_path(PROJECT, self.worker_subscription),
+                "topic": topic,
+                "push_config": {"push_endpoint": self.url("sync_worker")} if "sync_worker" in self.ports else None,
+                "enable_message_ordering": True,
+                "ack_deadline_seconds": 60,
+            })
         subscriber.create_subscription(request={
             "name": subscriber.subscription_path(PROJECT, self.topic + "-dead-letter-inspect"),
             "topic": dead,

@@ -103,22 +103,22 @@ class BadEnvelope(Exception):
     pass
 
 
-def decode_envelope(raw: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(message data as a dict, envelope metadata) from a Pub/Sub push body."""
+def decode_envelope(raw: bytes, meta: dict[str, Any]) -> dict[str, Any]:
+    """The message data of a Pub/Sub push body; ``meta`` gets the envelope's ids for the logs."""
     try:
         envelope = json.loads(raw.decode("utf-8"))
         message = envelope["message"]
+        meta.update({k: v for k, v in {
+            "message_id": str(message.get("messageId") or message.get("message_id") or ""),
+            "delivery_attempt": envelope.get("deliveryAttempt"),
+            "subscription": str(envelope.get("subscription") or ""),
+        }.items() if isinstance(v, (str, int)) and v})
         data = json.loads(base64.b64decode(message["data"], validate=True).decode("utf-8"))
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
         raise BadEnvelope("not a Pub/Sub push envelope with JSON data") from None
     if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("webhook_id"), str):
         raise BadEnvelope("message data is not a schema-1 change")
-    meta = {
-        "message_id": str(message.get("messageId") or message.get("message_id") or ""),
-        "delivery_attempt": envelope.get("deliveryAttempt"),
-        "subscription": str(envelope.get("subscription") or ""),
-    }
-    return data, meta
+    return data
 
 
 def sync_worker(request: Any) -> Response:
@@ -143,11 +143,10 @@ def sync_worker(request: Any) -> Response:
 
 def _work(raw: bytes, fields: dict[str, Any]) -> tuple[int, Response, int]:
     try:
-        data, meta = decode_envelope(raw)
+        data = decode_envelope(raw, fields)
     except BadEnvelope as exc:
         fields.update(outcome="bad_envelope", reason=str(exc))
         return 400, _json({"outcome": "bad_envelope"}, 400), logging.ERROR
-    fields.update({k: v for k, v in meta.items() if v})
     try:
         change = parse_change(data, data["webhook_id"])
     except InvalidPayload as exc:

@@ -1,0 +1,247 @@
+"""Fault injection with an invariant checker (``make chaos``).
+
+Delivery goes through local.pusher: the emulator's pull subscription with ordering and a
+dead-letter policy (5 attempts), pushed to the worker as Pub/Sub push does. After the system is
+quiet, every user's calendar must equal the latest platform state of every event: no change
+lost, no duplicate, no ghost.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+from google.api_core.exceptions import DeadlineExceeded
+from google.cloud import pubsub_v1
+
+from local.pusher import Pusher, create_subscription
+from local.stack import PROJECT, Stack
+from local.standin import Fault
+from sync.adapters.pubsub import PubSubPublisher
+from tests.conftest import ARTIFACTS
+from tests.helpers import payload, signed_headers, version
+
+pytestmark = pytest.mark.chaos
+TOPIC = "chaos-sync"
+
+
+@pytest.fixture(scope="module")
+def chaos(emulator_hosts):
+    state_dir = ARTIFACTS / "chaos"
+    shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True)
+    stack = Stack(state_dir, topic=TOPIC, push=False, shared_emulators=emulator_hosts, extra_env={
+        "LEASE_SECONDS": "5", "CALENDAR_TIMEOUT_SECONDS": "2", "CALENDAR_USER_RATE_PER_MINUTE": "6000",
+        "CALENDAR_USER_BURST": "100"}).start()
+    path = create_subscription(PROJECT, TOPIC, f"{TOPIC}-worker-pull", f"{TOPIC}-dead-letter", 5)
+    pusher = Pusher(path, stack.url("sync_worker"), timeout=10).start()
+    try:
+        yield stack
+    finally:
+        pusher.stop()
+        stack.stop()
+
+
+@dataclass
+class Platform:
+    """The source of truth, and a sender of its webhooks."""
+
+    stack: Stack
+    truth: dict[tuple[str, str, str], tuple[int, str, str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    versions: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def next_version(self, user: dict[str, str], event_id: str) -> int:
+        with self.lock:
+            v = self.versions.get((user["user_id"], event_id), 0) + 1
+            self.versions[(user["user_id"], event_id)] = v
+            return v
+
+    def user(self) -> dict[str, str]:
+        tag = uuid.uuid4().hex[:6]
+        u = {"account_id": f"chaos-{tag}", "user_id": f"u-{tag}", "email": f"chaos-{tag}@example.com"}
+        self.stack.connect(u["account_id"], u["user_id"], u["email"])
+        return u
+
+    def send(self, user: dict[str, str], event_id: str, kind: str, v: int, title: str,
+             webhook_id: str | None = None) -> None:
+        data = payload(kind, account_id=user["account_id"], user_id=user["user_id"], event_id=event_id,
+                       updated=v, title=title)
+        body = json.dumps(data)
+        headers = signed_headers(self.stack.env["WEBHOOK_SIGNING_SECRET"], body, webhook_id=webhook_id)
+        url = self.stack.url("handle_webhook")
+        for _ in range(50):  # the platform retries until accepted
+            if requests.post(url, data=body, headers=headers, timeout=30).status_code == 202:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("webhook never accepted")
+        key = (user["account_id"], user["user_id"], event_id)
+        with self.lock:
+            if key not in self.truth or v > self.truth[key][0]:
+                self.truth[key] = (v, kind, title)
+
+    def problems(self, users: list[dict[str, str]]) -> list[str]:
+        found = []
+        for u in users:
+            live = [e for e in self.stack.standin.state.events_of(u["email"]) if e["status"] != "cancelled"]
+            by_source: dict[str, list[dict]] = {}
+            for e in live:
+                by_source.setdefault(e["extendedProperties"]["private"]["source_event_id"], []).append(e)
+            expected = {k[2]: t for k, t in self.truth.items() if k[:2] == (u["account_id"], u["user_id"])}
+            for event_id, (v, kind, title) in expected.items():
+                got = by_source.get(event_id, [])
+                if kind == "event.deleted":
+                    if got:
+                        found.append(f"{u['email']} {event_id}: deleted on the platform but in the calendar")
+                elif len(got) != 1:
+                    found.append(f"{u['email']} {event_id}: {len(got)} copies in the calendar")
+                elif (got[0]["summary"], got[0]["extendedProperties"]["private"]["source_updated_at"]) != \
+                        (title, version(v)):
+                    found.append(f"{u['email']} {event_id}: calendar has {got[0]['summary']!r}, platform {title!r}")
+            for ghost in set(by_source) - set(expected):
+                found.append(f"{u['email']} {ghost}: in the calendar, unknown to the platform")
+        return found
+
+    def settle(self, users: list[dict[str, str]], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.problems(users):
+                return
+            time.sleep(1)
+        problems = self.problems(users)
+        assert not problems, f"{len(problems)} problems, e.g.: " + "; ".join(problems[:5])
+
+
+def stream(platform: Platform, users: list[dict[str, str]], changes: int, seed: int, pause: float = 0.0,
+           events_per_user: int = 8) -> None:
+    """Random creates, updates and deletes, versions increasing per event, sent in order."""
+    rng = random.Random(seed)
+    for _ in range(changes):
+        u = rng.choice(users)
+        event_id = f"ev-{rng.randrange(events_per_user)}"
+        v = platform.next_version(u, event_id)
+        kind = "event.created" if v == 1 else rng.choice(["event.updated"] * 4 + ["event.deleted"])
+        platform.send(u, event_id, kind, v, f"{event_id} v{v} ✓")
+        if pause:
+            time.sleep(pause)
+
+
+def test_worker_killed_mid_request_repeatedly(chaos):
+    platform = Platform(chaos)
+    users = [platform.user() for _ in range(3)]
+    with chaos.standin.state.lock:
+        chaos.standin.state.faults.append(Fault(0, "", rate=1.0, delay=0.2))  # keep requests in flight
+    stop = threading.Event()
+    kills = []
+
+    def killer() -> None:
+        while not stop.wait(4.0):  # up for a few seconds, then killed mid-request
+            chaos.stop_function("sync_worker", signal.SIGKILL)
+            kills.append(time.monotonic())
+            time.sleep(0.5)
+            chaos.start_function("sync_worker")
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        stream(platform, users, 160, seed=1, pause=0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        with chaos.standin.state.lock:
+            chaos.standin.state.faults.clear()
+    assert len(kills) >= 3
+    platform.settle(users)
+
+
+def test_calendar_failing_20_percent_for_a_minute(chaos):
+    platform = Platform(chaos)
+    users = [platform.user() for _ in range(4)]
+    state = chaos.standin.state
+    with state.lock:
+        state.faults += [Fault(503, "backendError", rate=0.06), Fault(500, "internalError", rate=0.05),
+                         Fault(429, "rateLimitExceeded", rate=0.05, retry_after=1),
+                         Fault(0, "", rate=0.05, delay=3.0)]  # over the worker's 2 s timeout
+        state.calls["injected_fault"] = 0
+    try:
+        started = time.monotonic()
+        seed = 2
+        while time.monotonic() - started < 60:
+            stream(platform, users, 20, seed=seed, pause=0.05)
+            seed += 1
+    finally:
+        with state.lock:
+            state.faults.clear()
+    assert state.calls["injected_fault"] > 20
+    platform.settle(users)
+
+
+def test_the_same_messages_twice_and_out_of_order(chaos):
+    platform = Platform(chaos)
+    users = [platform.user() for _ in range(2)]
+    rng = random.Random(3)
+    sends = []
+    for u in users:
+        for e in range(6):
+            for v in range(1, 5):
+                kind = "event.created" if v == 1 else ("event.deleted" if (e, v) == (2, 4) else "event.updated")
+                sends.append((u, f"ev-{e}", kind, v, f"ev-{e} v{v}", f"wh-{u['user_id']}-{e}-{v}"))
+    sends = sends + sends  # each delivered twice, with the same webhook id
+    rng.shuffle(sends)
+    threads = [threading.Thread(target=lambda chunk=sends[i::4]: [platform.send(*s) for s in chunk]) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    platform.settle(users)
+
+
+def test_grant_revoked_mid_stream_parks_and_loses_nothing(chaos):
+    platform = Platform(chaos)
+    users = [platform.user() for _ in range(2)]
+    victim = users[0]
+    stream(platform, users, 30, seed=4)
+    chaos.standin.state.revoke_user(victim["email"])
+    stream(platform, users, 30, seed=5)
+    time.sleep(3)  # let the worker meet the revoked grant
+    from sync import bootstrap
+    from sync.ops.connections import import_connection
+
+    bootstrap.reset()
+    token = chaos.standin.state.issue_grant(victim["email"], "local-client.apps.example",
+                                            ("https://www.googleapis.com/auth/calendar.events",))
+    import_connection(bootstrap.store(), bootstrap.vault(), bootstrap.publisher(), account_id=victim["account_id"],
+                      user_id=victim["user_id"], calendar_id=victim["email"], refresh_token=token)
+    platform.settle(users)
+
+
+def test_a_poison_message_is_dead_lettered_while_every_other_key_flows(chaos):
+    platform = Platform(chaos)
+    user = platform.user()
+    subscriber = pubsub_v1.SubscriberClient()
+    inspect = subscriber.subscription_path(PROJECT, f"{TOPIC}-dead-letter-inspect")
+    poison_key = f"{user['account_id']}/{user['user_id']}/poison"
+    poison = b'{"schema": 1, "not": "a change", "n": "' + uuid.uuid4().hex.encode() + b'"}'
+    poison_id = PubSubPublisher(PROJECT, TOPIC).publish(poison, poison_key, {"webhook_id": "poison"})
+    stream(platform, [user], 30, seed=6)
+    platform.settle([user], timeout=120)
+    deadline = time.monotonic() + 120
+    found = []
+    while time.monotonic() < deadline and not found:
+        try:
+            response = subscriber.pull(request={"subscription": inspect, "max_messages": 50}, timeout=3)
+        except DeadlineExceeded:
+            continue
+        found = [m for m in response.received_messages if m.message.data == poison]
+    subscriber.close()
+    assert found, f"poison message {poison_id} never reached {TOPIC}-dead-letter"
+    assert found[0].message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
