@@ -17,7 +17,7 @@ help:
 	@echo "make unit   - only the fast unit tests"
 	@echo "make lint   - ruff and mypy"
 	@echo "make lock   - re-resolve requirements.in into the pinned requirements.txt"
-	@echo "make bench  - latency of the spine on the local stack (prints a table)"
+	@echo "make bench  - ingest, latency, throughput, cost per change, cold start, scale (prints tables)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@scripts/check-tools.sh
@@ -62,4 +62,4 @@ clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .local build test-artifacts .pytest_cache
 
 bench: $(STAMP)
-	$(PY) -m bench.latency
+	$(PY) -m bench.run

@@ -14,7 +14,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from sync.adapters.firestore_store import EVENTS, FirestoreStore, mapping_from_doc
+from sync.adapters.firestore_store import EVENTS, WRITE_RETRY, FirestoreStore, mapping_from_doc
 from sync.model import Mapping
 
 OAUTH_STATES = "oauth_states"
@@ -23,7 +23,7 @@ OAUTH_STATES = "oauth_states"
 class IntegrationsStore(FirestoreStore):
     # -- OAuth state: single use, bound to the browser session that started it --------------
     def put_state(self, state_hash: str, doc: dict[str, Any]) -> None:
-        self.db.collection(OAUTH_STATES).document(state_hash).set(doc)
+        self.db.collection(OAUTH_STATES).document(state_hash).set(doc, retry=WRITE_RETRY)
 
     def consume_state(self, state_hash: str) -> dict[str, Any] | None:
         ref = self.db.collection(OAUTH_STATES).document(state_hash)
@@ -50,7 +50,7 @@ class IntegrationsStore(FirestoreStore):
                                "pending_google_email": google_email, "pending_at": firestore.SERVER_TIMESTAMP}
         if not ref.get().exists:
             doc["status"] = "disconnected"
-        ref.set(doc, merge=True)
+        ref.set(doc, merge=True, retry=WRITE_RETRY)
 
     def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
                  google_email: str | None) -> None:
@@ -59,7 +59,7 @@ class IntegrationsStore(FirestoreStore):
             "token_ref": token_ref, "google_email": google_email, "activated_at": firestore.SERVER_TIMESTAMP,
             "updated_at": firestore.SERVER_TIMESTAMP, "pending_token_ref": firestore.DELETE_FIELD,
             "pending_google_email": firestore.DELETE_FIELD, "pending_at": firestore.DELETE_FIELD,
-        }, merge=True)
+        }, merge=True, retry=WRITE_RETRY)
 
     def mark_disconnected(self, account_id: str, user_id: str) -> None:
         self.connection_ref(account_id, user_id).set({
@@ -67,7 +67,7 @@ class IntegrationsStore(FirestoreStore):
             "token_ref": None, "google_email": None, "disconnected_at": firestore.SERVER_TIMESTAMP,
             "updated_at": firestore.SERVER_TIMESTAMP, "pending_token_ref": firestore.DELETE_FIELD,
             "pending_google_email": firestore.DELETE_FIELD, "pending_at": firestore.DELETE_FIELD,
-        }, merge=True)
+        }, merge=True, retry=WRITE_RETRY)
 
     # -- mappings ------------------------------------------------------------------------------
     def _events(self, account_id: str, user_id: str) -> firestore.CollectionReference:
@@ -80,7 +80,7 @@ class IntegrationsStore(FirestoreStore):
     def set_mapping_calendar(self, account_id: str, user_id: str, event_id: str, calendar_id: str,
                              google_exists: bool) -> None:
         self.mapping_ref(account_id, user_id, event_id).update(
-            {"calendar_id": calendar_id, "google_exists": google_exists})
+            {"calendar_id": calendar_id, "google_exists": google_exists}, retry=WRITE_RETRY)
 
     def delete_mappings(self, account_id: str, user_id: str) -> int:
         deleted = 0

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
 from google.cloud import firestore
 
 from sync.errors import Retryable
@@ -37,6 +38,10 @@ _TRANSIENT = (
     gexc.TooManyRequests,
     gexc.ResourceExhausted,
 )
+# Plain writes to a document that transactions are reading can be aborted under contention
+# ("Transaction lock timeout"); they are retried briefly, as the transactions themselves are.
+WRITE_RETRY = gretry.Retry(predicate=gretry.if_exception_type(*_TRANSIENT), initial=0.1, maximum=2.0,
+                           multiplier=2.0, timeout=30.0)
 
 
 class FirestoreStore:
@@ -68,6 +73,7 @@ class FirestoreStore:
                 "updated_at": firestore.SERVER_TIMESTAMP,
             },
             merge=True,
+            retry=WRITE_RETRY,
         )
 
     # -- events ----------------------------------------------------------------------------

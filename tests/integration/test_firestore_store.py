@@ -100,3 +100,23 @@ def test_token_vault_keeps_one_version_and_destroys(db):
     vault.destroy(second)
     with pytest.raises(AuthRevoked):
         vault.read_refresh_token(second)
+
+
+def test_a_connection_write_outlasts_a_transaction_holding_its_read_lock(db, store, conn):
+    """The emulator aborts a plain write after 2 s behind a read lock ("Transaction lock
+    timeout"); the write is retried until the transaction is done instead of failing."""
+    import time
+
+    held = threading.Event()
+
+    def slow_worker(c, existing):
+        held.set()
+        time.sleep(4)  # a worker transaction that reads the connection and takes its time
+        return None, None, None
+
+    worker = threading.Thread(target=store.update_event, args=(conn.account_id, conn.user_id, "slow", slow_worker))
+    worker.start()
+    held.wait(10)
+    store.save_connection(replace(conn, calendar_id="new-calendar"))  # would raise Aborted without the retry
+    worker.join(timeout=30)
+    assert store.get_connection(conn.account_id, conn.user_id).calendar_id == "new-calendar"

@@ -1,0 +1,349 @@
+"""``make bench``: the service's numbers, measured side by side in one run on this machine.
+
+Prints markdown tables (and writes them to bench/results.md): ingest against two baselines,
+webhook-to-Calendar latency, worker throughput against the stand-in's own capacity, cost per
+change, cold start, and how latency and throughput move with 1 to 1,000 connected users.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from local import emulators
+from local.stack import CLIENT_ID, ROOT, Stack, functions_framework_bin
+from sync.model import google_event_id
+from tests.helpers import payload, signed_headers, wait_for
+
+OUT: list[str] = []
+
+
+def emit(line: str = "") -> None:
+    print(line, flush=True)
+    OUT.append(line)
+
+
+def table(rows: list[dict[str, Any]]) -> None:
+    cols = list(rows[0])
+    emit("| " + " | ".join(cols) + " |")
+    emit("|" + "---|" * len(cols))
+    for row in rows:
+        emit("| " + " | ".join(f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
+    emit()
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def load(url: str, requests_: list[tuple[bytes, dict[str, str]]], concurrency: int) -> dict[str, float]:
+    """POST every (body, headers) with ``concurrency`` clients; throughput and latency."""
+    local = threading.local()
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def one(item: tuple[bytes, dict[str, str]]) -> None:
+        if not hasattr(local, "s"):
+            local.s = requests.Session()
+        t0 = time.perf_counter()
+        r = local.s.post(url, data=item[0], headers=item[1], timeout=30)
+        took = (time.perf_counter() - t0) * 1000
+        assert r.status_code == 202, r.text
+        with lock:
+            latencies.append(took)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, requests_))
+    elapsed = time.perf_counter() - started
+    return {"req_per_s": len(requests_) / elapsed, "p50_ms": statistics.median(latencies),
+            "p99_ms": pct(latencies, 99)}
+
+
+def signed_batch(stack: Stack, n: int, account: str, users: int = 50) -> list[tuple[bytes, dict[str, str]]]:
+    out = []
+    for i in range(n):
+        body = json.dumps(payload(account_id=account, user_id=f"u{i % users}", event_id=f"e{i}"))
+        out.append((body.encode(), signed_headers(stack.env["WEBHOOK_SIGNING_SECRET"], body)))
+    return out
+
+
+# -- 1. ingest ------------------------------------------------------------------------------------
+def bench_ingest(stack: Stack, n: int, concurrency: int) -> None:
+    ports = {name: emulators.free_port() for name in ("bare", "publish_only")}
+    procs = []
+    for name, port in ports.items():
+        procs.append(subprocess.Popen([functions_framework_bin(), f"--target={name}", "--source=bench/baselines.py",
+                                       f"--port={port}", "--host=127.0.0.1"], cwd=ROOT, env={**os.environ, **stack.env},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        emulators.wait_http(f"http://127.0.0.1:{port}/", 60)
+    try:
+        targets = {"bare 202": f"http://127.0.0.1:{ports['bare']}/",
+                   "publish-only": f"http://127.0.0.1:{ports['publish_only']}/",
+                   "handle_webhook": stack.url("handle_webhook")}
+        for url in targets.values():  # warm up each (first publish creates the client)
+            load(url, signed_batch(stack, 50, "warm"), concurrency)
+        results = {name: load(url, signed_batch(stack, n, "ingest-" + name.split()[0]), concurrency)
+                   for name, url in targets.items()}
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+    real, pub, bare = results["handle_webhook"], results["publish-only"], results["bare 202"]
+    emit(f"### Ingest: {n} signed webhooks, {concurrency} concurrent clients, Pub/Sub emulator")
+    emit()
+    table([{"handler": name, **r} for name, r in results.items()])
+    emit(f"handle_webhook / publish-only: throughput **{real['req_per_s'] / pub['req_per_s']:.2f}x** "
+         f"(target >= 0.9), p99 **{real['p99_ms'] / pub['p99_ms']:.2f}x** (target <= 1.2); "
+         f"vs bare: throughput {real['req_per_s'] / bare['req_per_s']:.2f}x, "
+         f"p99 {real['p99_ms'] / bare['p99_ms']:.2f}x.")
+    emit()
+
+
+# -- 2/6. end to end and scale ---------------------------------------------------------------------
+def connect_users(stack: Stack, account: str, count: int) -> list[dict[str, str]]:
+    from sync import bootstrap
+    from sync.ops.connections import import_connection
+
+    bootstrap.reset()
+    users = []
+    for i in range(count):
+        u = {"account_id": account, "user_id": f"u{i}", "email": f"{account}-u{i}@example.com"}
+        token = stack.add_google_user(u["email"])
+        import_connection(bootstrap.store(), bootstrap.vault(), bootstrap.publisher(), account_id=account,
+                          user_id=u["user_id"], calendar_id=u["email"], refresh_token=token)
+        users.append(u)
+    return users
+
+
+def end_to_end(stack: Stack, users: list[dict[str, str]], changes: int, concurrency: int,
+               pace: float = 0.0) -> dict[str, float]:
+    sent: dict[tuple[str, str], float] = {}
+    lock = threading.Lock()
+    session = threading.local()
+
+    def send(i: int) -> None:
+        u = users[i % len(users)]
+        body = json.dumps(payload(account_id=u["account_id"], user_id=u["user_id"], event_id=f"e2e-{i}"))
+        if not hasattr(session, "s"):
+            session.s = requests.Session()
+        t0 = time.time()
+        r = session.s.post(stack.url("handle_webhook"), data=body,
+                           headers=signed_headers(stack.env["WEBHOOK_SIGNING_SECRET"], body), timeout=30)
+        assert r.status_code == 202
+        with lock:
+            sent[(u["email"], google_event_id(u["account_id"], u["user_id"], f"e2e-{i}"))] = t0
+        if pace:
+            time.sleep(pace)
+
+    started = time.time()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(send, range(changes)))
+
+    def landed() -> dict[tuple[str, str], float]:
+        out = {}
+        for email in {u["email"] for u in users}:
+            for e in stack.standin.state.events_of(email):
+                if (email, e["id"]) in sent:
+                    out[(email, e["id"])] = datetime.fromisoformat(e["created"].replace("Z", "+00:00")).timestamp()
+        return out
+
+    done = wait_for(lambda: (d := landed()) and len(d) == len(sent) and d, timeout=300, interval=0.2,
+                    what="every change in the calendars")
+    lat = [(done[k] - sent[k]) * 1000 for k in sent]
+    return {"changes": changes, "changes_per_s": changes / (max(done.values()) - started),
+            "e2e_p50_ms": statistics.median(lat), "e2e_p99_ms": pct(lat, 99)}
+
+
+# -- 3. worker throughput vs the stand-in's own capacity -------------------------------------------
+def standin_capacity(stack: Stack, n: int, concurrency: int) -> float:
+    assert stack.standin is not None
+    email = "capacity@example.com"
+    stack.standin.state.add_user(email)
+    token = requests.post(stack.env["OAUTH_TOKEN_URI"], data={
+        "grant_type": "refresh_token", "refresh_token": stack.add_google_user(email), "client_id": CLIENT_ID,
+        "client_secret": stack.env["OAUTH_CLIENT_SECRET"]}, timeout=10).json()["access_token"]
+    from sync.payload import parse_change
+    from sync.planner import event_body
+
+    bodies = [json.dumps(event_body(parse_change(payload(event_id=f"cap-{i}"), "m"),
+                                    google_event_id("cap", "cap", f"cap-{i}"))) for i in range(n)]
+    url = f"{stack.standin.url}calendar/v3/calendars/{email}/events"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return _capacity(url, bodies, headers, concurrency)
+
+
+def _capacity(url: str, bodies: list[str], headers: dict[str, str], concurrency: int) -> float:
+    local = threading.local()
+
+    def one(body: str) -> None:
+        if not hasattr(local, "s"):
+            local.s = requests.Session()
+        assert local.s.post(url, data=body, headers=headers, timeout=30).status_code == 200
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, bodies))
+    return len(bodies) / (time.perf_counter() - started)
+
+
+# -- 4. cost per change ----------------------------------------------------------------------------
+def cost_per_change(stack: Stack) -> list[dict[str, Any]]:
+    """The worker's core in this process, with Firestore calls counted and Calendar calls read off
+    the stand-in: what one change of each kind costs."""
+    from google.cloud.firestore_v1 import transaction as fs_txn
+
+    from sync import bootstrap
+    from sync.payload import parse_change
+
+    counts = {"reads": 0, "writes": 0, "transactions": 0}
+    originals = (fs_txn.Transaction.get_all, fs_txn.Transaction._add_write_pbs, fs_txn.Transaction._begin)
+
+    def get_all(self: Any, refs: list[Any], *a: Any, **k: Any) -> Any:
+        counts["reads"] += len(refs)
+        return originals[0](self, refs, *a, **k)
+
+    def add_writes(self: Any, pbs: list[Any]) -> None:
+        counts["writes"] += len(pbs)
+        originals[1](self, pbs)
+
+    def begin(self: Any, *a: Any, **k: Any) -> Any:
+        counts["transactions"] += 1
+        return originals[2](self, *a, **k)
+
+    fs_txn.Transaction.get_all, fs_txn.Transaction._add_write_pbs, fs_txn.Transaction._begin = \
+        get_all, add_writes, begin  # type: ignore[method-assign]
+    try:
+        [u] = connect_users(stack, "cost", 1)
+        service = bootstrap.sync_service()
+        assert stack.standin is not None
+        calls = stack.standin.state.calls
+        rows = []
+        steps = [("create", "event.created", 1), ("update", "event.updated", 2), ("duplicate", "event.updated", 2),
+                 ("stale", "event.updated", 1), ("delete", "event.deleted", 3), ("re-create", "event.created", 4),
+                 ("delete of unseen", "event.deleted", 1)]
+        warm = parse_change(payload(account_id=u["account_id"], user_id=u["user_id"], event_id="warm"), "m")
+        service.apply(warm)  # the first call refreshes the access token: kept out of the count
+        for name, kind, v in steps:
+            event_id = "unseen" if name == "delete of unseen" else "cost-2"
+            change = parse_change(payload(kind, account_id=u["account_id"], user_id=u["user_id"], event_id=event_id,
+                                          updated=v), "m")
+            before_calls = sum(n for k, n in calls.items() if k.startswith("events."))
+            before = dict(counts)
+            outcome = service.apply(change)
+            rows.append({"change": name, "outcome": outcome.name,
+                         "calendar_calls": sum(n for k, n in calls.items() if k.startswith("events.")) - before_calls,
+                         **{f"firestore_{k}": counts[k] - before[k] for k in counts}})
+        return rows
+    finally:
+        fs_txn.Transaction.get_all, fs_txn.Transaction._add_write_pbs, fs_txn.Transaction._begin = originals
+
+
+# -- 5. cold start ---------------------------------------------------------------------------------
+COLD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+import main
+imported = time.perf_counter()
+from functions_framework import create_app
+client = create_app(sys.argv[1], "main.py").test_client()
+ready = time.perf_counter()
+kind = sys.argv[1]
+if kind == "handle_webhook":
+    r = client.post("/", data=sys.argv[2], headers=json.loads(sys.argv[3]))
+elif kind == "sync_worker":
+    r = client.post("/", json=json.loads(sys.argv[2]))
+else:
+    r = client.get("/connect?token=x")
+first = time.perf_counter()
+print(json.dumps({"status": r.status_code, "import_main_ms": (imported - t0) * 1000,
+                  "first_request_ms": (first - ready) * 1000,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "modules": len(sys.modules)}))
+"""
+
+
+def cold_start(stack: Stack) -> list[dict[str, Any]]:
+    from tests.helpers import push_envelope
+
+    body = json.dumps(payload(account_id="cold", user_id="cold"))
+    args = {"handle_webhook": [body, json.dumps(signed_headers(stack.env["WEBHOOK_SIGNING_SECRET"], body))],
+            "sync_worker": [json.dumps(push_envelope({"schema": 1, "webhook_id": "cold",
+                                                      **payload(account_id="cold", user_id="cold")}))],
+            "integrations": []}
+    rows = []
+    for target, extra in args.items():
+        runs = []
+        for _ in range(3):
+            out = subprocess.run([sys.executable, "-c", COLD, target, *extra], cwd=ROOT, capture_output=True,
+                                 text=True, env={**os.environ, **stack.env}, timeout=120, check=True)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        med = {k: statistics.median(r[k] for r in runs) for k in ("import_main_ms", "first_request_ms", "rss_mb",
+                                                                   "modules")}
+        rows.append({"function": target, "status": runs[0]["status"], **med})
+    return rows
+
+
+def main() -> None:
+    emit(f"Measured {datetime.now().strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, "
+         f"Python {platform.python_version()}; everything local (emulators, stand-in) on the same machine.")
+    emit()
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(Path(tmp), extra_env={"CALENDAR_USER_RATE_PER_MINUTE": "6000", "CALENDAR_USER_BURST": "100"})
+        stack.start()
+        try:
+            bench_ingest(stack, n=600, concurrency=16)
+
+            emit("### End to end: webhook sent → event written in the stand-in calendar")
+            emit()
+            users = connect_users(stack, "e2e", 5)
+            rows = [{"load": "idle (1 every 200 ms)", **end_to_end(stack, users, 40, 1, pace=0.2)},
+                    {"load": "burst (8 clients)", **end_to_end(stack, users, 300, 8)}]
+            table(rows)
+
+            capacity = standin_capacity(stack, 400, 8)
+            burst = rows[1]["changes_per_s"]
+            emit(f"### Worker throughput: **{burst:.1f} changes/s** applied (burst above), against the "
+                 f"stand-in's own capacity of **{capacity:.1f} inserts/s** (8 clients, same run): "
+                 f"{burst / capacity:.2f}x.")
+            emit()
+
+            emit("### Cost per change (worker core, Firestore emulator, stand-in Calendar)")
+            emit()
+            table(cost_per_change(stack))
+
+            emit("### Cold start (fresh process each; median of 3)")
+            emit()
+            table(cold_start(stack))
+
+            emit("### Scale: connected users (300 changes, 8 clients, spread over the users)")
+            emit()
+            scale = []
+            for count in (1, 10, 100, 1000):
+                t0 = time.perf_counter()
+                population = connect_users(stack, f"scale{count}", count)
+                connect_s = time.perf_counter() - t0
+                result = end_to_end(stack, population, 300, 8)
+                scale.append({"users": count, "connect_s": connect_s, **result})
+            table(scale)
+        finally:
+            stack.stop()
+    (ROOT / "bench" / "results.md").write_text("\n".join(OUT) + "\n")
+
+
+if __name__ == "__main__":
+    main()
