@@ -54,19 +54,19 @@ class IntegrationsStore(FirestoreStore):
 
     def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
                  google_email: str | None) -> None:
-        self.connection_ref(account_id, user_id).set({
-            "account_id": account_id, "user_id": user_id, "status": "active", "calendar_id": calendar_id,
-            "token_ref": token_ref, "google_email": google_email, "activated_at": firestore.SERVER_TIMESTAMP,
-            "updated_at": firestore.SERVER_TIMESTAMP, "pending_token_ref": firestore.DELETE_FIELD,
-            "pending_google_email": firestore.DELETE_FIELD, "pending_at": firestore.DELETE_FIELD,
-        }, merge=True, retry=WRITE_RETRY)
+        self._settle(account_id, user_id, {"status": "active", "calendar_id": calendar_id, "token_ref": token_ref,
+                                           "google_email": google_email, "activated_at": firestore.SERVER_TIMESTAMP})
 
     def mark_disconnected(self, account_id: str, user_id: str) -> None:
+        self._settle(account_id, user_id, {"status": "disconnected", "calendar_id": None, "token_ref": None,
+                                           "google_email": None, "disconnected_at": firestore.SERVER_TIMESTAMP})
+
+    def _settle(self, account_id: str, user_id: str, fields: dict[str, Any]) -> None:
+        """Write the connection's new state and drop any pending grant."""
         self.connection_ref(account_id, user_id).set({
-            "account_id": account_id, "user_id": user_id, "status": "disconnected", "calendar_id": None,
-            "token_ref": None, "google_email": None, "disconnected_at": firestore.SERVER_TIMESTAMP,
-            "updated_at": firestore.SERVER_TIMESTAMP, "pending_token_ref": firestore.DELETE_FIELD,
-            "pending_google_email": firestore.DELETE_FIELD, "pending_at": firestore.DELETE_FIELD,
+            "account_id": account_id, "user_id": user_id, **fields, "updated_at": firestore.SERVER_TIMESTAMP,
+            "pending_token_ref": firestore.DELETE_FIELD, "pending_google_email": firestore.DELETE_FIELD,
+            "pending_at": firestore.DELETE_FIELD,
         }, merge=True, retry=WRITE_RETRY)
 
     # -- mappings ------------------------------------------------------------------------------
