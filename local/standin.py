@@ -112,6 +112,7 @@ class State:
         self.issued_access_tokens: list[str] = []  # every one ever issued (for log-hygiene checks)
         self.issued_codes: list[str] = []
         self.withhold_refresh_tokens = False  # as Google does when consent is not prompted again
+        self.omit_scope_in_token_response = False  # RFC 6749 allows it when nothing was narrowed
         self.etag_counter = itertools.count(1)
         self.random = random.Random(1234)
 
@@ -499,6 +500,8 @@ class StandIn:
         else:
             grant = Grant("", entry["email"], client_id, entry["scopes"])
         out.update(self._access_token(grant))
+        if self.state.omit_scope_in_token_response:
+            out.pop("scope")
         return _json(out)
 
     def _refresh(self, request: Request, client_id: str) -> Response:

@@ -114,8 +114,13 @@ def decode_envelope(raw: bytes, meta: dict[str, Any]) -> dict[str, Any]:
             "subscription": str(envelope.get("subscription") or ""),
         }.items() if isinstance(v, (str, int)) and v})
         data = json.loads(base64.b64decode(message["data"], validate=True).decode("utf-8"))
+        attributes = message.get("attributes") or {}
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
         raise BadEnvelope("not a Pub/Sub push envelope with JSON data") from None
+    if isinstance(data, dict) and "schema" not in data and "type" in data and "event" in data:
+        # The webhook payload itself (e.g. published by another producer): the same change.
+        webhook_id = attributes.get("webhook_id") if isinstance(attributes, dict) else None
+        data = {"schema": 1, "webhook_id": str(webhook_id or meta.get("message_id") or ""), **data}
     if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("webhook_id"), str):
         raise BadEnvelope("message data is not a schema-1 change")
     return data

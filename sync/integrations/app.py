@@ -119,7 +119,8 @@ class Integrations:
                                          saved["verifier"], self.redirect_uri)
         except oauth.OAuthRefused:
             raise _Page(400, "state") from None
-        granted = set(str(tokens.get("scope", "")).split())
+        # RFC 6749 §5.1: "scope" may be left out when it is what was asked for.
+        granted = set(str(tokens["scope"]).split()) if tokens.get("scope") else set(SCOPES)
         if not set(SCOPES) <= granted:
             raise _Page(400, "scopes")
         refresh_token = tokens.get("refresh_token")
@@ -128,7 +129,10 @@ class Integrations:
         ref = bootstrap.vault().store_refresh_token(connection_key(session.account_id, session.user_id),
                                                     refresh_token)
         calendar = bootstrap.calendars().session_for_ref(ref, access_token=tokens.get("access_token"))
-        email = str(calendar.calendar_entry("primary").get("id", ""))
+        try:  # the primary calendar's id is the account's address (our scopes include no email scope)
+            email = str(calendar.calendar_entry("primary").get("id", ""))
+        except (CalendarNotFound, Permanent):
+            email = ""  # shown as unknown; the connection works all the same
         self.store.set_pending(session.account_id, session.user_id, ref, email)
         return Response(status=302, headers={"Location": self.url("/calendars"), "Cache-Control": "no-store"})
 

@@ -167,3 +167,14 @@ def test_a_grant_without_a_refresh_token_is_a_clear_page(stack, google_user):
         stack.standin.state.withhold_refresh_tokens = False
     assert r.status_code == 400 and "acesso contínuo" in r.text
     assert Browser(stack).get(f"{stack.url('integrations')}api/connections/x/y").status_code == 401
+
+
+def test_a_token_response_without_scope_means_the_scopes_asked_for(stack, google_user):
+    """RFC 6749 5.1: the provider may leave "scope" out when it granted what was asked."""
+    state = stack.standin.state
+    state.omit_scope_in_token_response = True
+    try:
+        done = Browser(stack).connect(google_user)
+    finally:
+        state.omit_scope_in_token_response = False
+    assert done.headers["Location"].endswith("/done")

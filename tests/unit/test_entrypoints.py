@@ -154,3 +154,11 @@ def test_worker_bug_is_500_and_logged_without_message(worker, world, caplog):
     out = "\n".join(formatter.format(record) for record in caplog.records)
     assert "RuntimeError" in out and "test_entrypoints.py" in out
     assert "secret-looking detail" not in out
+
+
+def test_worker_also_takes_the_plain_webhook_payload_as_message_data(worker, world):
+    envelope = push_envelope(payload())  # no schema / webhook_id wrapper
+    envelope["message"]["attributes"] = {"webhook_id": "msg_from_elsewhere"}
+    r = worker.post("/", json=envelope)
+    assert r.status_code == 200 and r.get_json() == {"outcome": "created"}
+    assert worker.post("/", json=push_envelope(payload())).get_json() == {"outcome": "duplicate"}
