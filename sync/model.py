@@ -237,6 +237,7 @@ class Mapping:
     version: Version | None = None  # the newest version applied (or tombstoned, or failed)
     deleted: bool = False  # tombstone
     google_exists: bool = False  # a Google event was created and not deleted by us
+    google_uncertain: bool = False  # a write was attempted but its outcome is unknown (timeout, crash)
     calendar_id: str | None = None  # where the Google event lives
     last_error: str | None = None
     error_at: datetime | None = None

@@ -60,7 +60,11 @@ def decide(connection: Connection | None, mapping: Mapping | None, change: Chang
         return Decision(Action.PARK)
     exists = mapping is not None and mapping.google_exists
     if change.is_delete:
-        if not exists:
+        # An attempt that never reported back (its lease is still there, or it timed out) may
+        # have created the event: delete for real (404/410 count as done) rather than trust the
+        # mapping, or the event would outlive its deletion.
+        maybe = mapping is not None and (mapping.google_uncertain or mapping.lease is not None)
+        if not exists and not maybe:
             return Decision(Action.TOMBSTONE)
         assert mapping is not None
         return Decision(Action.DELETE, mapping.calendar_id or connection.calendar_id)

@@ -98,10 +98,10 @@ class SyncService:
         except RateLimited as exc:
             if self.throttle is not None:
                 self.throttle.cool_down(claim.connection.key, exc.retry_after)
-            self._release(change, claim.lease_id)
+            self._release(change, claim.lease_id, attempted=session is not None)
             raise
         except BaseException:
-            self._release(change, claim.lease_id)
+            self._release(change, claim.lease_id, attempted=session is not None)
             raise
         self._finish(change, claim.lease_id, calendar_id, error=None)
         return Outcome(name, calendar_calls=calls)
@@ -179,6 +179,7 @@ class SyncService:
                 version=change.version,
                 deleted=change.is_delete,
                 google_exists=(not change.is_delete) if applied else mapping.google_exists,
+                google_uncertain=False if applied else mapping.google_uncertain,
                 calendar_id=calendar_id if applied else mapping.calendar_id,
                 last_error=error,
                 error_at=None if applied else now,
@@ -204,11 +205,14 @@ class SyncService:
 
         self.store.update_event(change.account_id, change.user_id, change.event_id, work)
 
-    def _release(self, change: Change, lease_id: str) -> None:
+    def _release(self, change: Change, lease_id: str, attempted: bool = False) -> None:
+        """Give the event back after a failure; if Calendar was called, its outcome is unknown."""
+
         def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
             if mapping is None or mapping.lease is None or mapping.lease.id != lease_id:
                 return None, None, None
-            return None, replace(mapping, lease=None), None
+            return None, replace(mapping, lease=None,
+                                 google_uncertain=mapping.google_uncertain or attempted), None
 
         self.store.update_event(change.account_id, change.user_id, change.event_id, work)
 

@@ -47,6 +47,7 @@ class FakeCalendar:
         self.events: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[str] = []
         self.faults: list[Exception] = []  # raised, in order, by the next calls
+        self.faults_after: list[BaseException] = []  # raised by the next calls after they took effect
         self.revoked = False
         self.lock = threading.Lock()
 
@@ -66,6 +67,8 @@ class FakeCalendar:
             if (calendar_id, body["id"]) in self.events:
                 raise CalendarConflict("409")
             self.events[(calendar_id, body["id"])] = copy.deepcopy(body)
+            if self.faults_after:
+                raise self.faults_after.pop(0)  # the write landed, the answer did not
 
     def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> None:
         with self.lock:

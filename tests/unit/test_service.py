@@ -216,3 +216,45 @@ def test_throttled_changes_wait_briefly_or_go_back_to_the_queue():
     with pytest.raises(Retryable, match="throttled"):  # Retry-After honoured: no call for 30 s
         service2.apply(change(updated=1, event_id="e10"))
     assert calendar.calls.count("insert") == 4
+
+
+def test_a_delete_after_a_write_that_timed_out_still_deletes(world):
+    """The insert reached Calendar but its answer timed out: the mapping cannot know the event
+    exists, so the later delete must call Calendar instead of only writing a tombstone."""
+    store, calendar, service, _ = world
+    calendar.faults_after.append(Retryable("calendar transport: TimeoutError"))
+    with pytest.raises(Retryable):
+        service.apply(change(updated=1))
+    assert GID in calendar.live(CAL)
+    assert store.mappings[("acme-consulting", "u-42", "ev-1001")].google_uncertain
+    assert service.apply(change("event.deleted", 2)).name == "deleted"
+    assert calendar.live(CAL) == {}
+
+
+def test_a_delete_after_a_worker_killed_mid_write_still_deletes(world):
+    """SIGKILL between the Calendar write and recording it: the lease is left behind."""
+    store, calendar, service, clock = world
+    calendar.faults_after.append(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        service.apply(change(updated=1))
+    from dataclasses import replace
+
+    from sync.model import Lease, Version
+
+    key = ("acme-consulting", "u-42", "ev-1001")  # a killed process runs no cleanup: lease stays, flag unset
+    store.mappings[key] = replace(store.mappings[key], google_uncertain=False,
+                                  lease=Lease("dead", Version.parse("2026-11-20T13:00:01.123Z"),
+                                              clock.now + timedelta(seconds=60)))
+    clock.now += timedelta(seconds=61)
+    assert service.apply(change("event.deleted", 2)).name == "deleted"
+    assert calendar.live(CAL) == {}
+
+
+def test_a_delete_of_an_event_never_written_stays_free(world):
+    store, calendar, service, _ = world
+    calendar.faults.append(Retryable("calendar 503"))  # refused: nothing was written
+    with pytest.raises(Retryable):
+        service.apply(change(updated=1))
+    # Calendar was called, so its outcome counts as unknown: one delete, answered 404, is done.
+    assert service.apply(change("event.deleted", 2)).name == "deleted_already"
+    assert calendar.calls == ["insert", "delete"]
