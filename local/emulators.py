@@ -89,11 +89,3 @@ def start(kind: str, log_dir: Path, port: int | None = None, timeout: float = 60
         handle.stop()
         raise
     return handle
-
-
-def reset_firestore(host: str, project: str) -> None:
-    """Delete every document in the emulator's default database."""
-    req = urllib.request.Request(
-        f"http://{host}/emulator/v1/projects/{project}/databases/(default)/documents", method="DELETE")
-    with urllib.request.urlopen(req, timeout=10):
-        pass

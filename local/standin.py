@@ -116,6 +116,10 @@ class State:
         self.etag_counter = itertools.count(1)
         self.random = random.Random(1234)
 
+    def next_etag(self) -> str:
+        """A fresh etag, Calendar-style: a quoted number that changes with every write."""
+        return f'"{3000000000000000 + next(self.etag_counter)}"'
+
     # -- set-up helpers (also behind /_admin) ---------------------------------------------
     def add_user(self, email: str, name: str = "", calendars: list[dict[str, Any]] | None = None) -> None:
         with self.lock:
@@ -286,7 +290,7 @@ class StandIn:
         event.update({
             "kind": "calendar#event",
             "id": eid,
-            "etag": f'"{3000000000000000 + next(self.state.etag_counter)}"',
+            "etag": self.state.next_etag(),
             "status": body.get("status", "confirmed"),
             "htmlLink": f"https://calendar.stand-in/event?eid={eid}",
             "created": previous["created"] if previous else now,
@@ -355,7 +359,7 @@ class StandIn:
                 if current["status"] == "cancelled":
                     raise ApiError(410, "deleted", "Resource has been deleted")
                 current.update(status="cancelled", updated=_rfc3339(_now()),
-                               etag=f'"{3000000000000000 + next(self.state.etag_counter)}"')
+                               etag=self.state.next_etag())
                 return Response(status=204)
             assert body is not None
             if body.get("id") not in (None, eid):
@@ -379,7 +383,7 @@ class StandIn:
             if eid in target.events:
                 raise ApiError(409, "duplicate", "The requested identifier already exists.")
             del source.events[eid]
-            event = {**event, "etag": f'"{3000000000000000 + next(self.state.etag_counter)}"',
+            event = {**event, "etag": self.state.next_etag(),
                      "organizer": {"email": target.id, "self": True}}
             target.events[eid] = event
             return _json(event)

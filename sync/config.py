@@ -48,10 +48,6 @@ class Settings:
         """What googleapiclient's ``api_endpoint`` needs: root *and* service path."""
         return self.calendar_api_root + "calendar/v3/"
 
-    @property
-    def calendar_batch_uri(self) -> str:
-        return self.calendar_api_root + "batch/calendar/v3"
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)

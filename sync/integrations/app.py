@@ -150,10 +150,8 @@ class Integrations:
         doc, ref, email = self._grant(session)
         items = bootstrap.calendars().session_for_ref(ref).writable_calendars()
         body, nonce = pages.calendars(lang, email, items, doc.get("calendar_id"), session.csrf_token(self.link_secret))
-        return Response(body, status=200, headers=pages.security_headers(nonce, self._return_origins()))
-
-    def _return_origins(self) -> tuple[str, ...]:
-        return self.settings.allowed_return_origins
+        return Response(body, status=200,
+                        headers=pages.security_headers(nonce, self.settings.allowed_return_origins))
 
     def choose_calendar(self, request: Any, lang: str) -> Response:
         session = self.session(request)
