@@ -132,6 +132,10 @@ class Stack:
     def worker_subscription(self) -> str:
         return WORKER_SUBSCRIPTION if self.topic == "calendar-sync" else f"{self.topic}-worker"
 
+    @property
+    def bulk_subscription(self) -> str:
+        return f"{self.topic}-bulk-worker"
+
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}/"
 
@@ -142,14 +146,25 @@ class Stack:
         publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
         topic = publisher.topic_path(PROJECT, self.topic)
         dead = publisher.topic_path(PROJECT, self.topic + "-dead-letter")
+        bulk = publisher.topic_path(PROJECT, self.topic + "-bulk")
         publisher.create_topic(name=topic)
         publisher.create_topic(name=dead)
+        publisher.create_topic(name=bulk)
         # The emulator's push delivery breaks once a dead-letter policy fires on a push
         # subscription (DESIGN.md), so locally the push subscription has none; Terraform sets it.
         if self.push:
             subscriber.create_subscription(request={
                 "name": subscriber.subscription_path(PROJECT, self.worker_subscription),
                 "topic": topic,
+                "push_config": {"push_endpoint": self.url("sync_worker")} if "sync_worker" in self.ports else None,
+                "enable_message_ordering": True,
+                "ack_deadline_seconds": 60,
+            })
+            # The bulk lane (CONTRACT §7): its own subscription, so bulk work never queues
+            # ahead of a live change.
+            subscriber.create_subscription(request={
+                "name": subscriber.subscription_path(PROJECT, self.bulk_subscription),
+                "topic": bulk,
                 "push_config": {"push_endpoint": self.url("sync_worker")} if "sync_worker" in self.ports else None,
                 "enable_message_ordering": True,
                 "ack_deadline_seconds": 60,

@@ -47,14 +47,38 @@ def config() -> Settings:
     return settings()
 
 
-def publisher() -> Any:
+def _pubsub_client() -> Any:
+    def make() -> Any:
+        from sync.adapters.pubsub import new_publisher_client
+
+        return new_publisher_client()
+
+    return _once("pubsub_client", make)
+
+
+def _publisher_for(name: str, topic: Callable[[Settings], str]) -> Any:
     def make() -> Any:
         from sync.adapters.pubsub import PubSubPublisher
 
         s = config()
-        return PubSubPublisher(s.project, s.sync_topic, timeout=s.publish_timeout_seconds)
+        return PubSubPublisher(s.project, topic(s), timeout=s.publish_timeout_seconds, client=_pubsub_client())
 
-    return _once("publisher", make)
+    return _once(name, make)
+
+
+def publisher() -> Any:
+    """The live lane: webhooks and parked changes (``$SYNC_TOPIC``)."""
+    return _publisher_for("publisher", lambda s: s.sync_topic)
+
+
+def bulk_publisher() -> Any:
+    """The bulk lane (``$SYNC_TOPIC-bulk``): work that must never hold up live changes."""
+    return _publisher_for("bulk_publisher", lambda s: s.bulk_topic)
+
+
+def notifications_publisher() -> Any:
+    """Notifications to the platform (``$SYNC_TOPIC-notifications``)."""
+    return _publisher_for("notifications_publisher", lambda s: s.notifications_topic)
 
 
 def firestore_client() -> Any:

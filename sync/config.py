@@ -44,6 +44,32 @@ class Settings:
         return f"{self.sync_topic}-dead-letter-inspect"
 
     @property
+    def bulk_topic(self) -> str:
+        """The bulk lane (CONTRACT §7): snapshots, reconcile deletes, calendar moves, jobs."""
+        return f"{self.sync_topic}-bulk"
+
+    @property
+    def bulk_subscription(self) -> str:
+        return f"{self.sync_topic}-bulk-worker"
+
+    @property
+    def notifications_topic(self) -> str:
+        """Notifications to the platform (CONTRACT §8)."""
+        return f"{self.sync_topic}-notifications"
+
+    @property
+    def notifications_subscription(self) -> str:
+        return f"{self.sync_topic}-notifications-deliver"
+
+    @property
+    def notifications_dead_letter_topic(self) -> str:
+        return f"{self.sync_topic}-notifications-dead-letter"
+
+    @property
+    def notifications_dead_letter_subscription(self) -> str:
+        return f"{self.sync_topic}-notifications-dead-letter-inspect"
+
+    @property
     def calendar_endpoint(self) -> str:
         """What googleapiclient's ``api_endpoint`` needs: root *and* service path."""
         return self.calendar_api_root + "calendar/v3/"

@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from sync import bootstrap, logs
+from sync import bootstrap, jobs, logs
 from sync.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
 from sync.payload import parse_body, parse_change
 from sync.signature import decode_secrets, verify
@@ -121,7 +121,9 @@ def decode_envelope(raw: bytes, meta: dict[str, Any]) -> dict[str, Any]:
         # The webhook payload itself (e.g. published by another producer): the same change.
         webhook_id = attributes.get("webhook_id") if isinstance(attributes, dict) else None
         data = {"schema": 1, "webhook_id": str(webhook_id or meta.get("message_id") or ""), **data}
-    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("webhook_id"), str):
+    if not isinstance(data, dict) or data.get("schema") != 1:
+        raise BadEnvelope("message data is not a schema-1 change or job")
+    if "kind" not in data and not isinstance(data.get("webhook_id"), str):
         raise BadEnvelope("message data is not a schema-1 change")
     return data
 
@@ -152,6 +154,8 @@ def _work(raw: bytes, fields: dict[str, Any]) -> tuple[int, Response, int]:
     except BadEnvelope as exc:
         fields.update(outcome="bad_envelope", reason=str(exc))
         return 400, _json({"outcome": "bad_envelope"}, 400), logging.ERROR
+    if "kind" in data:
+        return _job(data, fields)
     try:
         change = parse_change(data, data["webhook_id"])
     except InvalidPayload as exc:
@@ -169,3 +173,22 @@ def _work(raw: bytes, fields: dict[str, Any]) -> tuple[int, Response, int]:
         return 503, _json({"outcome": outcome.name}, 503), logging.INFO
     level = logging.WARNING if outcome.name.startswith(("parked", "failed")) else logging.INFO
     return 200, _json({"outcome": outcome.name}, 200), level
+
+
+def _job(data: dict[str, Any], fields: dict[str, Any]) -> tuple[int, Response, int]:
+    """A message with a ``kind`` (sync/jobs.py): snapshot fan-out, drift checks, maintenance."""
+    fields["job"] = str(data["kind"])[:64]
+    try:
+        outcome = jobs.run(data)
+    except jobs.UnknownJob as exc:
+        fields.update(outcome="unknown_job", reason=str(exc))
+        return 400, _json({"outcome": "unknown_job"}, 400), logging.ERROR
+    except Retryable as exc:
+        fields.update(outcome="retry", reason=exc.reason)
+        headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+        return 503, _json({"outcome": "retry"}, 503, headers), logging.WARNING
+    fields.update(outcome.fields, outcome=outcome.name)
+    if not outcome.acknowledge:
+        headers = {"Retry-After": str(int(outcome.retry_after))} if outcome.retry_after else None
+        return 503, _json({"outcome": outcome.name}, 503, headers), logging.INFO
+    return 200, _json({"outcome": outcome.name}, 200), logging.INFO

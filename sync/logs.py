@@ -23,6 +23,8 @@ ALLOWED_FIELDS = frozenset({
     "function", "webhook_id", "ordering_key", "account_id", "user_id", "event_id", "change_type",
     "version", "outcome", "latency_ms", "status", "reason", "message_id", "delivery_attempt",
     "calendar_calls", "error_type", "count", "subscription",
+    # jobs on the bulk lane, snapshots (§7), notifications (§8), drift repair (§9)
+    "job", "task", "lane", "snapshot_id", "notification_type", "drift_kind",
 })
 _SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
 # Libraries that may log URLs or request bodies at low levels are held at WARNING.

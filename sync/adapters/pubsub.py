@@ -12,15 +12,20 @@ from google.cloud.pubsub_v1.publisher import exceptions as pexc
 from sync.errors import PublishFailed
 
 
+def new_publisher_client() -> pubsub_v1.PublisherClient:
+    """One client per instance, shared by every topic's publisher (it batches and keeps channels)."""
+    return pubsub_v1.PublisherClient(
+        batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005),
+        publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
+    )
+
+
 class PubSubPublisher:
-    """One client per instance, reused by every request (it batches and keeps channels)."""
+    """Publishes to one topic with ordering keys, waiting for each confirmation."""
 
     def __init__(self, project: str, topic: str, timeout: float = 10.0,
                  client: pubsub_v1.PublisherClient | None = None) -> None:
-        self.client = client or pubsub_v1.PublisherClient(
-            batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005),
-            publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
-        )
+        self.client = client or new_publisher_client()
         self.topic_path = self.client.topic_path(project, topic)
         self.timeout = timeout
         self._retry = gretry.Retry(

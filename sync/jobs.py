@@ -1,0 +1,47 @@
+"""Work the worker does besides applying one change: messages whose data carries a ``kind``.
+
+A change message is ``{"schema": 1, "webhook_id", "type", "account_id", "user_id", "event"}``;
+a job is ``{"schema": 1, "kind": "<name>", …}``, published to the bulk lane (CONTRACT §7) by
+the service itself (snapshot fan-out, drift checks) or by Cloud Scheduler (``maintenance``).
+Each kind names its handler as ``"module:function"``, imported on first use so no function
+pays at cold start for the jobs it never runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# kind → "module:function"; the function takes the message data and returns a JobOutcome.
+HANDLERS: dict[str, str] = {
+    "maintenance": "sync.maintenance:run",
+}
+
+
+class UnknownJob(Exception):
+    """A message with a ``kind`` this worker does not know (a newer producer, or garbage)."""
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a job did; ``acknowledge`` False makes Pub/Sub redeliver it (with backoff)."""
+
+    name: str
+    acknowledge: bool = True
+    retry_after: float | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # identifiers and counts, safe to log
+
+
+def handler(kind: str) -> Callable[[dict[str, Any]], JobOutcome]:
+    target = HANDLERS.get(kind) if isinstance(kind, str) else None
+    if target is None:
+        raise UnknownJob(f"unknown job kind {str(kind)[:64]!r}")
+    module, _, name = target.partition(":")
+    function: Callable[[dict[str, Any]], JobOutcome] = getattr(importlib.import_module(module), name)
+    return function
+
+
+def run(data: dict[str, Any]) -> JobOutcome:
+    return handler(data["kind"])(data)

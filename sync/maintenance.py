@@ -1,0 +1,41 @@
+"""The periodic job (Cloud Scheduler → bulk lane → worker, every few minutes; CONTRACT §8, §9).
+
+Each task is ``"module:function"``: a function of no arguments that does what is due now
+(renew expiring Calendar channels, start due drift scans, re-publish stale notification
+outboxes, expire abandoned snapshots) and returns counts to log. A task that fails does not
+stop the others; the job is then redelivered, and every task is safe to run again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sync import logs
+from sync.errors import Retryable
+from sync.jobs import JobOutcome
+
+TASKS: tuple[str, ...] = ()
+
+
+def _task(target: str) -> Callable[[], dict[str, int]]:
+    module, _, name = target.partition(":")
+    function: Callable[[], dict[str, int]] = getattr(importlib.import_module(module), name)
+    return function
+
+
+def run(data: dict[str, Any]) -> JobOutcome:
+    counts: dict[str, int] = {}
+    failed: list[str] = []
+    for target in TASKS:
+        try:
+            counts.update(_task(target)())
+        except Retryable as exc:
+            failed.append(target)
+            logs.log(logging.WARNING, "maintenance task will be retried",
+                     {"function": "sync_worker", "task": target, "reason": exc.reason})
+    if failed:
+        return JobOutcome("maintenance_partial", acknowledge=False, fields=counts)
+    return JobOutcome("maintenance_done", fields=counts)
