@@ -284,10 +284,9 @@ moved {
   to   = google_pubsub_subscription_iam_member.agent_acks_source["worker"]
 }
 
-# The service agent mints the OIDC tokens the pushes carry, as the push identity. Google
-# grants this itself on projects created after 8 April 2021; granting it on the push SA alone
-# keeps older projects working and gives nothing else away. No IAM Credentials API is needed
-# in this project for that: the agent signs inside Google.
+# The service agent mints the OIDC tokens the pushes carry, as the push identity; the grant is
+# on the push SA alone. No IAM Credentials API is needed in this project for that: the agent
+# signs inside Google (and nothing else here mints tokens), so iamcredentials stays disabled.
 resource "google_service_account_iam_member" "agent_mints_push_tokens" {
   service_account_id = google_service_account.push.name
   role               = "roles/iam.serviceAccountTokenCreator"
