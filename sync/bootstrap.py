@@ -125,7 +125,7 @@ def _secret_manager() -> Any:
             )
         else:
             client = secretmanager.SecretManagerServiceClient()
-        return SecretManagerVault(s.project, client)
+        return SecretManagerVault(s.project, client, s.secret_replica_locations)
 
     return _once("secret_manager", make)
 

@@ -25,6 +25,8 @@ class Settings:
     allowed_return_origins: tuple[str, ...] = ()
     secrets_backend: str = "secret-manager"
     send_updates: str = "none"
+    # Replica locations of the per-user token secrets (Terraform sets it from secret_locations).
+    secret_replica_locations: tuple[str, ...] = ()
     # Extensions (all optional, documented in the README's configuration table).
     publish_timeout_seconds: float = 10.0
     lease_seconds: float = 120.0
@@ -103,6 +105,9 @@ class Settings:
             allowed_return_origins=origins,
             secrets_backend=backend,
             send_updates=send_updates,
+            secret_replica_locations=tuple(
+                loc.strip() for loc in env.get("SECRET_REPLICA_LOCATIONS", "").split(",") if loc.strip()
+            ),
             publish_timeout_seconds=_positive(env, "PUBLISH_TIMEOUT_SECONDS", cls.publish_timeout_seconds),
             lease_seconds=_positive(env, "LEASE_SECONDS", cls.lease_seconds),
             calendar_timeout_seconds=_positive(env, "CALENDAR_TIMEOUT_SECONDS", cls.calendar_timeout_seconds),

@@ -1,8 +1,13 @@
+# The APIs the deployment calls, and nothing else (no Eventarc: the worker's trigger is a
+# self-managed push subscription; no IAM Credentials: nothing here mints tokens through it).
 resource "google_project_service" "apis" {
   for_each = toset([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    # data.google_project and every project-level IAM grant go through Resource Manager.
+    "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
@@ -15,4 +20,13 @@ resource "google_project_service" "apis" {
   project            = var.project_id
   service            = each.value
   disable_on_destroy = false
+}
+
+# The Pub/Sub service agent is created lazily by Google; on a fresh project the grants to it
+# (dead-lettering, OIDC push tokens) would name an account that does not exist yet.
+resource "google_project_service_identity" "pubsub" {
+  provider   = google-beta
+  project    = var.project_id
+  service    = "pubsub.googleapis.com"
+  depends_on = [google_project_service.apis]
 }

@@ -10,14 +10,34 @@ resource "google_firestore_database" "default" {
   depends_on                        = [google_project_service.apis]
 }
 
-# OAuth state documents (connect flow) expire on their own.
-resource "google_firestore_field" "oauth_state_ttl" {
+# Documents that expire on their own. A TTL policy applies to one collection group and does
+# not delete subcollections, so each snapshot subcollection has its own policy.
+locals {
+  ttl_fields = {
+    oauth_states     = "expires_at" # OAuth state of the connect flow
+    flow_sessions    = "expires_at" # browser sessions of the connect flow
+    snapshots        = "purge_at"   # §7: one document per snapshot …
+    snapshot_events  = "purge_at"   # … and its subcollections
+    snapshot_results = "purge_at"
+    snapshot_shards  = "purge_at"
+  }
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each   = local.ttl_fields
   project    = var.project_id
   database   = google_firestore_database.default.name
-  collection = "oauth_states"
-  field      = "expires_at"
+  collection = each.key
+  field      = each.value
   ttl_config {}
 }
 
+moved {
+  from = google_firestore_field.oauth_state_ttl
+  to   = google_firestore_field.ttl["oauth_states"]
+}
+
 # The queries the code runs (parked changes of a connection; mappings by sync time) use
-# Firestore's automatic single-field indexes, so no composite index is needed.
+# Firestore's automatic single-field indexes, so no composite index is needed. notification_outbox
+# needs no TTL (the maintenance tick flushes it). Should a new query need a composite index,
+# Firestore's FAILED_PRECONDITION error names it; add it here as google_firestore_index.

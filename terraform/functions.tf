@@ -1,23 +1,28 @@
-# --- Source: the repository without tests, tooling and local state, zipped and uploaded. ------
+# --- Source: exactly main.py, requirements.txt and the sync package, zipped and uploaded. -----
+# An allow-list of files rather than the repository minus exclusions: nothing else (tests,
+# virtualenvs, local state, the archive itself) can slip in, and terraform reads no more than
+# the few dozen files it ships. The archive is built from `source` blocks, so its output path
+# lies in no source directory and the zip never contains a copy of itself.
+locals {
+  source_root = "${path.module}/.."
+  source_files = sort(concat(
+    ["main.py", "requirements.txt"],
+    [for f in fileset(local.source_root, "sync/**") : f
+    if !strcontains(f, "__pycache__/") && !endswith(f, ".pyc") && !can(regex("(^|/)\\.", f))],
+  ))
+}
+
 data "archive_file" "source" {
-  type        = "zip"
-  source_dir  = "${path.module}/.."
-  output_path = "${path.module}/.build/source.zip"
-  excludes = setunion(
-    fileset("${path.module}/..", ".git/**"),
-    fileset("${path.module}/..", ".venv*/**"),
-    fileset("${path.module}/..", ".local/**"),
-    fileset("${path.module}/..", ".ci/**"),
-    fileset("${path.module}/..", "tests/**"),
-    fileset("${path.module}/..", "terraform/**"),
-    fileset("${path.module}/..", "bench/**"),
-    fileset("${path.module}/..", "local/**"),
-    fileset("${path.module}/..", "scripts/**"),
-    fileset("${path.module}/..", "test-artifacts/**"),
-    fileset("${path.module}/..", "build/**"),
-    fileset("${path.module}/..", "**/__pycache__/**"),
-    fileset("${path.module}/..", "**/.*_cache/**"),
-  )
+  type             = "zip"
+  output_path      = "${path.module}/.build/source.zip"
+  output_file_mode = "0644"
+  dynamic "source" {
+    for_each = toset(local.source_files)
+    content {
+      content  = file("${local.source_root}/${source.value}")
+      filename = source.value
+    }
+  }
 }
 
 resource "google_storage_bucket" "source" {
@@ -50,7 +55,7 @@ resource "google_storage_bucket_object" "source" {
   source = data.archive_file.source.output_path
 }
 
-# --- The three functions. ---------------------------------------------------------------------
+# --- The four functions. ----------------------------------------------------------------------
 locals {
   common_env = {
     GOOGLE_CLOUD_PROJECT = var.project_id
@@ -58,30 +63,49 @@ locals {
     SECRETS_BACKEND      = "secret-manager"
     LOG_LEVEL            = "INFO"
   }
+  # What the push handlers check on the OIDC token Pub/Sub sends: the audience is exactly the
+  # oidc_token.audience of the subscriptions that push to them (pubsub.tf), the email the push SA.
+  push_env = {
+    for k in ["sync_worker", "deliver_notification"] : k => {
+      PUSH_AUDIENCE        = local.run_urls[k]
+      PUSH_SERVICE_ACCOUNT = google_service_account.push.email
+    }
+  }
+  # Read by the worker and integrations (CONTRACT §5, §8, §9).
+  sync_env = {
+    SEND_UPDATES             = var.send_updates
+    PUBLIC_BASE_URL          = local.integrations_url
+    PLATFORM_WEBHOOK_URL     = var.platform_webhook_url
+    DRIFT_POLICY             = var.drift_policy
+    DRIFT_SCAN_MINUTES       = tostring(var.drift_scan_minutes)
+    SECRET_REPLICA_LOCATIONS = join(",", local.secret_locations)
+  }
   function_env = {
     handle_webhook = {}
-    sync_worker = {
-      SEND_UPDATES = var.send_updates
+    sync_worker = merge(local.sync_env, local.push_env.sync_worker, {
       # A delivery holds its event for longer than the worker can possibly run.
       LEASE_SECONDS = tostring(var.functions["sync_worker"].timeout_seconds + 60)
-    }
-    integrations = {
-      SEND_UPDATES           = var.send_updates
-      PUBLIC_BASE_URL        = local.integrations_url
+    })
+    integrations = merge(local.sync_env, {
       ALLOWED_RETURN_ORIGINS = join(",", var.allowed_return_origins)
-    }
+    })
+    deliver_notification = merge(local.push_env.deliver_notification, {
+      PLATFORM_WEBHOOK_URL = var.platform_webhook_url
+    })
   }
   # handle_webhook and integrations are public (signature / OAuth state are their guards);
-  # the worker is reachable only from inside Google (Pub/Sub push) and only by the push identity.
+  # the push targets are reachable only from inside Google (Pub/Sub push) and only by the push identity.
   ingress = {
-    handle_webhook = "ALLOW_ALL"
-    sync_worker    = "ALLOW_INTERNAL_ONLY"
-    integrations   = "ALLOW_ALL"
+    handle_webhook       = "ALLOW_ALL"
+    sync_worker          = "ALLOW_INTERNAL_ONLY"
+    integrations         = "ALLOW_ALL"
+    deliver_notification = "ALLOW_INTERNAL_ONLY"
   }
+  public_functions = toset(["handle_webhook", "integrations"])
 }
 
 resource "google_cloudfunctions2_function" "function" {
-  #checkov:skip=CKV_GCP_124:handle_webhook and integrations must be reachable by the platform and by users' browsers (their guards are the webhook signature and the signed link token); sync_worker is ALLOW_INTERNAL_ONLY.
+  #checkov:skip=CKV_GCP_124:handle_webhook and integrations must be reachable by the platform and by users' browsers (their guards are the webhook signature and the signed link token); sync_worker and deliver_notification are ALLOW_INTERNAL_ONLY.
   for_each = local.entry_points
   project  = var.project_id
   location = var.region
@@ -115,26 +139,34 @@ resource "google_cloudfunctions2_function" "function" {
 
   depends_on = [
     google_project_service.apis,
-    google_project_iam_member.build,
-    google_storage_bucket_iam_member.build_reads_source,
+    time_sleep.build_iam_propagation,
   ]
 }
 
 # --- Who may call them. -----------------------------------------------------------------------
+# allUsers by default. Organisations enforcing domain-restricted sharing
+# (constraints/iam.allowedPolicyMemberDomains) refuse that binding: set public_invoker = "" and
+# open the two services out of band, or name another principal (README: "Domain-restricted sharing").
 resource "google_cloud_run_service_iam_member" "public" {
   #checkov:skip=CKV_GCP_102:The platform's webhooks and users' browsers call these; the Standard Webhooks signature and the signed link token / OAuth state are the guards.
-  for_each = toset(["handle_webhook", "integrations"])
+  for_each = var.public_invoker == "" ? toset([]) : local.public_functions
   project  = var.project_id
   location = var.region
   service  = google_cloudfunctions2_function.function[each.key].service_config[0].service
   role     = "roles/run.invoker"
-  member   = "allUsers"
+  member   = var.public_invoker
 }
 
-resource "google_cloud_run_service_iam_member" "push_invokes_worker" {
+resource "google_cloud_run_service_iam_member" "push_invokes" {
+  for_each = toset(["sync_worker", "deliver_notification"])
   project  = var.project_id
   location = var.region
-  service  = google_cloudfunctions2_function.function["sync_worker"].service_config[0].service
+  service  = google_cloudfunctions2_function.function[each.key].service_config[0].service
   role     = "roles/run.invoker"
   member   = google_service_account.push.member
+}
+
+moved {
+  from = google_cloud_run_service_iam_member.push_invokes_worker
+  to   = google_cloud_run_service_iam_member.push_invokes["sync_worker"]
 }

@@ -56,13 +56,14 @@ variable "functions" {
     concurrency     = number
   }))
   default = {
-    handle_webhook = { memory = "512Mi", cpu = "1", timeout_seconds = 30, max_instances = 20, min_instances = 1, concurrency = 40 }
-    sync_worker    = { memory = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 20, min_instances = 0, concurrency = 16 }
-    integrations   = { memory = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 5, min_instances = 0, concurrency = 20 }
+    handle_webhook       = { memory = "512Mi", cpu = "1", timeout_seconds = 30, max_instances = 20, min_instances = 1, concurrency = 40 }
+    sync_worker          = { memory = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 20, min_instances = 0, concurrency = 16 }
+    integrations         = { memory = "512Mi", cpu = "1", timeout_seconds = 60, max_instances = 5, min_instances = 0, concurrency = 20 }
+    deliver_notification = { memory = "256Mi", cpu = "1", timeout_seconds = 30, max_instances = 5, min_instances = 0, concurrency = 20 }
   }
   validation {
-    condition     = length(setsubtract(["handle_webhook", "sync_worker", "integrations"], keys(var.functions))) == 0
-    error_message = "functions must size handle_webhook, sync_worker and integrations."
+    condition     = length(setsubtract(["handle_webhook", "sync_worker", "integrations", "deliver_notification"], keys(var.functions))) == 0
+    error_message = "functions must size handle_webhook, sync_worker, integrations and deliver_notification."
   }
   validation {
     condition     = alltrue([for f in values(var.functions) : f.timeout_seconds >= 10 && f.timeout_seconds <= 540 && f.max_instances >= 1 && f.concurrency >= 1 && f.concurrency <= 1000])
@@ -80,8 +81,18 @@ variable "max_delivery_attempts" {
   }
 }
 
+variable "notification_max_delivery_attempts" {
+  description = "Deliveries of one notification to the platform before it is dead-lettered to <topic>-notifications-dead-letter."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.notification_max_delivery_attempts >= 5 && var.notification_max_delivery_attempts <= 100
+    error_message = "Pub/Sub allows 5 to 100 delivery attempts."
+  }
+}
+
 variable "retry_backoff" {
-  description = "Exponential backoff of the worker subscription between redeliveries."
+  description = "Exponential backoff of the push subscriptions (worker, bulk, notifications) between redeliveries."
   type = object({
     minimum = string
     maximum = string
@@ -121,6 +132,66 @@ variable "integrations_public_url" {
   default     = null
 }
 
+variable "public_invoker" {
+  description = "Principal granted run.invoker on handle_webhook and integrations (allUsers), or \"\" to grant none (domain-restricted sharing: README)."
+  type        = string
+  default     = "allUsers"
+  validation {
+    condition     = can(regex("^(|allUsers|allAuthenticatedUsers|(user|group|serviceAccount|domain|principal|principalSet):.+)$", var.public_invoker))
+    error_message = "public_invoker is allUsers, allAuthenticatedUsers, an IAM member (user:, group:, serviceAccount:, domain:, principal:, principalSet:) or \"\"."
+  }
+}
+
+variable "secret_locations" {
+  description = "Replica locations of every secret (configuration secrets and per-user token secrets); empty means [region]."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for l in var.secret_locations : can(regex("^[a-z]+-[a-z]+[0-9]+$", l))])
+    error_message = "Each location is a region such as southamerica-east1."
+  }
+}
+
+variable "platform_webhook_url" {
+  description = "Where notifications (CONTRACT §8) are POSTed; empty turns notifications off."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.platform_webhook_url == "" || can(regex("^https://[^/?#\\s]+(/[^\\s]*)?$", var.platform_webhook_url))
+    error_message = "platform_webhook_url is empty or an https:// URL."
+  }
+}
+
+variable "drift_policy" {
+  description = "What the service does with hand edits in Google Calendar (CONTRACT §9): restore, report or off."
+  type        = string
+  default     = "restore"
+  validation {
+    condition     = contains(["restore", "report", "off"], var.drift_policy)
+    error_message = "drift_policy must be restore, report or off."
+  }
+}
+
+variable "drift_scan_minutes" {
+  description = "Period of the fallback drift scan of every active connection (DRIFT_SCAN_MINUTES)."
+  type        = number
+  default     = 360
+  validation {
+    condition     = var.drift_scan_minutes >= 15 && floor(var.drift_scan_minutes) == var.drift_scan_minutes
+    error_message = "drift_scan_minutes is a whole number of minutes, at least 15 (the maintenance tick)."
+  }
+}
+
+variable "maintenance_schedule" {
+  description = "Cron schedule (UTC) of the maintenance tick published to the bulk topic."
+  type        = string
+  default     = "*/15 * * * *"
+  validation {
+    condition     = length(split(" ", trimspace(var.maintenance_schedule))) == 5
+    error_message = "maintenance_schedule is a five-field cron expression."
+  }
+}
+
 variable "notification_channels" {
   description = "Monitoring notification channel ids (projects/…/notificationChannels/…) alerted on dead letters and backlog."
   type        = list(string)
@@ -128,13 +199,19 @@ variable "notification_channels" {
 }
 
 variable "alert_oldest_unacked_seconds" {
-  description = "Alert when the oldest change waiting for the worker is older than this."
+  description = "Alert when the oldest change (or notification) waiting for its push target is older than this."
   type        = number
   default     = 900
 }
 
+variable "alert_bulk_oldest_unacked_seconds" {
+  description = "Alert when the oldest bulk message (snapshot work, maintenance tick) has waited longer than this."
+  type        = number
+  default     = 7200
+}
+
 variable "operators" {
-  description = "Members (group:ops@example.com) who may inspect and replay dead letters."
+  description = "Members (group:ops@example.com) who may inspect and replay dead letters (changes and notifications)."
   type        = list(string)
   default     = []
 }

@@ -38,9 +38,15 @@ _TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServe
 
 
 class SecretManagerVault:
-    def __init__(self, project: str, client: Any) -> None:
+    def __init__(self, project: str, client: Any, replica_locations: tuple[str, ...] = ()) -> None:
         self.project = project
         self.client = client  # secretmanager.SecretManagerServiceClient
+        # Token secrets follow the configuration secrets' replicas (SECRET_REPLICA_LOCATIONS);
+        # none configured: automatic replication.
+        self.replication: dict[str, Any] = (
+            {"user_managed": {"replicas": [{"location": loc} for loc in replica_locations]}}
+            if replica_locations else {"automatic": {}}
+        )
 
     def store_refresh_token(self, connection_key: str, token: str) -> str:
         secret_name = f"projects/{self.project}/secrets/{token_secret_id(connection_key)}"
@@ -49,7 +55,7 @@ class SecretManagerVault:
                 self.client.create_secret(request={
                     "parent": f"projects/{self.project}",
                     "secret_id": token_secret_id(connection_key),
-                    "secret": {"replication": {"automatic": {}}, "labels": {"purpose": "calendar-sync-token"}},
+                    "secret": {"replication": self.replication, "labels": {"purpose": "calendar-sync-token"}},
                 })
             except gexc.Conflict:  # AlreadyExists over gRPC, Conflict over REST
                 pass
