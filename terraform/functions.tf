@@ -141,6 +141,15 @@ resource "google_cloudfunctions2_function" "function" {
     google_project_service.apis,
     time_sleep.build_iam_propagation,
   ]
+
+  lifecycle {
+    # A target main.py lacks still builds, then never starts (functions-framework's
+    # MissingTargetException), and the apply fails halfway; refuse it at plan time instead.
+    precondition {
+      condition     = can(regex("@functions_framework\\.http\\s+def ${each.value}\\(", file("${local.source_root}/main.py")))
+      error_message = "main.py defines no @functions_framework.http target \"${each.value}\" (CONTRACT §1): its function could not start, so nothing is applied."
+    }
+  }
 }
 
 # --- Who may call them. -----------------------------------------------------------------------

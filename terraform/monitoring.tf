@@ -17,6 +17,9 @@ resource "google_logging_metric" "sync_outcomes" {
   label_extractors = {
     outcome = "EXTRACT(jsonPayload.outcome)"
   }
+  # Nothing else here ties it to logging.googleapis.com, which is on by default only in projects
+  # created through the console or gcloud (Service Usage, "Enabled services").
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_monitoring_alert_policy" "dead_letters" {

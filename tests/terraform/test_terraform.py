@@ -104,6 +104,39 @@ def test_function_entry_points_match_main_py(tf):
     assert function["for_each"] == "${local.entry_points}"
 
 
+def _http_targets(source: str) -> set[str]:
+    tree = ast.parse(source)
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+            and any("functions_framework.http" in ast.unparse(d) for d in node.decorator_list)}
+
+
+def test_plan_refuses_a_function_whose_target_main_py_lacks(tf, tmp_path):
+    # A target main.py does not define builds, then never starts (functions-framework's
+    # MissingTargetException), so the apply fails halfway through, after the database, the
+    # secrets and the roles exist. The skip in the test above hides exactly that; the
+    # precondition turns it into a plan-time error naming the target.
+    function = resources(tf, "google_cloudfunctions2_function")["function"]
+    precondition = block(block(function, "lifecycle"), "precondition")
+    assert "${each.value}" in precondition["error_message"]
+    condition = _expr(precondition["condition"])
+    assert "each.value" in condition and "local.source_root" in condition
+    targets = sorted(CONTRACT_TARGETS)
+    for name, source in (
+        ("real", (ROOT / "main.py").read_text()),
+        ("complete", "import functions_framework\n\n" + "".join(
+            f"\n@functions_framework.http\ndef {t}(request):\n    return t\n" for t in targets)),
+        ("undecorated", "def deliver_notification(request):\n    pass\n"),
+    ):
+        root = tmp_path / name / "repo"
+        root.mkdir(parents=True)
+        (root / "main.py").write_text(source)
+        verdicts = tf_console(tmp_path / name, f'source_root = "{root}"',
+                              "{for t in " + json.dumps(targets) + " : t => "
+                              + condition.replace("each.value", "t")
+                              + "}")
+        assert verdicts == {t: t in _http_targets(source) for t in targets}, name
+
+
 PUSH_SUBSCRIPTIONS = {
     # resource name: (subscription name, topic resource, target function, dead-letter topic, attempts variable)
     "worker": ("${var.topic_name}-worker", "sync", "sync_worker", "dead_letter", "max_delivery_attempts"),
@@ -203,6 +236,41 @@ def test_first_apply_on_a_fresh_project(tf):
     for name, role in resources(tf, "google_project_iam_custom_role").items():
         assert "${google_project_service.apis}" in role.get("depends_on", []), name
     assert "${google_project_service.apis}" in tf["data"]["google_project"]["this"]["depends_on"]
+
+
+_REF = re.compile(r"(?<![\w.])(data\.google_\w+\.\w+|google_\w+\.\w+|local\.\w+)")
+
+
+def _dependency_graph(tf: dict[str, Any]) -> dict[str, set[str]]:
+    """Every address -> the addresses its body refers to (references, depends_on, locals)."""
+    graph: dict[str, set[str]] = {}
+    for rtype, named in tf["resource"].items():
+        for name, body in named.items():
+            graph[f"{rtype}.{name}"] = set(_REF.findall(json.dumps(body)))
+    for rtype, named in tf["data"].items():
+        for name, body in named.items():
+            graph[f"data.{rtype}.{name}"] = set(_REF.findall(json.dumps(body)))
+    for name, value in tf["locals"].items():
+        graph[f"local.{name}"] = set(_REF.findall(json.dumps(value)))
+    return graph
+
+
+def test_every_google_resource_waits_for_the_apis(tf):
+    # On a fresh project nothing but Service Usage is guaranteed on, so every Google resource must
+    # reach google_project_service.apis through a reference or depends_on, or Terraform creates it
+    # in parallel with the enablement and the API answers SERVICE_DISABLED.
+    graph = _dependency_graph(tf)
+    target = "google_project_service.apis"
+
+    def waits(address: str, seen: set[str]) -> bool:
+        if address == target:
+            return True
+        seen.add(address)
+        return any(waits(ref, seen) for ref in graph.get(address, ()) if ref not in seen)
+
+    loose = [address for address in graph
+             if address.startswith("google_") and address != target and not waits(address, set())]
+    assert not loose, f"created without waiting for the APIs they need: {loose}"
 
 
 def test_only_the_push_identity_invokes_the_push_targets(tf):
