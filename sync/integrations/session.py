@@ -50,7 +50,7 @@ class Session:
 
     @classmethod
     def decode(cls, value: str | None, secret: str) -> Session | None:
-        if not value or "." not in value:
+        if not value or "." not in value or not value.isascii():  # compare_digest takes ASCII only
             return None
         body, _, signature = value.partition(".")
         expected = _b64(hmac.new(_key(secret, "session"), body.encode(), hashlib.sha256).digest())
@@ -67,7 +67,9 @@ class Session:
         return _b64(hmac.new(_key(secret, "csrf"), self.sid.encode(), hashlib.sha256).digest())
 
     def csrf_ok(self, secret: str, offered: str | None) -> bool:
-        return bool(offered) and hmac.compare_digest(self.csrf_token(secret), offered or "")
+        if not offered or not offered.isascii():  # compare_digest refuses non-ASCII str
+            return False
+        return hmac.compare_digest(self.csrf_token(secret), offered)
 
     @property
     def sid_hash(self) -> str:

@@ -33,10 +33,54 @@ def test_bad_link_tokens_are_401(stack, case):
 
 
 @pytest.mark.parametrize("url", ["https://evil.example.com/phish", "javascript:alert(1)", "//evil.example.com",
-                                 "http://localhost:8001/x", "http://user@localhost:8000/x"])
+                                 "http://localhost:8001/x", "http://user@localhost:8000/x",
+                                 "http://localhost:8000:1/", "http://localhost:x/"])
 def test_open_redirect_through_return_url_is_400(stack, url):
     r = Browser(stack).start("a", "u", return_url=url)
     assert r.status_code == 400 and "Set-Cookie" not in r.headers
+
+
+def test_an_api_token_is_not_a_link_token(stack, google_user):
+    """Both are signed with LINK_SIGNING_SECRET: only the audience tells them apart."""
+    a, u = google_user["account_id"], google_user["user_id"]
+    r = Browser(stack).get(connect_url(stack), params={"token": api_token(stack, a, u)})
+    assert r.status_code == 401 and "Set-Cookie" not in r.headers
+    assert Browser(stack).start(a, u, aud="other").status_code == 401
+    assert Browser(stack).start(a, u, aud="link").status_code == 302
+    assert Browser(stack).start(a, u).status_code == 302  # no aud: the platform's links of today
+
+
+def test_a_link_token_is_not_an_api_token_and_api_tokens_live_an_hour_at_most(stack, user):
+    a, u = user["account_id"], user["user_id"]
+    url = f"{stack.url('integrations')}api/connections/{a}/{u}"
+    secret, now = stack.env["LINK_SIGNING_SECRET"], int(time.time())
+
+    def call(claims):
+        token = jwt.encode({"sub": u, "acct": a, **claims}, secret, algorithm="HS256")
+        return requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code
+
+    assert call({"exp": now + 600}) == 401  # a link token
+    assert call({"exp": now + 600, "aud": "link"}) == 401
+    assert call({"exp": now + 6 * 3600, "aud": "api"}) == 401  # lives too long
+    assert call({"exp": now + 3600, "aud": "api"}) == 200
+
+
+def test_non_ascii_cookie_csrf_and_headers_are_4xx_not_5xx(stack, platform, google_user):
+    base = stack.url("integrations")
+    for path in ("oauth/callback?state=x&code=y", "calendars"):
+        r = requests.get(base + path, headers={"Cookie": "evs_session=\u00e9t\u00e9.\u00ff"}, timeout=30)
+        assert r.status_code == 401, (path, r.status_code)
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    calendars = browser.get(callback).headers["Location"]
+    r = browser.post(calendars, data={"calendar_id": google_user["email"], "csrf_token": "\u00e9" * 43})
+    assert r.status_code == 403
+    body = b'{"type": "event.created"}'
+    r = requests.post(stack.url("handle_webhook"), data=body, timeout=30, headers={
+        "Content-Type": "application/json", "webhook-id": "msg_x", "webhook-timestamp": "\u00b2",
+        "webhook-signature": "v1,AAAA"})
+    assert r.status_code == 401 and r.json() == {"error": "invalid_signature"}
 
 
 def test_unknown_replayed_and_foreign_state_are_400(stack, google_user):

@@ -45,6 +45,42 @@ def test_return_url_must_be_on_an_allowed_origin(url):
 def test_origin_parsing():
     assert origin_of("HTTPS://App.Evolutto.com.br:443/x") == "https://app.evolutto.com.br:443"
     assert origin_of("//evil.example") is None and origin_of("mailto:a@b.c") is None
+    for malformed in ("http://localhost:8000:1/", "https://app.evolutto.com.br:x/", "http://[::1/",
+                      "https://app.evolutto.com.br:99999/"):
+        assert origin_of(malformed) is None
+
+
+def test_a_malformed_return_url_port_is_refused_not_a_crash():
+    with pytest.raises(ReturnUrlRefused):
+        verify_link(link(return_url="https://app.evolutto.com.br:443:1/"), SECRET, ORIGINS)
+
+
+@pytest.mark.parametrize("aud", ["api", "other", ["link", "api"], ["link"], ""])
+def test_a_link_token_has_no_audience_or_link(aud):
+    with pytest.raises(TokenInvalid):
+        verify_link(link(aud=aud), SECRET, ORIGINS)
+    assert verify_link(link(aud="link"), SECRET, ORIGINS).user_id == "u-1"
+    assert verify_link(link(), SECRET, ORIGINS).user_id == "u-1"  # the platform's links of today
+
+
+def api(**claims):
+    base = {"sub": "u", "acct": "a", "aud": "api", "exp": int(time.time()) + 60}
+    return "Bearer " + jwt.encode({k: v for k, v in {**base, **claims}.items() if v is not None}, SECRET,
+                                  algorithm="HS256")
+
+
+@pytest.mark.parametrize("claims", [{"aud": None}, {"aud": "link"}, {"aud": ["link", "api"]},
+                                    {"exp": int(time.time()) + 2 * 3600}, {"exp": None}])
+def test_api_tokens_need_aud_api_and_at_most_an_hour(claims):
+    with pytest.raises(TokenInvalid):
+        verify_api(api(**claims), SECRET, "a", "u")
+    verify_api(api(exp=int(time.time()) + 3600), SECRET, "a", "u")
+
+
+def test_a_link_token_is_never_an_api_token():
+    with pytest.raises(TokenInvalid):
+        verify_api("Bearer " + jwt.encode({"sub": "u", "acct": "a", "exp": int(time.time()) + 600}, SECRET,
+                                          algorithm="HS256"), SECRET, "a", "u")
 
 
 def test_api_token():
@@ -72,6 +108,12 @@ def test_csrf_is_bound_to_the_session():
     a, b = Session.new("a", "u", None), Session.new("a", "u", None)
     assert a.csrf_ok(SECRET, a.csrf_token(SECRET))
     assert not a.csrf_ok(SECRET, b.csrf_token(SECRET)) and not a.csrf_ok(SECRET, None)
+    assert not a.csrf_ok(SECRET, "é" + a.csrf_token(SECRET)[1:])  # non-ASCII: refused, not a TypeError
+
+
+@pytest.mark.parametrize("value", ["é.é", "x.\u00ff", "\u2603", "a.b\udcff"])
+def test_a_non_ascii_session_cookie_is_no_session(value):
+    assert Session.decode(value, SECRET) is None
 
 
 def test_cookie_flags():
