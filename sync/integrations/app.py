@@ -220,13 +220,15 @@ class Integrations:
         return moved
 
     # -- the platform's API --------------------------------------------------------------------
-    def api(self, request: Any, account_id: str, user_id: str) -> Response:
+    def api(self, request: Any, account_id: str, user_id: str, fields: dict[str, Any]) -> Response:
         try:
             verify_api(request.headers.get("Authorization", ""), self.link_secret, account_id, user_id)
         except TokenInvalid:
             return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": 'Bearer realm="evolutto-sync"'})
         except TokenForbidden:
             return _json({"error": "forbidden"}, 403)
+        # Only now are the path's ids worth a log field: they are the token's own.
+        fields.update(account_id=account_id, user_id=user_id)
         if request.method == "DELETE":
             return self.disconnect(account_id, user_id, request.args.get("remove_events", "").lower() == "true")
         return _json(self.status(account_id, user_id), 200)
@@ -284,6 +286,13 @@ ROUTES = {("GET", "/connect"): "connect", ("GET", "/oauth/callback"): "callback"
           ("GET", "/calendars"): "show_calendars", ("POST", "/calendars"): "choose_calendar"}
 
 
+def _route_label(path: str) -> str:
+    """What the log says was asked for: a known route's path, never unknown input."""
+    if path.startswith("/api/"):
+        return "/api"
+    return path if path == "/done" or any(path == known for _, known in ROUTES) else "(unknown path)"
+
+
 def _message_page(lang: str, status: int, key: str) -> Response:
     body, nonce = pages.message(lang, key)
     return Response(body, status=status, headers=pages.security_headers(nonce))
@@ -295,9 +304,7 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
         parts = path.split("/")
         if len(parts) != 5 or request.method not in ("GET", "DELETE"):
             return _json({"error": "not_found"}, 404)
-        account_id, user_id = unquote(parts[3]), unquote(parts[4])
-        fields.update(account_id=account_id, user_id=user_id)
-        return app.api(request, account_id, user_id)
+        return app.api(request, unquote(parts[3]), unquote(parts[4]), fields)
     if (request.method, path) == ("GET", "/done"):
         return _message_page(lang, 200, "done")
     if (request.method, path) in ROUTES:
@@ -329,6 +336,5 @@ def handle(request: Any) -> Response:
         response = _message_page(lang, 500, "unavailable")
     fields.update(status=response.status_code, latency_ms=round((time.perf_counter() - started) * 1000, 2))
     level = logging.INFO if response.status_code < 500 else logging.ERROR
-    logs.log(level, f"{request.method} {path}" if not path.startswith("/api/") else f"{request.method} /api",
-             fields, trace)
+    logs.log(level, f"{request.method} {_route_label(path)}", fields, trace)
     return response

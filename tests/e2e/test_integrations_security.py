@@ -222,3 +222,24 @@ def test_a_token_response_without_scope_means_the_scopes_asked_for(stack, google
     finally:
         state.omit_scope_in_token_response = False
     assert done.headers["Location"].endswith("/done")
+
+
+def test_unauthenticated_input_does_not_size_the_log(stack, user):
+    """The path's ids are logged only once the bearer token vouches for them, and every logged
+    value is bounded, so a long request line cannot write a long log line."""
+    log = stack.log_dir / "integrations.log"
+    base = stack.url("integrations")
+    long_id = "acct-" + "x" * 3000  # gunicorn takes request lines up to 4094 bytes
+    before = log.stat().st_size
+    assert requests.get(f"{base}api/connections/{long_id}/u-1", timeout=30).status_code == 401
+    assert requests.get(f"{base}{'y' * 3000}", timeout=30).status_code == 404
+    written = log.read_text(encoding="utf-8")[before:]
+    assert "x" * 100 not in written and "y" * 100 not in written
+    assert len(written) < 3000, len(written)
+    # Authenticated, the ids are logged (bounded all the same).
+    a, u = user["account_id"], user["user_id"]
+    before = log.stat().st_size
+    r = requests.get(f"{base}api/connections/{a}/{u}", timeout=30,
+                     headers={"Authorization": "Bearer " + api_token(stack, a, u)})
+    assert r.status_code == 200
+    assert f'"account_id": "{a}"' in log.read_text(encoding="utf-8")[before:]
