@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 
 from sync.errors import ConfigError
@@ -33,6 +34,7 @@ class Settings:
     user_rate_per_minute: float = 500.0
     user_burst: float = 10.0
     throttle_max_wait_seconds: float = 5.0
+    max_version_skew_hours: float = 24.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -42,6 +44,11 @@ class Settings:
     @property
     def dead_letter_subscription(self) -> str:
         return f"{self.sync_topic}-dead-letter-inspect"
+
+    @property
+    def max_version_skew(self) -> timedelta:
+        """How far ahead of our clock an event's ``updated_at`` may be (contract §2)."""
+        return timedelta(hours=self.max_version_skew_hours)
 
     @property
     def calendar_endpoint(self) -> str:
@@ -84,6 +91,7 @@ class Settings:
             user_rate_per_minute=_positive(env, "CALENDAR_USER_RATE_PER_MINUTE", cls.user_rate_per_minute),
             user_burst=_positive(env, "CALENDAR_USER_BURST", cls.user_burst),
             throttle_max_wait_seconds=_positive(env, "THROTTLE_MAX_WAIT_SECONDS", cls.throttle_max_wait_seconds),
+            max_version_skew_hours=_positive(env, "MAX_VERSION_SKEW_HOURS", cls.max_version_skew_hours),
             env=env,
         )
 

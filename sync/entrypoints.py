@@ -10,11 +10,12 @@ import binascii
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from sync import bootstrap, logs
 from sync.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
-from sync.payload import parse_body, parse_change
+from sync.payload import parse_body, parse_change, too_far_ahead
 from sync.signature import decode_secrets, verify
 
 MAX_BODY = 1024 * 1024
@@ -81,7 +82,7 @@ def _webhook(request: Any, fields: dict[str, Any]) -> tuple[int, Response]:
         return 401, _json({"error": "invalid_signature"}, 401)
     fields["webhook_id"] = webhook_id
     try:
-        change = parse_change(parse_body(body), webhook_id)
+        change = parse_change(parse_body(body), webhook_id, datetime.now(UTC), bootstrap.config().max_version_skew)
     except InvalidPayload as exc:
         fields["outcome"], fields["reason"] = "invalid", ",".join(d["loc"] for d in exc.detail)[:500]
         return 400, _json({"error": "invalid_payload", "detail": exc.detail}, 400)
@@ -158,6 +159,11 @@ def _work(raw: bytes, fields: dict[str, Any]) -> tuple[int, Response, int]:
         fields.update(outcome="invalid_message", reason=",".join(d["loc"] for d in exc.detail)[:500])
         return 400, _json({"outcome": "invalid_message"}, 400), logging.ERROR
     fields.update(change.log_fields())
+    if too_far_ahead(change.version, datetime.now(UTC), bootstrap.config().max_version_skew):
+        # Queued before the webhook refused such versions, or published by another producer:
+        # applying it would freeze the event against every genuine change. Acknowledged, not retried.
+        fields.update(outcome="rejected_future_version", reason="event.updated_at too far ahead")
+        return 200, _json({"outcome": "rejected_future_version"}, 200), logging.WARNING
     try:
         outcome = bootstrap.sync_service().apply(change)
     except Retryable as exc:
