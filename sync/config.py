@@ -35,6 +35,9 @@ class Settings:
     user_burst: float = 10.0
     throttle_max_wait_seconds: float = 5.0
     max_version_skew_hours: float = 24.0
+    push_audience: str = ""
+    push_service_account: str = ""
+    push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -44,6 +47,11 @@ class Settings:
     @property
     def dead_letter_subscription(self) -> str:
         return f"{self.sync_topic}-dead-letter-inspect"
+
+    @property
+    def push_auth_enabled(self) -> bool:
+        """Whether push requests must carry the push subscription's OIDC token (sync/push_auth.py)."""
+        return bool(self.push_audience)
 
     @property
     def max_version_skew(self) -> timedelta:
@@ -70,6 +78,10 @@ class Settings:
         send_updates = env.get("SEND_UPDATES") or cls.send_updates
         if send_updates not in SEND_UPDATES_CHOICES:
             raise ConfigError(f"SEND_UPDATES must be one of {', '.join(SEND_UPDATES_CHOICES)}")
+        push_audience = (env.get("PUSH_AUDIENCE") or "").strip()
+        push_service_account = (env.get("PUSH_SERVICE_ACCOUNT") or "").strip()
+        if bool(push_audience) != bool(push_service_account):
+            raise ConfigError("PUSH_AUDIENCE and PUSH_SERVICE_ACCOUNT go together: set both, or neither")
         origins = tuple(
             o.strip().rstrip("/") for o in env.get("ALLOWED_RETURN_ORIGINS", "").split(",") if o.strip()
         )
@@ -92,6 +104,9 @@ class Settings:
             user_burst=_positive(env, "CALENDAR_USER_BURST", cls.user_burst),
             throttle_max_wait_seconds=_positive(env, "THROTTLE_MAX_WAIT_SECONDS", cls.throttle_max_wait_seconds),
             max_version_skew_hours=_positive(env, "MAX_VERSION_SKEW_HOURS", cls.max_version_skew_hours),
+            push_audience=push_audience,
+            push_service_account=push_service_account,
+            push_certs_url=env.get("PUSH_CERTS_URL") or cls.push_certs_url,
             env=env,
         )
 

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sync import bootstrap, logs
+from sync import bootstrap, logs, push_auth
 from sync.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
 from sync.payload import parse_body, parse_change, too_far_ahead
 from sync.signature import decode_secrets, verify
@@ -137,7 +137,16 @@ def sync_worker(request: Any) -> Response:
         if request.method != "POST":
             status, response = 405, _json({"error": "method_not_allowed"}, 405, {"Allow": "POST"})
         else:
+            push_auth.check_push(request.headers, bootstrap.config())
             status, response, level = _work(request.get_data(), fields)
+    except push_auth.PushRefused as exc:  # not the push subscription: no work, and no detail
+        fields.update(outcome="push_refused", reason=str(exc))
+        status, level = exc.status, logging.WARNING
+        response = _json({"error": "unauthorized" if exc.status == 401 else "forbidden"}, exc.status,
+                         {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)
+    except Retryable as exc:  # the push identity could not be checked now (certificates unavailable)
+        fields.update(outcome="retry", reason=exc.reason)
+        status, response, level = 503, _json({"outcome": "retry"}, 503), logging.WARNING
     except Exception as exc:  # the boundary: log, and let Pub/Sub redeliver
         logs.log(logging.ERROR, "worker failed unexpectedly", {**fields, "error_type": type(exc).__name__},
                  trace, exc_info=exc)
