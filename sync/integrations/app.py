@@ -60,6 +60,12 @@ class Integrations:
         self.secrets = bootstrap.config_secrets()
         self.store = bootstrap.integrations_store()
 
+    @property
+    def flows(self) -> Any:
+        from sync.adapters.flow_sessions import FlowSessions
+
+        return FlowSessions(self.store.db)
+
     # -- plumbing ------------------------------------------------------------------------------
     @property
     def link_secret(self) -> str:
@@ -97,6 +103,8 @@ class Integrations:
             "sid_hash": session.sid_hash, "account_id": claims.account_id, "user_id": claims.user_id,
             "verifier": pkce.verifier, "expires_at": datetime.now(UTC) + timedelta(seconds=STATE_SECONDS),
         })
+        self.flows.start(session.sid_hash, claims.account_id, claims.user_id,
+                         datetime.fromtimestamp(session.expires, UTC))
         target = oauth.authorization_url(self.settings.oauth_auth_uri, self.secrets.get("OAUTH_CLIENT_ID"),
                                          self.redirect_uri, state, pkce)
         return Response(status=302, headers={
@@ -134,20 +142,24 @@ class Integrations:
         except (CalendarNotFound, Permanent):
             email = ""  # shown as unknown; the connection works all the same
         self.store.set_pending(session.account_id, session.user_id, ref, email)
+        # The grant belongs to this browser session alone: /calendars reads it from here.
+        if not self.flows.authorize(session.sid_hash, session.account_id, session.user_id, ref, email):
+            raise _Page(401, "session")
         return Response(status=302, headers={"Location": self.url("/calendars"), "Cache-Control": "no-store"})
 
     # -- GET/POST /calendars -------------------------------------------------------------------
-    def _grant(self, session: Session) -> tuple[dict[str, Any], str, str]:
-        doc = self.store.connection_doc(session.account_id, session.user_id) or {}
-        ref = doc.get("pending_token_ref") or doc.get("token_ref")
-        if not ref:
+    def _grant(self, session: Session) -> tuple[str, str]:
+        """The grant this browser session obtained at its own OAuth callback and has not used yet:
+        never the connection's (a session that only visited /connect has none)."""
+        grant = self.flows.grant(session.sid_hash, session.account_id, session.user_id)
+        if grant is None:
             raise _Page(401, "session")
-        email = doc.get("pending_google_email") or doc.get("google_email") or ""
-        return doc, ref, email
+        return grant.token_ref, grant.google_email
 
     def show_calendars(self, request: Any, lang: str) -> Response:
         session = self.session(request)
-        doc, ref, email = self._grant(session)
+        ref, email = self._grant(session)
+        doc = self.store.connection_doc(session.account_id, session.user_id) or {}
         items = bootstrap.calendars().session_for_ref(ref).writable_calendars()
         body, nonce = pages.calendars(lang, email, items, doc.get("calendar_id"), session.csrf_token(self.link_secret))
         return Response(body, status=200,
@@ -157,7 +169,7 @@ class Integrations:
         session = self.session(request)
         if not session.csrf_ok(self.link_secret, request.form.get("csrf_token")):
             raise _Page(403, "csrf")
-        doc, ref, email = self._grant(session)
+        ref, email = self._grant(session)
         chosen = request.form.get("calendar_id", "")
         calendar = bootstrap.calendars().session_for_ref(ref)
         try:
@@ -166,13 +178,14 @@ class Integrations:
             entry = {}
         if entry.get("accessRole") not in ("owner", "writer"):
             raise _Page(400, "calendar")
-        previous = doc.get("calendar_id")
-        moved = 0
-        if previous and previous != entry["id"]:
-            moved = self._move_events(session, calendar, previous, entry["id"])
-        self.store.activate(session.account_id, session.user_id, entry["id"], ref, email or None)
-        self._retire_replaced_grant(doc, ref, email)
-        bootstrap.vault().retire_others(ref)
+        # Single use: of two requests with this cookie, only the one that takes the step saves.
+        if self.flows.use(session.sid_hash, session.account_id, session.user_id) is None:
+            raise _Page(401, "session")
+        try:
+            moved = self._save_choice(session, calendar, entry["id"], ref, email)
+        except BaseException:
+            self.flows.release(session.sid_hash)  # nothing was settled: the user may try again
+            raise
         resumed = resume_parked(self.store, bootstrap.publisher(), session.account_id, session.user_id)
         logs.log(logging.INFO, "calendar chosen", {
             "function": "integrations", "account_id": session.account_id, "user_id": session.user_id,
@@ -180,6 +193,17 @@ class Integrations:
         target = session.return_url or self.url("/done")
         return Response(status=302, headers={"Location": target, "Set-Cookie": cookie_header("", self.https, 0),
                                              "Cache-Control": "no-store"})
+
+    def _save_choice(self, session: Session, calendar: Any, calendar_id: str, ref: str, email: str) -> int:
+        doc = self.store.connection_doc(session.account_id, session.user_id) or {}
+        previous = doc.get("calendar_id")
+        moved = 0
+        if previous and previous != calendar_id:
+            moved = self._move_events(session, calendar, previous, calendar_id)
+        self.store.activate(session.account_id, session.user_id, calendar_id, ref, email or None)
+        self._retire_replaced_grant(doc, ref, email)
+        bootstrap.vault().retire_others(ref)
+        return moved
 
     def _retire_replaced_grant(self, doc: dict[str, Any], ref: str, email: str) -> None:
         """A grant of another Google account that this connection no longer uses is revoked.

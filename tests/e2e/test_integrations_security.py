@@ -8,6 +8,7 @@ import requests
 from google.cloud import firestore
 
 from sync.adapters.firestore_integrations import OAUTH_STATES
+from sync.integrations.session import Session
 from tests.e2e.conftest import Browser, api_token
 
 
@@ -243,3 +244,73 @@ def test_unauthenticated_input_does_not_size_the_log(stack, user):
                      headers={"Authorization": "Bearer " + api_token(stack, a, u)})
     assert r.status_code == 200
     assert f'"account_id": "{a}"' in log.read_text(encoding="utf-8")[before:]
+
+
+def _status(stack, user):
+    a, u = user["account_id"], user["user_id"]
+    return requests.get(f"{stack.url('integrations')}api/connections/{a}/{u}", timeout=30,
+                        headers={"Authorization": "Bearer " + api_token(stack, a, u)}).json()
+
+
+def _csrf_of(stack, cookie_value):
+    secret = stack.env["LINK_SIGNING_SECRET"]
+    return Session.decode(cookie_value, secret).csrf_token(secret)
+
+
+def _cookie(browser):
+    [(name, value)] = [(c.name, c.value) for c in browser.http.cookies if "evs_session" in c.name]
+    return name, value
+
+
+def test_calendars_refuses_a_session_that_did_not_finish_oauth_itself(stack, google_user):
+    """A link alone must not reach the Google account already connected (its stored grant)."""
+    user = google_user
+    stack.connect(user["account_id"], user["user_id"], user["email"])  # connected without a browser
+    browser = Browser(stack)
+    assert browser.start(user["account_id"], user["user_id"]).status_code == 302  # /connect, no OAuth
+    calendars = stack.url("integrations") + "calendars"
+    page = browser.get(calendars)
+    assert page.status_code in (401, 403) and user["team"] not in page.text
+    _, value = _cookie(browser)
+    r = browser.post(calendars, data={"calendar_id": user["team"], "csrf_token": _csrf_of(stack, value)})
+    assert r.status_code in (401, 403)
+    assert _status(stack, user)["calendar_id"] == user["email"]  # nothing changed
+
+
+def test_the_session_saves_its_choice_once(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    calendars = browser.get(callback).headers["Location"]
+    csrf = browser.csrf(browser.get(calendars).text)
+    name, value = _cookie(browser)
+    assert browser.post(calendars, data={"calendar_id": google_user["team"], "csrf_token": csrf}).status_code == 302
+    assert _status(stack, google_user)["calendar_id"] == google_user["team"]
+    # The server cleared the cookie; whoever kept a copy replays it.
+    for method in ("get", "post"):
+        r = getattr(requests, method)(calendars, cookies={name: value}, allow_redirects=False, timeout=30,
+                                      data={"calendar_id": google_user["email"], "csrf_token": csrf})
+        assert r.status_code in (401, 403), (method, r.status_code)
+    assert _status(stack, google_user)["calendar_id"] == google_user["team"]
+
+
+def test_two_posts_with_one_session_only_one_saves(stack, google_user):
+    from concurrent.futures import ThreadPoolExecutor
+
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    calendars = browser.get(callback).headers["Location"]
+    csrf = browser.csrf(browser.get(calendars).text)
+    name, value = _cookie(browser)
+
+    def choose(calendar_id):
+        return requests.post(calendars, cookies={name: value}, allow_redirects=False, timeout=30,
+                             data={"calendar_id": calendar_id, "csrf_token": csrf}).status_code
+
+    choices = [google_user["team"], google_user["email"]] * 2
+    with ThreadPoolExecutor(len(choices)) as pool:
+        statuses = list(pool.map(choose, choices))
+    assert statuses.count(302) == 1 and all(s in (401, 403) for s in statuses if s != 302), statuses
+    winner = choices[statuses.index(302)]
+    assert _status(stack, google_user)["calendar_id"] == winner
