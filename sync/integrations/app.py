@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,8 @@ from sync.errors import (
     Retryable,
 )
 from sync.integrations import oauth, pages
-from sync.integrations.session import COOKIE, Session, cookie_header
+from sync.integrations.paths import function_names, route_path
+from sync.integrations.session import Session, cookie_header, cookie_name
 from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
 from sync.model import connection_key
 from sync.service import resume_parked
@@ -83,7 +85,7 @@ class Integrations:
         return self.settings.public_base_url + path
 
     def session(self, request: Any) -> Session:
-        session = Session.decode(request.cookies.get(COOKIE), self.link_secret)
+        session = Session.decode(request.cookies.get(cookie_name(self.https)), self.link_secret)
         if session is None:
             raise _Page(401, "session")
         return session
@@ -339,7 +341,7 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
 def handle(request: Any) -> Response:
     started = time.perf_counter()
     lang = pages.language(request.headers.get("Accept-Language"))
-    path = request.path.rstrip("/") or "/"
+    path = route_path(request.path, function_names(os.environ))
     fields: dict[str, Any] = {"function": "integrations"}
     trace = logs.trace_from_headers(request.headers)
     try:

@@ -15,6 +15,10 @@ import time
 from dataclasses import dataclass
 
 COOKIE = "evs_session"
+# Over https the name carries the __Host- prefix: browsers then keep it only with Secure, Path=/
+# and no Domain, so no other function on the shared cloudfunctions.net host can set or shadow it.
+# Plain http (the local stack) keeps the bare name: browsers refuse __Host- without Secure.
+HOST_COOKIE = "__Host-" + COOKIE
 LIFETIME_SECONDS = 30 * 60
 
 
@@ -76,7 +80,12 @@ class Session:
         return hashlib.sha256(self.sid.encode()).hexdigest()
 
 
+def cookie_name(secure: bool) -> str:
+    return HOST_COOKIE if secure else COOKIE
+
+
 def cookie_header(value: str, secure: bool, max_age: int = LIFETIME_SECONDS) -> str:
-    """HttpOnly, SameSite=Lax, and Secure whenever the service is served over https (always, in
-    the cloud); a local http stack omits Secure, which clients drop over plain http."""
-    return f"{COOKIE}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+    """HttpOnly, SameSite=Lax, and over https (always, in the cloud) ``__Host-`` and Secure; a
+    local http stack omits both, which browsers refuse over plain http."""
+    return (f"{cookie_name(secure)}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax"
+            + ("; Secure" if secure else ""))

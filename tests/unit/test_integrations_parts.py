@@ -4,6 +4,7 @@ import jwt
 import pytest
 
 from sync.integrations.pages import language, security_headers
+from sync.integrations.paths import function_names, route_path
 from sync.integrations.session import Session, cookie_header
 from sync.integrations.tokens import (
     ReturnUrlRefused,
@@ -117,8 +118,10 @@ def test_a_non_ascii_session_cookie_is_no_session(value):
 
 
 def test_cookie_flags():
-    assert cookie_header("v", secure=True) == "evs_session=v; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax; Secure"
-    assert "Secure" not in cookie_header("v", secure=False)
+    assert cookie_header("v", secure=True) == \
+        "__Host-evs_session=v; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax; Secure"
+    assert cookie_header("v", secure=False) == "evs_session=v; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax"
+    assert "Domain" not in cookie_header("v", secure=True)
 
 
 @pytest.mark.parametrize("header,lang", [(None, "pt-BR"), ("", "pt-BR"), ("en-US,en;q=0.9", "en"),
@@ -131,3 +134,16 @@ def test_language(header, lang):
 def test_csp_allows_the_return_origins_as_form_targets_only():
     csp = security_headers("n0nce", ("https://app.evolutto.com.br",))["Content-Security-Policy"]
     assert "style-src 'nonce-n0nce'" in csp and "form-action 'self' https://app.evolutto.com.br" in csp
+
+
+@pytest.mark.parametrize("raw,path", [
+    ("/oauth/callback", "/oauth/callback"), ("/integrations/oauth/callback", "/oauth/callback"),
+    ("/evs-integrations/calendars/", "/calendars"), ("/integrations", "/"), ("/integrations/", "/"),
+    ("/integrationsx/connect", "/integrationsx/connect"),
+    ("/api/connections/integrations/u", "/api/connections/integrations/u"),
+    ("/integrations/integrations/connect", "/integrations/connect"), ("/", "/"), ("//", "/"),
+])
+def test_a_leading_function_name_is_dropped_once(raw, path):
+    names = function_names({"K_SERVICE": "evs-integrations", "FUNCTION_TARGET": "integrations"})
+    assert names == ("evs-integrations", "integrations")
+    assert route_path(raw, names) == path
