@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 
 from sync.errors import ConfigError
@@ -35,6 +36,10 @@ class Settings:
     user_rate_per_minute: float = 500.0
     user_burst: float = 10.0
     throttle_max_wait_seconds: float = 5.0
+    max_version_skew_hours: float = 24.0
+    push_audience: str = ""
+    push_service_account: str = ""
+    push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -72,6 +77,16 @@ class Settings:
         return f"{self.sync_topic}-notifications-dead-letter-inspect"
 
     @property
+    def push_auth_enabled(self) -> bool:
+        """Whether push requests must carry the push subscription's OIDC token (sync/push_auth.py)."""
+        return bool(self.push_audience)
+
+    @property
+    def max_version_skew(self) -> timedelta:
+        """How far ahead of our clock an event's ``updated_at`` may be (contract §2)."""
+        return timedelta(hours=self.max_version_skew_hours)
+
+    @property
     def calendar_endpoint(self) -> str:
         """What googleapiclient's ``api_endpoint`` needs: root *and* service path."""
         return self.calendar_api_root + "calendar/v3/"
@@ -91,6 +106,10 @@ class Settings:
         send_updates = env.get("SEND_UPDATES") or cls.send_updates
         if send_updates not in SEND_UPDATES_CHOICES:
             raise ConfigError(f"SEND_UPDATES must be one of {', '.join(SEND_UPDATES_CHOICES)}")
+        push_audience = (env.get("PUSH_AUDIENCE") or "").strip()
+        push_service_account = (env.get("PUSH_SERVICE_ACCOUNT") or "").strip()
+        if bool(push_audience) != bool(push_service_account):
+            raise ConfigError("PUSH_AUDIENCE and PUSH_SERVICE_ACCOUNT go together: set both, or neither")
         origins = tuple(
             o.strip().rstrip("/") for o in env.get("ALLOWED_RETURN_ORIGINS", "").split(",") if o.strip()
         )
@@ -115,6 +134,10 @@ class Settings:
             user_rate_per_minute=_positive(env, "CALENDAR_USER_RATE_PER_MINUTE", cls.user_rate_per_minute),
             user_burst=_positive(env, "CALENDAR_USER_BURST", cls.user_burst),
             throttle_max_wait_seconds=_positive(env, "THROTTLE_MAX_WAIT_SECONDS", cls.throttle_max_wait_seconds),
+            max_version_skew_hours=_positive(env, "MAX_VERSION_SKEW_HOURS", cls.max_version_skew_hours),
+            push_audience=push_audience,
+            push_service_account=push_service_account,
+            push_certs_url=env.get("PUSH_CERTS_URL") or cls.push_certs_url,
             env=env,
         )
 

@@ -10,11 +10,12 @@ import binascii
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from sync import bootstrap, jobs, logs
+from sync import bootstrap, jobs, logs, push_auth
 from sync.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
-from sync.payload import parse_body, parse_change
+from sync.payload import parse_body, parse_change, too_far_ahead
 from sync.signature import decode_secrets, verify
 
 MAX_BODY = 1024 * 1024
@@ -81,7 +82,7 @@ def _webhook(request: Any, fields: dict[str, Any]) -> tuple[int, Response]:
         return 401, _json({"error": "invalid_signature"}, 401)
     fields["webhook_id"] = webhook_id
     try:
-        change = parse_change(parse_body(body), webhook_id)
+        change = parse_change(parse_body(body), webhook_id, datetime.now(UTC), bootstrap.config().max_version_skew)
     except InvalidPayload as exc:
         fields["outcome"], fields["reason"] = "invalid", ",".join(d["loc"] for d in exc.detail)[:500]
         return 400, _json({"error": "invalid_payload", "detail": exc.detail}, 400)
@@ -138,7 +139,16 @@ def sync_worker(request: Any) -> Response:
         if request.method != "POST":
             status, response = 405, _json({"error": "method_not_allowed"}, 405, {"Allow": "POST"})
         else:
+            push_auth.check_push(request.headers, bootstrap.config())
             status, response, level = _work(request.get_data(), fields)
+    except push_auth.PushRefused as exc:  # not the push subscription: no work, and no detail
+        fields.update(outcome="push_refused", reason=str(exc))
+        status, level = exc.status, logging.WARNING
+        response = _json({"error": "unauthorized" if exc.status == 401 else "forbidden"}, exc.status,
+                         {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)
+    except Retryable as exc:  # the push identity could not be checked now (certificates unavailable)
+        fields.update(outcome="retry", reason=exc.reason)
+        status, response, level = 503, _json({"outcome": "retry"}, 503), logging.WARNING
     except Exception as exc:  # the boundary: log, and let Pub/Sub redeliver
         logs.log(logging.ERROR, "worker failed unexpectedly", {**fields, "error_type": type(exc).__name__},
                  trace, exc_info=exc)
@@ -162,12 +172,15 @@ def _work(raw: bytes, fields: dict[str, Any]) -> tuple[int, Response, int]:
         fields.update(outcome="invalid_message", reason=",".join(d["loc"] for d in exc.detail)[:500])
         return 400, _json({"outcome": "invalid_message"}, 400), logging.ERROR
     fields.update(change.log_fields())
+    if too_far_ahead(change.version, datetime.now(UTC), bootstrap.config().max_version_skew):
+        # Queued before the webhook refused such versions, or published by another producer:
+        # applying it would freeze the event against every genuine change. Acknowledged, not retried.
+        fields.update(outcome="rejected_future_version", reason="event.updated_at too far ahead")
+        return 200, _json({"outcome": "rejected_future_version"}, 200), logging.WARNING
     try:
         outcome = bootstrap.sync_service().apply(change)
     except Retryable as exc:
-        fields.update(outcome="retry", reason=exc.reason)
-        headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
-        return 503, _json({"outcome": "retry"}, 503, headers), logging.WARNING
+        return _retry(exc, fields)
     fields.update(outcome=outcome.name, calendar_calls=outcome.calendar_calls)
     if not outcome.acknowledge:
         return 503, _json({"outcome": outcome.name}, 503), logging.INFO
@@ -184,11 +197,18 @@ def _job(data: dict[str, Any], fields: dict[str, Any]) -> tuple[int, Response, i
         fields.update(outcome="unknown_job", reason=str(exc))
         return 400, _json({"outcome": "unknown_job"}, 400), logging.ERROR
     except Retryable as exc:
-        fields.update(outcome="retry", reason=exc.reason)
-        headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
-        return 503, _json({"outcome": "retry"}, 503, headers), logging.WARNING
+        return _retry(exc, fields)
     fields.update(outcome.fields, outcome=outcome.name)
     if not outcome.acknowledge:
-        headers = {"Retry-After": str(int(outcome.retry_after))} if outcome.retry_after else None
-        return 503, _json({"outcome": outcome.name}, 503, headers), logging.INFO
+        return 503, _json({"outcome": outcome.name}, 503, _retry_after(outcome.retry_after)), logging.INFO
     return 200, _json({"outcome": outcome.name}, 200), logging.INFO
+
+
+def _retry_after(seconds: float | None) -> dict[str, str] | None:
+    return {"Retry-After": str(int(seconds))} if seconds else None
+
+
+def _retry(exc: Retryable, fields: dict[str, Any]) -> tuple[int, Response, int]:
+    """A transient failure: non-2xx, so Pub/Sub redelivers (after ``Retry-After`` if we know it)."""
+    fields.update(outcome="retry", reason=exc.reason)
+    return 503, _json({"outcome": "retry"}, 503, _retry_after(exc.retry_after)), logging.WARNING

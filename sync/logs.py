@@ -26,6 +26,7 @@ ALLOWED_FIELDS = frozenset({
     # jobs on the bulk lane, snapshots (§7), notifications (§8), drift repair (§9)
     "job", "task", "lane", "snapshot_id", "notification_type", "drift_kind",
 })
+MAX_VALUE_CHARS = 256  # every logged string (the message too) is cut to this: input never sizes a log line
 _SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
 # Libraries that may log URLs or request bodies at low levels are held at WARNING.
 _QUIET = ("googleapiclient", "google_auth_httplib2", "google.auth", "urllib3", "google.api_core",
@@ -42,14 +43,14 @@ class CloudLoggingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
-            "message": record.getMessage(),
+            "message": bounded(record.getMessage()),
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
             "logger": record.name,
         }
         fields = getattr(record, "fields", None) or {}
         for key, value in fields.items():
             if key in ALLOWED_FIELDS and isinstance(value, (str, int, float, bool)) and value is not None:
-                entry[key] = value
+                entry[key] = bounded(value) if isinstance(value, str) else value
         trace = getattr(record, "trace", None)
         if trace and self.project:
             entry["logging.googleapis.com/trace"] = f"projects/{self.project}/traces/{trace[0]}"
@@ -61,6 +62,11 @@ class CloudLoggingFormatter(logging.Formatter):
             "file": record.pathname, "line": record.lineno, "function": record.funcName,
         }
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def bounded(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, marked with "…" when it was longer."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def safe_traceback(exc: BaseException) -> str:

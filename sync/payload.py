@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,7 @@ MAX_REMINDER_MINUTES = 40320
 MAX_ATTENDEES = 1000
 MAX_RECURRENCE_LINES = 100
 MAX_URL = 2048
+MAX_VERSION_SKEW = timedelta(hours=24)  # default of MAX_VERSION_SKEW_HOURS
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
 _URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
 
@@ -61,8 +62,13 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def parse_change(data: dict[str, Any], webhook_id: str) -> Change:
-    """Validate a decoded payload; raise InvalidPayload listing every problem."""
+def parse_change(data: dict[str, Any], webhook_id: str, now: datetime | None = None,
+                 max_skew: timedelta = MAX_VERSION_SKEW) -> Change:
+    """Validate a decoded payload; raise InvalidPayload listing every problem.
+
+    With ``now`` (the caller's clock: this stays pure), a version more than ``max_skew`` ahead of
+    it is a problem too: once applied it would win against every genuine change for good.
+    """
     errors = _Errors()
     change_type = data.get("type")
     if change_type not in CHANGE_TYPES:
@@ -74,7 +80,7 @@ def parse_change(data: dict[str, Any], webhook_id: str) -> Change:
         errors.add("event", "is required and must be an object")
         raise InvalidPayload(errors.items)
     event_id = _identifier(raw_event.get("id"), "event.id", errors)
-    version = _version(raw_event.get("updated_at"), errors)
+    version = _version(raw_event.get("updated_at"), errors, now, max_skew)
     if account_id and user_id and event_id:
         if len(ordering_key(account_id, user_id, event_id).encode("utf-8")) > MAX_ORDERING_KEY_BYTES:
             errors.add("event.id", "account_id/user_id/event.id together exceed 1024 bytes")
@@ -109,15 +115,26 @@ def _identifier(value: Any, loc: str, errors: _Errors) -> str | None:
     return value
 
 
-def _version(value: Any, errors: _Errors) -> Version | None:
+def too_far_ahead(version: Version, now: datetime, max_skew: timedelta = MAX_VERSION_SKEW) -> bool:
+    """Whether ``version`` is more than ``max_skew`` ahead of ``now`` (an aware datetime)."""
+    limit = (now + max_skew).astimezone(timezone.utc)
+    return version.key > limit.strftime("%Y-%m-%dT%H:%M:%S") + f".{limit.microsecond * 1000:09d}Z"
+
+
+def _version(value: Any, errors: _Errors, now: datetime | None, max_skew: timedelta) -> Version | None:
     if not isinstance(value, str):
         errors.add("event.updated_at", "is required and must be an RFC 3339 string")
         return None
     try:
-        return Version.parse(value)
+        version = Version.parse(value)
     except ValueError as exc:
         errors.add("event.updated_at", str(exc))
         return None
+    if now is not None and too_far_ahead(version, now, max_skew):
+        hours = f"{max_skew.total_seconds() / 3600:g}"
+        errors.add("event.updated_at", f"must not be more than {hours} hours ahead of the service's clock")
+        return None
+    return version
 
 
 def _optional(raw: dict[str, Any], name: str, kind: type[T], errors: _Errors) -> T | None:

@@ -50,7 +50,8 @@ def verify(keys: list[bytes], headers: Mapping[str, str], body: bytes, now: floa
         raise InvalidSignature("missing webhook-id, webhook-timestamp or webhook-signature")
     if len(webhook_id) > _MAX_ID_LENGTH or not webhook_id.isprintable():
         raise InvalidSignature("malformed webhook-id")
-    if not timestamp_text.isdigit() or len(timestamp_text) > 12:
+    # ASCII digits only: str.isdigit() also takes "²" or "٣", which int() then refuses.
+    if not (timestamp_text.isascii() and timestamp_text.isdigit()) or len(timestamp_text) > 12:
         raise InvalidSignature("malformed webhook-timestamp")
     timestamp = int(timestamp_text)
     if abs(now - timestamp) > TOLERANCE_SECONDS:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,8 @@ from sync.errors import (
     Retryable,
 )
 from sync.integrations import oauth, pages
-from sync.integrations.session import COOKIE, Session, cookie_header
+from sync.integrations.paths import function_names, route_path
+from sync.integrations.session import Session, cookie_header, cookie_name
 from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
 from sync.model import connection_key
 from sync.service import resume_parked
@@ -60,6 +62,12 @@ class Integrations:
         self.secrets = bootstrap.config_secrets()
         self.store = bootstrap.integrations_store()
 
+    @property
+    def flows(self) -> Any:
+        from sync.adapters.flow_sessions import FlowSessions
+
+        return FlowSessions(self.store.db)
+
     # -- plumbing ------------------------------------------------------------------------------
     @property
     def link_secret(self) -> str:
@@ -77,7 +85,7 @@ class Integrations:
         return self.settings.public_base_url + path
 
     def session(self, request: Any) -> Session:
-        session = Session.decode(request.cookies.get(COOKIE), self.link_secret)
+        session = Session.decode(request.cookies.get(cookie_name(self.https)), self.link_secret)
         if session is None:
             raise _Page(401, "session")
         return session
@@ -97,6 +105,8 @@ class Integrations:
             "sid_hash": session.sid_hash, "account_id": claims.account_id, "user_id": claims.user_id,
             "verifier": pkce.verifier, "expires_at": datetime.now(UTC) + timedelta(seconds=STATE_SECONDS),
         })
+        self.flows.start(session.sid_hash, claims.account_id, claims.user_id,
+                         datetime.fromtimestamp(session.expires, UTC))
         target = oauth.authorization_url(self.settings.oauth_auth_uri, self.secrets.get("OAUTH_CLIENT_ID"),
                                          self.redirect_uri, state, pkce)
         return Response(status=302, headers={
@@ -134,20 +144,24 @@ class Integrations:
         except (CalendarNotFound, Permanent):
             email = ""  # shown as unknown; the connection works all the same
         self.store.set_pending(session.account_id, session.user_id, ref, email)
+        # The grant belongs to this browser session alone: /calendars reads it from here.
+        if not self.flows.authorize(session.sid_hash, session.account_id, session.user_id, ref, email):
+            raise _Page(401, "session")
         return Response(status=302, headers={"Location": self.url("/calendars"), "Cache-Control": "no-store"})
 
     # -- GET/POST /calendars -------------------------------------------------------------------
-    def _grant(self, session: Session) -> tuple[dict[str, Any], str, str]:
-        doc = self.store.connection_doc(session.account_id, session.user_id) or {}
-        ref = doc.get("pending_token_ref") or doc.get("token_ref")
-        if not ref:
+    def _grant(self, session: Session) -> tuple[str, str]:
+        """The grant this browser session obtained at its own OAuth callback and has not used yet:
+        never the connection's (a session that only visited /connect has none)."""
+        grant = self.flows.grant(session.sid_hash, session.account_id, session.user_id)
+        if grant is None:
             raise _Page(401, "session")
-        email = doc.get("pending_google_email") or doc.get("google_email") or ""
-        return doc, ref, email
+        return grant.token_ref, grant.google_email
 
     def show_calendars(self, request: Any, lang: str) -> Response:
         session = self.session(request)
-        doc, ref, email = self._grant(session)
+        ref, email = self._grant(session)
+        doc = self.store.connection_doc(session.account_id, session.user_id) or {}
         items = bootstrap.calendars().session_for_ref(ref).writable_calendars()
         body, nonce = pages.calendars(lang, email, items, doc.get("calendar_id"), session.csrf_token(self.link_secret))
         return Response(body, status=200,
@@ -157,7 +171,7 @@ class Integrations:
         session = self.session(request)
         if not session.csrf_ok(self.link_secret, request.form.get("csrf_token")):
             raise _Page(403, "csrf")
-        doc, ref, email = self._grant(session)
+        ref, email = self._grant(session)
         chosen = request.form.get("calendar_id", "")
         calendar = bootstrap.calendars().session_for_ref(ref)
         try:
@@ -166,13 +180,14 @@ class Integrations:
             entry = {}
         if entry.get("accessRole") not in ("owner", "writer"):
             raise _Page(400, "calendar")
-        previous = doc.get("calendar_id")
-        moved = 0
-        if previous and previous != entry["id"]:
-            moved = self._move_events(session, calendar, previous, entry["id"])
-        self.store.activate(session.account_id, session.user_id, entry["id"], ref, email or None)
-        self._retire_replaced_grant(doc, ref, email)
-        bootstrap.vault().retire_others(ref)
+        # Single use: of two requests with this cookie, only the one that takes the step saves.
+        if self.flows.use(session.sid_hash, session.account_id, session.user_id) is None:
+            raise _Page(401, "session")
+        try:
+            moved = self._save_choice(session, calendar, entry["id"], ref, email)
+        except BaseException:
+            self.flows.release(session.sid_hash)  # nothing was settled: the user may try again
+            raise
         resumed = resume_parked(self.store, bootstrap.publisher(), session.account_id, session.user_id)
         logs.log(logging.INFO, "calendar chosen", {
             "function": "integrations", "account_id": session.account_id, "user_id": session.user_id,
@@ -180,6 +195,17 @@ class Integrations:
         target = session.return_url or self.url("/done")
         return Response(status=302, headers={"Location": target, "Set-Cookie": cookie_header("", self.https, 0),
                                              "Cache-Control": "no-store"})
+
+    def _save_choice(self, session: Session, calendar: Any, calendar_id: str, ref: str, email: str) -> int:
+        doc = self.store.connection_doc(session.account_id, session.user_id) or {}
+        previous = doc.get("calendar_id")
+        moved = 0
+        if previous and previous != calendar_id:
+            moved = self._move_events(session, calendar, previous, calendar_id)
+        self.store.activate(session.account_id, session.user_id, calendar_id, ref, email or None)
+        self._retire_replaced_grant(doc, ref, email)
+        bootstrap.vault().retire_others(ref)
+        return moved
 
     def _retire_replaced_grant(self, doc: dict[str, Any], ref: str, email: str) -> None:
         """A grant of another Google account that this connection no longer uses is revoked.
@@ -220,13 +246,15 @@ class Integrations:
         return moved
 
     # -- the platform's API --------------------------------------------------------------------
-    def api(self, request: Any, account_id: str, user_id: str) -> Response:
+    def api(self, request: Any, account_id: str, user_id: str, fields: dict[str, Any]) -> Response:
         try:
             verify_api(request.headers.get("Authorization", ""), self.link_secret, account_id, user_id)
         except TokenInvalid:
             return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": 'Bearer realm="evolutto-sync"'})
         except TokenForbidden:
             return _json({"error": "forbidden"}, 403)
+        # Only now are the path's ids worth a log field: they are the token's own.
+        fields.update(account_id=account_id, user_id=user_id)
         if request.method == "DELETE":
             return self.disconnect(account_id, user_id, request.args.get("remove_events", "").lower() == "true")
         return _json(self.status(account_id, user_id), 200)
@@ -284,6 +312,13 @@ ROUTES = {("GET", "/connect"): "connect", ("GET", "/oauth/callback"): "callback"
           ("GET", "/calendars"): "show_calendars", ("POST", "/calendars"): "choose_calendar"}
 
 
+def _route_label(path: str) -> str:
+    """What the log says was asked for: a known route's path, never unknown input."""
+    if path.startswith("/api/"):
+        return "/api"
+    return path if path == "/done" or any(path == known for _, known in ROUTES) else "(unknown path)"
+
+
 def _message_page(lang: str, status: int, key: str) -> Response:
     body, nonce = pages.message(lang, key)
     return Response(body, status=status, headers=pages.security_headers(nonce))
@@ -295,9 +330,7 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
         parts = path.split("/")
         if len(parts) != 5 or request.method not in ("GET", "DELETE"):
             return _json({"error": "not_found"}, 404)
-        account_id, user_id = unquote(parts[3]), unquote(parts[4])
-        fields.update(account_id=account_id, user_id=user_id)
-        return app.api(request, account_id, user_id)
+        return app.api(request, unquote(parts[3]), unquote(parts[4]), fields)
     if (request.method, path) == ("GET", "/done"):
         return _message_page(lang, 200, "done")
     if (request.method, path) in ROUTES:
@@ -308,7 +341,7 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
 def handle(request: Any) -> Response:
     started = time.perf_counter()
     lang = pages.language(request.headers.get("Accept-Language"))
-    path = request.path.rstrip("/") or "/"
+    path = route_path(request.path, function_names(os.environ))
     fields: dict[str, Any] = {"function": "integrations"}
     trace = logs.trace_from_headers(request.headers)
     try:
@@ -329,6 +362,5 @@ def handle(request: Any) -> Response:
         response = _message_page(lang, 500, "unavailable")
     fields.update(status=response.status_code, latency_ms=round((time.perf_counter() - started) * 1000, 2))
     level = logging.INFO if response.status_code < 500 else logging.ERROR
-    logs.log(level, f"{request.method} {path}" if not path.startswith("/api/") else f"{request.method} /api",
-             fields, trace)
+    logs.log(level, f"{request.method} {_route_label(path)}", fields, trace)
     return response

@@ -15,6 +15,10 @@ import time
 from dataclasses import dataclass
 
 COOKIE = "evs_session"
+# Over https the name carries the __Host- prefix: browsers then keep it only with Secure, Path=/
+# and no Domain, so no other function on the shared cloudfunctions.net host can set or shadow it.
+# Plain http (the local stack) keeps the bare name: browsers refuse __Host- without Secure.
+HOST_COOKIE = "__Host-" + COOKIE
 LIFETIME_SECONDS = 30 * 60
 
 
@@ -50,7 +54,7 @@ class Session:
 
     @classmethod
     def decode(cls, value: str | None, secret: str) -> Session | None:
-        if not value or "." not in value:
+        if not value or "." not in value or not value.isascii():  # compare_digest takes ASCII only
             return None
         body, _, signature = value.partition(".")
         expected = _b64(hmac.new(_key(secret, "session"), body.encode(), hashlib.sha256).digest())
@@ -67,14 +71,21 @@ class Session:
         return _b64(hmac.new(_key(secret, "csrf"), self.sid.encode(), hashlib.sha256).digest())
 
     def csrf_ok(self, secret: str, offered: str | None) -> bool:
-        return bool(offered) and hmac.compare_digest(self.csrf_token(secret), offered or "")
+        if not offered or not offered.isascii():  # compare_digest refuses non-ASCII str
+            return False
+        return hmac.compare_digest(self.csrf_token(secret), offered)
 
     @property
     def sid_hash(self) -> str:
         return hashlib.sha256(self.sid.encode()).hexdigest()
 
 
+def cookie_name(secure: bool) -> str:
+    return HOST_COOKIE if secure else COOKIE
+
+
 def cookie_header(value: str, secure: bool, max_age: int = LIFETIME_SECONDS) -> str:
-    """HttpOnly, SameSite=Lax, and Secure whenever the service is served over https (always, in
-    the cloud); a local http stack omits Secure, which clients drop over plain http."""
-    return f"{COOKIE}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+    """HttpOnly, SameSite=Lax, and over https (always, in the cloud) ``__Host-`` and Secure; a
+    local http stack omits both, which browsers refuse over plain http."""
+    return (f"{cookie_name(secure)}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax"
+            + ("; Secure" if secure else ""))

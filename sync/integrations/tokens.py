@@ -11,6 +11,8 @@ import jwt
 from sync.errors import SyncError
 
 LINK_MAX_SECONDS = 15 * 60
+API_MAX_SECONDS = 60 * 60
+LINK_AUDIENCE, API_AUDIENCE = "link", "api"
 LEEWAY_SECONDS = 30  # clock skew between the platform and us
 _MAX_ID = 256
 
@@ -41,10 +43,15 @@ def _identifier(value: object) -> str:
 
 
 def origin_of(url: str) -> str | None:
-    parts = urlsplit(url)
+    """``scheme://host[:port]`` of an absolute http(s) URL; None for anything else, malformed included."""
+    try:
+        parts = urlsplit(url)
+        port_number = parts.port  # raises ValueError on a malformed port ("host:8000:1", "host:x")
+    except ValueError:
+        return None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         return None
-    port = f":{parts.port}" if parts.port else ""
+    port = f":{port_number}" if port_number else ""
     return f"{parts.scheme}://{parts.hostname}{port}".lower()
 
 
@@ -55,6 +62,10 @@ def verify_link(token: str, secret: str, allowed_origins: tuple[str, ...], now: 
                             options={"require": ["exp", "sub", "acct"], "verify_aud": False})
     except jwt.PyJWTError:
         raise TokenInvalid("link token is invalid or expired") from None
+    # Links made before audiences existed carry none; an API token always carries "api", so it
+    # can never pass for a link (both are signed with LINK_SIGNING_SECRET).
+    if "aud" in claims and claims["aud"] != LINK_AUDIENCE:
+        raise TokenInvalid("not a link token")
     if claims["exp"] - now > LINK_MAX_SECONDS + LEEWAY_SECONDS:
         raise TokenInvalid("link token lives longer than 15 minutes")
     return_url = claims.get("return_url")
@@ -64,15 +75,20 @@ def verify_link(token: str, secret: str, allowed_origins: tuple[str, ...], now: 
     return LinkClaims(_identifier(claims["acct"]), _identifier(claims["sub"]), return_url)
 
 
-def verify_api(authorization: str, secret: str, account_id: str, user_id: str) -> None:
-    """Bearer JWT with aud="api" whose acct and sub are the path's ids."""
+def verify_api(authorization: str, secret: str, account_id: str, user_id: str, now: float | None = None) -> None:
+    """Bearer JWT with aud="api", at most an hour to live, whose acct and sub are the path's ids."""
+    now = time.time() if now is None else now
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise TokenInvalid("missing bearer token")
     try:
-        claims = jwt.decode(token.strip(), secret, algorithms=["HS256"], audience="api", leeway=LEEWAY_SECONDS,
-                            options={"require": ["exp", "sub", "acct", "aud"]})
+        claims = jwt.decode(token.strip(), secret, algorithms=["HS256"], audience=API_AUDIENCE,
+                            leeway=LEEWAY_SECONDS, options={"require": ["exp", "sub", "acct", "aud"]})
     except jwt.PyJWTError:
         raise TokenInvalid("api token is invalid or expired") from None
+    if claims["aud"] != API_AUDIENCE:  # exactly "api", not a list that merely holds it
+        raise TokenInvalid("not an api token")
+    if claims["exp"] - now > API_MAX_SECONDS + LEEWAY_SECONDS:
+        raise TokenInvalid("api token lives longer than 60 minutes")
     if claims.get("acct") != account_id or claims.get("sub") != user_id:
         raise TokenForbidden("token is for another account or user")

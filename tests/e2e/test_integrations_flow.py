@@ -110,3 +110,29 @@ def test_english_pages_by_accept_language(stack, google_user):
     assert r.status_code == 401 and "Expired or invalid link" in r.text and 'lang="en"' in r.text
     r = Browser(stack).get(stack.url("integrations") + "connect", params={"token": "forged"})
     assert "Link expirado ou inválido" in r.text and 'lang="pt-BR"' in r.text
+
+
+def test_routes_answer_behind_the_function_name_prefix(stack, google_user):
+    """cloudfunctions.net URLs put the function's name in front of the path; every link and
+    redirect the service makes still uses PUBLIC_BASE_URL."""
+    base, public = stack.url("integrations") + "integrations/", stack.env["PUBLIC_BASE_URL"]
+    browser = Browser(stack)
+    token = browser.link_token(google_user["account_id"], google_user["user_id"])
+    started = browser.get(base + "connect", params={"token": token})
+    assert started.status_code == 302 and started.headers["Location"].startswith(stack.env["OAUTH_AUTH_URI"])
+    assert "redirect_uri=" + requests.utils.quote(public + "/oauth/callback", safe="") in started.headers["Location"]
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    assert callback.startswith(public + "/oauth/callback?")
+    called = browser.get(callback.replace(public + "/", base, 1))  # as if through the prefixed URL
+    assert called.status_code == 302 and called.headers["Location"] == public + "/calendars"
+    page = browser.get(base + "calendars/")
+    assert page.status_code == 200 and google_user["team"] in page.text
+    done = browser.post(base + "calendars", data={"calendar_id": google_user["team"],
+                                                  "csrf_token": browser.csrf(page.text)})
+    assert done.status_code == 302 and done.headers["Location"] == public + "/done"
+    assert browser.get(base + "done").status_code == 200
+    r = requests.get(f"{base}api/connections/{google_user['account_id']}/{google_user['user_id']}", timeout=30,
+                     headers={"Authorization": "Bearer " + api_token(stack, google_user["account_id"],
+                                                                     google_user["user_id"])})
+    assert r.status_code == 200 and r.json()["calendar_id"] == google_user["team"]
+    assert browser.get(base + "nowhere").status_code == 404

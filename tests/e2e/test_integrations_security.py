@@ -8,6 +8,7 @@ import requests
 from google.cloud import firestore
 
 from sync.adapters.firestore_integrations import OAUTH_STATES
+from sync.integrations.session import Session
 from tests.e2e.conftest import Browser, api_token
 
 
@@ -33,10 +34,54 @@ def test_bad_link_tokens_are_401(stack, case):
 
 
 @pytest.mark.parametrize("url", ["https://evil.example.com/phish", "javascript:alert(1)", "//evil.example.com",
-                                 "http://localhost:8001/x", "http://user@localhost:8000/x"])
+                                 "http://localhost:8001/x", "http://user@localhost:8000/x",
+                                 "http://localhost:8000:1/", "http://localhost:x/"])
 def test_open_redirect_through_return_url_is_400(stack, url):
     r = Browser(stack).start("a", "u", return_url=url)
     assert r.status_code == 400 and "Set-Cookie" not in r.headers
+
+
+def test_an_api_token_is_not_a_link_token(stack, google_user):
+    """Both are signed with LINK_SIGNING_SECRET: only the audience tells them apart."""
+    a, u = google_user["account_id"], google_user["user_id"]
+    r = Browser(stack).get(connect_url(stack), params={"token": api_token(stack, a, u)})
+    assert r.status_code == 401 and "Set-Cookie" not in r.headers
+    assert Browser(stack).start(a, u, aud="other").status_code == 401
+    assert Browser(stack).start(a, u, aud="link").status_code == 302
+    assert Browser(stack).start(a, u).status_code == 302  # no aud: the platform's links of today
+
+
+def test_a_link_token_is_not_an_api_token_and_api_tokens_live_an_hour_at_most(stack, user):
+    a, u = user["account_id"], user["user_id"]
+    url = f"{stack.url('integrations')}api/connections/{a}/{u}"
+    secret, now = stack.env["LINK_SIGNING_SECRET"], int(time.time())
+
+    def call(claims):
+        token = jwt.encode({"sub": u, "acct": a, **claims}, secret, algorithm="HS256")
+        return requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code
+
+    assert call({"exp": now + 600}) == 401  # a link token
+    assert call({"exp": now + 600, "aud": "link"}) == 401
+    assert call({"exp": now + 6 * 3600, "aud": "api"}) == 401  # lives too long
+    assert call({"exp": now + 3600, "aud": "api"}) == 200
+
+
+def test_non_ascii_cookie_csrf_and_headers_are_4xx_not_5xx(stack, platform, google_user):
+    base = stack.url("integrations")
+    for path in ("oauth/callback?state=x&code=y", "calendars"):
+        r = requests.get(base + path, headers={"Cookie": "evs_session=\u00e9t\u00e9.\u00ff"}, timeout=30)
+        assert r.status_code == 401, (path, r.status_code)
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    calendars = browser.get(callback).headers["Location"]
+    r = browser.post(calendars, data={"calendar_id": google_user["email"], "csrf_token": "\u00e9" * 43})
+    assert r.status_code == 403
+    body = b'{"type": "event.created"}'
+    r = requests.post(stack.url("handle_webhook"), data=body, timeout=30, headers={
+        "Content-Type": "application/json", "webhook-id": "msg_x", "webhook-timestamp": "\u00b2",
+        "webhook-signature": "v1,AAAA"})
+    assert r.status_code == 401 and r.json() == {"error": "invalid_signature"}
 
 
 def test_unknown_replayed_and_foreign_state_are_400(stack, google_user):
@@ -178,3 +223,94 @@ def test_a_token_response_without_scope_means_the_scopes_asked_for(stack, google
     finally:
         state.omit_scope_in_token_response = False
     assert done.headers["Location"].endswith("/done")
+
+
+def test_unauthenticated_input_does_not_size_the_log(stack, user):
+    """The path's ids are logged only once the bearer token vouches for them, and every logged
+    value is bounded, so a long request line cannot write a long log line."""
+    log = stack.log_dir / "integrations.log"
+    base = stack.url("integrations")
+    long_id = "acct-" + "x" * 3000  # gunicorn takes request lines up to 4094 bytes
+    before = log.stat().st_size
+    assert requests.get(f"{base}api/connections/{long_id}/u-1", timeout=30).status_code == 401
+    assert requests.get(f"{base}{'y' * 3000}", timeout=30).status_code == 404
+    written = log.read_text(encoding="utf-8")[before:]
+    assert "x" * 100 not in written and "y" * 100 not in written
+    assert len(written) < 3000, len(written)
+    # Authenticated, the ids are logged (bounded all the same).
+    a, u = user["account_id"], user["user_id"]
+    before = log.stat().st_size
+    r = requests.get(f"{base}api/connections/{a}/{u}", timeout=30,
+                     headers={"Authorization": "Bearer " + api_token(stack, a, u)})
+    assert r.status_code == 200
+    assert f'"account_id": "{a}"' in log.read_text(encoding="utf-8")[before:]
+
+
+def _status(stack, user):
+    a, u = user["account_id"], user["user_id"]
+    return requests.get(f"{stack.url('integrations')}api/connections/{a}/{u}", timeout=30,
+                        headers={"Authorization": "Bearer " + api_token(stack, a, u)}).json()
+
+
+def _csrf_of(stack, cookie_value):
+    secret = stack.env["LINK_SIGNING_SECRET"]
+    return Session.decode(cookie_value, secret).csrf_token(secret)
+
+
+def _cookie(browser):
+    [(name, value)] = [(c.name, c.value) for c in browser.http.cookies if "evs_session" in c.name]
+    return name, value
+
+
+def test_calendars_refuses_a_session_that_did_not_finish_oauth_itself(stack, google_user):
+    """A link alone must not reach the Google account already connected (its stored grant)."""
+    user = google_user
+    stack.connect(user["account_id"], user["user_id"], user["email"])  # connected without a browser
+    browser = Browser(stack)
+    assert browser.start(user["account_id"], user["user_id"]).status_code == 302  # /connect, no OAuth
+    calendars = stack.url("integrations") + "calendars"
+    page = browser.get(calendars)
+    assert page.status_code in (401, 403) and user["team"] not in page.text
+    _, value = _cookie(browser)
+    r = browser.post(calendars, data={"calendar_id": user["team"], "csrf_token": _csrf_of(stack, value)})
+    assert r.status_code in (401, 403)
+    assert _status(stack, user)["calendar_id"] == user["email"]  # nothing changed
+
+
+def test_the_session_saves_its_choice_once(stack, google_user):
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    calendars = browser.get(callback).headers["Location"]
+    csrf = browser.csrf(browser.get(calendars).text)
+    name, value = _cookie(browser)
+    assert browser.post(calendars, data={"calendar_id": google_user["team"], "csrf_token": csrf}).status_code == 302
+    assert _status(stack, google_user)["calendar_id"] == google_user["team"]
+    # The server cleared the cookie; whoever kept a copy replays it.
+    for method in ("get", "post"):
+        r = getattr(requests, method)(calendars, cookies={name: value}, allow_redirects=False, timeout=30,
+                                      data={"calendar_id": google_user["email"], "csrf_token": csrf})
+        assert r.status_code in (401, 403), (method, r.status_code)
+    assert _status(stack, google_user)["calendar_id"] == google_user["team"]
+
+
+def test_two_posts_with_one_session_only_one_saves(stack, google_user):
+    from concurrent.futures import ThreadPoolExecutor
+
+    browser = Browser(stack)
+    started = browser.start(google_user["account_id"], google_user["user_id"])
+    callback = browser.consent(started.headers["Location"], google_user["email"]).headers["Location"]
+    calendars = browser.get(callback).headers["Location"]
+    csrf = browser.csrf(browser.get(calendars).text)
+    name, value = _cookie(browser)
+
+    def choose(calendar_id):
+        return requests.post(calendars, cookies={name: value}, allow_redirects=False, timeout=30,
+                             data={"calendar_id": calendar_id, "csrf_token": csrf}).status_code
+
+    choices = [google_user["team"], google_user["email"]] * 2
+    with ThreadPoolExecutor(len(choices)) as pool:
+        statuses = list(pool.map(choose, choices))
+    assert statuses.count(302) == 1 and all(s in (401, 403) for s in statuses if s != 302), statuses
+    winner = choices[statuses.index(302)]
+    assert _status(stack, google_user)["calendar_id"] == winner

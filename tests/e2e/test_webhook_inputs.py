@@ -74,6 +74,8 @@ BAD_FIELDS = [
     (("event", "reminders_minutes"), [1, 2, 3, 4, 5, 6]), (("event", "reminders_minutes"), [40321]),
     (("event", "reminders_minutes"), ["10"]), (("event", "conference_url"), "meet.example.com/abc"),
     (("event", "url"), "javascript:alert(1)"),
+    (("event", "updated_at"), "9999-12-31T23:59:59Z"),  # would freeze the event against every change
+    (("event", "updated_at"), (datetime.now(timezone.utc) + timedelta(hours=25)).isoformat()),
 ]
 
 
@@ -97,6 +99,7 @@ def cases(secret):
     yield "stale timestamp", "POST", ok, signed_headers(secret, ok, timestamp=stale), 401
     yield "future timestamp", "POST", ok, signed_headers(secret, ok, timestamp=future), 401
     yield "non-numeric timestamp", "POST", ok, {**signed_headers(secret, ok), "webhook-timestamp": "now"}, 401
+    yield "superscript-two timestamp", "POST", ok, {**signed_headers(secret, ok), "webhook-timestamp": "\u00b2"}, 401
     yield "garbage signature", "POST", ok, {**signed_headers(secret, ok), "webhook-signature": "v1,@@@"}, 401
     tampered = ok.replace("Cliente X", "Cliente Y")
     yield "tampered body", "POST", tampered, signed_headers(secret, ok), 401
@@ -130,3 +133,34 @@ def test_bad_input_matrix(platform, audit):
     seen = published_ids(audit, good)
     assert good in seen
     assert not (seen & sent_ids), "a rejected webhook was published"
+
+
+def test_a_far_future_version_is_400_at_event_updated_at(platform):
+    body = json.dumps(payload(updated_at="9999-12-31T23:59:59Z"))
+    r = requests.post(platform.stack.url("handle_webhook"), data=body.encode(), timeout=30,
+                      headers=signed_headers(platform.secret, body))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_payload"
+    assert [d["loc"] for d in r.json()["detail"]] == ["event.updated_at"]
+    near = (datetime.now(timezone.utc) + timedelta(hours=23)).isoformat()  # within the 24 hours allowed
+    body = json.dumps(payload(updated_at=near, account_id="audit", user_id="audit", event_id="near-future"))
+    assert requests.post(platform.stack.url("handle_webhook"), data=body.encode(), timeout=30,
+                         headers=signed_headers(platform.secret, body)).status_code == 202
+
+
+def test_a_far_future_version_already_queued_is_acknowledged_and_not_written(platform, user):
+    """A message the webhook would refuse now, but queued earlier or published by another producer."""
+    from sync.adapters.pubsub import PubSubPublisher
+
+    ids = {"account_id": user["account_id"], "user_id": user["user_id"], "event_id": "ev-far-future"}
+    change = {"schema": 1, "webhook_id": "msg-far-future-" + uuid.uuid4().hex[:6],
+              **payload(account_id=ids["account_id"], user_id=ids["user_id"], event_id=ids["event_id"],
+                        updated_at="9999-12-31T23:59:59Z")}
+    PubSubPublisher(PROJECT, platform.stack.topic).publish(
+        json.dumps(change).encode(), f"{ids['account_id']}/{ids['user_id']}/{ids['event_id']}",
+        {"webhook_id": change["webhook_id"]})
+    platform.wait_outcome(change["webhook_id"], "rejected_future_version")
+    [line] = [x for x in platform.worker_lines() if x.get("webhook_id") == change["webhook_id"]]
+    assert line["severity"] == "WARNING" and line["status"] == 200
+    assert platform.event(user, ids["event_id"]) is None
+    # The same event at a sane version is written as usual: nothing was recorded for the future one.
+    platform.wait_outcome(platform.accepted(payload(**ids)), "created")

@@ -7,7 +7,7 @@ import sys
 from local.stack import ROOT
 
 HEAVY = ("google.cloud.pubsub_v1", "google.cloud.firestore", "googleapiclient", "google.cloud.secretmanager",
-         "grpc", "httplib2")
+         "grpc", "httplib2", "google.auth", "google.oauth2", "cryptography")
 
 
 def test_importing_main_loads_no_google_client_library():

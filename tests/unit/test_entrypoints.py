@@ -162,3 +162,29 @@ def test_worker_also_takes_the_plain_webhook_payload_as_message_data(worker, wor
     r = worker.post("/", json=envelope)
     assert r.status_code == 200 and r.get_json() == {"outcome": "created"}
     assert worker.post("/", json=push_envelope(payload())).get_json() == {"outcome": "duplicate"}
+
+
+def test_a_far_future_version_is_400_at_the_webhook(webhook, publisher):
+    r = post(webhook, payload(updated_at="9999-12-31T23:59:59Z"))
+    assert r.status_code == 400 and [d["loc"] for d in r.get_json()["detail"]] == ["event.updated_at"]
+    assert publisher.messages == []
+
+
+def test_the_version_skew_is_configurable(webhook, publisher, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("MAX_VERSION_SKEW_HOURS", "1")
+    bootstrap.reset()
+    bootstrap.override("publisher", publisher)
+    two_hours = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    assert post(webhook, payload(updated_at=two_hours)).status_code == 400
+    half_hour = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    assert post(webhook, payload(updated_at=half_hour)).status_code == 202
+
+
+def test_the_worker_acknowledges_a_far_future_version_without_writing(worker, world, caplog):
+    r = worker.post("/", json=push_envelope(message(updated_at="9999-12-31T23:59:59Z")))
+    assert r.status_code == 200 and r.get_json() == {"outcome": "rejected_future_version"}
+    assert world[1].calls == [] and world[0].mappings == {}
+    [record] = [r for r in caplog.records if getattr(r, "fields", {}).get("outcome") == "rejected_future_version"]
+    assert record.levelname == "WARNING"

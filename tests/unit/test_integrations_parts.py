@@ -4,6 +4,7 @@ import jwt
 import pytest
 
 from sync.integrations.pages import language, security_headers
+from sync.integrations.paths import function_names, route_path
 from sync.integrations.session import Session, cookie_header
 from sync.integrations.tokens import (
     ReturnUrlRefused,
@@ -45,6 +46,42 @@ def test_return_url_must_be_on_an_allowed_origin(url):
 def test_origin_parsing():
     assert origin_of("HTTPS://App.Evolutto.com.br:443/x") == "https://app.evolutto.com.br:443"
     assert origin_of("//evil.example") is None and origin_of("mailto:a@b.c") is None
+    for malformed in ("http://localhost:8000:1/", "https://app.evolutto.com.br:x/", "http://[::1/",
+                      "https://app.evolutto.com.br:99999/"):
+        assert origin_of(malformed) is None
+
+
+def test_a_malformed_return_url_port_is_refused_not_a_crash():
+    with pytest.raises(ReturnUrlRefused):
+        verify_link(link(return_url="https://app.evolutto.com.br:443:1/"), SECRET, ORIGINS)
+
+
+@pytest.mark.parametrize("aud", ["api", "other", ["link", "api"], ["link"], ""])
+def test_a_link_token_has_no_audience_or_link(aud):
+    with pytest.raises(TokenInvalid):
+        verify_link(link(aud=aud), SECRET, ORIGINS)
+    assert verify_link(link(aud="link"), SECRET, ORIGINS).user_id == "u-1"
+    assert verify_link(link(), SECRET, ORIGINS).user_id == "u-1"  # the platform's links of today
+
+
+def api(**claims):
+    base = {"sub": "u", "acct": "a", "aud": "api", "exp": int(time.time()) + 60}
+    return "Bearer " + jwt.encode({k: v for k, v in {**base, **claims}.items() if v is not None}, SECRET,
+                                  algorithm="HS256")
+
+
+@pytest.mark.parametrize("claims", [{"aud": None}, {"aud": "link"}, {"aud": ["link", "api"]},
+                                    {"exp": int(time.time()) + 2 * 3600}, {"exp": None}])
+def test_api_tokens_need_aud_api_and_at_most_an_hour(claims):
+    with pytest.raises(TokenInvalid):
+        verify_api(api(**claims), SECRET, "a", "u")
+    verify_api(api(exp=int(time.time()) + 3600), SECRET, "a", "u")
+
+
+def test_a_link_token_is_never_an_api_token():
+    with pytest.raises(TokenInvalid):
+        verify_api("Bearer " + jwt.encode({"sub": "u", "acct": "a", "exp": int(time.time()) + 600}, SECRET,
+                                          algorithm="HS256"), SECRET, "a", "u")
 
 
 def test_api_token():
@@ -72,11 +109,19 @@ def test_csrf_is_bound_to_the_session():
     a, b = Session.new("a", "u", None), Session.new("a", "u", None)
     assert a.csrf_ok(SECRET, a.csrf_token(SECRET))
     assert not a.csrf_ok(SECRET, b.csrf_token(SECRET)) and not a.csrf_ok(SECRET, None)
+    assert not a.csrf_ok(SECRET, "é" + a.csrf_token(SECRET)[1:])  # non-ASCII: refused, not a TypeError
+
+
+@pytest.mark.parametrize("value", ["é.é", "x.\u00ff", "\u2603", "a.b\udcff"])
+def test_a_non_ascii_session_cookie_is_no_session(value):
+    assert Session.decode(value, SECRET) is None
 
 
 def test_cookie_flags():
-    assert cookie_header("v", secure=True) == "evs_session=v; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax; Secure"
-    assert "Secure" not in cookie_header("v", secure=False)
+    assert cookie_header("v", secure=True) == \
+        "__Host-evs_session=v; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax; Secure"
+    assert cookie_header("v", secure=False) == "evs_session=v; Max-Age=1800; Path=/; HttpOnly; SameSite=Lax"
+    assert "Domain" not in cookie_header("v", secure=True)
 
 
 @pytest.mark.parametrize("header,lang", [(None, "pt-BR"), ("", "pt-BR"), ("en-US,en;q=0.9", "en"),
@@ -89,3 +134,16 @@ def test_language(header, lang):
 def test_csp_allows_the_return_origins_as_form_targets_only():
     csp = security_headers("n0nce", ("https://app.evolutto.com.br",))["Content-Security-Policy"]
     assert "style-src 'nonce-n0nce'" in csp and "form-action 'self' https://app.evolutto.com.br" in csp
+
+
+@pytest.mark.parametrize("raw,path", [
+    ("/oauth/callback", "/oauth/callback"), ("/integrations/oauth/callback", "/oauth/callback"),
+    ("/evs-integrations/calendars/", "/calendars"), ("/integrations", "/"), ("/integrations/", "/"),
+    ("/integrationsx/connect", "/integrationsx/connect"),
+    ("/api/connections/integrations/u", "/api/connections/integrations/u"),
+    ("/integrations/integrations/connect", "/integrations/connect"), ("/", "/"), ("//", "/"),
+])
+def test_a_leading_function_name_is_dropped_once(raw, path):
+    names = function_names({"K_SERVICE": "evs-integrations", "FUNCTION_TARGET": "integrations"})
+    assert names == ("evs-integrations", "integrations")
+    assert route_path(raw, names) == path

@@ -2,7 +2,7 @@ import json
 import logging
 
 from sync.errors import Retryable
-from sync.logs import CloudLoggingFormatter, safe_traceback, trace_from_headers
+from sync.logs import MAX_VALUE_CHARS, CloudLoggingFormatter, safe_traceback, trace_from_headers
 
 
 def record(fields, exc=None, trace=None):
@@ -47,3 +47,15 @@ def test_trace_headers():
     assert trace_from_headers({"X-Cloud-Trace-Context": "105445aa7843bc8bf206b1200/1;o=1"}) == \
         ("105445aa7843bc8bf206b1200", "1")
     assert trace_from_headers({}) is None
+
+
+def test_every_logged_string_is_bounded_the_message_too():
+    huge = "x" * 1_000_000
+    rec = record({"account_id": huge, "user_id": "u", "count": 10 ** 30})
+    rec.msg = "GET " + huge
+    line = CloudLoggingFormatter("p").format(rec)
+    entry = json.loads(line)
+    assert len(line) < 2_000
+    assert len(entry["account_id"]) == MAX_VALUE_CHARS and entry["account_id"].endswith("…")
+    assert len(entry["message"]) == MAX_VALUE_CHARS and entry["message"].startswith("GET xxx")
+    assert entry["user_id"] == "u" and entry["count"] == 10 ** 30

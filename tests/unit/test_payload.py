@@ -181,3 +181,21 @@ def test_body_must_be_a_json_object(body):
 
 def test_body_json_object_is_returned():
     assert parse_body(json.dumps(payload()).encode())["type"] == "event.created"
+
+
+def test_a_version_more_than_the_skew_ahead_of_now_is_refused():
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    for text in ("9999-12-31T23:59:59Z", "2026-11-23T12:00:00.000000001Z", "2026-11-23T09:00:01-03:00"):
+        with pytest.raises(InvalidPayload) as err:
+            parse_change(payload(updated_at=text), "m", now=now)
+        assert [d["loc"] for d in err.value.detail] == ["event.updated_at"]
+        assert "24 hours ahead" in err.value.detail[0]["msg"]
+    assert parse_change(payload(updated_at="2026-11-23T12:00:00Z"), "m", now=now)  # exactly 24 hours: fine
+    assert parse_change(payload("event.deleted", updated_at="2026-11-23T11:00:00Z"), "m", now=now)
+    with pytest.raises(InvalidPayload):  # deletes too
+        parse_change(payload("event.deleted", updated_at="2026-11-24T11:00:00Z"), "m", now=now)
+    with pytest.raises(InvalidPayload):
+        parse_change(payload(updated_at="2026-11-22T14:00:01Z"), "m", now=now, max_skew=timedelta(hours=2))
+    assert parse_change(payload(updated_at="9999-12-31T23:59:59Z"), "m")  # no clock given: no clock rule

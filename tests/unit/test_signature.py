@@ -68,6 +68,8 @@ def test_timestamps_within_five_minutes_pass(skew):
     lambda h: h.update({"webhook-signature": h["webhook-signature"][:-4] + "AAA="}),
     lambda h: h.update({"webhook-id": "other-id"}),
     lambda h: h.update({"webhook-id": "a\nb"}),
+    lambda h: h.update({"webhook-timestamp": "\u00b2"}),  # str.isdigit() says yes, int() says no
+    lambda h: h.update({"webhook-timestamp": "\u0661\u0662\u0663"}),  # Arabic-Indic digits: int() takes them
 ])
 def test_malformed_or_wrong_headers_are_refused(mutate):
     secret = new_secret()
