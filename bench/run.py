@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from local import emulators
+from local import emulators, shutdown
 from local.stack import CLIENT_ID, PROJECT, ROOT, Stack, functions_framework_bin
 from sync.model import google_event_id
 from tests.helpers import payload, signed_headers, wait_for
@@ -96,9 +96,9 @@ def bench_ingest(stack: Stack, n: int, concurrency: int) -> None:
     procs = []
     for name, port in ports.items():
         source = "main.py" if name == "handle_webhook" else "bench/baselines.py"
-        procs.append(subprocess.Popen([functions_framework_bin(), f"--target={name}", f"--source={source}",
-                                       f"--port={port}", "--host=127.0.0.1"], cwd=ROOT, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        procs.append(shutdown.spawn([functions_framework_bin(), f"--target={name}", f"--source={source}",
+                                     f"--port={port}", "--host=127.0.0.1"], name, cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         emulators.wait_http(f"http://127.0.0.1:{port}/", 60)
     try:
         targets = {"bare 202": f"http://127.0.0.1:{ports['bare']}/",
