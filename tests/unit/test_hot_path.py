@@ -18,7 +18,7 @@ RULES = ["FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10", "FREQ=DAILY;UNTIL=20270131T120000Z"
 
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("zone", [None, "America/Sao_Paulo", "Pacific/Kiritimati", "UTC"])
-@pytest.mark.parametrize("start", [datetime(2026, 1, 31, 23, 30), datetime(1999, 12, 31, 0, 0), datetime(2026, 3, 8, 2)])
+@pytest.mark.parametrize("start", [datetime(2026, 1, 31, 23, 30), datetime(1999, 12, 31), datetime(2026, 3, 8, 2)])
 def test_the_cached_dateutil_verdict_is_the_one_for_the_events_own_start(rule, zone, start):
     dtstart = start.replace(tzinfo=ZoneInfo(zone)) if zone else start.replace(hour=0, minute=0)
     try:
