@@ -62,4 +62,5 @@ clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .local build test-artifacts .pytest_cache
 
 bench: $(STAMP)
+	@scripts/check-tools.sh bench
 	$(PY) -m bench.run

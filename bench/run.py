@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from typing import Any
 
 import requests
 
-from local import emulators
+from local import emulators, shutdown
 from local.stack import CLIENT_ID, PROJECT, ROOT, Stack, functions_framework_bin
 from sync.model import google_event_id
 from tests.helpers import payload, signed_headers, wait_for
@@ -85,33 +87,45 @@ def signed_batch(stack: Stack, n: int, account: str, users: int = 50) -> list[tu
 
 # -- 1. ingest ------------------------------------------------------------------------------------
 INGEST_TOPIC = "bench-ingest"  # no subscription: ingest must not leave a backlog for the worker
+HANDLERS = {"bare 202": ("bare", "bench/baselines.py"), "publish-only": ("publish_only", "bench/baselines.py"),
+            "handle_webhook": ("handle_webhook", "main.py")}
+
+
+def start_handlers(stack: Stack) -> tuple[dict[str, str], dict[str, Any]]:
+    """The three handlers, each in its own functions-framework process, on the ingest topic."""
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    try:
+        pubsub_v1.PublisherClient().create_topic(name=f"projects/{PROJECT}/topics/{INGEST_TOPIC}")
+    except AlreadyExists:
+        pass
+    env = {**os.environ, **stack.env, "SYNC_TOPIC": INGEST_TOPIC}
+    urls, procs = {}, {}
+    for name, (target, source) in HANDLERS.items():
+        port = emulators.free_port()
+        procs[name] = shutdown.spawn([functions_framework_bin(), f"--target={target}", f"--source={source}",
+                                      f"--port={port}", "--host=127.0.0.1"], name, cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        urls[name] = f"http://127.0.0.1:{port}/"
+        emulators.wait_http(urls[name], 60)
+    return urls, procs
+
+
+def stop_handlers(procs: dict[str, Any]) -> None:
+    for name, proc in procs.items():
+        emulators.Process(name, proc, "").stop()
 
 
 def bench_ingest(stack: Stack, n: int, concurrency: int) -> None:
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-    pubsub_v1.PublisherClient().create_topic(name=f"projects/{PROJECT}/topics/{INGEST_TOPIC}")
-    env = {**os.environ, **stack.env, "SYNC_TOPIC": INGEST_TOPIC}
-    ports = {name: emulators.free_port() for name in ("bare", "publish_only", "handle_webhook")}
-    procs = []
-    for name, port in ports.items():
-        source = "main.py" if name == "handle_webhook" else "bench/baselines.py"
-        procs.append(subprocess.Popen([functions_framework_bin(), f"--target={name}", f"--source={source}",
-                                       f"--port={port}", "--host=127.0.0.1"], cwd=ROOT, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        emulators.wait_http(f"http://127.0.0.1:{port}/", 60)
+    urls, procs = start_handlers(stack)
     try:
-        targets = {"bare 202": f"http://127.0.0.1:{ports['bare']}/",
-                   "publish-only": f"http://127.0.0.1:{ports['publish_only']}/",
-                   "handle_webhook": f"http://127.0.0.1:{ports['handle_webhook']}/"}
-        for url in targets.values():  # warm up each (first publish creates the client)
+        for url in urls.values():  # warm up each (first publish creates the client)
             load(url, signed_batch(stack, 50, "warm"), concurrency)
         results = {name: load(url, signed_batch(stack, n, "ingest-" + name.split()[0]), concurrency)
-                   for name, url in targets.items()}
+                   for name, url in urls.items()}
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=10)
+        stop_handlers(procs)
     real, pub, bare = results["handle_webhook"], results["publish-only"], results["bare 202"]
     emit(f"### Ingest: {n} signed webhooks, {concurrency} concurrent clients, Pub/Sub emulator "
          "(each handler in its own functions-framework process, same topic)")
@@ -121,6 +135,90 @@ def bench_ingest(stack: Stack, n: int, concurrency: int) -> None:
          f"(target >= 0.9), p99 **{real['p99_ms'] / pub['p99_ms']:.2f}x** (target <= 1.2); "
          f"vs bare: throughput {real['req_per_s'] / bare['req_per_s']:.2f}x, "
          f"p99 {real['p99_ms'] / bare['p99_ms']:.2f}x.")
+    emit()
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time so far of every live process in a process group (Linux /proc)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_round(url: str, batch: list[tuple[bytes, dict[str, str]]], connections: int, pgid: int,
+              threads: int = 2) -> dict[str, float]:
+    """Replay ``batch`` once with wrk; latency from wrk, CPU from the handler's process group."""
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False, encoding="utf-8") as f:
+        for body, h in batch:
+            f.write(f"{h['webhook-id']}\t{h['webhook-timestamp']}\t{h['webhook-signature']}\t{body.decode()}\n")
+    done = tempfile.mkdtemp()
+    try:
+        cpu0 = group_cpu_seconds(pgid)
+        proc = subprocess.Popen(["wrk", f"-t{threads}", f"-c{connections}", "-d300s", "--timeout", "30s",
+                                 "-s", str(ROOT / "bench" / "replay.lua"), url], stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "REPLAY_FILE": f.name, "REPLAY_THREADS": str(threads),
+                                     "REPLAY_DONE": done})
+        deadline = time.monotonic() + 240
+        while len(os.listdir(done)) < threads and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        cpu = group_cpu_seconds(pgid) - cpu0
+        proc.send_signal(signal.SIGINT)  # every request answered: report now
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        os.unlink(f.name)
+        shutil.rmtree(done, ignore_errors=True)
+    r = json.loads(stdout.strip().splitlines()[-1])
+    assert r["non_202"] == 0 and r["errors"] == 0, stdout
+    return {"req_per_s": r["requests"] / r["seconds"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+            "cpu_ms_per_req": cpu * 1000 / r["requests"]}
+
+
+def bench_ingest_mixed(stack: Stack, n: int = 3000, users: int = 50, connections: int = 16,
+                       rounds: int = 5) -> None:
+    """The mixed load: ``n`` distinct signed webhooks (bench/mixed.py) over ``users`` users, replayed by
+    wrk against each handler in turn, ``rounds`` times (the order rotating); medians of the rounds."""
+    from bench.mixed import mixed_payloads, signed
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed for the mixed ingest load: scripts/check-tools.sh bench installs it")
+    secret = stack.env["WEBHOOK_SIGNING_SECRET"]
+    urls, procs = start_handlers(stack)
+    per_round: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+    try:
+        for name, url in urls.items():  # warm up: clients made, code paths hot
+            wrk_round(url, signed(secret, mixed_payloads(300, "warm", users, seed=99)), connections,
+                      procs[name].pid)
+        names = list(urls)
+        for r in range(rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                batch = signed(secret, mixed_payloads(n, f"mixed{r}-{name.split()[0]}", users, seed=r))
+                per_round[name].append(wrk_round(urls[name], batch, connections, procs[name].pid))
+    finally:
+        stop_handlers(procs)
+    med = {name: {k: statistics.median(x[k] for x in rows) for k in rows[0]} for name, rows in per_round.items()}
+    emit(f"### Ingest, mixed load: {n} distinct signed webhooks over {users} users, wrk with {connections} "
+         f"connections, {rounds} rounds (medians)")
+    emit()
+    emit("Creates, updates and deletes; timed events in 8 zones, all-day events, series with exceptions, "
+         "attendees, reminders (bench/mixed.py). CPU: the handler's processes, user + system, per request.")
+    emit()
+    table([{"handler": name, **r} for name, r in med.items()])
+    real, pub = med["handle_webhook"], med["publish-only"]
+    ratios = [w["p99_ms"] / p["p99_ms"] for w, p in zip(per_round["handle_webhook"], per_round["publish-only"],
+                                                         strict=True)]
+    emit(f"handle_webhook / publish-only: throughput **{real['req_per_s'] / pub['req_per_s']:.2f}x** "
+         f"(target >= 0.9), p99 **{real['p99_ms'] / pub['p99_ms']:.2f}x** (target <= 1.2; per round: "
+         f"{', '.join(f'{x:.2f}' for x in ratios)}), CPU per request "
+         f"{real['cpu_ms_per_req']:.2f} vs {pub['cpu_ms_per_req']:.2f} ms.")
     emit()
 
 
@@ -295,6 +393,8 @@ def cold_start(stack: Stack) -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    only = sys.argv[1:]  # e.g. `python -m bench.run mixed`: that scenario alone
+    shutdown.install()
     emit(f"Measured {datetime.now().strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, "
          f"Python {platform.python_version()}; everything local (emulators, stand-in) on the same machine.")
     emit()
@@ -302,7 +402,11 @@ def main() -> None:
         stack = Stack(Path(tmp), extra_env={"CALENDAR_USER_RATE_PER_MINUTE": "6000", "CALENDAR_USER_BURST": "100"})
         stack.start()
         try:
+            if only == ["mixed"]:
+                bench_ingest_mixed(stack)
+                return
             bench_ingest(stack, n=600, concurrency=16)
+            bench_ingest_mixed(stack)
 
             emit("### End to end: webhook sent → event written in the stand-in calendar")
             emit()

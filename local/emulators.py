@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from local import shutdown
+
 SDK_PLATFORM = Path("/usr/lib/google-cloud-sdk/platform")
 
 
@@ -46,6 +48,7 @@ class Process:
     log_path: Path | None = None
 
     def stop(self) -> None:
+        """SIGTERM the process group, SIGKILL it after 10 s (or at once on a second Ctrl-C)."""
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -56,6 +59,12 @@ class Process:
                 except ProcessLookupError:
                     pass
                 self.proc.wait(timeout=10)
+        else:  # the leader is gone; a child of it (a wrapper's java) may not be
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        shutdown.forget(self.proc)
 
 
 def _command(kind: str, port: int) -> list[str]:
@@ -65,9 +74,11 @@ def _command(kind: str, port: int) -> list[str]:
         if direct.exists():
             return [str(direct), "--host=127.0.0.1", f"--port={port}"]
         return ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}"]
-    direct = SDK_PLATFORM / "cloud-firestore-emulator" / "cloud_firestore_emulator"
-    if direct.exists():
-        return [str(direct), "start", "--host=127.0.0.1", f"--port={port}", "--database-mode=firestore-native"]
+    jar = SDK_PLATFORM / "cloud-firestore-emulator" / "cloud-firestore-emulator.jar"
+    if jar.exists():  # what its bash wrapper runs, minus the wrapper (which forks java instead of exec)
+        main_class = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
+        return [os.environ.get("JAVA", "java"), "-Duser.language=en", "-cp", str(jar), main_class, "start",
+                "--host=127.0.0.1", f"--port={port}", "--database-mode=firestore-native"]
     return ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}"]
 
 
@@ -79,8 +90,8 @@ def start(kind: str, log_dir: Path, port: int | None = None, timeout: float = 60
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{kind}-emulator.log"
     log: IO[bytes] = open(log_path, "wb")
-    proc = subprocess.Popen(_command(kind, port), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = shutdown.spawn(_command(kind, port), f"{kind} emulator", stdout=log, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL)
     host = f"127.0.0.1:{port}"
     handle = Process(kind, proc, host, log_path)
     try:

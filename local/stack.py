@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local import emulators
+from local import emulators, shutdown
 from local.standin import SCOPE_CALENDARLIST_RO, SCOPE_EVENTS, Server, State
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,11 +102,10 @@ class Stack:
     def start_function(self, name: str) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(
+        proc = shutdown.spawn(
             [functions_framework_bin(), f"--target={name}", "--source=main.py", f"--port={self.ports[name]}",
-             "--host=127.0.0.1"],
+             "--host=127.0.0.1"], name,
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
         handle = emulators.Process(name, proc, f"127.0.0.1:{self.ports[name]}", self.log_dir / f"{name}.log")
         self.processes[name] = handle
@@ -212,16 +211,11 @@ class Stack:
         return path
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
-    # Explicit handlers: a job started in the background by a non-interactive shell inherits an
-    # ignored SIGINT, and SIGTERM (e.g. from `timeout`) must clean up the same way as Ctrl-C.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    state_dir = ROOT / ".local"
+    # Ctrl-C, SIGTERM (e.g. from `timeout`) or SIGHUP stop everything in order; a second one
+    # while that runs kills whatever is left at once (local/shutdown.py).
+    shutdown.install()
+    state_dir = Path(os.environ.get("LOCAL_STATE_DIR") or ROOT / ".local")
     state_dir.mkdir(exist_ok=True)
     stack = Stack(state_dir)
     print("starting emulators, the Calendar/OAuth stand-in and the three functions…", flush=True)
@@ -263,7 +257,7 @@ then send it an event with `make demo USER=ana`. Ctrl-C stops everything.
         print(f"stopping: {', '.join(dead)} exited (see {stack.log_dir})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nstopping…", flush=True)
+        print("\nstopping… (Ctrl-C again to kill at once)", flush=True)
         return 0
     finally:
         stack.stop()

@@ -10,6 +10,8 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 # The integrations pages are tested in a real headless Chromium (Debian's, with its driver).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# `make bench` replays its mixed ingest load with wrk (scripts/check-tools.sh bench).
+if [ "${1:-}" = bench ]; then command -v wrk >/dev/null 2>&1 || need_apt+=(wrk); fi
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need_apt[*]} with apt-get" >&2

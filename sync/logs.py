@@ -33,6 +33,7 @@ _QUIET = ("googleapiclient", "google_auth_httplib2", "google.auth", "urllib3", "
           "google.cloud")
 _configured = False
 _lock = threading.Lock()
+_logger = logging.getLogger(LOGGER_NAME)  # getLogger takes logging's module lock: once, not per line
 
 
 class CloudLoggingFormatter(logging.Formatter):
@@ -98,6 +99,8 @@ def configure(project: str | None, level: str = "INFO") -> None:
         root.setLevel(level if level in _SEVERITY else "INFO")
         for name in _QUIET:
             logging.getLogger(name).setLevel(logging.WARNING)
+        # Records need no process, thread or multiprocessing names (never written): skip the lookups.
+        logging.logProcesses = logging.logMultiprocessing = logging.logThreads = False
         _configured = True
 
 
@@ -119,7 +122,7 @@ def trace_from_headers(headers: Mapping[str, str]) -> tuple[str, str | None] | N
 
 def log(level: int, message: str, fields: Mapping[str, Any], trace: tuple[str, str | None] | None = None,
         exc_info: BaseException | None = None) -> None:
-    logging.getLogger(LOGGER_NAME).log(
+    _logger.log(
         level, message, extra={"fields": dict(fields), "trace": trace}, stacklevel=2,
         exc_info=(type(exc_info), exc_info, exc_info.__traceback__) if exc_info else None,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sync.zones import is_time_zone
@@ -87,10 +88,22 @@ def _rule_problem(rule: str, start_local: datetime | date, time_zone: str | None
             return "UNTIL must be a UTC date-time (YYYYMMDDTHHMMSSZ) for a timed event"
         if not _valid_value(until):
             return "UNTIL is not a real date"
+    return _dateutil_problem(rule, time_zone or "UTC" if isinstance(start_local, datetime) else None)
+
+
+@lru_cache(maxsize=1024)
+def _dateutil_problem(rule: str, time_zone: str | None) -> str | None:
+    """dateutil's second opinion on ``rule`` for a timed event in ``time_zone`` (None: all-day).
+
+    Whether dateutil accepts a rule depends on the rule and on DTSTART's zone (UNTIL is
+    compared and converted with it), not on DTSTART's date and time, so a fixed DTSTART of
+    that kind gives the same answer and the answer can be cached: building the rule (and
+    parsing its UNTIL with dateutil's parser) is the costliest step of validating a webhook.
+    """
     from dateutil.rrule import rrulestr  # imported here: only validation needs it
 
-    dtstart = (start_local.replace(tzinfo=ZoneInfo(time_zone or "UTC")) if isinstance(start_local, datetime)
-               else datetime(start_local.year, start_local.month, start_local.day))
+    dtstart = (datetime(2000, 1, 1, 12, tzinfo=ZoneInfo(time_zone)) if time_zone is not None
+               else datetime(2000, 1, 1))
     try:
         rrulestr(rule, dtstart=dtstart)  # built, never iterated
     except (ValueError, TypeError, KeyError):

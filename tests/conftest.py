@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
 
-from local import emulators
+from local import emulators, shutdown
 from local.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config):
-    """A terminated test run (CI's time limit, `timeout`) still tears the emulators down."""
+    """An interrupted or terminated test run (Ctrl-C, CI's time limit, `timeout`) still tears the
+    emulators and functions down; a second signal during that kills what is left at once."""
+    shutdown.install()
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
 ARTIFACTS = ROOT / "test-artifacts"
 
 
