@@ -70,7 +70,10 @@ def verify_link(token: str, secret: str, allowed_origins: tuple[str, ...], now: 
         raise TokenInvalid("link token lives longer than 15 minutes")
     return_url = claims.get("return_url")
     if return_url is not None:
-        if not isinstance(return_url, str) or origin_of(return_url) not in {o.lower() for o in allowed_origins}:
+        # Control characters (CR/LF above all) are dropped by URL parsers, so the origin reads as
+        # allowed, but no Location header may carry them: the redirect after saving would be a 500.
+        if (not isinstance(return_url, str) or not return_url.isprintable()
+                or origin_of(return_url) not in {o.lower() for o in allowed_origins}):
             raise ReturnUrlRefused("return_url is not on an allowed origin")
     return LinkClaims(_identifier(claims["acct"]), _identifier(claims["sub"]), return_url)
 
