@@ -52,3 +52,19 @@ def test_a_deeply_nested_signed_webhook_is_400_not_a_retried_503(stack, platform
                       headers=signed_headers(platform.secret, body))
     assert r.status_code == 400, r.text
     assert json.loads(r.text)["error"] == "invalid_payload"
+
+
+def test_a_string_exp_is_401_at_connect_and_at_the_api(stack, user):
+    """PyJWT takes "exp": "<digits>" for a number; the lifetime check then raised TypeError (500)."""
+    import time
+
+    import jwt
+
+    exp = str(int(time.time()) + 60)
+    r = Browser(stack).start(user["account_id"], user["user_id"], exp=exp)
+    assert r.status_code == 401 and "Set-Cookie" not in r.headers
+    token = jwt.encode({"sub": user["user_id"], "acct": user["account_id"], "aud": "api", "exp": exp},
+                       stack.env["LINK_SIGNING_SECRET"], algorithm="HS256")
+    r = requests.get(f"{stack.url('integrations')}api/connections/{user['account_id']}/{user['user_id']}",
+                     headers={"Authorization": "Bearer " + token}, timeout=30)
+    assert r.status_code == 401, r.text

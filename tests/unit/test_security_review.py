@@ -167,3 +167,17 @@ def test_a_parked_delete_keeps_id_and_version():
     assert contract_event({"start": "x", "attendees": "y", "title": {"a": 1}}) == {"start": "x", "attendees": "y"}
     assert Change("event.deleted", "a", "u", "ev", Version.parse("2026-11-20T13:00:00Z"), "m").parked_message()[
         "event"] == {}
+
+
+# -- JWT claim types ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["link", "api"])
+def test_a_string_exp_is_an_invalid_token_not_a_500(kind):
+    """PyJWT accepts "exp": "1795320828" (it calls int()); the lifetime check then raised TypeError."""
+    import jwt
+
+    from sync.integrations.tokens import TokenInvalid, verify_api
+
+    claims = {"sub": "u", "acct": "a", "exp": str(int(time.time()) + 60), **({"aud": "api"} if kind == "api" else {})}
+    token = jwt.encode(claims, KEY, algorithm="HS256")
+    with pytest.raises(TokenInvalid):
+        verify_link(token, KEY, ()) if kind == "link" else verify_api("Bearer " + token, KEY, "a", "u")
