@@ -116,7 +116,7 @@ def decode_envelope(raw: bytes, meta: dict[str, Any]) -> dict[str, Any]:
         }.items() if isinstance(v, (str, int)) and v})
         data = json.loads(base64.b64decode(message["data"], validate=True).decode("utf-8"))
         attributes = message.get("attributes") or {}
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise BadEnvelope("not a Pub/Sub push envelope with JSON data") from None
     if isinstance(data, dict) and "schema" not in data and "type" in data and "event" in data:
         # The webhook payload itself (e.g. published by another producer): the same change.

@@ -21,7 +21,8 @@ SYNC_SOURCE = "evolutto"
 MESSAGE_SCHEMA = 1
 
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})?$",
+    re.ASCII,  # "٢٠٢٦" is no year for Calendar
 )
 
 
@@ -90,7 +91,12 @@ def parse_rfc3339(text: str) -> tuple[datetime, int, timezone | None] | None:
     hours, minutes = int(tz_text[1:3]), int(tz_text[4:6])
     if hours > 23 or minutes > 59:
         return None
-    return local, nanos, timezone(sign * timedelta(hours=hours, minutes=minutes))
+    offset = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:  # 0001-01-01T00:00:00+01:00 names no instant a datetime can hold
+        local.replace(tzinfo=offset).astimezone(timezone.utc)
+    except OverflowError:
+        return None
+    return local, nanos, offset
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,13 @@ class Change:
             "event": self.raw_event,
         }
 
+    def parked_message(self) -> dict[str, Any]:
+        """``to_message()`` with the event cut to the fields contract §2 defines, for keeping in a
+        Firestore mapping while the connection cannot write. Unknown fields are ignored when the
+        message is applied, but stored they could make the write fail for good (an array in an
+        array, thousands of keys, maps nested past Firestore's depth), losing the change."""
+        return {**self.to_message(), "event": contract_event(self.raw_event, self.is_delete)}
+
     def log_fields(self) -> dict[str, str]:
         """Identifiers only: safe to log (no titles, no contents)."""
         return {
@@ -175,6 +188,36 @@ class Change:
             "change_type": self.type,
             "version": self.version.rfc3339,
         }
+
+
+_EVENT_FIELDS = ("id", "updated_at", "title", "description", "location", "start", "end", "recurrence",
+                 "attendees", "reminders_minutes", "conference_url", "url")
+_TIME_FIELDS = ("date", "date_time", "time_zone")
+_ATTENDEE_FIELDS = ("email", "display_name", "optional")
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def contract_event(raw: dict[str, Any], is_delete: bool = False) -> dict[str, Any]:
+    """The contract's fields of a webhook ``event`` (a delete's: id and updated_at), each cut to the
+    shape the contract gives it, so nothing in it nests an array in an array."""
+    out: dict[str, Any] = {}
+    for name in _EVENT_FIELDS[:2] if is_delete else _EVENT_FIELDS:
+        value = raw.get(name)
+        if name not in raw or value is None:
+            continue
+        if name in ("start", "end") and isinstance(value, dict):
+            out[name] = {k: value[k] for k in _TIME_FIELDS if k in value and _scalar(value[k])}
+        elif name == "attendees" and isinstance(value, list):
+            out[name] = [{k: a[k] for k in _ATTENDEE_FIELDS if k in a and _scalar(a[k])}
+                         for a in value if isinstance(a, dict)]
+        elif name in ("recurrence", "reminders_minutes") and isinstance(value, list):
+            out[name] = [item for item in value if _scalar(item)]
+        elif _scalar(value):
+            out[name] = value
+    return out
 
 
 def ordering_key(account_id: str, user_id: str, event_id: str) -> str:

@@ -55,7 +55,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     """Decode the raw body as a JSON object, or raise InvalidPayload."""
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         raise InvalidPayload([{"loc": "body", "msg": "must be a UTF-8 JSON document"}]) from None
     if not isinstance(data, dict):
         raise InvalidPayload([{"loc": "body", "msg": "must be a JSON object"}])
@@ -223,7 +223,13 @@ def _event_time(value: Any, loc: str, errors: _Errors) -> EventTime | None:
     if parts[2] is None and zone is None:
         errors.add(f"{loc}.date_time", "needs an offset unless time_zone is given")
         return None
-    return EventTime(date_time=text, time_zone=zone)
+    event_time = EventTime(date_time=text, time_zone=zone)
+    try:  # 0001-01-01T00:00:00 in Asia/Tokyo is before the first instant a datetime holds
+        instant(event_time)
+    except OverflowError:
+        errors.add(f"{loc}.date_time", "is out of range")
+        return None
+    return event_time
 
 
 def instant(t: EventTime) -> datetime:

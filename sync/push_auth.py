@@ -76,7 +76,9 @@ def _verify(token: str, settings: Settings) -> Mapping[str, Any]:
                                      certs_url=settings.push_certs_url, clock_skew_in_seconds=CLOCK_SKEW_SECONDS)
     except exceptions.TransportError:
         raise Retryable("push token certificates unavailable") from None
-    except (ValueError, exceptions.GoogleAuthError, pyjwt.PyJWTError):
+    except (ValueError, exceptions.GoogleAuthError, pyjwt.PyJWTError, RecursionError):
+        # RecursionError: google-auth parses the header's JSON before any signature check, so a
+        # deeply nested header from anyone would otherwise escape as a 500.
         raise PushUnauthenticated("push token does not verify") from None
 
 

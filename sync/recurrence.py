@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 from sync.zones import is_time_zone
 
 _LINE = re.compile(r"^(?P<name>[A-Za-z]+)(?P<params>(?:;[A-Za-z-]+=[^;:]+)*):(?P<value>.+)$")
-_DATE = re.compile(r"^\d{8}$")
-_DATE_TIME = re.compile(r"^\d{8}T\d{6}Z?$")
-_WEEKDAY = re.compile(r"^[+-]?(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
+# re.ASCII: \d is 0-9 only (Calendar reads no other digits).
+_DATE = re.compile(r"^\d{8}$", re.ASCII)
+_DATE_TIME = re.compile(r"^\d{8}T\d{6}Z?$", re.ASCII)
+_WEEKDAY = re.compile(r"^[+-]?(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$", re.ASCII)
 _FREQS = {"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
 _RANGES = {  # name → (lowest, highest, may be negative)
     "BYSECOND": (0, 60, False), "BYMINUTE": (0, 59, False), "BYHOUR": (0, 23, False),
@@ -67,12 +68,12 @@ def _rule_problem(rule: str, start_local: datetime | date, time_zone: str | None
     if "COUNT" in parts and "UNTIL" in parts:
         return "COUNT and UNTIL cannot both be given"
     for key in ("COUNT", "INTERVAL"):
-        if key in parts and not (parts[key].isdigit() and 0 < int(parts[key]) <= 10000):
+        if key in parts and not (_digits(parts[key]) and 0 < int(parts[key]) <= 10000):
             return f"{key} must be a whole number from 1 to 10000"
     for key, (low, high, signed) in _RANGES.items():
         for item in parts.get(key, "").split(",") if key in parts else []:
             number = item[1:] if signed and item[:1] in "+-" else item
-            if not number.isdigit() or not low <= int(number) <= high:
+            if not _digits(number) or not low <= int(number) <= high:
                 return f"{key} value {item} is out of range"
     for day in parts.get("BYDAY", "").split(",") if "BYDAY" in parts else []:
         if not _WEEKDAY.match(day):
@@ -131,6 +132,11 @@ def _dates_problem(name: str, params: dict[str, str], value: str, all_day: bool)
         if kind == "DATE-TIME" and "TZID" in params and item.endswith("Z"):
             return f"{name} value {item} cannot be UTC and have a TZID"
     return None
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and "٣"."""
+    return text.isascii() and text.isdigit()
 
 
 def _valid_value(text: str) -> bool:

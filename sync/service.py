@@ -136,7 +136,7 @@ class SyncService:
                 new = _clear_parking(replace(base, version=change.version, deleted=True, lease=None,
                                              last_error=None), change)
             elif decision.action is Action.PARK:
-                new = replace(base, parked=change.to_message(), parked_version=change.version)
+                new = replace(base, parked=change.parked_message(), parked_version=change.version)
             return _Claim(decision, conn, mapping, lease_id), new, None
 
         return self.store.update_event(change.account_id, change.user_id, change.event_id, work)
@@ -198,7 +198,7 @@ class SyncService:
             new = replace(
                 mapping,
                 lease=None if mapping.lease and mapping.lease.id == lease_id else mapping.lease,
-                parked=change.to_message() if keep else mapping.parked,
+                parked=change.parked_message() if keep else mapping.parked,
                 parked_version=change.version if keep else mapping.parked_version,
             )
             return None, new, status

@@ -42,6 +42,14 @@ def _identifier(value: object) -> str:
     return value
 
 
+def _lifetime(claims: dict[str, object], now: float) -> float:
+    """Seconds until ``exp``. PyJWT takes a string exp ("1795320828") as a number; we do not."""
+    exp = claims["exp"]
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        raise TokenInvalid("exp is not a number")
+    return exp - now
+
+
 def origin_of(url: str) -> str | None:
     """``scheme://host[:port]`` of an absolute http(s) URL; None for anything else, malformed included."""
     try:
@@ -66,11 +74,14 @@ def verify_link(token: str, secret: str, allowed_origins: tuple[str, ...], now: 
     # can never pass for a link (both are signed with LINK_SIGNING_SECRET).
     if "aud" in claims and claims["aud"] != LINK_AUDIENCE:
         raise TokenInvalid("not a link token")
-    if claims["exp"] - now > LINK_MAX_SECONDS + LEEWAY_SECONDS:
+    if _lifetime(claims, now) > LINK_MAX_SECONDS + LEEWAY_SECONDS:
         raise TokenInvalid("link token lives longer than 15 minutes")
     return_url = claims.get("return_url")
     if return_url is not None:
-        if not isinstance(return_url, str) or origin_of(return_url) not in {o.lower() for o in allowed_origins}:
+        # Control characters (CR/LF above all) are dropped by URL parsers, so the origin reads as
+        # allowed, but no Location header may carry them: the redirect after saving would be a 500.
+        if (not isinstance(return_url, str) or not return_url.isprintable()
+                or origin_of(return_url) not in {o.lower() for o in allowed_origins}):
             raise ReturnUrlRefused("return_url is not on an allowed origin")
     return LinkClaims(_identifier(claims["acct"]), _identifier(claims["sub"]), return_url)
 
@@ -88,7 +99,7 @@ def verify_api(authorization: str, secret: str, account_id: str, user_id: str, n
         raise TokenInvalid("api token is invalid or expired") from None
     if claims["aud"] != API_AUDIENCE:  # exactly "api", not a list that merely holds it
         raise TokenInvalid("not an api token")
-    if claims["exp"] - now > API_MAX_SECONDS + LEEWAY_SECONDS:
+    if _lifetime(claims, now) > API_MAX_SECONDS + LEEWAY_SECONDS:
         raise TokenInvalid("api token lives longer than 60 minutes")
     if claims.get("acct") != account_id or claims.get("sub") != user_id:
         raise TokenForbidden("token is for another account or user")
