@@ -11,6 +11,7 @@ from sync.errors import ConfigError
 
 SEND_UPDATES_CHOICES = ("all", "externalOnly", "none")
 SECRETS_BACKENDS = ("secret-manager", "env")
+DRIFT_POLICIES = ("restore", "report", "off")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class Settings:
     user_rate_per_minute: float = 500.0
     user_burst: float = 10.0
     throttle_max_wait_seconds: float = 5.0
+    # Drift repair (CONTRACT §9).
+    drift_policy: str = "restore"
+    drift_scan_minutes: float = 360.0
+    drift_channel_ttl_seconds: float = 7 * 24 * 3600.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -89,6 +94,9 @@ class Settings:
         send_updates = env.get("SEND_UPDATES") or cls.send_updates
         if send_updates not in SEND_UPDATES_CHOICES:
             raise ConfigError(f"SEND_UPDATES must be one of {', '.join(SEND_UPDATES_CHOICES)}")
+        drift_policy = env.get("DRIFT_POLICY") or cls.drift_policy
+        if drift_policy not in DRIFT_POLICIES:
+            raise ConfigError(f"DRIFT_POLICY must be one of {', '.join(DRIFT_POLICIES)}")
         origins = tuple(
             o.strip().rstrip("/") for o in env.get("ALLOWED_RETURN_ORIGINS", "").split(",") if o.strip()
         )
@@ -110,6 +118,9 @@ class Settings:
             user_rate_per_minute=_positive(env, "CALENDAR_USER_RATE_PER_MINUTE", cls.user_rate_per_minute),
             user_burst=_positive(env, "CALENDAR_USER_BURST", cls.user_burst),
             throttle_max_wait_seconds=_positive(env, "THROTTLE_MAX_WAIT_SECONDS", cls.throttle_max_wait_seconds),
+            drift_policy=drift_policy,
+            drift_scan_minutes=_positive(env, "DRIFT_SCAN_MINUTES", cls.drift_scan_minutes),
+            drift_channel_ttl_seconds=_positive(env, "DRIFT_CHANNEL_TTL_SECONDS", cls.drift_channel_ttl_seconds),
             env=env,
         )
 
