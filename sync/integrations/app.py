@@ -24,6 +24,7 @@ from flask import Response
 
 from sync import bootstrap, logs
 from sync.adapters.calendar_api import SCOPES
+from sync.drift import channels as drift_channels
 from sync.errors import (
     AuthRevoked,
     CalendarConflict,
@@ -171,6 +172,7 @@ class Integrations:
         if previous and previous != entry["id"]:
             moved = self._move_events(session, calendar, previous, entry["id"])
         self.store.activate(session.account_id, session.user_id, entry["id"], ref, email or None)
+        drift_channels.activated(session.account_id, session.user_id)  # §9: watch the chosen calendar
         self._retire_replaced_grant(doc, ref, email)
         bootstrap.vault().retire_others(ref)
         resumed = resume_parked(self.store, bootstrap.publisher(), session.account_id, session.user_id)
@@ -261,6 +263,7 @@ class Integrations:
                 return _json({"error": "cannot_remove_events",
                               "detail": "Google access is gone; reconnect first or disconnect without remove_events"},
                              409)
+        drift_channels.disconnected(account_id, user_id, doc.get("token_ref"))  # §9: before the revoke
         vault = bootstrap.vault()
         for ref in refs:
             try:
@@ -290,6 +293,10 @@ def _message_page(lang: str, status: int, key: str) -> Response:
 
 
 def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Response:
+    if path == "/google/notifications":  # Calendar push pings (§9)
+        from sync.drift import pings
+
+        return pings.handle(request, fields)
     app = Integrations()
     if path.startswith("/api/connections/"):
         parts = path.split("/")
