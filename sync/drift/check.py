@@ -72,14 +72,18 @@ class CheckState:
     lease_id: str
     sync_token: str | None
     calendar_id: str | None  # the calendar the token belongs to
+    pending_at: datetime | None = None  # when the ping that scheduled this check came
 
 
 class DriftStore(Protocol):
     def get_connection(self, account_id: str, user_id: str) -> Connection | None: ...
 
     def begin_check(self, account_id: str, user_id: str, lease_id: str, until: datetime) -> CheckState | None:
-        """Take the connection's check lease (None: another check holds it) and clear the
-        pending marker, so a ping from now on schedules one more check."""
+        """Take the connection's check lease (None: another check holds it)."""
+        ...
+
+    def clear_pending(self, account_id: str, user_id: str) -> None:
+        """From now on a ping schedules one more check (this one may list before its change)."""
         ...
 
     def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
@@ -122,7 +126,8 @@ def utcnow() -> datetime:
 class DriftCheck:
     def __init__(self, store: DriftStore, calendars: DriftCalendars, policy: str = "restore",
                  throttle: UserThrottle | None = None, max_wait: float = 5.0, lease_seconds: float = 120.0,
-                 clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
+                 debounce: float = 0.0) -> None:
         self.store = store
         self.calendars = calendars
         self.policy = policy
@@ -131,6 +136,7 @@ class DriftCheck:
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
         self.sleep = sleep
+        self.debounce = debounce  # seconds a burst of pings has to settle into this one check
 
     def run(self, account_id: str, user_id: str) -> CheckResult:
         if self.policy == "off":
@@ -144,6 +150,11 @@ class DriftCheck:
             return CheckResult("drift_busy", acknowledge=False, retry_after=5)
         result = CheckResult("drift_checked")
         try:
+            if state.pending_at is not None and self.debounce > 0:
+                wait = (state.pending_at + timedelta(seconds=self.debounce) - self.clock()).total_seconds()
+                if wait > 0:
+                    self.sleep(min(wait, self.debounce))
+            self.store.clear_pending(account_id, user_id)
             token, keep = self._pages(connection, state, result)
         except BaseException:
             self.store.release_check(account_id, user_id, lease_id)

@@ -1,8 +1,9 @@
 """Schedule one drift check of a connection on the bulk lane, coalescing bursts.
 
 A ``drift_pending`` marker is created by the first ping of a burst and deleted when the check
-starts: 50 pings in a second publish one job, and a ping that arrives while a check runs
-publishes one more (it may have missed that change). A marker older than ``PENDING_WINDOW``
+starts listing, which it does ``DEBOUNCE_SECONDS`` after that first ping: 50 pings in a second
+publish one job, and a ping that arrives once the check lists publishes one more (the listing
+may have missed its change). A marker older than ``PENDING_WINDOW``
 (its job lost) no longer holds anything back.
 """
 
@@ -17,6 +18,7 @@ from sync.errors import Retryable
 
 KIND = "drift_check"
 PENDING_WINDOW = timedelta(seconds=120)
+DEBOUNCE_SECONDS = 2.0
 
 
 def drift_ordering_key(account_id: str, user_id: str) -> str:

@@ -84,15 +84,17 @@ class FirestoreDriftStore(FirestoreStore):
         now = _now()
 
         def run(txn: firestore.Transaction) -> CheckState | None:
-            snap = next(iter(txn.get_all([ref])), None)
+            snaps = {s.reference.path: s for s in txn.get_all([ref, pending])}
+            snap, marker = snaps.get(ref.path), snaps.get(pending.path)
             doc = (snap.to_dict() or {}) if snap is not None and snap.exists else {}
             held = doc.get("check_lease_until")
             if doc.get("check_lease_id") and isinstance(held, datetime) and held > now:
                 return None
             txn.set(ref, {"account_id": account_id, "user_id": user_id, "check_lease_id": lease_id,
                           "check_lease_until": until}, merge=True)
-            txn.delete(pending)
-            return CheckState(lease_id, doc.get("sync_token"), doc.get("sync_calendar_id"))
+            pending_at = (marker.to_dict() or {}).get("at") if marker is not None and marker.exists else None
+            return CheckState(lease_id, doc.get("sync_token"), doc.get("sync_calendar_id"),
+                              pending_at if isinstance(pending_at, datetime) else None)
 
         return self._transaction(run)
 

@@ -22,10 +22,11 @@ def check() -> Any:
 
     def make() -> Any:
         from sync.drift.check import DriftCheck
+        from sync.drift.schedule import DEBOUNCE_SECONDS
 
         s = bootstrap.config()
         return DriftCheck(store(), bootstrap.calendars(), policy=s.drift_policy,
                           throttle=bootstrap.sync_service().throttle, max_wait=s.throttle_max_wait_seconds,
-                          lease_seconds=s.lease_seconds)
+                          lease_seconds=s.lease_seconds, debounce=DEBOUNCE_SECONDS)
 
     return bootstrap._once("drift_check", make)

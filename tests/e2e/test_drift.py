@@ -261,3 +261,40 @@ def test_report_only_reports_and_off_ignores(stack, platform):
         assert platform.event(quiet, "ev-1001")["summary"] == "Ignorado"
         assert platform.event(user, "ev-1001")["summary"] == "Também ignorado"
         assert not drift_lines(platform, quiet)
+
+
+def test_a_calendar_switch_moves_the_channel_and_moved_events_are_not_drift(stack, platform, google_user):
+    from tests.e2e.conftest import Browser
+
+    user = google_user
+    browser = Browser(stack)
+    browser.connect(user, calendar_id=user["team"])
+    [first] = live_channel(stack, user["team"])
+    synced(platform, user)
+    browser.connect(user, calendar_id=user["email"])  # the switch: events moved, same ids
+    [second] = live_channel(stack, user["email"])
+    assert [c["stopped"] for c in channels(stack, user["team"]) if c["id"] == first["id"]] == [True]
+    updates = calls(stack, "events.update")
+    by_hand(stack, user, summary="Na agenda nova")
+    wait_for(lambda: platform.event(user, "ev-1001")["summary"] != "Na agenda nova", what="repair in the new one")
+    assert calls(stack, "events.update") == updates + 1  # the repair only: the move itself was not drift
+    assert second["id"] != first["id"]
+
+
+def test_a_burst_of_pings_is_one_check(stack, platform, user):
+    from concurrent.futures import ThreadPoolExecutor
+
+    synced(platform, user)
+    [channel] = live_channel(stack, user["email"])
+    wait_for(lambda: drift_lines(platform, user, "drift_checked"), what="the write's own check")
+    time.sleep(1.5)
+    token = stack.standin.state.channels[channel["id"]].token
+    before, lists = len(drift_lines(platform, user)), calls(stack, "events.list")
+    headers = {"X-Goog-Channel-ID": channel["id"], "X-Goog-Channel-Token": token, "X-Goog-Resource-State": "exists"}
+    url = stack.url("integrations") + "google/notifications"
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda _: requests.post(url, headers=headers, timeout=30).status_code, range(50)))
+    assert answers == [200] * 50
+    wait_for(lambda: len(drift_lines(platform, user)) > before, what="the check")
+    time.sleep(2)
+    assert len(drift_lines(platform, user)) - before == 1 and calls(stack, "events.list") - lists == 1

@@ -87,6 +87,9 @@ class Store(FakeStore):
         if not keep_token:
             self.token = sync_token
 
+    def clear_pending(self, account_id, user_id):
+        pass
+
     def release_check(self, account_id, user_id, lease_id):
         self.check_lease = None
 
@@ -280,3 +283,31 @@ def test_times_compare_as_instants_and_foreign_events_do_not_count():
     assert source_event_id(copied, A, U) is None
     assert source_event_id({**copied, "id": google_event_id(A, U, "ev-1")}, A, U) == "ev-1"
     assert source_event_id({**copied, "id": google_event_id(A, U, "ev-1")}, A, "other") is None
+
+
+def test_drift_settings_default_and_refuse_bad_values():
+    from sync.config import Settings
+    from sync.errors import ConfigError
+
+    s = Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"})
+    assert (s.drift_policy, s.drift_scan_minutes) == ("restore", 360.0)
+    s = Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p", "DRIFT_POLICY": "report", "DRIFT_SCAN_MINUTES": "30"})
+    assert (s.drift_policy, s.drift_scan_minutes) == ("report", 30.0)
+    for bad in ({"DRIFT_POLICY": "fix"}, {"DRIFT_SCAN_MINUTES": "0"}, {"DRIFT_SCAN_MINUTES": "often"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p", **bad})
+
+
+def test_a_burst_settles_before_the_check_lists(world):
+    store, calendar, service = world
+    slept = []
+    now = datetime.now(timezone.utc)
+    original = store.begin_check
+
+    def begin(a, u, lease, until):
+        state = original(a, u, lease, until)
+        return CheckState(lease, state.sync_token, state.calendar_id, pending_at=now)
+
+    store.begin_check = begin
+    DriftCheck(store, calendar, clock=lambda: now, sleep=slept.append, debounce=2.0).run(A, U)
+    assert slept == [2.0]
