@@ -73,6 +73,7 @@ class CheckState:
     sync_token: str | None
     calendar_id: str | None  # the calendar the token belongs to
     pending_at: datetime | None = None  # when the ping that scheduled this check came
+    enrolled: bool = True  # False: the connection has no drift state (disconnected): no lease taken
 
 
 class DriftStore(Protocol):
@@ -141,13 +142,12 @@ class DriftCheck:
     def run(self, account_id: str, user_id: str) -> CheckResult:
         if self.policy == "off":
             return CheckResult("drift_off")
-        connection = self.store.get_connection(account_id, user_id)
-        if connection is None or not connection.can_write or connection.calendar_id is None:
-            return CheckResult("drift_not_active")
         lease_id = uuid.uuid4().hex
         state = self.store.begin_check(account_id, user_id, lease_id, self.clock() + self.lease)
         if state is None:  # another check is running: this one comes back after it
             return CheckResult("drift_busy", acknowledge=False, retry_after=5)
+        if not state.enrolled:
+            return CheckResult("drift_not_enrolled")  # disconnected (its drift state forgotten)
         result = CheckResult("drift_checked")
         try:
             if state.pending_at is not None and self.debounce > 0:
@@ -155,6 +155,11 @@ class DriftCheck:
                 if wait > 0:
                     self.sleep(min(wait, self.debounce))
             self.store.clear_pending(account_id, user_id)
+            # Read after the pause: a calendar switched meanwhile is the one to list.
+            connection = self.store.get_connection(account_id, user_id)
+            if connection is None or not connection.can_write or connection.calendar_id is None:
+                self.store.release_check(account_id, user_id, lease_id)
+                return CheckResult("drift_not_active")
             token, keep = self._pages(connection, state, result)
         except BaseException:
             self.store.release_check(account_id, user_id, lease_id)

@@ -86,12 +86,13 @@ class FirestoreDriftStore(FirestoreStore):
         def run(txn: firestore.Transaction) -> CheckState | None:
             snaps = {s.reference.path: s for s in txn.get_all([ref, pending])}
             snap, marker = snaps.get(ref.path), snaps.get(pending.path)
-            doc = (snap.to_dict() or {}) if snap is not None and snap.exists else {}
+            if snap is None or not snap.exists:
+                return CheckState(lease_id, None, None, enrolled=False)  # never resurrect a forgotten one
+            doc = snap.to_dict() or {}
             held = doc.get("check_lease_until")
             if doc.get("check_lease_id") and isinstance(held, datetime) and held > now:
                 return None
-            txn.set(ref, {"account_id": account_id, "user_id": user_id, "check_lease_id": lease_id,
-                          "check_lease_until": until}, merge=True)
+            txn.update(ref, {"check_lease_id": lease_id, "check_lease_until": until})
             pending_at = (marker.to_dict() or {}).get("at") if marker is not None and marker.exists else None
             return CheckState(lease_id, doc.get("sync_token"), doc.get("sync_calendar_id"),
                               pending_at if isinstance(pending_at, datetime) else None)
