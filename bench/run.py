@@ -440,6 +440,7 @@ def main() -> None:
                 result = end_to_end(stack, population, 300, 8)
                 scale.append({"users": count, "connect_s": connect_s, **result})
             table(scale)
+            __import__("bench.drift", fromlist=["bench_drift"]).bench_drift(stack)  # drift repair (§9)
         finally:
             stack.stop()
     (ROOT / "bench" / "results.md").write_text("\n".join(OUT) + "\n")

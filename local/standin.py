@@ -11,6 +11,14 @@ Failures are switchable through ``/_admin`` routes: injected statuses (a count o
 delays (timeouts), per-user rate limits answered as Google does (403
 ``userRateLimitExceeded``), revoked grants and removed calendars.
 
+Push notifications as Calendar sends them: ``events.watch`` opens a channel (https address, or
+http on loopback), ``channels.stop`` closes it, and every change to a watched calendar is POSTed
+to each live channel's address with Google's ``X-Goog-*`` headers, from a background pool so no
+API call waits for it. ``events.list`` speaks sync tokens (``nextSyncToken`` on a listing's last
+page; ``syncToken`` lists what changed since, deletions included; the parameters Google refuses
+next to one are a 400; an expired one is a 410). ``/_admin`` can edit or delete an event by hand
+(as the user in Calendar's UI: a new etag, a ping), switch pings off, and expire sync tokens.
+
 Run it alone with ``python -m local.standin --port 8089``.
 """
 
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import email.utils
 import hashlib
 import html
 import itertools
@@ -27,12 +36,14 @@ import re
 import secrets
 import threading
 import time
+import urllib.request
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from werkzeug.exceptions import HTTPException
@@ -48,6 +59,12 @@ SCOPE_CALENDAR = "https://www.googleapis.com/auth/calendar"
 SCOPE_CALENDARLIST_RO = "https://www.googleapis.com/auth/calendar.calendarlist.readonly"
 WRITE_ROLES = ("owner", "writer")
 ACCESS_TOKEN_SECONDS = 3599
+CHANNEL_ID = re.compile(r"^[A-Za-z0-9\-_+/=]{1,64}$")
+CHANNEL_TTL_DEFAULT = 7 * 24 * 3600
+CHANNEL_TTL_MAX = 30 * 24 * 3600
+# Google refuses these next to a syncToken (they would change what "changed since" means).
+NOT_WITH_SYNC_TOKEN = ("iCalUID", "orderBy", "privateExtendedProperty", "q", "sharedExtendedProperty", "timeMin",
+                       "timeMax", "updatedMin")
 
 
 class ApiError(Exception):
@@ -71,6 +88,9 @@ class Calendar:
     acl: dict[str, str]  # email → role
     time_zone: str = "America/Sao_Paulo"
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seq: int = 0  # bumped by every change: what sync tokens count
+    changed_at: dict[str, int] = field(default_factory=dict)  # event id → seq of its last change
+    token_epoch: int = 0  # sync tokens of an older epoch are expired (410)
 
 
 @dataclass
@@ -80,6 +100,21 @@ class Grant:
     client_id: str
     scopes: tuple[str, ...]
     revoked: bool = False
+
+
+@dataclass
+class Channel:
+    """A push channel (``events.watch``) on one calendar's events."""
+
+    id: str
+    resource_id: str
+    calendar_id: str
+    address: str
+    token: str | None
+    expiration_ms: int
+    client_id: str
+    stopped: bool = False
+    messages: int = 0
 
 
 @dataclass
@@ -115,6 +150,56 @@ class State:
         self.omit_scope_in_token_response = False  # RFC 6749 allows it when nothing was narrowed
         self.etag_counter = itertools.count(1)
         self.random = random.Random(1234)
+        self.channels: dict[str, Channel] = {}
+        self.pings_enabled = True
+        self._pinger: ThreadPoolExecutor | None = None
+
+    # -- changes and the pings they send ---------------------------------------------------
+    def changed(self, cal: Calendar, eid: str) -> None:
+        """Record a change to ``eid`` (sync tokens) and notify the calendar's live channels.
+        Call with the lock held; the pings go out from a background pool."""
+        cal.seq += 1
+        cal.changed_at[eid] = cal.seq
+        now_ms = int(time.time() * 1000)
+        for channel in self.channels.values():
+            if channel.calendar_id != cal.id or channel.stopped or channel.expiration_ms <= now_ms:
+                continue
+            if not self.pings_enabled:
+                self.calls["pings.suppressed"] += 1
+                continue
+            self.ping(channel, "exists")
+
+    def ping(self, channel: Channel, state: str) -> None:
+        channel.messages += 1
+        headers = {
+            "X-Goog-Channel-ID": channel.id,
+            "X-Goog-Channel-Expiration": email.utils.formatdate(channel.expiration_ms / 1000, usegmt=True),
+            "X-Goog-Resource-ID": channel.resource_id,
+            "X-Goog-Resource-URI": ("https://www.googleapis.com/calendar/v3/calendars/"
+                                    f"{quote(channel.calendar_id, safe='')}/events?alt=json"),
+            "X-Goog-Resource-State": state,
+            "X-Goog-Message-Number": str(channel.messages),
+            "Content-Length": "0",
+        }
+        if channel.token is not None:
+            headers["X-Goog-Channel-Token"] = channel.token
+        if self._pinger is None:
+            self._pinger = ThreadPoolExecutor(4, thread_name_prefix="standin-ping")
+        self._pinger.submit(self._deliver, channel.address, headers)
+
+    def _deliver(self, address: str, headers: dict[str, str]) -> None:
+        request = urllib.request.Request(address, data=b"", method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                ok = 200 <= response.status < 300
+        except OSError:  # URLError, HTTPError (a 4xx/5xx answer), timeouts
+            ok = False
+        with self.lock:
+            self.calls["pings.sent" if ok else "pings.failed"] += 1
+
+    def sync_token(self, cal: Calendar, seq: int) -> str:
+        raw = json.dumps({"c": hashlib.sha256(cal.id.encode()).hexdigest()[:16], "s": seq, "e": cal.token_epoch})
+        return "CP" + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     def next_etag(self) -> str:
         """A fresh etag, Calendar-style: a quoted number that changes with every write."""
@@ -167,6 +252,8 @@ class StandIn:
             r("/calendar/v3/calendars/<path:cal>/events/<eid>", endpoint="event",
               methods=["GET", "PUT", "PATCH", "DELETE"]),
             r("/calendar/v3/calendars/<path:cal>/events/<eid>/move", endpoint="event_move", methods=["POST"]),
+            r("/calendar/v3/calendars/<path:cal>/events/watch", endpoint="events_watch", methods=["POST"]),
+            r("/calendar/v3/channels/stop", endpoint="channels_stop", methods=["POST"]),
             r("/calendar/v3/users/me/calendarList", endpoint="calendar_list", methods=["GET"]),
             r("/calendar/v3/users/me/calendarList/<path:cal>", endpoint="calendar_list_get", methods=["GET"]),
             r("/o/oauth2/auth", endpoint="oauth_auth", methods=["GET"]),
@@ -180,7 +267,10 @@ class StandIn:
             r("/_admin/rate_limit", endpoint="admin_rate_limit", methods=["POST"]),
             r("/_admin/stats", endpoint="admin_stats", methods=["GET", "DELETE"]),
             r("/_admin/calendars/<path:cal>/events", endpoint="admin_events", methods=["GET"]),
-            r("/_admin/calendars/<path:cal>/events/<eid>", endpoint="admin_event", methods=["DELETE"]),
+            r("/_admin/calendars/<path:cal>/events/<eid>", endpoint="admin_event", methods=["DELETE", "PATCH"]),
+            r("/_admin/calendars/<path:cal>/sync_tokens", endpoint="admin_sync_tokens", methods=["DELETE"]),
+            r("/_admin/channels", endpoint="admin_channels", methods=["GET"]),
+            r("/_admin/pings", endpoint="admin_pings", methods=["POST"]),
             r("/_admin/calendars/<path:cal>", endpoint="admin_calendar", methods=["DELETE"]),
         ], strict_slashes=False)
 
@@ -269,14 +359,7 @@ class StandIn:
             raise ApiError(400, "invalidParameter", "; ".join(problems))
 
     def _body(self, request: Request) -> dict[str, Any]:
-        if request.mimetype != "application/json":
-            raise ApiError(400, "parseError", "This API does not support parsing form-encoded input.")
-        try:
-            body = json.loads(request.get_data() or b"{}")
-        except ValueError:
-            raise ApiError(400, "parseError", "Parse Error") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "parseError", "Parse Error")
+        body = _json_body(request)
         problems = discovery.validate(body, {"$ref": "Event"}, "event")
         if problems:
             raise ApiError(400, "invalid", "; ".join(problems[:5]))
@@ -319,26 +402,101 @@ class StandIn:
                     raise ApiError(409, "duplicate", "The requested identifier already exists.")
                 event = self._stored(calendar, body, eid, None)
                 calendar.events[eid] = event
+                self.state.changed(calendar, eid)
                 return _json(event)
         grant = self._authorize(request, (SCOPE_EVENTS,), "events.list")
         self._check_query(request, "list")
         with self.state.lock:
             calendar = self._calendar(cal, grant, write=False)
-            show_deleted = request.args.get("showDeleted") == "true"
+            since = self._since(request, calendar)
+            show_deleted = since is not None or request.args.get("showDeleted") == "true"
             wanted = [p.split("=", 1) for p in request.args.getlist("privateExtendedProperty")]
-            items = [
-                e for e in calendar.events.values()
-                if (show_deleted or e["status"] != "cancelled")
-                and all(e.get("extendedProperties", {}).get("private", {}).get(k) == v for k, v in wanted)
-            ]
-            items.sort(key=lambda e: e["id"])
-            start = int(request.args.get("pageToken") or 0)
+            page_token = _decode_token(request.args.get("pageToken"), "pageToken")
+            after, snapshot = str(page_token.get("a", "")), int(page_token.get("n", calendar.seq))
+            items = sorted(
+                (e for eid, e in calendar.events.items()
+                 if eid > after
+                 and (since is None or calendar.changed_at.get(eid, 0) > since)
+                 and (show_deleted or e["status"] != "cancelled")
+                 and all(e.get("extendedProperties", {}).get("private", {}).get(k) == v for k, v in wanted)),
+                key=lambda e: e["id"])
             size = min(int(request.args.get("maxResults") or 250), 2500)
-            page = items[start:start + size]
-            out: dict[str, Any] = {"kind": "calendar#events", "summary": calendar.summary, "items": page}
-            if start + size < len(items):
-                out["nextPageToken"] = str(start + size)
+            page = [json.loads(json.dumps(e)) for e in items[:size]]
+            out: dict[str, Any] = {"kind": "calendar#events", "summary": calendar.summary,
+                                   "timeZone": calendar.time_zone, "items": page}
+            if len(items) > size:
+                out["nextPageToken"] = _encode_token({"a": page[-1]["id"], "n": snapshot})
+            else:  # the last page: what changes after the first page started goes into the next sync
+                out["nextSyncToken"] = self.state.sync_token(calendar, snapshot)
             return _json(out)
+
+    def _since(self, request: Request, calendar: Calendar) -> int | None:
+        """The change number a ``syncToken`` stands for, refusing what Google refuses with it."""
+        token = request.args.get("syncToken")
+        if token is None:
+            return None
+        refused = [p for p in NOT_WITH_SYNC_TOKEN if p in request.args]
+        if refused:
+            raise ApiError(400, "invalid", f"Sync token cannot be combined with {', '.join(refused)}.")
+        if request.args.get("showDeleted") == "false":
+            raise ApiError(400, "invalid", "showDeleted cannot be false with a sync token.")
+        decoded = _decode_token(token[2:] if token.startswith("CP") else "!", "syncToken")
+        if decoded.get("c") != hashlib.sha256(calendar.id.encode()).hexdigest()[:16] \
+                or decoded.get("e") != calendar.token_epoch or not isinstance(decoded.get("s"), int):
+            raise ApiError(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.")
+        return int(decoded["s"])
+
+    # -- Calendar: push channels -----------------------------------------------------------
+    def on_events_watch(self, request: Request, cal: str) -> Response:
+        grant = self._authorize(request, (SCOPE_EVENTS,), "events.watch")
+        self._check_query(request, "watch")
+        body = _json_body(request)
+        problems = discovery.validate(body, {"$ref": "Channel"}, "channel")
+        if problems:
+            raise ApiError(400, "invalid", "; ".join(problems[:5]))
+        channel_id, address, token = body.get("id"), body.get("address") or "", body.get("token")
+        if not channel_id or not CHANNEL_ID.match(channel_id):
+            raise ApiError(400, "invalid", "Invalid channel id.")
+        if body.get("type") not in ("web_hook", "webhook"):
+            raise ApiError(400, "invalid", "Invalid channel type.")
+        parts = urlsplit(address)
+        loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not parts.hostname or (parts.scheme != "https" and not loopback):
+            raise ApiError(400, "push.webhookUrlNotHttps", "WebHook callback must be HTTPS: " + address[:200])
+        if token is not None and len(token) > 256:
+            raise ApiError(400, "invalid", "Channel token too long.")
+        ttl_text = (body.get("params") or {}).get("ttl", str(CHANNEL_TTL_DEFAULT))
+        if not re.fullmatch(r"\d{1,10}", ttl_text) or int(ttl_text) < 1:
+            raise ApiError(400, "invalid", "Invalid value for ttl.")
+        with self.state.lock:
+            calendar = self._calendar(cal, grant, write=False)
+            if channel_id in self.state.channels:
+                raise ApiError(400, "channelIdNotUnique", f"Channel id {channel_id} not unique")
+            channel = Channel(
+                id=channel_id, resource_id=hashlib.sha256(("events:" + calendar.id).encode()).hexdigest()[:27],
+                calendar_id=calendar.id, address=address, token=token, client_id=grant.client_id,
+                expiration_ms=int(time.time() * 1000) + min(int(ttl_text), CHANNEL_TTL_MAX) * 1000)
+            self.state.channels[channel_id] = channel
+            if self.state.pings_enabled:
+                self.state.ping(channel, "sync")  # as Google: a first message says the channel works
+            return _json({"kind": "api#channel", "id": channel.id, "resourceId": channel.resource_id,
+                          "resourceUri": f"https://www.googleapis.com/calendar/v3/calendars/{quote(calendar.id)}"
+                                         "/events?alt=json",
+                          "expiration": str(channel.expiration_ms), **({"token": token} if token else {})})
+
+    def on_channels_stop(self, request: Request) -> Response:
+        grant = self._authorize(request, (SCOPE_EVENTS, SCOPE_CALENDARLIST_RO), "channels.stop")
+        body = _json_body(request)
+        problems = discovery.validate(body, {"$ref": "Channel"}, "channel")
+        if problems:
+            raise ApiError(400, "invalid", "; ".join(problems[:5]))
+        with self.state.lock:
+            channel = self.state.channels.get(str(body.get("id") or ""))
+            if channel is None or channel.stopped or channel.resource_id != body.get("resourceId") \
+                    or channel.client_id != grant.client_id:
+                raise ApiError(404, "notFound", f"Channel '{str(body.get('id'))[:64]}' not found")
+            channel.stopped = True
+        return Response(status=204)
 
     def on_event(self, request: Request, cal: str, eid: str) -> Response:
         method = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[request.method]
@@ -360,6 +518,7 @@ class StandIn:
                     raise ApiError(410, "deleted", "Resource has been deleted")
                 current.update(status="cancelled", updated=_rfc3339(_now()),
                                etag=self.state.next_etag())
+                self.state.changed(calendar, eid)
                 return Response(status=204)
             assert body is not None
             if body.get("id") not in (None, eid):
@@ -369,6 +528,7 @@ class StandIn:
                 _check_event_semantics(merged)
             event = self._stored(calendar, merged, eid, current)
             calendar.events[eid] = event
+            self.state.changed(calendar, eid)
             return _json(event)
 
     def on_event_move(self, request: Request, cal: str, eid: str) -> Response:
@@ -386,6 +546,8 @@ class StandIn:
             event = {**event, "etag": self.state.next_etag(),
                      "organizer": {"email": target.id, "self": True}}
             target.events[eid] = event
+            self.state.changed(source, eid)
+            self.state.changed(target, eid)
             return _json(event)
 
     # -- Calendar: calendar list -----------------------------------------------------------
@@ -582,13 +744,47 @@ class StandIn:
         return _json({"items": self.state.events_of(cal, include_cancelled=request.args.get("showDeleted") == "true")})
 
     def on_admin_event(self, request: Request, cal: str, eid: str) -> Response:
-        """The user deletes an event by hand in Google Calendar."""
+        """The user edits (PATCH: the fields given replace the event's) or deletes an event by hand
+        in Google Calendar: not through our client, but like any change, a new etag and a ping."""
         with self.state.lock:
-            event = self.state.calendars[cal].events.get(eid)
-            if event is None:
+            calendar = self.state.calendars.get(cal)
+            event = calendar.events.get(eid) if calendar else None
+            if calendar is None or event is None:
                 raise ApiError(404, "notFound", "Not Found")
-            event["status"] = "cancelled"
+            if request.method == "DELETE":
+                event["status"] = "cancelled"
+            else:
+                fields = request.get_json()
+                if not isinstance(fields, dict):
+                    raise ApiError(400, "parseError", "Parse Error")
+                merged = {**event, **fields}
+                _check_event_semantics(merged)
+                event.clear()
+                event.update(merged, sequence=merged.get("sequence", 0) + 1)
+            event.update(etag=self.state.next_etag(), updated=_rfc3339(_now()))
+            self.state.changed(calendar, eid)
+            return _json(event)
+
+    def on_admin_sync_tokens(self, request: Request, cal: str) -> Response:
+        """Expire every sync token of a calendar: the next incremental listing gets a 410."""
+        with self.state.lock:
+            calendar = self.state.calendars.get(cal)
+            if calendar is None:
+                raise ApiError(404, "notFound", "Not Found")
+            calendar.token_epoch += 1
         return Response(status=204)
+
+    def on_admin_channels(self, request: Request) -> Response:
+        with self.state.lock:
+            return _json({"items": [{"id": c.id, "resourceId": c.resource_id, "calendarId": c.calendar_id,
+                                     "address": c.address, "expiration": c.expiration_ms, "stopped": c.stopped,
+                                     "messages": c.messages} for c in self.state.channels.values()]})
+
+    def on_admin_pings(self, request: Request) -> Response:
+        """Switch pings off (a lost notification, a channel Google stopped) or on again."""
+        with self.state.lock:
+            self.state.pings_enabled = bool((request.get_json() or {}).get("enabled", True))
+            return _json({"enabled": self.state.pings_enabled})
 
     def on_admin_calendar(self, request: Request, cal: str) -> Response:
         """The user deletes a whole secondary calendar."""
@@ -679,6 +875,34 @@ def _instant(t: dict[str, Any]) -> datetime:
         dt = dt.replace(tzinfo=ZoneInfo(t["timeZone"]))
     # In UTC: an aware time inside a DST gap or fold never compares equal across zones (PEP 495).
     return dt.astimezone(timezone.utc)
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    if request.mimetype != "application/json":
+        raise ApiError(400, "parseError", "This API does not support parsing form-encoded input.")
+    try:
+        body = json.loads(request.get_data() or b"{}")
+    except ValueError:
+        raise ApiError(400, "parseError", "Parse Error") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "parseError", "Parse Error")
+    return body
+
+
+def _encode_token(payload: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str | None, name: str) -> dict[str, Any]:
+    if not token:
+        return {}
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except ValueError:
+        raise ApiError(400, "invalid", f"Invalid {name} value.") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid", f"Invalid {name} value.")
+    return value
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -12,6 +12,7 @@ from sync.errors import ConfigError
 
 SEND_UPDATES_CHOICES = ("all", "externalOnly", "none")
 SECRETS_BACKENDS = ("secret-manager", "env")
+DRIFT_POLICIES = ("restore", "report", "off")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class Settings:
     push_audience: str = ""
     push_service_account: str = ""
     push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    # Drift repair (CONTRACT §9).
+    drift_policy: str = "restore"
+    drift_scan_minutes: float = 360.0
+    drift_channel_ttl_seconds: float = 7 * 24 * 3600.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -110,6 +115,9 @@ class Settings:
         push_service_account = (env.get("PUSH_SERVICE_ACCOUNT") or "").strip()
         if bool(push_audience) != bool(push_service_account):
             raise ConfigError("PUSH_AUDIENCE and PUSH_SERVICE_ACCOUNT go together: set both, or neither")
+        drift_policy = env.get("DRIFT_POLICY") or cls.drift_policy
+        if drift_policy not in DRIFT_POLICIES:
+            raise ConfigError(f"DRIFT_POLICY must be one of {', '.join(DRIFT_POLICIES)}")
         origins = tuple(
             o.strip().rstrip("/") for o in env.get("ALLOWED_RETURN_ORIGINS", "").split(",") if o.strip()
         )
@@ -138,6 +146,9 @@ class Settings:
             push_audience=push_audience,
             push_service_account=push_service_account,
             push_certs_url=env.get("PUSH_CERTS_URL") or cls.push_certs_url,
+            drift_policy=drift_policy,
+            drift_scan_minutes=_positive(env, "DRIFT_SCAN_MINUTES", cls.drift_scan_minutes),
+            drift_channel_ttl_seconds=_positive(env, "DRIFT_CHANNEL_TTL_SECONDS", cls.drift_channel_ttl_seconds),
             env=env,
         )
 

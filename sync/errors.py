@@ -74,3 +74,8 @@ class CalendarNotFound(SyncError):
 
 class CalendarConflict(SyncError):
     """Calendar answered 409: the event id is already taken (possibly by a cancelled event)."""
+
+
+class SyncTokenExpired(SyncError):
+    """Calendar answered 410 to an incremental listing: the sync token must be dropped and a
+    full listing made (CONTRACT §9)."""

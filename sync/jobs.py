@@ -17,6 +17,7 @@ from typing import Any
 # kind → "module:function"; the function takes the message data and returns a JobOutcome.
 HANDLERS: dict[str, str] = {
     "maintenance": "sync.maintenance:run",
+    "drift_check": "sync.drift.job:run",
 }
 
 

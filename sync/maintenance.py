@@ -17,7 +17,10 @@ from sync import logs
 from sync.errors import Retryable
 from sync.jobs import JobOutcome
 
-TASKS: tuple[str, ...] = ()
+TASKS: tuple[str, ...] = (
+    "sync.drift.channels:renew_due",  # Calendar push channels expiring within a day (§9)
+    "sync.drift.scan:scan_due",  # the fallback drift scan (§9)
+)
 
 
 def _task(target: str) -> Callable[[], dict[str, int]]:

@@ -294,3 +294,7 @@ class Mapping:
     lease: Lease | None = None
     parked: dict[str, Any] | None = None  # a change kept while the grant is revoked
     parked_version: Version | None = None
+    # Drift repair (§9): the etag Calendar gave our last write, and the change it applied (the
+    # message, as ``parked``), so a hand edit can be recognised and rewritten. Firestore only.
+    etag: str | None = None
+    applied: dict[str, Any] | None = None

@@ -85,7 +85,7 @@ class SyncService:
         session = None
         try:
             session = self.calendars.session(claim.connection)
-            name, calls = self._write(session, action, calendar_id, gid, change)
+            name, calls, etag = self._write(session, action, calendar_id, gid, change)
         except AuthRevoked:
             self._park(change, claim.lease_id, ConnectionStatus.NEEDS_REAUTH)
             return Outcome("parked_needs_reauth", calendar_calls=1 if session else 0)
@@ -103,7 +103,7 @@ class SyncService:
         except BaseException:
             self._release(change, claim.lease_id, attempted=session is not None)
             raise
-        self._finish(change, claim.lease_id, calendar_id, error=None)
+        self._finish(change, claim.lease_id, calendar_id, error=None, etag=etag)
         return Outcome(name, calendar_calls=calls)
 
     # -- steps -----------------------------------------------------------------------------
@@ -143,31 +143,30 @@ class SyncService:
 
     def _write(
         self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change
-    ) -> tuple[str, int]:
-        """One Calendar call in the steady state; the fallbacks add one more."""
+    ) -> tuple[str, int, str | None]:
+        """One Calendar call in the steady state; the fallbacks add one more. Returns the outcome,
+        the calls made and the etag Calendar gave the event (None for a delete)."""
         if action is Action.DELETE:
             try:
                 session.delete(calendar_id, gid)
             except CalendarNotFound:
-                return "deleted_already", 1
-            return "deleted", 1
+                return "deleted_already", 1, None
+            return "deleted", 1, None
         body = event_body(change, gid)
         if action is Action.UPDATE:
             try:
-                session.update(calendar_id, gid, body)
-                return "updated", 1
+                return "updated", 1, session.update(calendar_id, gid, body)
             except CalendarNotFound:
-                session.insert(calendar_id, body)  # gone for good (404/410): create it again
-                return "recreated", 2
+                # gone for good (404/410): create it again
+                return "recreated", 2, session.insert(calendar_id, body)
         try:
-            session.insert(calendar_id, body)
-            return "created", 1
+            return "created", 1, session.insert(calendar_id, body)
         except CalendarConflict:
             # The id exists: a redelivery, or an event cancelled by hand. Update brings it back.
-            session.update(calendar_id, gid, body)
-            return "restored", 2
+            return "restored", 2, session.update(calendar_id, gid, body)
 
-    def _finish(self, change: Change, lease_id: str, calendar_id: str, error: str | None) -> None:
+    def _finish(self, change: Change, lease_id: str, calendar_id: str, error: str | None,
+                etag: str | None = None) -> None:
         now = self.clock()
 
         def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
@@ -185,6 +184,9 @@ class SyncService:
                 error_at=None if applied else now,
                 synced_at=now if applied else mapping.synced_at,
                 lease=None,
+                # What drift repair (sync/drift) needs: our write's etag and the change it applied.
+                etag=(etag if applied else mapping.etag),
+                applied=(None if change.is_delete else change.to_message()) if applied else mapping.applied,
             ), change)
             return None, new, None
 

@@ -50,6 +50,7 @@ class FakeCalendar:
         self.faults_after: list[BaseException] = []  # raised by the next calls after they took effect
         self.revoked = False
         self.lock = threading.Lock()
+        self.etags = 0
 
     def session(self, connection: Connection) -> FakeCalendar:
         if self.revoked:
@@ -61,21 +62,27 @@ class FakeCalendar:
         if self.faults:
             raise self.faults.pop(0)
 
-    def insert(self, calendar_id: str, body: dict[str, Any]) -> None:
+    def _etag(self) -> str:
+        self.etags += 1
+        return f'"{self.etags}"'
+
+    def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
         with self.lock:
             self._call("insert")
             if (calendar_id, body["id"]) in self.events:
                 raise CalendarConflict("409")
-            self.events[(calendar_id, body["id"])] = copy.deepcopy(body)
+            self.events[(calendar_id, body["id"])] = {**copy.deepcopy(body), "etag": self._etag()}
             if self.faults_after:
                 raise self.faults_after.pop(0)  # the write landed, the answer did not
+            return str(self.events[(calendar_id, body["id"])]["etag"])
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> None:
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> str | None:
         with self.lock:
             self._call("update")
             if (calendar_id, event_id) not in self.events:
                 raise CalendarNotFound(404)
-            self.events[(calendar_id, event_id)] = copy.deepcopy(body)
+            self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag()}
+            return str(self.events[(calendar_id, event_id)]["etag"])
 
     def delete(self, calendar_id: str, event_id: str) -> None:
         with self.lock:
@@ -86,6 +93,7 @@ class FakeCalendar:
             if current["status"] == "cancelled":
                 raise CalendarNotFound(410)
             current["status"] = "cancelled"
+            current["etag"] = self._etag()
 
     def live(self, calendar_id: str) -> dict[str, dict[str, Any]]:
         return {eid: e for (cal, eid), e in self.events.items() if cal == calendar_id and e["status"] != "cancelled"}

@@ -29,6 +29,7 @@ from sync.errors import (
     Permanent,
     RateLimited,
     Retryable,
+    SyncTokenExpired,
 )
 from sync.model import Connection
 from sync.ports import TokenVault
@@ -40,6 +41,9 @@ SCOPES = (
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
 NO_ACCESS_REASONS = {"requiredAccessLevel", "forbidden", "notACalendarUser"}
 _CACHE_SIZE = 1024
+LIST_PAGE_SIZE = 2500  # Calendar's largest page: a drift check of 2,500 events is one call
+LIST_FIELDS = ("nextPageToken,nextSyncToken,items(id,etag,status,summary,description,location,start,end,"
+               "recurrence,attendees,reminders,source,extendedProperties)")
 
 
 def build_service(endpoint: str) -> Any:
@@ -111,6 +115,11 @@ class _LRU:
             self.items.pop(key, None)
 
 
+def _etag(response: Any) -> str | None:
+    etag = response.get("etag") if isinstance(response, dict) else None
+    return etag if isinstance(etag, str) else None
+
+
 class GoogleCalendars:
     def __init__(self, endpoint: str, token_uri: str, client_id: str, client_secret: str,
                  vault: TokenVault, send_updates: str = "none", timeout: float = 20.0) -> None:
@@ -166,17 +175,18 @@ class GoogleCalendarSession:
             self.on_revoked()  # the next delivery re-reads the (perhaps reconnected) token
         return err
 
-    def insert(self, calendar_id: str, body: dict[str, Any]) -> None:
+    def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
         events = self.owner.service.events()
         try:
-            self._execute(events.insert(calendarId=calendar_id, body=body, sendUpdates=self.owner.send_updates))
+            return _etag(self._execute(events.insert(calendarId=calendar_id, body=body,
+                                                     sendUpdates=self.owner.send_updates)))
         except CalendarNotFound as err:
             raise CalendarUnavailable("calendar not found") from err
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> None:
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> str | None:
         events = self.owner.service.events()
-        self._execute(events.update(calendarId=calendar_id, eventId=event_id, body=body,
-                                    sendUpdates=self.owner.send_updates))
+        return _etag(self._execute(events.update(calendarId=calendar_id, eventId=event_id, body=body,
+                                                 sendUpdates=self.owner.send_updates)))
 
     def delete(self, calendar_id: str, event_id: str) -> None:
         events = self.owner.service.events()
@@ -186,6 +196,39 @@ class GoogleCalendarSession:
         events = self.owner.service.events()
         self._execute(events.move(calendarId=calendar_id, eventId=event_id, destination=destination,
                                   sendUpdates=self.owner.send_updates))
+
+    # -- drift repair (CONTRACT §9) -----------------------------------------------------------
+    def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:
+        """One page of the calendar's events, deleted ones included: everything with no sync
+        token, else what changed since it (410 → SyncTokenExpired)."""
+        params: dict[str, Any] = {"calendarId": calendar_id, "showDeleted": True, "maxResults": LIST_PAGE_SIZE,
+                                  "fields": LIST_FIELDS}
+        if sync_token:
+            params["syncToken"] = sync_token
+        if page_token:
+            params["pageToken"] = page_token
+        try:
+            return dict(self._execute(self.owner.service.events().list(**params)))
+        except CalendarNotFound as err:
+            if err.status == 410 and sync_token:
+                raise SyncTokenExpired("calendar answered 410 to a sync token") from err
+            raise CalendarUnavailable("calendar not found") from err
+
+    def watch(self, calendar_id: str, channel_id: str, address: str, token: str, ttl_seconds: int) -> dict[str, Any]:
+        """Open a push channel on the calendar's events; Calendar's answer (resourceId, expiration)."""
+        body = {"id": channel_id, "type": "web_hook", "address": address, "token": token,
+                "params": {"ttl": str(int(ttl_seconds))}}
+        try:
+            return dict(self._execute(self.owner.service.events().watch(calendarId=calendar_id, body=body)))
+        except CalendarNotFound as err:
+            raise CalendarUnavailable("calendar not found") from err
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        """Stop a push channel; one Calendar no longer knows counts as stopped."""
+        try:
+            self._execute(self.owner.service.channels().stop(body={"id": channel_id, "resourceId": resource_id}))
+        except CalendarNotFound:
+            pass
 
     def writable_calendars(self) -> list[dict[str, Any]]:
         """The account's calendars it may write to, primary first (calendarList: our scope)."""

@@ -25,6 +25,7 @@ from flask import Response
 
 from sync import bootstrap, logs
 from sync.adapters.calendar_api import SCOPES
+from sync.drift import channels as drift_channels
 from sync.errors import (
     AuthRevoked,
     CalendarConflict,
@@ -203,6 +204,7 @@ class Integrations:
         if previous and previous != calendar_id:
             moved = self._move_events(session, calendar, previous, calendar_id)
         self.store.activate(session.account_id, session.user_id, calendar_id, ref, email or None)
+        drift_channels.activated(session.account_id, session.user_id)  # §9: watch the chosen calendar
         self._retire_replaced_grant(doc, ref, email)
         bootstrap.vault().retire_others(ref)
         return moved
@@ -289,6 +291,7 @@ class Integrations:
                 return _json({"error": "cannot_remove_events",
                               "detail": "Google access is gone; reconnect first or disconnect without remove_events"},
                              409)
+        drift_channels.disconnected(account_id, user_id, doc.get("token_ref"))  # §9: before the revoke
         vault = bootstrap.vault()
         for ref in refs:
             try:
@@ -325,6 +328,10 @@ def _message_page(lang: str, status: int, key: str) -> Response:
 
 
 def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Response:
+    if path == "/google/notifications":  # Calendar push pings (§9)
+        from sync.drift import pings
+
+        return pings.handle(request, fields)
     app = Integrations()
     if path.startswith("/api/connections/"):
         parts = path.split("/")

@@ -21,6 +21,9 @@ def import_connection(store: Any, vault: Any, publisher: Any, *, account_id: str
         token_ref=ref, google_email=google_email,
     ))
     vault.retire_others(ref)
+    from sync.drift import channels as drift_channels
+
+    drift_channels.activated(account_id, user_id)  # §9: watch the calendar (best effort)
     resumed = resume_parked(store, publisher, account_id, user_id)
     return {"account_id": account_id, "user_id": user_id, "status": "active", "calendar_id": calendar_id,
             "resumed_parked_changes": resumed}

@@ -8,8 +8,11 @@ parked, failed, deleted.
 import base64
 import json
 
+import requests
+
 from local.standin import Fault
-from tests.helpers import payload, signed_headers
+from sync.model import google_event_id
+from tests.helpers import payload, signed_headers, wait_for
 
 MARK = "Título-confidencial-7d1e"
 
@@ -18,6 +21,11 @@ def test_no_secret_token_or_title_reaches_the_logs(platform, user, stack):
     ids = {"account_id": user["account_id"], "user_id": user["user_id"]}
     state = stack.standin.state
     platform.wait_outcome(platform.accepted(payload(**ids, title=MARK, description=MARK, location=MARK)), "created")
+    # A hand edit in Google, undone by drift repair (§9): its path logs too.
+    gid = google_event_id(user["account_id"], user["user_id"], "ev-1001")
+    requests.patch(f"{stack.standin.url}_admin/calendars/{user['email']}/events/{gid}",
+                   json={"summary": MARK + " à mão"}, timeout=10)
+    wait_for(lambda: state.calendars[user["email"]].events[gid]["summary"] == MARK, timeout=30, what="drift repair")
     with state.lock:
         state.faults.append(Fault(503, "backendError", ("events.update",), count=1))
     platform.wait_outcome(platform.accepted(payload("event.updated", **ids, updated=1, title=MARK + " 2")), "updated")
@@ -59,8 +67,9 @@ def test_no_secret_token_or_title_reaches_the_logs(platform, user, stack):
             "authorization codes": list(state.issued_codes),
             "event title": [MARK, json.dumps(MARK)[1:-1]],
             "link token, session cookie, OAuth state": [link_token, cookie, state_param],
+            "push channel tokens": [c.token for c in state.channels.values() if c.token],
         }
-    assert forbidden["refresh tokens"] and forbidden["access tokens"]
+    assert forbidden["refresh tokens"] and forbidden["access tokens"] and forbidden["push channel tokens"]
     leaks = [f"{what} in {name}" for what, values in forbidden.items() for value in values
              for name, text in logs.items() if value and value in text]
     assert not leaks, leaks

@@ -1,0 +1,145 @@
+"""Calendar push channels (``events.watch``): one per active connection, at
+``$PUBLIC_BASE_URL/google/notifications``, with a secret token of its own (only its SHA-256 is
+stored). Opened on activation (calendar chosen, import-connection), replaced on a calendar
+switch and before expiry (the old one stopped), stopped on disconnect. Opening is best effort:
+a connection without a channel is still checked by the fallback scan, and the maintenance job
+tries again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sync import bootstrap, logs
+from sync.drift import wiring
+from sync.errors import SyncError
+
+ADDRESS_PATH = "/google/notifications"
+RETRY_AFTER = timedelta(minutes=15)
+RENEW_MARGIN = timedelta(days=1)
+_FAR = timedelta(days=3650)
+
+
+@dataclass(frozen=True)
+class ChannelRecord:
+    id: str
+    resource_id: str
+    calendar_id: str
+    expires_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _log(level: int, message: str, account_id: str, user_id: str, outcome: str, reason: str = "") -> None:
+    fields = {"function": "drift", "account_id": account_id, "user_id": user_id, "outcome": outcome}
+    logs.log(level, message, {**fields, "reason": reason} if reason else fields)
+
+
+def open_channel(account_id: str, user_id: str) -> str:
+    """Open the connection's channel on its calendar (replacing any other); the outcome."""
+    s, store = bootstrap.config(), wiring.store()
+    now = _now()
+    if s.drift_policy == "off":
+        stop_channel(account_id, user_id)
+        return "off"
+    connection = store.get_connection(account_id, user_id)
+    if connection is None or not connection.can_write:
+        store.channel_failed(account_id, user_id, now + timedelta(minutes=s.drift_scan_minutes))
+        return "inactive"
+    if not s.public_base_url:
+        store.channel_failed(account_id, user_id, now + _FAR)
+        return "no_address"
+    calendar = bootstrap.calendars().session(connection)
+    channel_id, token = uuid.uuid4().hex, secrets.token_urlsafe(32)
+    try:
+        answer = calendar.watch(connection.calendar_id, channel_id, s.public_base_url + ADDRESS_PATH, token,
+                                int(s.drift_channel_ttl_seconds))
+    except SyncError as exc:
+        store.channel_failed(account_id, user_id, now + RETRY_AFTER)
+        _log(logging.WARNING, "drift channel not opened", account_id, user_id, "channel_failed",
+             getattr(exc, "reason", type(exc).__name__))
+        return "failed"
+    expires = _expiration(answer, now + timedelta(seconds=s.drift_channel_ttl_seconds))
+    renew_at = expires - min(RENEW_MARGIN, (expires - now) / 2)
+    record = ChannelRecord(channel_id, str(answer.get("resourceId") or ""), str(connection.calendar_id), expires)
+    previous = store.set_channel(account_id, user_id, record, hashlib.sha256(token.encode()).hexdigest(), renew_at)
+    if previous is not None and previous.id != channel_id:
+        _stop(calendar, previous, account_id, user_id)
+    return "opened"
+
+
+def _expiration(answer: dict[str, Any], default: datetime) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(answer["expiration"]) / 1000, timezone.utc)
+    except (KeyError, TypeError, ValueError):
+        return default
+
+
+def _stop(calendar: Any, record: ChannelRecord, account_id: str, user_id: str) -> None:
+    try:
+        calendar.stop_channel(record.id, record.resource_id)
+    except SyncError as exc:  # it expires on its own; meanwhile its pings are refused as stale
+        _log(logging.WARNING, "drift channel not stopped", account_id, user_id, "channel_stop_failed",
+             getattr(exc, "reason", type(exc).__name__))
+
+
+def stop_channel(account_id: str, user_id: str) -> None:
+    """Stop the connection's channel (DRIFT_POLICY=off), keeping its scan state."""
+    store = wiring.store()
+    record = store.current_channel(account_id, user_id)
+    if record is None:
+        return
+    connection = store.get_connection(account_id, user_id)
+    if connection is not None and connection.token_ref:
+        _stop(bootstrap.calendars().session(connection), record, account_id, user_id)
+    store.clear_channel(account_id, user_id, record.id)
+
+
+# -- hooks: one line each where a connection's life changes --------------------------------------
+def activated(account_id: str, user_id: str) -> None:
+    """A calendar was chosen (connect, reconnect, switch) or a grant imported. Never raises."""
+    try:
+        outcome = open_channel(account_id, user_id)
+    except Exception as exc:  # best effort by design: the fallback scan covers a missing channel
+        _log(logging.WARNING, "drift channel not opened", account_id, user_id, "channel_failed",
+             type(exc).__name__)
+        return
+    _log(logging.INFO, "drift channel", account_id, user_id, "channel_" + outcome)
+
+
+def disconnected(account_id: str, user_id: str, token_ref: str | None) -> None:
+    """Before the grant is revoked: stop the channel with it, then forget the drift state."""
+    store = wiring.store()
+    record = store.current_channel(account_id, user_id)
+    if record is not None and token_ref:
+        try:
+            _stop(bootstrap.calendars().session_for_ref(token_ref), record, account_id, user_id)
+        except SyncError:
+            pass  # the token is already unusable: the channel expires on its own, its pings are refused
+    store.forget(account_id, user_id)
+
+
+# -- the maintenance task ------------------------------------------------------------------------
+def renew_due() -> dict[str, int]:
+    """Channels expiring within a day (or never opened, or failed) are opened anew."""
+    s, store = bootstrap.config(), wiring.store()
+    now = _now()
+    if s.drift_policy == "off":
+        due = store.due("channel_renew_at", now + _FAR, 200)
+        for account_id, user_id in due:
+            stop_channel(account_id, user_id)
+            store.channel_failed(account_id, user_id, now + _FAR)
+        return {"drift_channels_stopped": len(due)}
+    outcomes: dict[str, int] = {}
+    for account_id, user_id in store.due("channel_renew_at", now, 200):
+        outcome = open_channel(account_id, user_id)
+        outcomes[f"drift_channels_{outcome}"] = outcomes.get(f"drift_channels_{outcome}", 0) + 1
+    return outcomes

@@ -1,0 +1,325 @@
+"""One drift check of one connection: list what changed in its calendar, repair or report.
+
+Imports no google.*: the store and Calendar are ports (``store.py`` and the Calendar adapter
+implement them; the unit tests use fakes). The rules:
+
+* Only our own events count (``source_event_id`` in compare.py), and only those whose mapping
+  is live (synced, not tombstoned) in the connection's calendar.
+* An event whose etag is the one recorded at our last write is ours: nothing to do. So are
+  events written right now (their mapping holds a lease) or written by a delivery not recorded
+  yet (its ``source_updated_at`` is newer than the mapping's version): the worker's write wins,
+  and the sync token is kept so the next check looks at them again.
+* A cancelled event on a live mapping was deleted by hand; a different etag with different
+  content (compare.py) was edited by hand; a different etag with the same content (a move, a
+  lost answer) is adopted quietly.
+* ``restore``: the mapping is claimed with a lease, as a change is (so a platform change
+  arriving meanwhile waits and then wins), one ``events.update`` from the last applied change
+  (it also brings back a cancelled event), and the new etag recorded together with the
+  ``event.drift_repaired`` notice. ``report``: the notice only, and the edited etag recorded so
+  it is reported once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol, TypeVar
+
+from sync import logs
+from sync.drift.compare import same_content, source_event_id, source_version
+from sync.errors import (
+    AuthRevoked,
+    CalendarNotFound,
+    CalendarUnavailable,
+    InvalidPayload,
+    Permanent,
+    RateLimited,
+    Retryable,
+    SyncTokenExpired,
+)
+from sync.model import Connection, Lease, Mapping
+from sync.payload import parse_change
+from sync.planner import event_body
+from sync.throttle import UserThrottle
+
+R = TypeVar("R")
+EDITED, DELETED = "edited", "deleted"
+
+
+@dataclass(frozen=True)
+class DriftNotice:
+    """What ``event.drift_repaired`` (CONTRACT §8) says: ids and the kind, never contents."""
+
+    account_id: str
+    user_id: str
+    event_id: str
+    kind: str  # "edited" | "deleted"
+    restored: bool  # False under DRIFT_POLICY=report
+
+
+# A unit of work over one mapping, run in a transaction that may retry (so pure):
+# (connection, mapping) → (result, mapping to store or None, notice to stage or None).
+DriftWork = Callable[[Connection | None, Mapping | None], tuple[R, Mapping | None, DriftNotice | None]]
+
+
+@dataclass(frozen=True)
+class CheckState:
+    lease_id: str
+    sync_token: str | None
+    calendar_id: str | None  # the calendar the token belongs to
+    pending_at: datetime | None = None  # when the ping that scheduled this check came
+    enrolled: bool = True  # False: the connection has no drift state (disconnected): no lease taken
+
+
+class DriftStore(Protocol):
+    def get_connection(self, account_id: str, user_id: str) -> Connection | None: ...
+
+    def begin_check(self, account_id: str, user_id: str, lease_id: str, until: datetime) -> CheckState | None:
+        """Take the connection's check lease (None: another check holds it)."""
+        ...
+
+    def clear_pending(self, account_id: str, user_id: str) -> None:
+        """From now on a ping schedules one more check (this one may list before its change)."""
+        ...
+
+    def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
+                  calendar_id: str, keep_token: bool) -> None: ...
+
+    def release_check(self, account_id: str, user_id: str, lease_id: str) -> None: ...
+
+    def get_mappings(self, account_id: str, user_id: str, event_ids: list[str]) -> dict[str, Mapping]: ...
+
+    def update_mapping(self, account_id: str, user_id: str, event_id: str, work: DriftWork[R]) -> R:
+        """Run ``work`` in one transaction; a returned notice is staged in that transaction."""
+        ...
+
+
+class DriftCalendar(Protocol):
+    def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]: ...
+
+    def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None: ...
+
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> str | None: ...
+
+
+class DriftCalendars(Protocol):
+    def session(self, connection: Connection) -> DriftCalendar: ...
+
+
+@dataclass
+class CheckResult:
+    name: str
+    acknowledge: bool = True
+    retry_after: float | None = None
+    calendar_calls: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class DriftCheck:
+    def __init__(self, store: DriftStore, calendars: DriftCalendars, policy: str = "restore",
+                 throttle: UserThrottle | None = None, max_wait: float = 5.0, lease_seconds: float = 120.0,
+                 clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
+                 debounce: float = 0.0) -> None:
+        self.store = store
+        self.calendars = calendars
+        self.policy = policy
+        self.throttle = throttle
+        self.max_wait = max_wait
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock
+        self.sleep = sleep
+        self.debounce = debounce  # seconds a burst of pings has to settle into this one check
+
+    def run(self, account_id: str, user_id: str) -> CheckResult:
+        if self.policy == "off":
+            return CheckResult("drift_off")
+        lease_id = uuid.uuid4().hex
+        state = self.store.begin_check(account_id, user_id, lease_id, self.clock() + self.lease)
+        if state is None:  # another check is running: this one comes back after it
+            return CheckResult("drift_busy", acknowledge=False, retry_after=5)
+        if not state.enrolled:
+            return CheckResult("drift_not_enrolled")  # disconnected (its drift state forgotten)
+        result = CheckResult("drift_checked")
+        try:
+            if state.pending_at is not None and self.debounce > 0:
+                wait = (state.pending_at + timedelta(seconds=self.debounce) - self.clock()).total_seconds()
+                if wait > 0:
+                    self.sleep(min(wait, self.debounce))
+            self.store.clear_pending(account_id, user_id)
+            # Read after the pause: a calendar switched meanwhile is the one to list.
+            connection = self.store.get_connection(account_id, user_id)
+            if connection is None or not connection.can_write or connection.calendar_id is None:
+                self.store.release_check(account_id, user_id, lease_id)
+                return CheckResult("drift_not_active")
+            token, keep = self._pages(connection, state, result)
+        except BaseException:
+            self.store.release_check(account_id, user_id, lease_id)
+            raise
+        self.store.end_check(account_id, user_id, lease_id, token, connection.calendar_id, keep)
+        return result
+
+    # -- listing -----------------------------------------------------------------------------
+    def _pages(self, conn: Connection, state: CheckState, result: CheckResult) -> tuple[str | None, bool]:
+        """Every page since the stored token (or all, without one); the next token, and whether
+        the old one must be kept because an event was busy."""
+        assert conn.calendar_id is not None
+        session = self.calendars.session(conn)
+        token = state.sync_token if state.calendar_id == conn.calendar_id else None
+        result.counts["full_listing"] += token is None
+        page_token: str | None = None
+        busy = False
+        while True:
+            self._pace(conn)
+            try:
+                page = session.list_events(conn.calendar_id, token, page_token)
+            except SyncTokenExpired:
+                result.calendar_calls += 1
+                token, page_token = None, None  # 410: list everything again; the new token replaces it
+                result.counts["full_listing"] += 1
+                continue
+            except RateLimited as exc:
+                self._cool_down(conn, exc)
+                raise
+            result.calendar_calls += 1
+            ours = {eid: e for e in page.get("items") or []
+                    if (eid := source_event_id(e, conn.account_id, conn.user_id)) is not None}
+            mappings = self.store.get_mappings(conn.account_id, conn.user_id, sorted(ours)) if ours else {}
+            for event_id, event in ours.items():
+                outcome = self._one(session, conn, event_id, event, mappings.get(event_id), result)
+                result.counts[outcome] += 1
+                busy = busy or outcome == "busy"
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return page.get("nextSyncToken"), busy
+
+    # -- one event ---------------------------------------------------------------------------
+    def _one(self, session: DriftCalendar, conn: Connection, event_id: str, event: dict[str, Any],
+             mapping: Mapping | None, result: CheckResult) -> str:
+        now = self.clock()
+        if mapping is None or mapping.deleted or not mapping.google_exists:
+            return "not_live"  # ours and deleted by us, never written, or from an earlier connection
+        if mapping.calendar_id not in (None, conn.calendar_id):
+            return "elsewhere"
+        if mapping.lease is not None and mapping.lease.until > now:
+            return "busy"  # a write in flight wins
+        if event.get("etag") == mapping.etag:
+            return "ours"
+        listed = source_version(event)
+        if listed is not None and mapping.version is not None and listed > mapping.version:
+            return "busy"  # a write of ours whose result is not recorded yet
+        deleted = event.get("status") == "cancelled"
+        body = self._body(mapping)
+        if body is None or (not deleted and same_content(event, body)):
+            return self._settle(conn, mapping, str(event.get("etag") or ""), None, "adopted")
+        kind = DELETED if deleted else EDITED
+        if self.policy == "report":
+            notice = DriftNotice(conn.account_id, conn.user_id, event_id, kind, restored=False)
+            return self._settle(conn, mapping, str(event.get("etag") or ""), notice, "reported")
+        return self._restore(session, conn, mapping, body, kind, result)
+
+    @staticmethod
+    def _body(mapping: Mapping) -> dict[str, Any] | None:
+        if not mapping.applied:
+            return None  # written before drift repair kept what it applied: nothing to restore from
+        try:
+            change = parse_change(mapping.applied, str(mapping.applied.get("webhook_id") or ""))
+        except InvalidPayload:
+            return None
+        return event_body(change, mapping.google_event_id) if not change.is_delete else None
+
+    def _settle(self, conn: Connection, expected: Mapping, etag: str, notice: DriftNotice | None,
+                outcome: str, lease_id: str | None = None) -> str:
+        """Record ``etag`` as ours (and stage the notice) if the mapping is still what we judged."""
+
+        now = self.clock()
+
+        def work(c: Connection | None, m: Mapping | None):  # type: ignore[no-untyped-def]
+            if m is None or not _same_judgement(m, expected, lease_id):
+                return False, None, None
+            if lease_id is None and m.lease is not None and m.lease.until > now:
+                return False, None, None  # a write started meanwhile: it wins
+            return True, replace(m, etag=etag, lease=None if lease_id else m.lease), notice
+
+        done = self.store.update_mapping(conn.account_id, conn.user_id, expected.event_id, work)
+        if done and notice is not None:
+            logs.log(logging.INFO, "drift " + outcome, {
+                "function": "sync_worker", "job": "drift_check", "account_id": conn.account_id,
+                "user_id": conn.user_id, "event_id": notice.event_id, "drift_kind": notice.kind, "outcome": outcome})
+        return outcome if done else "raced"
+
+    def _restore(self, session: DriftCalendar, conn: Connection, mapping: Mapping, body: dict[str, Any],
+                 kind: str, result: CheckResult) -> str:
+        assert conn.calendar_id is not None
+        lease_id = uuid.uuid4().hex
+        now = self.clock()
+
+        def claim(c: Connection | None, m: Mapping | None):  # type: ignore[no-untyped-def]
+            if m is None or not _same_judgement(m, mapping, None) or (m.lease is not None and m.lease.until > now):
+                return None, None, None
+            assert m.version is not None
+            claimed = replace(m, lease=Lease(lease_id, m.version, now + self.lease))
+            return claimed, claimed, None
+
+        claimed = self.store.update_mapping(conn.account_id, conn.user_id, mapping.event_id, claim)
+        if claimed is None:
+            return "raced"
+        try:
+            self._pace(conn)
+            try:
+                result.calendar_calls += 1
+                etag = session.update(conn.calendar_id, mapping.google_event_id, body)
+            except CalendarNotFound:  # purged for good: the same id again
+                result.calendar_calls += 1
+                etag = session.insert(conn.calendar_id, body)
+        except RateLimited as exc:
+            self._cool_down(conn, exc)
+            self._release(conn, mapping.event_id, lease_id)
+            raise
+        except (Permanent, AuthRevoked, CalendarUnavailable):
+            self._release(conn, mapping.event_id, lease_id)
+            return "failed"
+        except BaseException:
+            self._release(conn, mapping.event_id, lease_id)
+            raise
+        notice = DriftNotice(conn.account_id, conn.user_id, mapping.event_id, kind, restored=True)
+        return self._settle(conn, claimed, etag or "", notice, "restored", lease_id)
+
+    def _release(self, conn: Connection, event_id: str, lease_id: str) -> None:
+        def work(c: Connection | None, m: Mapping | None):  # type: ignore[no-untyped-def]
+            if m is None or m.lease is None or m.lease.id != lease_id:
+                return None, None, None
+            return None, replace(m, lease=None), None
+
+        self.store.update_mapping(conn.account_id, conn.user_id, event_id, work)
+
+    # -- quota: a listing is a call like any other -------------------------------------------
+    def _pace(self, conn: Connection) -> None:
+        if self.throttle is None:
+            return
+        wait = self.throttle.reserve(conn.key)
+        if wait > self.max_wait:
+            self.throttle.give_back(conn.key)
+            raise Retryable("throttled", retry_after=wait)
+        if wait > 0:
+            self.sleep(wait)
+
+    def _cool_down(self, conn: Connection, exc: RateLimited) -> None:
+        if self.throttle is not None:
+            self.throttle.cool_down(conn.key, exc.retry_after)
+
+
+def _same_judgement(now: Mapping, judged: Mapping, lease_id: str | None) -> bool:
+    """The mapping still is what the decision was made on (else a change got in between)."""
+    if lease_id is not None:
+        return now.lease is not None and now.lease.id == lease_id and now.etag == judged.etag
+    return (now.version, now.etag, now.deleted, now.google_exists, now.calendar_id) == \
+        (judged.version, judged.etag, judged.deleted, judged.google_exists, judged.calendar_id)

@@ -1,0 +1,70 @@
+"""``POST /google/notifications`` on ``integrations``: Calendar's push pings (CONTRACT §9).
+
+A ping carries no data, only ``X-Goog-Channel-ID``, ``X-Goog-Channel-Token`` and
+``X-Goog-Resource-State``. An unknown channel, a wrong token and a channel that is no longer
+the connection's current one all get the same 404 and cause no work, so a prober learns
+nothing. A valid ``sync`` ping (the channel's first) is acknowledged; ``exists`` /
+``not_exists`` schedule one drift check (coalesced: schedule.py). Nothing from the headers is
+logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Response
+
+from sync import bootstrap
+from sync.drift import wiring
+from sync.drift.schedule import schedule_check
+
+CHANNEL_ID = re.compile(r"^[0-9a-f]{32}$")  # the ids we make (uuid4 hex): anything else is not ours
+CHECK_STATES = ("exists", "not_exists")
+
+
+def _answer(status: int, payload: dict[str, Any]) -> Response:
+    return Response(json.dumps(payload), status=status,
+                    headers={"Content-Type": "application/json", "Cache-Control": "no-store"})
+
+
+def _refused(fields: dict[str, Any]) -> Response:
+    fields["outcome"] = "ping_refused"
+    return _answer(404, {"error": "not_found"})
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def handle(request: Any, fields: dict[str, Any]) -> Response:
+    if request.method != "POST":
+        return Response(status=405, headers={"Allow": "POST"})
+    channel_id = request.headers.get("X-Goog-Channel-ID", "")
+    token = request.headers.get("X-Goog-Channel-Token", "")
+    state = request.headers.get("X-Goog-Resource-State", "")
+    if not CHANNEL_ID.match(channel_id) or not token:
+        return _refused(fields)
+    store = wiring.store()
+    channel = store.channel(channel_id) or {}
+    expected = str(channel.get("token_sha256") or "")
+    given = hashlib.sha256(_bytes(token)).hexdigest()
+    if not hmac.compare_digest(_bytes(given), _bytes(expected)) or not expected:
+        return _refused(fields)
+    account_id, user_id = str(channel.get("account_id", "")), str(channel.get("user_id", ""))
+    current = store.drift_doc(account_id, user_id) or {}
+    expires = channel.get("expires_at")
+    if current.get("channel_id") != channel_id or (isinstance(expires, datetime)
+                                                   and expires < datetime.now(timezone.utc)):
+        return _refused(fields)  # stale: replaced, or disconnected
+    fields.update(account_id=account_id, user_id=user_id)
+    if state not in CHECK_STATES or bootstrap.config().drift_policy == "off":
+        fields["outcome"] = "ping_acknowledged"
+        return _answer(200, {"status": "ok"})
+    scheduled = schedule_check(account_id, user_id, "ping")
+    fields["outcome"] = "drift_check_scheduled" if scheduled else "drift_check_coalesced"
+    return _answer(200, {"status": "ok"})
