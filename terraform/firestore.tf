@@ -20,7 +20,11 @@ locals {
     snapshot_events  = "purge_at"   # … and its subcollections
     snapshot_results = "purge_at"
     snapshot_shards  = "purge_at"
+    drift_channels   = "expires_at" # §9: a channel's lookup entry, useless once Google stops pinging
   }
+  # Event bodies kept on a mapping (a parked change; the last applied one, for drift repair)
+  # are never queried: no index entries for them (fewer writes, no per-field index limits).
+  unindexed_event_fields = toset(["parked", "applied"])
 }
 
 resource "google_firestore_field" "ttl" {
@@ -30,6 +34,16 @@ resource "google_firestore_field" "ttl" {
   collection = each.key
   field      = each.value
   ttl_config {}
+}
+
+resource "google_firestore_field" "unindexed" {
+  for_each   = local.unindexed_event_fields
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "events"
+  field      = each.key
+  # An empty index_config removes the field's automatic single-field indexes.
+  index_config {}
 }
 
 moved {

@@ -422,13 +422,21 @@ def test_firestore_is_native_with_pitr_delete_protection_and_state_ttl(tf):
         "oauth_states": "expires_at", "flow_sessions": "expires_at",
         # §7: TTL does not delete subcollections, so one policy per collection group.
         "snapshots": "purge_at", "snapshot_events": "purge_at", "snapshot_results": "purge_at",
-        "snapshot_shards": "purge_at",
+        "snapshot_shards": "purge_at", "drift_channels": "expires_at",
     }
-    ttl = resources(tf, "google_firestore_field")
-    assert set(ttl) == {"ttl"}
+    fields = resources(tf, "google_firestore_field")
+    assert set(fields) == {"ttl", "unindexed"}
+    ttl = fields
     assert ttl["ttl"]["for_each"] == "${local.ttl_fields}"
     assert ttl["ttl"]["collection"] == "${each.key}" and ttl["ttl"]["field"] == "${each.value}"
     assert "ttl_config" in ttl["ttl"]
+
+
+def test_event_bodies_on_mappings_are_not_indexed(tf):
+    unindexed = resources(tf, "google_firestore_field")["unindexed"]
+    assert tf["locals"]["unindexed_event_fields"] == '${toset(["parked", "applied"])}'
+    assert unindexed["collection"] == "events" and unindexed["field"] == "${each.key}"
+    assert block(unindexed, "index_config") == {} and "ttl_config" not in unindexed
 
 
 def tf_console(tmp_path: Path, locals_hcl: str, expression: str) -> Any:
