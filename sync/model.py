@@ -245,3 +245,8 @@ class Mapping:
     lease: Lease | None = None
     parked: dict[str, Any] | None = None  # a change kept while the grant is revoked
     parked_version: Version | None = None
+    # When the applied event ends (a series: its last occurrence), as a fixed-width UTC key like
+    # Version.key; open_ended: a series without end. Both unknown (None/False) on mappings
+    # written before snapshots existed: a windowed snapshot never deletes those (CONTRACT §7).
+    ends_at: str | None = None
+    open_ended: bool = False

@@ -150,6 +150,8 @@ def mapping_from_doc(doc: dict[str, Any]) -> Mapping:
         lease=lease,
         parked=doc.get("parked"),
         parked_version=_version(doc.get("parked_version")),
+        ends_at=doc.get("ends_at"),
+        open_ended=bool(doc.get("open_ended", False)),
     )
 
 
@@ -171,6 +173,8 @@ def mapping_to_doc(m: Mapping) -> dict[str, Any]:
         "parked": m.parked,
         "parked_version": m.parked_version.key if m.parked_version else None,
         "has_parked": m.parked is not None,
+        "ends_at": m.ends_at,
+        "open_ended": m.open_ended,
     }
 
 

@@ -26,7 +26,6 @@ from sync import bootstrap, logs
 from sync.adapters.calendar_api import SCOPES
 from sync.errors import (
     AuthRevoked,
-    CalendarConflict,
     CalendarNotFound,
     CalendarUnavailable,
     ConfigError,
@@ -167,12 +166,16 @@ class Integrations:
         if entry.get("accessRole") not in ("owner", "writer"):
             raise _Page(400, "calendar")
         previous = doc.get("calendar_id")
-        moved = 0
-        if previous and previous != entry["id"]:
-            moved = self._move_events(session, calendar, previous, entry["id"])
         self.store.activate(session.account_id, session.user_id, entry["id"], ref, email or None)
         self._retire_replaced_grant(doc, ref, email)
         bootstrap.vault().retire_others(ref)
+        moved = 0
+        if previous and previous != entry["id"]:  # moved by jobs on the bulk lane (CONTRACT §7)
+            from sync.snapshots.move import start_move
+            from sync.snapshots.wiring import engine
+
+            moved = start_move(engine().store, bootstrap.bulk_publisher(), session.account_id, session.user_id,
+                               previous, entry["id"])
         resumed = resume_parked(self.store, bootstrap.publisher(), session.account_id, session.user_id)
         logs.log(logging.INFO, "calendar chosen", {
             "function": "integrations", "account_id": session.account_id, "user_id": session.user_id,
@@ -197,28 +200,6 @@ class Integrations:
                      {"function": "integrations", "account_id": doc.get("account_id", ""),
                       "user_id": doc.get("user_id", ""), "reason": exc.reason})
 
-    def _move_events(self, session: Session, calendar: Any, source: str, destination: str) -> int:
-        """Move every synced event to the new calendar (same ids), so nothing is duplicated."""
-        moved = 0
-        for mapping in self.store.synced_mappings(session.account_id, session.user_id):
-            if mapping.calendar_id not in (None, source):
-                continue
-            try:
-                calendar.move(source, mapping.google_event_id, destination)
-                exists = True
-            except CalendarConflict:  # already written there: drop the copy left behind
-                try:
-                    calendar.delete(source, mapping.google_event_id)
-                except CalendarNotFound:
-                    pass
-                exists = True
-            except CalendarNotFound:  # gone from the source (deleted by hand): the next change re-creates it
-                exists = False
-            self.store.set_mapping_calendar(session.account_id, session.user_id, mapping.event_id, destination,
-                                            exists)
-            moved += 1
-        return moved
-
     # -- the platform's API --------------------------------------------------------------------
     def api(self, request: Any, account_id: str, user_id: str) -> Response:
         try:
@@ -240,9 +221,12 @@ class Integrations:
             figures["last_error"] = {"reason": "google_grant_revoked", "event_id": None, "at": None}
         elif status == "calendar_unavailable":
             figures["last_error"] = {"reason": "calendar_unavailable", "event_id": None, "at": None}
+        from sync.snapshots.api import status_fields
+
         return {"account_id": account_id, "user_id": user_id, "status": status,
                 "google_email": doc.get("google_email") if status != "disconnected" else None,
-                "calendar_id": doc.get("calendar_id") if status != "disconnected" else None, **figures}
+                "calendar_id": doc.get("calendar_id") if status != "disconnected" else None, **figures,
+                **(status_fields(account_id, user_id) if doc else {"snapshot": None, "moving": None})}
 
     def disconnect(self, account_id: str, user_id: str, remove_events: bool) -> Response:
         doc = self.store.connection_doc(account_id, user_id) or {}
@@ -293,6 +277,12 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
     app = Integrations()
     if path.startswith("/api/connections/"):
         parts = path.split("/")
+        if len(parts) > 5 and parts[5] == "snapshots":  # CONTRACT §7: sync/snapshots/api.py
+            from sync.snapshots import api as snapshots_api
+
+            fields.update(account_id=unquote(parts[3]), user_id=unquote(parts[4]))
+            return snapshots_api.handle(request, app.link_secret, unquote(parts[3]), unquote(parts[4]), parts[6:],
+                                        fields)
         if len(parts) != 5 or request.method not in ("GET", "DELETE"):
             return _json({"error": "not_found"}, 404)
         account_id, user_id = unquote(parts[3]), unquote(parts[4])
