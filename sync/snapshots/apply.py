@@ -28,7 +28,8 @@ from sync.service import SyncService
 from sync.snapshots import model as m
 from sync.snapshots.store import OnCompleted, SnapshotStore, chunk_id, page_id
 
-DELETE_CHUNK = 500
+DELETE_CHUNK = 100
+SLICE = 100  # a page is handed on 100 events per job, so no job holds a push slot for long
 BULK_PRECHECK_WAIT = 1.0  # a bulk change waits this long at most for a token before handing back
 
 
@@ -114,7 +115,9 @@ class Snapshots:
             counts, pending = {**dict.fromkeys(m.CATEGORIES, 0), **doc.get("counts", {})}, 0
         elif state == m.APPLYING:
             total, counts = self.store.counts(snapshot_id)
-            pending = max(0, expected - total)
+            known = int(doc.get("unchanged_at_complete", 0))
+            counts["unchanged"] += known
+            pending = max(0, expected - total - known)
         else:
             counts = dict.fromkeys(m.CATEGORIES, 0)
             pending = int(doc.get("events", 0)) if state == m.RECEIVING else 0
@@ -137,10 +140,18 @@ class Snapshots:
         missing = [n for n in range(pages) if n not in stored]
         if missing:
             raise Refused(409, {"error": "missing_pages", "missing": missing[:1000]})
-        ids: set[str] = set()
+        newest: dict[str, str] = {}  # event id → its newest version in the snapshot
         for n in range(pages):
-            ids.update(stored[n])
-        deletes, live = self._plan_deletes(doc, ids)
+            for event_id, version in stored[n].items():
+                newest[event_id] = max(version, newest.get(event_id, version))
+        ids = set(newest)
+        mappings = self.store.mapping_docs(doc["account_id"], doc["user_id"])
+        deletes, live = self._plan_deletes(doc, ids, mappings)
+        # Events already at (or past) their snapshot version are unchanged whatever happens next:
+        # counted here, never published (a snapshot sent again costs no message and no call).
+        applied = {d["event_id"]: d.get("version") for d in mappings}
+        known = set() if doc.get("repair") else {
+            event_id for event_id, version in newest.items() if (applied.get(event_id) or "") >= version}
         now = self.clock()
         if m.mass_delete_refused(len(deletes), live) and not doc.get("allow_mass_delete"):
             self.store.transition(snapshot_id, (m.RECEIVING,), {
@@ -149,24 +160,32 @@ class Snapshots:
             raise Refused(409, {"error": "mass_delete_refused", "deletes": len(deletes), "live": live})
         chunks = [deletes[i:i + DELETE_CHUNK] for i in range(0, len(deletes), DELETE_CHUNK)]
         self.store.put_delete_chunks(snapshot_id, chunks, doc["purge_at"])
+
+        def skip_known(txn: Any, _: dict[str, Any]) -> None:
+            for n in range(pages):
+                skip = sorted(known.intersection(stored[n]))
+                if skip:
+                    txn.update(self.store.page_ref(snapshot_id, n), {"skip": skip})
+
         applying = self.store.transition(snapshot_id, (m.RECEIVING,), {
             "state": m.APPLYING, "started_at": now, "pages": pages, "upserts": len(ids), "deletes": len(deletes),
-            "delete_chunks": len(chunks), "live": live})
+            "delete_chunks": len(chunks), "live": live, "unchanged_at_complete": len(known)}, skip_known)
         if applying is None:
             raise Refused(409, {"error": "not_receiving", "state": self.state(self.store.get(snapshot_id) or doc)})
         self._fan_out(snapshot_id, applying)
-        if not ids and not deletes:
+        if len(ids) + len(deletes) == len(known):
             self.store.finish(snapshot_id, self.clock(), self.on_completed)
         logs.log(logging.INFO, "snapshot applying", {
             "function": "integrations", "snapshot_id": snapshot_id, "account_id": doc["account_id"],
             "user_id": doc["user_id"], "outcome": "applying", "count": len(ids) + len(deletes)})
         return {"state": m.APPLYING, "upserts": len(ids), "deletes": len(deletes)}
 
-    def _plan_deletes(self, doc: dict[str, Any], ids: set[str]) -> tuple[list[str], int]:
+    def _plan_deletes(self, doc: dict[str, Any], ids: set[str],
+                      mappings: list[dict[str, Any]]) -> tuple[list[str], int]:
         """(events to delete, live synced events in the window): the synced, live events inside
         the window that the snapshot does not hold and no newer change has touched."""
         as_of, covers_from = doc["as_of"], doc.get("covers_from")
-        live = [d for d in self.store.mapping_docs(doc["account_id"], doc["user_id"])
+        live = [d for d in mappings
                 if not d.get("deleted") and (d.get("google_exists") or d.get("has_parked")
                                              or d.get("google_uncertain") or d.get("lease_id"))
                 and m.in_window(covers_from, d.get("ends_at"), bool(d.get("open_ended")))]
@@ -184,27 +203,38 @@ class Snapshots:
 
     # -- jobs on the bulk lane -------------------------------------------------------------------
     def expand(self, data: dict[str, Any]) -> JobOutcome:
-        """A page (or a chunk of deletes) → one change message per event."""
+        """A slice of a page (or a chunk of deletes) → one change message per event. A page is
+        handed on SLICE events at a time, each slice's job publishing the next one's, so the
+        expansion interleaves with applying instead of holding push slots for long."""
         snapshot_id, part_name = str(data["snapshot_id"]), str(data["part"])
+        after = data.get("after")
         fields = {"snapshot_id": snapshot_id, "account_id": data.get("account_id", ""),
                   "user_id": data.get("user_id", "")}
         doc = self.store.get(snapshot_id)
         if doc is None or doc.get("state") != m.APPLYING:
             return JobOutcome("snapshot_not_applying", fields=fields)
         part = self.store.part(snapshot_id, part_name)
-        if part is None or part.get("published"):
+        through = (part or {}).get("published_through")
+        if part is None or part.get("published") or (through and str(after or "") < through):
             return JobOutcome("snapshot_part_published_already", fields=fields)
         a, u = doc["account_id"], doc["user_id"]
-        expected = int(doc.get("upserts", 0)) + int(doc.get("deletes", 0))
+        expected = int(doc.get("upserts", 0)) + int(doc.get("deletes", 0)) - int(doc.get("unchanged_at_complete", 0))
+        follow: dict[str, Any] | None = None
         if part.get("kind") == "page":
-            messages = [m.change_message(snapshot_id, a, u, e["event"], bool(doc.get("repair")))
-                        for e in self.store.page_events(snapshot_id, int(part["page"]))]
+            rows = self.store.page_slice(snapshot_id, int(part["page"]), str(after) if after else None, SLICE)
+            skip = set(part.get("skip") or [])
+            messages = [m.change_message(snapshot_id, a, u, row["event"], bool(doc.get("repair")))
+                        for _, row in rows if row["event_id"] not in skip]
+            if len(rows) == SLICE:
+                follow = {**data, "after": rows[-1][0]}
         else:
             as_of = Version(doc["as_of"]).rfc3339
             messages = [m.delete_message(snapshot_id, a, u, event_id, as_of) for event_id in part.get("ids", [])]
-        publish_all(self.bulk, [({**msg, "expected": expected}, ordering_key(a, u, str(msg["event"]["id"])))
-                                for msg in messages])
-        self.store.mark_published(snapshot_id, part_name)
+        out = [({**msg, "expected": expected}, ordering_key(a, u, str(msg["event"]["id"]))) for msg in messages]
+        if follow is not None:
+            out.append((follow, f"{a}/{u}/{snapshot_id}:{part_name}"))
+        publish_all(self.bulk, out)
+        self.store.mark_published(snapshot_id, part_name, follow["after"] if follow else None)
         return JobOutcome("snapshot_part_published", fields={**fields, "count": len(messages)})
 
     def apply_change(self, data: dict[str, Any]) -> JobOutcome:
@@ -213,7 +243,9 @@ class Snapshots:
         event_id = str((data.get("event") or {}).get("id", ""))
         fields: dict[str, Any] = {"snapshot_id": snapshot_id, "lane": "bulk",
                                   "webhook_id": str(data.get("webhook_id", ""))}
-        if self.store.result_exists(snapshot_id, event_id):
+        if data.get("repair") and self.store.result_exists(snapshot_id, event_id):
+            # A redelivered repair would write again; anything else redelivered is a duplicate
+            # that costs no Calendar call, and its result is recorded once anyway.
             return JobOutcome("snapshot_result_recorded", fields=fields)
         try:
             change = parse_change(data, str(data["webhook_id"]))

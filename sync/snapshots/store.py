@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.field_path import FieldPath
 
 from sync.adapters.firestore_store import _TRANSIENT, EVENTS, WRITE_RETRY, FirestoreStore
 from sync.errors import Retryable
@@ -124,7 +125,7 @@ class SnapshotStore:
         snap_ref = self.ref(snapshot_id)
         page_ref = snap_ref.collection(PAGES).document(page_id(n))
         events_ref = snap_ref.collection(SNAPSHOT_EVENTS)
-        ids = [e[0] for e in events]
+        ids, versions = [e[0] for e in events], [e[2] for e in events]
         writes = [(events_ref.document(f"{page_id(n)}:{event_key(eid)}"),
                    {"page": n, "event_id": eid, "event": raw, "version": version, "purge_at": purge_at})
                   for eid, raw, version in events]
@@ -143,8 +144,8 @@ class SnapshotStore:
             total = int(doc.get("events", 0)) - len(before) + len(ids)
             if total > MAX_EVENTS:
                 raise PageRefused("too_many_events", limit=MAX_EVENTS)
-            txn.set(page_ref, {"kind": "page", "page": n, "ids": ids, "count": len(ids), "purge_at": purge_at,
-                               "received_at": now})
+            txn.set(page_ref, {"kind": "page", "page": n, "ids": ids, "versions": versions, "count": len(ids),
+                               "purge_at": purge_at, "received_at": now})
             txn.update(snap_ref, {"events": total, "pages_received": firestore.ArrayUnion([n])})
             return before
 
@@ -160,13 +161,28 @@ class SnapshotStore:
                 add(batch, item)
             _transient(batch_committer(batch))
 
-    def pages(self, snapshot_id: str) -> dict[int, list[str]]:
+    def pages(self, snapshot_id: str) -> dict[int, dict[str, str]]:
+        """Page number → {event id: version key} of what it holds."""
         query = self.ref(snapshot_id).collection(PAGES).where(filter=firestore.FieldFilter("kind", "==", "page"))
-        return {int(d.get("page")): list(d.get("ids") or []) for d in query.stream()}
+        out = {}
+        for d in query.stream():
+            doc = d.to_dict() or {}
+            out[int(doc["page"])] = dict(zip(doc.get("ids") or [], doc.get("versions") or [], strict=True))
+        return out
 
-    def page_events(self, snapshot_id: str, n: int) -> list[dict[str, Any]]:
-        query = self.ref(snapshot_id).collection(SNAPSHOT_EVENTS).where(filter=firestore.FieldFilter("page", "==", n))
-        return [d.to_dict() or {} for d in query.stream()]
+    def page_ref(self, snapshot_id: str, n: int) -> firestore.DocumentReference:
+        return self.ref(snapshot_id).collection(PAGES).document(page_id(n))
+
+    def page_slice(self, snapshot_id: str, n: int, after: str | None, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to ``limit`` events of page ``n`` after document id ``after``, in document id order
+        (a range on the document id: no composite index needed)."""
+        events = self.ref(snapshot_id).collection(SNAPSHOT_EVENTS)
+        name = FieldPath.document_id()
+        low = events.document(after or f"{page_id(n)}:")
+        query = (events.where(filter=firestore.FieldFilter(name, ">" if after else ">=", low))
+                 .where(filter=firestore.FieldFilter(name, "<", events.document(f"{page_id(n)};")))
+                 .order_by(name).limit(limit))
+        return [(d.id, d.to_dict() or {}) for d in query.stream()]
 
     def put_delete_chunks(self, snapshot_id: str, chunks: list[list[str]], purge_at: datetime) -> None:
         pages = self.ref(snapshot_id).collection(PAGES)
@@ -178,8 +194,10 @@ class SnapshotStore:
         snap = self.ref(snapshot_id).collection(PAGES).document(part_id).get()
         return snap.to_dict() if snap.exists else None
 
-    def mark_published(self, snapshot_id: str, part_id: str) -> None:
-        self.ref(snapshot_id).collection(PAGES).document(part_id).update({"published": True}, retry=WRITE_RETRY)
+    def mark_published(self, snapshot_id: str, part_id: str, through: str | None = None) -> None:
+        """The whole part was handed on (``through`` None), or its events up to ``through``."""
+        fields: dict[str, Any] = {"published": True} if through is None else {"published_through": through}
+        self.ref(snapshot_id).collection(PAGES).document(part_id).update(fields, retry=WRITE_RETRY)
 
     # -- mappings (what reconcile compares against) -----------------------------------------------
     def mapping_docs(self, account_id: str, user_id: str) -> list[dict[str, Any]]:
@@ -236,7 +254,9 @@ class SnapshotStore:
             if doc is None or doc.get("state") != APPLYING:
                 return False
             total, counts = self.counts(snapshot_id, txn)
-            if total < int(doc.get("upserts", 0)) + int(doc.get("deletes", 0)):
+            known = int(doc.get("unchanged_at_complete", 0))
+            counts["unchanged"] += known
+            if total + known < int(doc.get("upserts", 0)) + int(doc.get("deletes", 0)):
                 return False
             txn.update(ref, {"state": DONE, "finished_at": now, "counts": counts})
             on_completed(txn, {**doc, "snapshot_id": snapshot_id}, counts)

@@ -25,7 +25,7 @@ def test_switching_calendars_with_hundreds_of_events_moves_them_through_the_queu
     browser = Browser(stack)
     browser.connect(user, calendar_id=user["team"])
     snap = SnapshotApi(stack.url("integrations"), stack.env, user)
-    sid, r = snap.send(events(N, prefix="sw"), as_of=version(10), page_size=100)
+    sid, r = snap.send(events(N, prefix="sw"), as_of=version(10), page_size=150)  # slices of 100 + 50
     assert r.status_code == 202
     snap.wait_done(sid, timeout=180)
     assert len(by_source(platform, user["team"])) == N
