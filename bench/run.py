@@ -338,6 +338,9 @@ def main() -> None:
             table(scale)
         finally:
             stack.stop()
+    from bench.snapshots import bench_snapshots  # stacks of its own (paced as Calendar's quota)
+
+    bench_snapshots()
     (ROOT / "bench" / "results.md").write_text("\n".join(OUT) + "\n")
 
 

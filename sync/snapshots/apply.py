@@ -172,7 +172,7 @@ class Snapshots:
             "delete_chunks": len(chunks), "live": live, "unchanged_at_complete": len(known)}, skip_known)
         if applying is None:
             raise Refused(409, {"error": "not_receiving", "state": self.state(self.store.get(snapshot_id) or doc)})
-        self._fan_out(snapshot_id, applying)
+        self._fan_out(snapshot_id, applying, {n for n in range(pages) if known.issuperset(stored[n])})
         if len(ids) + len(deletes) == len(known):
             self.store.finish(snapshot_id, self.clock(), self.on_completed)
         logs.log(logging.INFO, "snapshot applying", {
@@ -193,10 +193,10 @@ class Snapshots:
                          if d["event_id"] not in ids and (not d.get("version") or d["version"] < as_of))
         return deletes, len(live)
 
-    def _fan_out(self, snapshot_id: str, doc: dict[str, Any]) -> None:
+    def _fan_out(self, snapshot_id: str, doc: dict[str, Any], nothing_to_do: set[int] | None = None) -> None:
         a, u = doc["account_id"], doc["user_id"]
         jobs = [{"schema": 1, "kind": "snapshot_page", "snapshot_id": snapshot_id, "account_id": a, "user_id": u,
-                 "part": page_id(n)} for n in range(int(doc.get("pages", 0)))]
+                 "part": page_id(n)} for n in range(int(doc.get("pages", 0))) if n not in (nothing_to_do or ())]
         jobs += [{"schema": 1, "kind": "snapshot_deletes", "snapshot_id": snapshot_id, "account_id": a,
                   "user_id": u, "part": chunk_id(n)} for n in range(int(doc.get("delete_chunks", 0)))]
         publish_all(self.bulk, [(job, f"{a}/{u}/{snapshot_id}:{job['part']}") for job in jobs])
