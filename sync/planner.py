@@ -78,6 +78,11 @@ def decide(connection: Connection | None, mapping: Mapping | None, change: Chang
         # The user switched calendars and this event has not been moved yet: move it, then write,
         # so it never exists in both (the switch's own move job then finds it done).
         return Decision(Action.UPDATE, connection.calendar_id, move_from=mapping.calendar_id)
+    if (mapping is not None and mapping.calendar_id not in (None, connection.calendar_id)
+            and (mapping.google_uncertain or mapping.lease is not None)):
+        # An earlier attempt into the old calendar may have landed (timed out, or its worker died):
+        # bring that copy over rather than leave it behind.
+        return Decision(Action.INSERT, connection.calendar_id, move_from=mapping.calendar_id)
     return Decision(Action.INSERT, connection.calendar_id)
 
 

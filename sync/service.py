@@ -150,6 +150,8 @@ class SyncService:
             new: Mapping | None = None
             if decision.action in CALENDAR_ACTIONS:
                 new = replace(base, lease=Lease(lease_id, change.version, now + self.lease))
+                if decision.action is Action.INSERT and not base.google_exists:
+                    new = replace(new, calendar_id=decision.calendar_id)  # where an unfinished insert may land
             elif decision.action is Action.TOMBSTONE:
                 new = _clear_parking(replace(base, version=change.version, deleted=True, lease=None,
                                              last_error=None), change)

@@ -116,3 +116,17 @@ def test_bulk_takes_a_token_only_while_a_reserve_stays_for_live_changes():
     assert throttle.try_take("u", keep, take=False) == pytest.approx(2.0)  # tokens keep - 1: two seconds
     t[0] += 10
     assert throttle.try_take("u", keep) == 0
+
+
+def test_an_insert_that_may_have_landed_in_the_old_calendar_is_brought_over_after_a_switch():
+    from sync.errors import Retryable
+
+    store, calendar = FakeStore(), FakeCalendar()
+    store.save_connection(active_connection(calendar_id="old"))
+    service = SyncService(store, calendar, clock=lambda: NOW)
+    calendar.faults_after.append(Retryable("timeout"))  # the insert lands, its answer is lost
+    with pytest.raises(Retryable):
+        service.apply(parse_change(payload(updated=1), "m"))
+    store.save_connection(active_connection(calendar_id="new"))  # the user switched calendars
+    assert service.apply(parse_change(payload(updated=1), "m")).name == "restored"  # moved, 409, updated
+    assert calendar.live("old") == {} and len(calendar.live("new")) == 1
