@@ -11,13 +11,14 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 help:
 	@echo "make dev    - install into $(VENV), start the local stack on emulators (Ctrl-C stops it)"
 	@echo "make demo   - send a signed webhook to the running stack and show the calendar event (USER=ana: the browser-connected user)"
+	@echo "              SNAPSHOT=200: backfill the demo user with a snapshot of 200 events, printing progress"
 	@echo "make link   - print a fresh connect link for the browser demo user"
 	@echo "make test   - install, lint, then run the whole test suite (unit, integration, end to end)"
 	@echo "make chaos  - fault injection with an invariant checker (a few minutes; CI runs it too)"
 	@echo "make unit   - only the fast unit tests"
 	@echo "make lint   - ruff and mypy"
 	@echo "make lock   - re-resolve requirements.in into the pinned requirements.txt"
-	@echo "make bench  - ingest, latency, throughput, cost per change, cold start, scale (prints tables)"
+	@echo "make bench  - ingest, latency, throughput, cost per change, cold start, scale, snapshots (prints tables)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@scripts/check-tools.sh
@@ -29,7 +30,7 @@ dev: $(STAMP)
 	$(PY) -m local.stack
 
 demo: $(STAMP)
-	$(PY) -m local.demo webhook $(if $(filter ana,$(USER)),--user ana,)
+	$(PY) -m local.demo $(if $(SNAPSHOT),snapshot --events $(SNAPSHOT),webhook) $(if $(filter ana,$(USER)),--user ana,)
 
 link: $(STAMP)
 	$(PY) -m local.demo link

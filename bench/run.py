@@ -443,6 +443,9 @@ def main() -> None:
             __import__("bench.drift", fromlist=["bench_drift"]).bench_drift(stack)  # drift repair (§9)
         finally:
             stack.stop()
+    from bench.snapshots import bench_snapshots  # stacks of its own (paced as Calendar's quota)
+
+    bench_snapshots()
     (ROOT / "bench" / "results.md").write_text("\n".join(OUT) + "\n")
 
 

@@ -1,4 +1,5 @@
 """``make demo``: send one signed webhook to the local stack and show the event it becomes.
+``make demo SNAPSHOT=200``: backfill the demo user with a snapshot of 200 events, printing progress.
 ``make link``: print a fresh connect link for the browser demo user (valid 15 minutes).
 
 Reads ``.local/stack.env`` (written by ``make dev``). Signs webhooks with the
@@ -52,7 +53,8 @@ def connect_link(env: dict[str, str], integrations_url: str, user: dict[str, Any
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=["webhook", "link"], default="webhook")
+    parser.add_argument("command", nargs="?", choices=["webhook", "link", "snapshot"], default="webhook")
+    parser.add_argument("--events", type=int, default=200, help="snapshot: how many events")
     parser.add_argument("--user", default=DEMO["user_id"],
                         help=f"user id: {DEMO['user_id']} (default) or {BROWSER_DEMO['user_id']}")
     args = parser.parse_args()
@@ -64,6 +66,8 @@ def main() -> int:
     if args.command == "link":
         print(connect_link(env, env["INTEGRATIONS_URL"]))
         return 0
+    if args.command == "snapshot":
+        return snapshot(env, BROWSER_DEMO if args.user == BROWSER_DEMO["user_id"] else DEMO, args.events)
     user = BROWSER_DEMO if args.user == BROWSER_DEMO["user_id"] else DEMO
     calendar_id = _connected_calendar(env, user) if user is BROWSER_DEMO else DEMO["email"]
     if calendar_id is None:
@@ -97,6 +101,64 @@ def main() -> int:
             return 0
         time.sleep(0.1)
     print("the event did not land within 30 s: see the logs in .local/logs", file=sys.stderr)
+    return 1
+
+
+def api_call(env: dict[str, str], user: dict[str, Any], method: str, path: str,
+             body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    """The platform's backend calling the snapshot API with a short-lived API token."""
+    import urllib.error
+
+    import jwt
+
+    token = jwt.encode({"sub": user["user_id"], "acct": user["account_id"], "aud": "api",
+                        "exp": int(time.time()) + 300}, env["LINK_SIGNING_SECRET"], algorithm="HS256")
+    request = urllib.request.Request(
+        f"{env['INTEGRATIONS_URL']}api/connections/{user['account_id']}/{user['user_id']}/snapshots{path}",
+        data=json.dumps(body).encode() if body is not None else None, method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+
+
+def snapshot(env: dict[str, str], user: dict[str, Any], count: int, page_size: int = 100) -> int:
+    """Create a snapshot, send its pages, complete it and poll until it is applied."""
+    now = datetime.now(timezone.utc)
+    first = (now + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    events = []
+    for i in range(count):
+        start = first + timedelta(days=i // 6, hours=i % 6)
+        events.append({
+            "id": f"demo-snapshot-{i}", "updated_at": now.isoformat().replace("+00:00", "Z"),
+            "title": f"Sessão {i + 1} — Cliente {i % 17 + 1}",
+            "start": {"date_time": start.strftime("%Y-%m-%dT%H:%M:%S"), "time_zone": "America/Sao_Paulo"},
+            "end": {"date_time": (start + timedelta(minutes=50)).strftime("%Y-%m-%dT%H:%M:%S"),
+                    "time_zone": "America/Sao_Paulo"}})
+    status, created = api_call(env, user, "POST", "", {"as_of": now.isoformat().replace("+00:00", "Z"),
+                                                        "covers": {"from": now.isoformat().replace("+00:00", "Z")}})
+    print(f"POST snapshots → {status} {json.dumps(created)}")
+    if status != 201:
+        return 1
+    sid = created["snapshot_id"]
+    pages = [events[i:i + page_size] for i in range(0, len(events), page_size)]
+    for n, page in enumerate(pages):
+        status, accepted = api_call(env, user, "PUT", f"/{sid}/pages/{n}", {"events": page})
+        print(f"PUT pages/{n} → {status} {json.dumps(accepted)}")
+    status, applying = api_call(env, user, "POST", f"/{sid}/complete", {"pages": len(pages)})
+    print(f"POST complete → {status} {json.dumps(applying)}")
+    if status != 202:
+        return 1
+    started = time.monotonic()
+    while time.monotonic() - started < 600:
+        _, view = api_call(env, user, "GET", f"/{sid}")
+        print(f"  {time.monotonic() - started:6.1f}s  {view['state']:<9} pending {view['pending']:>5}  "
+              f"{json.dumps(view['counts'])}", flush=True)
+        if view["state"] == "done":
+            return 0
+        time.sleep(1)
     return 1
 
 

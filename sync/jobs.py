@@ -18,6 +18,11 @@ from typing import Any
 HANDLERS: dict[str, str] = {
     "maintenance": "sync.maintenance:run",
     "drift_check": "sync.drift.job:run",
+    # snapshots (CONTRACT §7): fan-out of a page or a chunk of deletes, one event, a calendar switch
+    "snapshot_page": "sync.snapshots.apply:expand_job",
+    "snapshot_deletes": "sync.snapshots.apply:expand_job",
+    "snapshot_change": "sync.snapshots.apply:change_job",
+    "calendar_move": "sync.snapshots.move:move_job",
 }
 
 

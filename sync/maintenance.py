@@ -20,6 +20,7 @@ from sync.jobs import JobOutcome
 TASKS: tuple[str, ...] = (
     "sync.drift.channels:renew_due",  # Calendar push channels expiring within a day (§9)
     "sync.drift.scan:scan_due",  # the fallback drift scan (§9)
+    "sync.snapshots.apply:expire_task",  # snapshots never completed: receiving → expired after 24 h
 )
 
 

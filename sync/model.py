@@ -172,7 +172,8 @@ class Change:
 
     def parked_message(self) -> dict[str, Any]:
         """``to_message()`` with the event cut to the fields contract §2 defines, for keeping in a
-        Firestore mapping while the connection cannot write. Unknown fields are ignored when the
+        Firestore mapping: a change parked while the connection cannot write, or the last applied
+        one that drift repair restores from. Unknown fields are ignored when the
         message is applied, but stored they could make the write fail for good (an array in an
         array, thousands of keys, maps nested past Firestore's depth), losing the change."""
         return {**self.to_message(), "event": contract_event(self.raw_event, self.is_delete)}
@@ -298,3 +299,8 @@ class Mapping:
     # message, as ``parked``), so a hand edit can be recognised and rewritten. Firestore only.
     etag: str | None = None
     applied: dict[str, Any] | None = None
+    # When the applied event ends (a series: its last occurrence), as a fixed-width UTC key like
+    # Version.key; open_ended: a series without end. Both unknown (None/False) on mappings
+    # written before snapshots existed: a windowed snapshot never deletes those (CONTRACT §7).
+    ends_at: str | None = None
+    open_ended: bool = False

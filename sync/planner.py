@@ -38,16 +38,20 @@ CALENDAR_ACTIONS = (Action.INSERT, Action.UPDATE, Action.DELETE)
 class Decision:
     action: Action
     calendar_id: str | None = None
+    move_from: str | None = None  # the event lives in another calendar (a switch in progress): move it first
 
 
-def decide(connection: Connection | None, mapping: Mapping | None, change: Change, now: datetime) -> Decision:
+def decide(connection: Connection | None, mapping: Mapping | None, change: Change, now: datetime,
+           rewrite_equal: bool = False) -> Decision:
+    """``rewrite_equal``: a snapshot's ``repair`` writes an unchanged live event again."""
     if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
         return Decision(Action.NO_CONNECTION)
     if mapping is not None:
         if mapping.version is not None:
             if change.version < mapping.version:
                 return Decision(Action.STALE)
-            if change.version == mapping.version:
+            if change.version == mapping.version and not (rewrite_equal and not change.is_delete
+                                                          and not mapping.deleted):
                 return Decision(Action.DUPLICATE)
         lease = mapping.lease
         if lease is not None and lease.until > now:
@@ -70,6 +74,15 @@ def decide(connection: Connection | None, mapping: Mapping | None, change: Chang
         return Decision(Action.DELETE, mapping.calendar_id or connection.calendar_id)
     if exists and mapping is not None and mapping.calendar_id in (None, connection.calendar_id):
         return Decision(Action.UPDATE, connection.calendar_id)
+    if exists and mapping is not None:
+        # The user switched calendars and this event has not been moved yet: move it, then write,
+        # so it never exists in both (the switch's own move job then finds it done).
+        return Decision(Action.UPDATE, connection.calendar_id, move_from=mapping.calendar_id)
+    if (mapping is not None and mapping.calendar_id not in (None, connection.calendar_id)
+            and (mapping.google_uncertain or mapping.lease is not None)):
+        # An earlier attempt into the old calendar may have landed (timed out, or its worker died):
+        # bring that copy over rather than leave it behind.
+        return Decision(Action.INSERT, connection.calendar_id, move_from=mapping.calendar_id)
     return Decision(Action.INSERT, connection.calendar_id)
 
 

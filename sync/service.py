@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sync.errors import (
     AuthRevoked,
@@ -62,6 +63,7 @@ class SyncService:
         throttle: UserThrottle | None = None,
         max_wait: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        bulk_max_wait: float = 1.0,
     ) -> None:
         self.store = store
         self.calendars = calendars
@@ -69,11 +71,14 @@ class SyncService:
         self.clock = clock
         self.throttle = throttle
         self.max_wait = max_wait
+        self.bulk_max_wait = bulk_max_wait
         self.sleep = sleep
 
     # -- the worker's one call -------------------------------------------------------------
-    def apply(self, change: Change) -> Outcome:
-        claim = self._claim(change)
+    def apply(self, change: Change, rewrite_equal: bool = False, bulk: bool = False) -> Outcome:
+        """Apply one change. ``rewrite_equal``: write an equal version again (a snapshot's
+        repair); ``bulk``: paced behind live changes (the bulk lane, CONTRACT §7)."""
+        claim = self._claim(change, rewrite_equal)
         action = claim.decision.action
         if action not in CALENDAR_ACTIONS:
             return Outcome(action.value, acknowledge=action is not Action.BUSY)
@@ -81,11 +86,14 @@ class SyncService:
         calendar_id = claim.decision.calendar_id
         assert calendar_id is not None
         gid = google_event_id(change.account_id, change.user_id, change.event_id)
-        self._pace(change, claim.connection.key, claim.lease_id)
+        self._pace(change, claim.connection.key, claim.lease_id, bulk)
         session = None
         try:
             session = self.calendars.session(claim.connection)
+            if claim.decision.move_from:
+                self._move(session, claim.decision.move_from, gid, calendar_id)
             name, calls, etag = self._write(session, action, calendar_id, gid, change)
+            calls += 1 if claim.decision.move_from else 0
         except AuthRevoked:
             self._park(change, claim.lease_id, ConnectionStatus.NEEDS_REAUTH)
             return Outcome("parked_needs_reauth", calendar_calls=1 if session else 0)
@@ -107,9 +115,19 @@ class SyncService:
         return Outcome(name, calendar_calls=calls)
 
     # -- steps -----------------------------------------------------------------------------
-    def _pace(self, change: Change, user: str, lease_id: str) -> None:
-        """Stay under Calendar's per-user quota: wait a little here, or hand the wait to Pub/Sub."""
+    def _pace(self, change: Change, user: str, lease_id: str, bulk: bool = False) -> None:
+        """Stay under Calendar's per-user quota: wait a little here, or hand the wait to Pub/Sub.
+        Bulk work takes a token only while the bucket keeps a reserve for live changes."""
         if self.throttle is None:
+            return
+        if bulk:
+            waited = 0.0
+            while (wait := self.throttle.try_take(user, self.throttle.live_reserve)) > 0:
+                if waited + wait > self.bulk_max_wait:
+                    self._release(change, lease_id)
+                    raise Retryable("throttled", retry_after=wait)
+                self.sleep(wait)
+                waited += wait
             return
         wait = self.throttle.reserve(user)
         if wait > self.max_wait:
@@ -119,12 +137,12 @@ class SyncService:
         if wait > 0:
             self.sleep(wait)
 
-    def _claim(self, change: Change) -> _Claim:
+    def _claim(self, change: Change, rewrite_equal: bool = False) -> _Claim:
         now = self.clock()
         lease_id = uuid.uuid4().hex
 
         def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
-            decision = decide(conn, mapping, change, now)
+            decision = decide(conn, mapping, change, now, rewrite_equal)
             base = mapping or Mapping(
                 event_id=change.event_id,
                 google_event_id=google_event_id(change.account_id, change.user_id, change.event_id),
@@ -132,14 +150,28 @@ class SyncService:
             new: Mapping | None = None
             if decision.action in CALENDAR_ACTIONS:
                 new = replace(base, lease=Lease(lease_id, change.version, now + self.lease))
+                if decision.action is Action.INSERT and not base.google_exists:
+                    new = replace(new, calendar_id=decision.calendar_id)  # where an unfinished insert may land
             elif decision.action is Action.TOMBSTONE:
                 new = _clear_parking(replace(base, version=change.version, deleted=True, lease=None,
                                              last_error=None), change)
             elif decision.action is Action.PARK:
-                new = replace(base, parked=change.parked_message(), parked_version=change.version)
+                new = replace(base, parked=change.parked_message(), parked_version=change.version, **_span(change))
             return _Claim(decision, conn, mapping, lease_id), new, None
 
         return self.store.update_event(change.account_id, change.user_id, change.event_id, work)
+
+    def _move(self, session: CalendarSession, source: str, gid: str, destination: str) -> None:
+        """Bring the event over from the calendar it lives in (a switch in progress)."""
+        try:
+            session.move(source, gid, destination)
+        except CalendarConflict:  # already there too: drop the copy left behind
+            try:
+                session.delete(source, gid)
+            except (CalendarNotFound, CalendarUnavailable):
+                pass
+        except (CalendarNotFound, CalendarUnavailable):
+            pass  # gone from the source, or the source is gone: the write below re-creates it
 
     def _write(
         self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change
@@ -184,9 +216,11 @@ class SyncService:
                 error_at=None if applied else now,
                 synced_at=now if applied else mapping.synced_at,
                 lease=None,
-                # What drift repair (sync/drift) needs: our write's etag and the change it applied.
+                # What drift repair (sync/drift) needs: our write's etag and the change it applied
+                # (in the contract's shape only, as for a parked change: Firestore-safe).
                 etag=(etag if applied else mapping.etag),
-                applied=(None if change.is_delete else change.to_message()) if applied else mapping.applied,
+                applied=(None if change.is_delete else change.parked_message()) if applied else mapping.applied,
+                **(_span(change) if applied else {}),
             ), change)
             return None, new, None
 
@@ -202,6 +236,7 @@ class SyncService:
                 lease=None if mapping.lease and mapping.lease.id == lease_id else mapping.lease,
                 parked=change.parked_message() if keep else mapping.parked,
                 parked_version=change.version if keep else mapping.parked_version,
+                **(_span(change) if keep else {}),
             )
             return None, new, status
 
@@ -237,6 +272,16 @@ def resume_parked(store: Store, publisher: Publisher, account_id: str, user_id: 
         )
         sent += 1
     return sent
+
+
+def _span(change: Change) -> dict[str, Any]:
+    """The mapping's ``ends_at`` / ``open_ended`` for this change's event (unchanged for deletes)."""
+    if change.event is None:
+        return {}
+    from sync.snapshots.window import event_span
+
+    span = event_span(change.event)
+    return {"ends_at": span.ends_at, "open_ended": span.open_ended}
 
 
 def _clear_parking(mapping: Mapping, change: Change) -> Mapping:

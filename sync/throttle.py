@@ -26,6 +26,8 @@ class UserThrottle:
         self.lock = threading.Lock()
         self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # user → (tokens, at)
         self.cooldown_until: dict[str, float] = {}
+        # Bulk work (snapshots, moves) takes a token only while this many stay for live changes.
+        self.live_reserve = min(3.0, burst / 2)
 
     def reserve(self, user: str) -> float:
         """Take one call for ``user``; return how long to wait before making it (0: now)."""
@@ -40,6 +42,24 @@ class UserThrottle:
                 self.buckets.popitem(last=False)
             wait = 0.0 if tokens >= 0 else -tokens / self.rate
             return max(wait, until - now)
+
+    def try_take(self, user: str, keep: float = 0.0, take: bool = True) -> float:
+        """Take one call for ``user`` only if ``keep`` tokens remain after it (bulk work never
+        queues ahead of live changes); return 0 when taken, else how long until it could be.
+        ``take`` False only looks."""
+        with self.lock:
+            now = self.clock()
+            until = self.cooldown_until.get(user, 0.0)
+            if until > now:
+                return until - now
+            tokens, at = self.buckets.get(user, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            if tokens >= 1.0 + keep:
+                if take:
+                    self.buckets[user] = (tokens - 1.0, now)
+                    self.buckets.move_to_end(user)
+                return 0.0
+            return (1.0 + keep - tokens) / self.rate
 
     def give_back(self, user: str) -> None:
         """The reserved call was not made (it will be retried later)."""

@@ -20,6 +20,8 @@ locals {
     snapshot_events  = "purge_at"   # … and its subcollections
     snapshot_results = "purge_at"
     snapshot_shards  = "purge_at"
+    snapshot_pages   = "purge_at"   # each page's ids and versions, and the reconcile's delete chunks
+    calendar_moves   = "purge_at"   # §7: progress of a connection's latest calendar switch
     drift_channels   = "expires_at" # §9: a channel's lookup entry, useless once Google stops pinging
   }
   # Event bodies kept on a mapping (a parked change; the last applied one, for drift repair)

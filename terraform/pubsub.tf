@@ -134,7 +134,7 @@ resource "google_pubsub_subscription" "bulk_worker" {
 
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter.id
-    max_delivery_attempts = var.max_delivery_attempts
+    max_delivery_attempts = var.bulk_max_delivery_attempts
   }
 
   expiration_policy {

@@ -81,6 +81,16 @@ variable "max_delivery_attempts" {
   }
 }
 
+variable "bulk_max_delivery_attempts" {
+  description = "Deliveries of one bulk-lane message (snapshot events, reconcile deletes, calendar moves, jobs) before it is dead-lettered: higher than the live lane's, because a user's quota pacing hands bulk work back to Pub/Sub routinely."
+  type        = number
+  default     = 50
+  validation {
+    condition     = var.bulk_max_delivery_attempts >= 5 && var.bulk_max_delivery_attempts <= 100
+    error_message = "Pub/Sub allows 5 to 100 delivery attempts."
+  }
+}
+
 variable "notification_max_delivery_attempts" {
   description = "Deliveries of one notification to the platform before it is dead-lettered to <topic>-notifications-dead-letter."
   type        = number

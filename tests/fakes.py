@@ -95,6 +95,16 @@ class FakeCalendar:
             current["status"] = "cancelled"
             current["etag"] = self._etag()
 
+    def move(self, calendar_id: str, event_id: str, destination: str) -> None:
+        with self.lock:
+            self._call("move")
+            current = self.events.get((calendar_id, event_id))
+            if current is None or current["status"] == "cancelled":
+                raise CalendarNotFound(404)
+            if (destination, event_id) in self.events:
+                raise CalendarConflict("409")
+            self.events[(destination, event_id)] = self.events.pop((calendar_id, event_id))
+
     def live(self, calendar_id: str) -> dict[str, dict[str, Any]]:
         return {eid: e for (cal, eid), e in self.events.items() if cal == calendar_id and e["status"] != "cancelled"}
 

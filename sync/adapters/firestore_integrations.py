@@ -77,11 +77,6 @@ class IntegrationsStore(FirestoreStore):
         query = self._events(account_id, user_id).where(filter=firestore.FieldFilter("google_exists", "==", True))
         return [mapping_from_doc(s.to_dict() or {}) for s in query.stream()]
 
-    def set_mapping_calendar(self, account_id: str, user_id: str, event_id: str, calendar_id: str,
-                             google_exists: bool) -> None:
-        self.mapping_ref(account_id, user_id, event_id).update(
-            {"calendar_id": calendar_id, "google_exists": google_exists}, retry=WRITE_RETRY)
-
     def delete_mappings(self, account_id: str, user_id: str) -> int:
         deleted = 0
         while True:

@@ -152,6 +152,8 @@ def mapping_from_doc(doc: dict[str, Any]) -> Mapping:
         parked_version=_version(doc.get("parked_version")),
         etag=doc.get("etag"),
         applied=doc.get("applied"),
+        ends_at=doc.get("ends_at"),
+        open_ended=bool(doc.get("open_ended", False)),
     )
 
 
@@ -175,6 +177,8 @@ def mapping_to_doc(m: Mapping) -> dict[str, Any]:
         "has_parked": m.parked is not None,
         "etag": m.etag,
         "applied": m.applied,
+        "ends_at": m.ends_at,
+        "open_ended": m.open_ended,
     }
 
 

@@ -56,6 +56,33 @@ class PubSubPublisher:
                 raise PublishFailed(f"pubsub: {type(exc).__name__}") from exc
         raise PublishFailed("pubsub: unreachable")  # pragma: no cover
 
+    def publish_many(self, messages: list[tuple[bytes, str, dict[str, str]]]) -> int:
+        """Publish all at once and wait for every confirmation (the fan-out of bulk work); return
+        how many. PublishFailed if any was not confirmed: publishing them all again is safe."""
+        futures: list[tuple[str, object]] = []
+        sent = 0
+        for data, key, attributes in messages:
+            try:
+                futures.append((key, self.client.publish(self.topic_path, data, ordering_key=key,
+                                                         retry=self._retry, timeout=self.timeout, **attributes)))
+            except pexc.PublishToPausedOrderingKeyException:
+                self.publish(data, key, attributes)  # resumes the key, or raises PublishFailed
+                sent += 1
+        return sent + len(self._settle(futures))
+
+    def _settle(self, futures: list[tuple[str, object]]) -> list[str]:
+        ids, failed = [], None
+        for key, future in futures:
+            try:
+                ids.append(str(future.result(timeout=self.timeout)))  # type: ignore[attr-defined]
+            except (gexc.GoogleAPIError, concurrent.futures.TimeoutError, pexc.MessageTooLargeError,
+                    RuntimeError) as exc:
+                self._resume(key)
+                failed = exc
+        if failed is not None:
+            raise PublishFailed(f"pubsub: {type(failed).__name__}") from failed
+        return ids
+
     def _resume(self, ordering_key: str) -> None:
         try:
             self.client.resume_publish(self.topic_path, ordering_key)

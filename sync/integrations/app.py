@@ -28,7 +28,6 @@ from sync.adapters.calendar_api import SCOPES
 from sync.drift import channels as drift_channels
 from sync.errors import (
     AuthRevoked,
-    CalendarConflict,
     CalendarNotFound,
     CalendarUnavailable,
     ConfigError,
@@ -185,7 +184,7 @@ class Integrations:
         if self.flows.use(session.sid_hash, session.account_id, session.user_id) is None:
             raise _Page(401, "session")
         try:
-            moved = self._save_choice(session, calendar, entry["id"], ref, email)
+            moved = self._save_choice(session, entry["id"], ref, email)
         except BaseException:
             self.flows.release(session.sid_hash)  # nothing was settled: the user may try again
             raise
@@ -197,17 +196,21 @@ class Integrations:
         return Response(status=302, headers={"Location": target, "Set-Cookie": cookie_header("", self.https, 0),
                                              "Cache-Control": "no-store"})
 
-    def _save_choice(self, session: Session, calendar: Any, calendar_id: str, ref: str, email: str) -> int:
+    def _save_choice(self, session: Session, calendar_id: str, ref: str, email: str) -> int:
         doc = self.store.connection_doc(session.account_id, session.user_id) or {}
         previous = doc.get("calendar_id")
-        moved = 0
-        if previous and previous != calendar_id:
-            moved = self._move_events(session, calendar, previous, calendar_id)
         self.store.activate(session.account_id, session.user_id, calendar_id, ref, email or None)
         drift_channels.activated(session.account_id, session.user_id)  # §9: watch the chosen calendar
         self._retire_replaced_grant(doc, ref, email)
         bootstrap.vault().retire_others(ref)
-        return moved
+        if not previous or previous == calendar_id:
+            return 0
+        # The synced events follow as jobs on the bulk lane (CONTRACT §7): the page answers at once.
+        from sync.snapshots.move import start_move
+        from sync.snapshots.wiring import engine
+
+        return start_move(engine().store, bootstrap.bulk_publisher(), session.account_id, session.user_id,
+                          previous, calendar_id)
 
     def _retire_replaced_grant(self, doc: dict[str, Any], ref: str, email: str) -> None:
         """A grant of another Google account that this connection no longer uses is revoked.
@@ -224,28 +227,6 @@ class Integrations:
             logs.log(logging.WARNING, "replaced grant not revoked at the provider",
                      {"function": "integrations", "account_id": doc.get("account_id", ""),
                       "user_id": doc.get("user_id", ""), "reason": exc.reason})
-
-    def _move_events(self, session: Session, calendar: Any, source: str, destination: str) -> int:
-        """Move every synced event to the new calendar (same ids), so nothing is duplicated."""
-        moved = 0
-        for mapping in self.store.synced_mappings(session.account_id, session.user_id):
-            if mapping.calendar_id not in (None, source):
-                continue
-            try:
-                calendar.move(source, mapping.google_event_id, destination)
-                exists = True
-            except CalendarConflict:  # already written there: drop the copy left behind
-                try:
-                    calendar.delete(source, mapping.google_event_id)
-                except CalendarNotFound:
-                    pass
-                exists = True
-            except CalendarNotFound:  # gone from the source (deleted by hand): the next change re-creates it
-                exists = False
-            self.store.set_mapping_calendar(session.account_id, session.user_id, mapping.event_id, destination,
-                                            exists)
-            moved += 1
-        return moved
 
     # -- the platform's API --------------------------------------------------------------------
     def api(self, request: Any, account_id: str, user_id: str, fields: dict[str, Any]) -> Response:
@@ -270,9 +251,12 @@ class Integrations:
             figures["last_error"] = {"reason": "google_grant_revoked", "event_id": None, "at": None}
         elif status == "calendar_unavailable":
             figures["last_error"] = {"reason": "calendar_unavailable", "event_id": None, "at": None}
+        from sync.snapshots.api import status_fields
+
         return {"account_id": account_id, "user_id": user_id, "status": status,
                 "google_email": doc.get("google_email") if status != "disconnected" else None,
-                "calendar_id": doc.get("calendar_id") if status != "disconnected" else None, **figures}
+                "calendar_id": doc.get("calendar_id") if status != "disconnected" else None, **figures,
+                **(status_fields(account_id, user_id) if doc else {"snapshot": None, "moving": None})}
 
     def disconnect(self, account_id: str, user_id: str, remove_events: bool) -> Response:
         doc = self.store.connection_doc(account_id, user_id) or {}
@@ -335,6 +319,11 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
     app = Integrations()
     if path.startswith("/api/connections/"):
         parts = path.split("/")
+        if len(parts) > 5 and parts[5] == "snapshots":  # CONTRACT §7: sync/snapshots/api.py
+            from sync.snapshots import api as snapshots_api
+
+            return snapshots_api.handle(request, app.link_secret, unquote(parts[3]), unquote(parts[4]), parts[6:],
+                                        fields)
         if len(parts) != 5 or request.method not in ("GET", "DELETE"):
             return _json({"error": "not_found"}, 404)
         return app.api(request, unquote(parts[3]), unquote(parts[4]), fields)

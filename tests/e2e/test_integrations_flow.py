@@ -47,8 +47,9 @@ def test_connect_pick_sync_switch_and_disconnect(stack, platform, google_user):
     assert wait_for(lambda: status(stack, user)["counts"]["synced"] == 3, what="status counts")
     assert status(stack, user)["last_synced_at"]
 
-    # Choosing another calendar later moves what was synced: same ids, no duplicates.
+    # Choosing another calendar later moves what was synced (jobs on the bulk lane): same ids, no duplicates.
     browser.connect(user, calendar_id=user["email"])
+    wait_for(lambda: (s := status(stack, user)["moving"]) and s["done"] == s["total"] == 3, what="the move")
     for i in range(3):
         assert in_calendar(platform, user, user["email"], f"ev-{i}")["status"] == "confirmed"
         assert in_calendar(platform, user, user["team"], f"ev-{i}") is None

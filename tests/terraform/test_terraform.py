@@ -140,7 +140,7 @@ def test_plan_refuses_a_function_whose_target_main_py_lacks(tf, tmp_path):
 PUSH_SUBSCRIPTIONS = {
     # resource name: (subscription name, topic resource, target function, dead-letter topic, attempts variable)
     "worker": ("${var.topic_name}-worker", "sync", "sync_worker", "dead_letter", "max_delivery_attempts"),
-    "bulk_worker": ("${var.topic_name}-bulk-worker", "bulk", "sync_worker", "dead_letter", "max_delivery_attempts"),
+    "bulk_worker": ("${var.topic_name}-bulk-worker", "bulk", "sync_worker", "dead_letter", "bulk_max_delivery_attempts"),
     "notifications_deliver": ("${var.topic_name}-notifications-deliver", "notifications", "deliver_notification",
                               "notifications_dead_letter", "notification_max_delivery_attempts"),
 }
@@ -176,8 +176,11 @@ def test_push_subscriptions_are_ordered_pushed_with_oidc_retried_and_dead_letter
 def test_bulk_lane_matches_the_live_lane(tf):
     subs = resources(tf, "google_pubsub_subscription")
     live, bulk = dict(subs["worker"]), dict(subs["bulk_worker"])
+    # Pacing hands bulk work back to Pub/Sub routinely: it gets more attempts before dead-lettering.
+    assert block(bulk, "dead_letter_policy")["max_delivery_attempts"] == "${var.bulk_max_delivery_attempts}"
+    assert block(live, "dead_letter_policy")["max_delivery_attempts"] == "${var.max_delivery_attempts}"
     for body in (live, bulk):
-        body.pop("name"), body.pop("topic")
+        body.pop("name"), body.pop("topic"), body.pop("dead_letter_policy")
     assert live == bulk
 
 
@@ -422,7 +425,8 @@ def test_firestore_is_native_with_pitr_delete_protection_and_state_ttl(tf):
         "oauth_states": "expires_at", "flow_sessions": "expires_at",
         # §7: TTL does not delete subcollections, so one policy per collection group.
         "snapshots": "purge_at", "snapshot_events": "purge_at", "snapshot_results": "purge_at",
-        "snapshot_shards": "purge_at", "drift_channels": "expires_at",
+        "snapshot_shards": "purge_at", "snapshot_pages": "purge_at", "calendar_moves": "purge_at",
+        "drift_channels": "expires_at",
     }
     fields = resources(tf, "google_firestore_field")
     assert set(fields) == {"ttl", "unindexed"}

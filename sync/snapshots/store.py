@@ -1,0 +1,279 @@
+"""Snapshots on Firestore.
+
+Layout (every document carries ``purge_at``; a TTL policy on that field removes it)::
+
+    snapshots/{snapshot_id}                          account_id, user_id, as_of, covers_from, flags,
+                                                     state, counts, created/expires/started/finished
+    snapshots/{id}/snapshot_pages/p{n:06}            one per page: its event ids (the set reconcile reads)
+    snapshots/{id}/snapshot_pages/d{n:06}            one per chunk of reconcile's deletes (their ids)
+    snapshots/{id}/snapshot_events/p{n:06}:{e:id}    one per event: the raw event (a page of 1000 can
+                                                     exceed Firestore's 1 MiB, so never one doc per page)
+    snapshots/{id}/snapshot_results/{e:id}           one per applied event or delete: its category,
+                                                     created once (redeliveries do not count twice)
+    snapshots/{id}/snapshot_shards/{0..15}           counters: total and per category, +1 per result
+    calendar_moves/{account:user}                    the connection's latest calendar switch
+    connections/{account:user}.latest_snapshot_id    the status route's pointer
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.field_path import FieldPath
+
+from sync.adapters.firestore_store import _TRANSIENT, EVENTS, WRITE_RETRY, FirestoreStore
+from sync.errors import Retryable
+from sync.model import event_key
+from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING
+
+SNAPSHOTS = "snapshots"
+PAGES = "snapshot_pages"
+SNAPSHOT_EVENTS = "snapshot_events"
+RESULTS = "snapshot_results"
+SHARDS = "snapshot_shards"
+MOVES = "calendar_moves"
+SHARD_COUNT = 16
+_BATCH = 400
+MAPPING_FIELDS = ["event_id", "version", "deleted", "google_exists", "google_uncertain", "has_parked", "lease_id",
+                  "ends_at", "open_ended", "calendar_id", "google_event_id"]
+
+# (transaction, snapshot document as stored, final counts) → None; runs inside the done transition.
+OnCompleted = Callable[[Any, dict[str, Any], dict[str, int]], None]
+
+
+class PageRefused(Exception):
+    """The snapshot cannot take this page: ``error`` is the API's error code."""
+
+    def __init__(self, error: str, **detail: Any) -> None:
+        super().__init__(error)
+        self.error, self.detail = error, detail
+
+
+def page_id(n: int) -> str:
+    return f"p{n:06d}"
+
+
+def chunk_id(n: int) -> str:
+    return f"d{n:06d}"
+
+
+def _transient(run: Callable[[], Any]) -> Any:
+    try:
+        return run()
+    except _TRANSIENT as exc:
+        raise Retryable(f"firestore: {type(exc).__name__}") from exc
+    except ValueError as exc:
+        if str(exc).startswith("Failed to commit transaction"):
+            raise Retryable("firestore: contention") from exc
+        raise
+
+
+def batch_committer(batch: Any) -> Callable[[], Any]:
+    return lambda: batch.commit(retry=WRITE_RETRY)
+
+
+class SnapshotStore:
+    def __init__(self, client: firestore.Client) -> None:
+        self.db = client
+        self.mappings = FirestoreStore(client)
+
+    def ref(self, snapshot_id: str) -> firestore.DocumentReference:
+        return self.db.collection(SNAPSHOTS).document(snapshot_id)
+
+    # -- snapshot documents ----------------------------------------------------------------------
+    def create(self, snapshot_id: str, doc: dict[str, Any]) -> None:
+        self.ref(snapshot_id).create(doc, retry=WRITE_RETRY)
+        self.mappings.connection_ref(doc["account_id"], doc["user_id"]).set(
+            {"latest_snapshot_id": snapshot_id}, merge=True, retry=WRITE_RETRY)
+
+    def get(self, snapshot_id: str) -> dict[str, Any] | None:
+        snap = self.ref(snapshot_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def latest(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        conn = self.mappings.connection_ref(account_id, user_id).get()
+        snapshot_id = (conn.to_dict() or {}).get("latest_snapshot_id") if conn.exists else None
+        doc = self.get(snapshot_id) if snapshot_id else None
+        return {**doc, "snapshot_id": snapshot_id} if doc else None
+
+    def transition(self, snapshot_id: str, from_states: Iterable[str], fields: dict[str, Any],
+                   on_done: Callable[[Any, dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
+        """Move the snapshot out of one of ``from_states`` (exactly once); None if it was not in one."""
+        ref, allowed = self.ref(snapshot_id), tuple(from_states)
+
+        @firestore.transactional
+        def run(txn: firestore.Transaction) -> dict[str, Any] | None:
+            snap = next(iter(txn.get_all([ref])), None)
+            doc = snap.to_dict() if snap is not None and snap.exists else None
+            if doc is None or doc.get("state") not in allowed:
+                return None
+            txn.update(ref, fields)
+            if on_done is not None:
+                on_done(txn, doc)
+            return {**doc, **fields}
+
+        return _transient(lambda: run(self.db.transaction()))  # type: ignore[no-any-return]
+
+    # -- pages -----------------------------------------------------------------------------------
+    def put_page(self, snapshot_id: str, n: int, events: list[tuple[str, dict[str, Any], str]],
+                 purge_at: datetime, now: datetime) -> None:
+        """Store page ``n`` (replacing what it held): (event id, raw event, version key) each."""
+        snap_ref = self.ref(snapshot_id)
+        page_ref = snap_ref.collection(PAGES).document(page_id(n))
+        events_ref = snap_ref.collection(SNAPSHOT_EVENTS)
+        ids, versions = [e[0] for e in events], [e[2] for e in events]
+        writes = [(events_ref.document(f"{page_id(n)}:{event_key(eid)}"),
+                   {"page": n, "event_id": eid, "event": raw, "version": version, "purge_at": purge_at})
+                  for eid, raw, version in events]
+        self._commit(lambda batch, item: batch.set(item[0], item[1]), writes)
+
+        @firestore.transactional
+        def record(txn: firestore.Transaction) -> list[str]:
+            snaps = {s.reference.path: s for s in txn.get_all([snap_ref, page_ref])}
+            snap, page = snaps.get(snap_ref.path), snaps.get(page_ref.path)
+            doc = snap.to_dict() if snap is not None and snap.exists else None
+            if doc is None or doc.get("state") != RECEIVING:
+                raise PageRefused("not_receiving", state=(doc or {}).get("state"))
+            if doc["expires_at"] <= now:
+                raise PageRefused("snapshot_expired", state=EXPIRED)
+            before = list((page.to_dict() or {}).get("ids", [])) if page is not None and page.exists else []
+            total = int(doc.get("events", 0)) - len(before) + len(ids)
+            if total > MAX_EVENTS:
+                raise PageRefused("too_many_events", limit=MAX_EVENTS)
+            txn.set(page_ref, {"kind": "page", "page": n, "ids": ids, "versions": versions, "count": len(ids),
+                               "purge_at": purge_at, "received_at": now})
+            txn.update(snap_ref, {"events": total, "pages_received": firestore.ArrayUnion([n])})
+            return before
+
+        before = _transient(lambda: record(self.db.transaction()))
+        stale = set(before) - set(ids)
+        self._commit(lambda batch, ref: batch.delete(ref),
+                     [events_ref.document(f"{page_id(n)}:{event_key(eid)}") for eid in stale])
+
+    def _commit(self, add: Callable[[Any, Any], None], items: list[Any]) -> None:
+        for start in range(0, len(items), _BATCH):
+            batch = self.db.batch()
+            for item in items[start:start + _BATCH]:
+                add(batch, item)
+            _transient(batch_committer(batch))
+
+    def pages(self, snapshot_id: str) -> dict[int, dict[str, str]]:
+        """Page number → {event id: version key} of what it holds."""
+        query = self.ref(snapshot_id).collection(PAGES).where(filter=firestore.FieldFilter("kind", "==", "page"))
+        out = {}
+        for d in query.stream():
+            doc = d.to_dict() or {}
+            out[int(doc["page"])] = dict(zip(doc.get("ids") or [], doc.get("versions") or [], strict=True))
+        return out
+
+    def page_ref(self, snapshot_id: str, n: int) -> firestore.DocumentReference:
+        return self.ref(snapshot_id).collection(PAGES).document(page_id(n))
+
+    def page_slice(self, snapshot_id: str, n: int, after: str | None, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to ``limit`` events of page ``n`` after document id ``after``, in document id order
+        (a range on the document id: no composite index needed)."""
+        events = self.ref(snapshot_id).collection(SNAPSHOT_EVENTS)
+        name = FieldPath.document_id()
+        low = events.document(after or f"{page_id(n)}:")
+        query = (events.where(filter=firestore.FieldFilter(name, ">" if after else ">=", low))
+                 .where(filter=firestore.FieldFilter(name, "<", events.document(f"{page_id(n)};")))
+                 .order_by(name).limit(limit))
+        return [(d.id, d.to_dict() or {}) for d in query.stream()]
+
+    def put_delete_chunks(self, snapshot_id: str, chunks: list[list[str]], purge_at: datetime) -> None:
+        pages = self.ref(snapshot_id).collection(PAGES)
+        self._commit(lambda batch, item: batch.set(pages.document(chunk_id(item[0])), {
+            "kind": "deletes", "chunk": item[0], "ids": item[1], "count": len(item[1]), "purge_at": purge_at}),
+            list(enumerate(chunks)))
+
+    def part(self, snapshot_id: str, part_id: str) -> dict[str, Any] | None:
+        snap = self.ref(snapshot_id).collection(PAGES).document(part_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def mark_published(self, snapshot_id: str, part_id: str, through: str | None = None) -> None:
+        """The whole part was handed on (``through`` None), or its events up to ``through``."""
+        fields: dict[str, Any] = {"published": True} if through is None else {"published_through": through}
+        self.ref(snapshot_id).collection(PAGES).document(part_id).update(fields, retry=WRITE_RETRY)
+
+    # -- mappings (what reconcile compares against) -----------------------------------------------
+    def mapping_docs(self, account_id: str, user_id: str) -> list[dict[str, Any]]:
+        events = self.mappings.connection_ref(account_id, user_id).collection(EVENTS)
+        return [d.to_dict() or {} for d in events.select(MAPPING_FIELDS).stream()]
+
+    # -- results and counts ----------------------------------------------------------------------
+    def result_exists(self, snapshot_id: str, event_id: str) -> bool:
+        return bool(self.ref(snapshot_id).collection(RESULTS).document(event_key(event_id)).get().exists)
+
+    def record_result(self, snapshot_id: str, event_id: str, category: str, outcome: str,
+                      purge_at: datetime) -> bool:
+        """Record one event's result once (True), or nothing when a delivery already did (False)."""
+        snap_ref = self.ref(snapshot_id)
+        result_ref = snap_ref.collection(RESULTS).document(event_key(event_id))
+        shard_ref = snap_ref.collection(SHARDS).document(str(random.randrange(SHARD_COUNT)))
+
+        @firestore.transactional
+        def run(txn: firestore.Transaction) -> bool:
+            snap = next(iter(txn.get_all([result_ref])), None)
+            if snap is not None and snap.exists:
+                return False
+            txn.create(result_ref, {"event_id": event_id, "category": category, "outcome": outcome,
+                                    "at": firestore.SERVER_TIMESTAMP, "purge_at": purge_at})
+            txn.set(shard_ref, {"total": firestore.Increment(1), category: firestore.Increment(1),
+                                "purge_at": purge_at}, merge=True)
+            return True
+
+        return _transient(lambda: run(self.db.transaction()))  # type: ignore[no-any-return]
+
+    def counts(self, snapshot_id: str, txn: Any = None) -> tuple[int, dict[str, int]]:
+        """(results recorded, per category): SHARD_COUNT reads, whatever the snapshot's size."""
+        shards = self.ref(snapshot_id).collection(SHARDS)
+        refs = [shards.document(str(i)) for i in range(SHARD_COUNT)]
+        snaps = (txn.get_all(refs) if txn is not None else self.db.get_all(refs))
+        total, counts = 0, dict.fromkeys(CATEGORIES, 0)
+        for snap in snaps:
+            if snap.exists:
+                doc = snap.to_dict() or {}
+                total += int(doc.get("total", 0))
+                for c in CATEGORIES:
+                    counts[c] += int(doc.get(c, 0))
+        return total, counts
+
+    def finish(self, snapshot_id: str, now: datetime, on_completed: OnCompleted) -> bool:
+        """applying → done, exactly once, with the final counts; ``on_completed`` runs in the same
+        transaction (what it writes commits with the transition, or not at all)."""
+        ref = self.ref(snapshot_id)
+
+        @firestore.transactional
+        def run(txn: firestore.Transaction) -> bool:
+            snap = next(iter(txn.get_all([ref])), None)
+            doc = snap.to_dict() if snap is not None and snap.exists else None
+            if doc is None or doc.get("state") != APPLYING:
+                return False
+            total, counts = self.counts(snapshot_id, txn)
+            known = int(doc.get("unchanged_at_complete", 0))
+            counts["unchanged"] += known
+            if total + known < int(doc.get("upserts", 0)) + int(doc.get("deletes", 0)):
+                return False
+            txn.update(ref, {"state": DONE, "finished_at": now, "counts": counts})
+            on_completed(txn, {**doc, "snapshot_id": snapshot_id}, counts)
+            return True
+
+        return _transient(lambda: run(self.db.transaction()))  # type: ignore[no-any-return]
+
+    def expire_abandoned(self, now: datetime) -> int:
+        """Mark snapshots still receiving past expires_at as expired (the maintenance task)."""
+        query = self.db.collection(SNAPSHOTS).where(filter=firestore.FieldFilter("state", "==", RECEIVING))
+        expired = 0
+        for snap in query.stream():
+            if (snap.to_dict() or {}).get("expires_at") and snap.get("expires_at") <= now:
+                if self.transition(snap.id, (RECEIVING,), {"state": EXPIRED, "finished_at": now}) is not None:
+                    expired += 1
+        return expired
+
+    # -- calendar moves --------------------------------------------------------------------------
+    def move_ref(self, connection_key: str) -> firestore.DocumentReference:
+        return self.db.collection(MOVES).document(connection_key)
