@@ -17,7 +17,9 @@ from sync import logs
 from sync.errors import Retryable
 from sync.jobs import JobOutcome
 
-TASKS: tuple[str, ...] = ()
+TASKS: tuple[str, ...] = (
+    "sync.notifications.tasks:republish_stale_outbox",  # §8: outbox documents a crash left behind
+)
 
 
 def _task(target: str) -> Callable[[], dict[str, int]]:
