@@ -63,6 +63,7 @@ class Stack:
         self.receiver: ReceiverServer | None = None
         self.receiver_echo = False
         self.notification_pusher: Any = None
+        self.notification_attempts = 5  # the dead-letter policy's max_delivery_attempts
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Stack:
@@ -132,7 +133,7 @@ class Stack:
         from local.pusher import Pusher, create_subscription
 
         path = create_subscription(PROJECT, f"{self.topic}-notifications", self.notifications_subscription,
-                                   f"{self.topic}-notifications-dead-letter", 5)
+                                   f"{self.topic}-notifications-dead-letter", self.notification_attempts)
         self.notification_pusher = Pusher(path, self.url("deliver_notification"), timeout=15, concurrency=8,
                                           min_backoff=0.5, max_backoff=4.0).start()
 
