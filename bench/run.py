@@ -336,6 +336,7 @@ def main() -> None:
                 result = end_to_end(stack, population, 300, 8)
                 scale.append({"users": count, "connect_s": connect_s, **result})
             table(scale)
+            __import__("bench.notifications").notifications.report(stack, emit, table)
         finally:
             stack.stop()
     (ROOT / "bench" / "results.md").write_text("\n".join(OUT) + "\n")
