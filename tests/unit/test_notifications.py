@@ -3,6 +3,7 @@
 import base64
 import json
 import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -63,9 +64,17 @@ def test_every_type_of_the_contract_has_a_builder():
 
 
 # -- the worker's transitions --------------------------------------------------------------------------
+class SlowRevokedCalendar(FakeCalendar):
+    """Every change in flight meets the revoked grant before any of them has parked."""
+
+    def session(self, connection):
+        time.sleep(0.2)
+        raise AuthRevoked("invalid_grant")
+
+
 def test_a_revoked_grant_is_one_needs_reauth_however_many_changes_meet_it(world):
-    store, calendar, service = world
-    calendar.revoked = True
+    store, _, _ = world
+    service = SyncService(store, SlowRevokedCalendar(), lease_seconds=60)
     threads = [threading.Thread(target=lambda i=i: service.apply(change(event_id=f"ev-{i}"))) for i in range(50)]
     for t in threads:
         t.start()
