@@ -23,3 +23,11 @@ def integrations(request):  # type: ignore[no-untyped-def]
     from sync.integrations import app  # imported on first use: the other functions never load it
 
     return app.handle(request)
+
+
+@functions_framework.http
+def deliver_notification(request):  # type: ignore[no-untyped-def]
+    """A notification's push envelope → signed POST to the platform (Standard Webhooks)."""
+    from sync.notifications import deliver  # imported on first use: the other functions never load it
+
+    return deliver.deliver_notification(request)

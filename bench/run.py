@@ -441,6 +441,7 @@ def main() -> None:
                 scale.append({"users": count, "connect_s": connect_s, **result})
             table(scale)
             __import__("bench.drift", fromlist=["bench_drift"]).bench_drift(stack)  # drift repair (§9)
+            __import__("bench.notifications").notifications.report(stack, emit, table)
         finally:
             stack.stop()
     from bench.snapshots import bench_snapshots  # stacks of its own (paced as Calendar's quota)

@@ -1,9 +1,11 @@
 """The whole local stack on emulators: ``python -m local.stack`` (what ``make dev`` runs).
 
-Starts the Pub/Sub and Firestore emulators, the Calendar/OAuth stand-in, the three functions
-under functions-framework, creates the topic, the push subscription to the worker and the
-dead-letter topic with its inspection subscription, and connects one demo user. Ctrl-C stops
-everything it started. Tests use the same ``Stack`` class.
+Starts the Pub/Sub and Firestore emulators, the Calendar/OAuth stand-in, the platform's
+notification receiver (local/receiver.py), the four functions under functions-framework,
+creates the topic, the push subscription to the worker and the dead-letter topic with its
+inspection subscription, the notifications topic (delivered through local.pusher) with its
+dead-letter topic, and connects one demo user. Ctrl-C stops everything it started. Tests use
+the same ``Stack`` class.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from local import emulators, shutdown
+from local.receiver import Receiver, ReceiverServer
 from local.standin import SCOPE_CALENDARLIST_RO, SCOPE_EVENTS, Server, State
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +34,7 @@ DEMO: dict[str, Any] = {"account_id": "demo-account", "user_id": "demo-user", "e
 BROWSER_DEMO: dict[str, Any] = {"account_id": "demo-account", "user_id": "ana", "email": "ana.souza@example.com",
                 "calendars": [{"id": "consultoria@group.calendar.example", "summary": "Consultoria"},
                               {"id": "feriados@group.calendar.example", "summary": "Feriados", "role": "reader"}]}
-FUNCTIONS = ("handle_webhook", "sync_worker", "integrations")
+FUNCTIONS = ("handle_webhook", "sync_worker", "integrations", "deliver_notification")
 WORKER_SUBSCRIPTION = "calendar-sync-worker"
 
 
@@ -55,6 +58,12 @@ class Stack:
         self.ports: dict[str, int] = {}
         self.standin: Server | None = None
         self.env: dict[str, str] = {}
+        # The platform's notification endpoint (CONTRACT §8) and the pusher that feeds
+        # deliver_notification from an emulator pull subscription (see _start_notifications).
+        self.receiver: ReceiverServer | None = None
+        self.receiver_echo = False
+        self.notification_pusher: Any = None
+        self.notification_attempts = 5  # the dead-letter policy's max_delivery_attempts
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Stack:
@@ -92,12 +101,41 @@ class Stack:
             "OAUTH_CLIENT_ID": CLIENT_ID,
             "OAUTH_CLIENT_SECRET": CLIENT_SECRET,
             "SEND_UPDATES": "none",
+            **self._notifications_env(),
             **self.extra_env,
         }
         os.environ.update(self.env)  # this process is the admin: topics, seeding, assertions
         self._create_topics()
         for name in self.function_names:
             self.start_function(name)
+        self._start_notifications()
+
+    # -- notifications to the platform (CONTRACT §8) ---------------------------------------
+    def _notifications_env(self) -> dict[str, str]:
+        if "deliver_notification" not in self.function_names:
+            return {}
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        self.receiver = ReceiverServer(Receiver([secret], echo=self.receiver_echo)).start()
+        return {"PLATFORM_WEBHOOK_URL": self.receiver.url + "notifications", "PLATFORM_WEBHOOK_SECRET": secret}
+
+    @property
+    def notifications_subscription(self) -> str:
+        return f"{self.topic}-notifications-deliver"
+
+    def _start_notifications(self) -> None:
+        """Deliver notifications through local.pusher, not the emulator's push: the emulator's push
+        breaks once a dead-letter policy fires, and never forwards dead letters from an ordered
+        pull subscription. So: an unordered pull subscription with the cloud's dead-letter policy
+        (5 attempts), pushed as real envelopes with backoff. The cloud's subscription is ordered
+        by ``{account_id}/{user_id}``; each notification carries its timestamp either way."""
+        if "deliver_notification" not in self.function_names:
+            return
+        from local.pusher import Pusher, create_subscription
+
+        path = create_subscription(PROJECT, f"{self.topic}-notifications", self.notifications_subscription,
+                                   f"{self.topic}-notifications-dead-letter", self.notification_attempts)
+        self.notification_pusher = Pusher(path, self.url("deliver_notification"), timeout=15, concurrency=8,
+                                          min_backoff=0.5, max_backoff=4.0).start()
 
     def start_function(self, name: str) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
@@ -121,11 +159,17 @@ class Stack:
         handle.stop()
 
     def stop(self) -> None:
+        if self.notification_pusher is not None:
+            self.notification_pusher.stop()
+            self.notification_pusher = None
         for name in list(self.processes)[::-1]:
             self.processes.pop(name).stop()
         if self.standin is not None:
             self.standin.stop()
             self.standin = None
+        if self.receiver is not None:
+            self.receiver.stop()
+            self.receiver = None
 
     @property
     def worker_subscription(self) -> str:
@@ -149,6 +193,14 @@ class Stack:
         publisher.create_topic(name=topic)
         publisher.create_topic(name=dead)
         publisher.create_topic(name=bulk)
+        if "deliver_notification" in self.function_names:  # CONTRACT §8
+            for name in (f"{self.topic}-notifications", f"{self.topic}-notifications-dead-letter"):
+                publisher.create_topic(name=publisher.topic_path(PROJECT, name))
+            subscriber.create_subscription(request={
+                "name": subscriber.subscription_path(PROJECT, f"{self.topic}-notifications-dead-letter-inspect"),
+                "topic": publisher.topic_path(PROJECT, f"{self.topic}-notifications-dead-letter"),
+                "enable_message_ordering": False, "ack_deadline_seconds": 60,
+            })
         # The emulator's push delivery breaks once a dead-letter policy fires on a push
         # subscription (DESIGN.md), so locally the push subscription has none; Terraform sets it.
         if self.push:
@@ -205,7 +257,8 @@ class Stack:
         lines += [f"export WEBHOOK_URL={json.dumps(self.url('handle_webhook'))}",
                   f"export WORKER_URL={json.dumps(self.url('sync_worker'))}",
                   f"export INTEGRATIONS_URL={json.dumps(self.url('integrations'))}",
-                  f"export STANDIN_URL={json.dumps(self.standin.url if self.standin else '')}"]
+                  f"export STANDIN_URL={json.dumps(self.standin.url if self.standin else '')}",
+                  f"export RECEIVER_URL={json.dumps(self.receiver.url if self.receiver else '')}"]
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)
         return path
@@ -218,7 +271,9 @@ def main() -> int:
     state_dir = Path(os.environ.get("LOCAL_STATE_DIR") or ROOT / ".local")
     state_dir.mkdir(exist_ok=True)
     stack = Stack(state_dir)
-    print("starting emulators, the Calendar/OAuth stand-in and the three functions…", flush=True)
+    stack.receiver_echo = True  # print each notification the platform stand-in receives
+    print("starting emulators, the Calendar/OAuth stand-in, the platform's notification receiver and the four "
+          "functions…", flush=True)
     try:
         stack.start()
         stack.connect(DEMO["account_id"], DEMO["user_id"], DEMO["email"])
@@ -234,6 +289,8 @@ Local stack is up (logs in {stack.log_dir}).
   webhook       POST {stack.url('handle_webhook')}
   worker        {stack.url('sync_worker')}  (pushed to by subscription {WORKER_SUBSCRIPTION})
   integrations  {stack.url('integrations')}
+  notifications {stack.url('deliver_notification')}  (fed by local.pusher from {stack.notifications_subscription})
+                → platform stand-in {stack.env['PLATFORM_WEBHOOK_URL']}  (verifies, prints each notification here)
   stand-in      {stack.standin.url if stack.standin else ''}  (Google Calendar + OAuth)
   Pub/Sub       {stack.env['PUBSUB_EMULATOR_HOST']}   Firestore {stack.env['FIRESTORE_EMULATOR_HOST']}
 

@@ -94,7 +94,7 @@ def store() -> Any:
     def make() -> Any:
         from sync.adapters.firestore_store import FirestoreStore
 
-        return FirestoreStore(firestore_client())
+        return FirestoreStore(firestore_client(), notifications_publisher)
 
     return _once("store", make)
 
@@ -103,7 +103,7 @@ def integrations_store() -> Any:
     def make() -> Any:
         from sync.adapters.firestore_integrations import IntegrationsStore
 
-        return IntegrationsStore(firestore_client())
+        return IntegrationsStore(firestore_client(), notifications_publisher)
 
     return _once("integrations_store", make)
 

@@ -10,6 +10,7 @@ import binascii
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,8 +131,17 @@ def decode_envelope(raw: bytes, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def sync_worker(request: Any) -> Response:
+    return handle_push(request, "sync_worker", _work, "change processed")
+
+
+PushWork = Callable[[bytes, dict[str, Any]], tuple[int, Response, int]]
+
+
+def handle_push(request: Any, function: str, work: PushWork, message: str) -> Response:
+    """The boundary of a function fed by a Pub/Sub push subscription: the push identity checked
+    (when configured), then ``work(body, log fields)`` → (status, response, log level)."""
     started = time.perf_counter()
-    fields: dict[str, Any] = {"function": "sync_worker"}
+    fields: dict[str, Any] = {"function": function}
     trace = logs.trace_from_headers(request.headers)
     level = logging.INFO
     try:
@@ -140,21 +150,20 @@ def sync_worker(request: Any) -> Response:
             status, response = 405, _json({"error": "method_not_allowed"}, 405, {"Allow": "POST"})
         else:
             push_auth.check_push(request.headers, bootstrap.config())
-            status, response, level = _work(request.get_data(), fields)
+            status, response, level = work(request.get_data(), fields)
     except push_auth.PushRefused as exc:  # not the push subscription: no work, and no detail
         fields.update(outcome="push_refused", reason=str(exc))
         status, level = exc.status, logging.WARNING
         response = _json({"error": "unauthorized" if exc.status == 401 else "forbidden"}, exc.status,
                          {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)
-    except Retryable as exc:  # the push identity could not be checked now (certificates unavailable)
-        fields.update(outcome="retry", reason=exc.reason)
-        status, response, level = 503, _json({"outcome": "retry"}, 503), logging.WARNING
+    except Retryable as exc:  # e.g. the push identity could not be checked now (certificates unavailable)
+        status, response, level = _retry(exc, fields)
     except Exception as exc:  # the boundary: log, and let Pub/Sub redeliver
-        logs.log(logging.ERROR, "worker failed unexpectedly", {**fields, "error_type": type(exc).__name__},
+        logs.log(logging.ERROR, f"{function} failed unexpectedly", {**fields, "error_type": type(exc).__name__},
                  trace, exc_info=exc)
         status, response, level = 500, _json({"outcome": "error"}, 500), logging.ERROR
     fields.update(status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2))
-    logs.log(level, "change processed", fields, trace)
+    logs.log(level, message, fields, trace)
     return response
 
 

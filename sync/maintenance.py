@@ -21,6 +21,7 @@ TASKS: tuple[str, ...] = (
     "sync.drift.channels:renew_due",  # Calendar push channels expiring within a day (§9)
     "sync.drift.scan:scan_due",  # the fallback drift scan (§9)
     "sync.snapshots.apply:expire_task",  # snapshots never completed: receiving → expired after 24 h
+    "sync.notifications.tasks:republish_stale_outbox",  # §8: outbox documents a crash left behind
 )
 
 

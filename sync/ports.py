@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from sync.model import Connection, ConnectionStatus, Mapping
+from sync.notifications.model import Notification
 
 R = TypeVar("R")
 
 # A unit of work over one event: given what is stored now, return
-# (result, mapping to store or None to leave it, new connection status or None).
+# (result, mapping to store or None to leave it, new connection status or None), optionally
+# with a 4th element: the notifications of the transition (CONTRACT §8), committed with it.
 # It may run more than once (transactions retry on contention), so it must be pure.
-EventWork = Callable[[Connection | None, Mapping | None], tuple[R, Mapping | None, ConnectionStatus | None]]
+EventWork = Callable[[Connection | None, Mapping | None],
+                     tuple[R, Mapping | None, ConnectionStatus | None]
+                     | tuple[R, Mapping | None, ConnectionStatus | None, Sequence[Notification]]]
 
 
 class Store(Protocol):
@@ -25,6 +29,10 @@ class Store(Protocol):
         ...
 
     def parked(self, account_id: str, user_id: str) -> list[Mapping]: ...
+
+    def flush_notifications(self, account_id: str, user_id: str) -> int:
+        """Publish notifications a crash left staged for this connection; return how many."""
+        ...
 
 
 class CalendarSession(Protocol):

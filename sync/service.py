@@ -10,6 +10,7 @@ locks are shared, so a transaction alone would let both write and the older win)
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from sync.errors import (
     Retryable,
 )
 from sync.model import Change, Connection, ConnectionStatus, Lease, Mapping, google_event_id, ordering_key
+from sync.notifications import model as notes
 from sync.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
 from sync.ports import Calendars, CalendarSession, Publisher, Store
 from sync.throttle import UserThrottle
@@ -73,6 +75,7 @@ class SyncService:
         self.max_wait = max_wait
         self.bulk_max_wait = bulk_max_wait
         self.sleep = sleep
+        self._park_locks = [threading.Lock() for _ in range(64)]  # striped by connection
 
     # -- the worker's one call -------------------------------------------------------------
     def apply(self, change: Change, rewrite_equal: bool = False, bulk: bool = False) -> Outcome:
@@ -81,6 +84,10 @@ class SyncService:
         claim = self._claim(change, rewrite_equal)
         action = claim.decision.action
         if action not in CALENDAR_ACTIONS:
+            if _may_follow_a_transition(claim):
+                # A redelivery of what made a transition: if the process died between the commit
+                # and the publish, its notification is still in the outbox (CONTRACT §8).
+                self.store.flush_notifications(change.account_id, change.user_id)
             return Outcome(action.value, acknowledge=action is not Action.BUSY)
         assert claim.connection is not None and claim.lease_id is not None
         calendar_id = claim.decision.calendar_id
@@ -94,11 +101,11 @@ class SyncService:
                 self._move(session, claim.decision.move_from, gid, calendar_id)
             name, calls, etag = self._write(session, action, calendar_id, gid, change)
             calls += 1 if claim.decision.move_from else 0
-        except AuthRevoked:
-            self._park(change, claim.lease_id, ConnectionStatus.NEEDS_REAUTH)
+        except AuthRevoked as exc:
+            self._park(change, claim.lease_id, ConnectionStatus.NEEDS_REAUTH, str(exc))
             return Outcome("parked_needs_reauth", calendar_calls=1 if session else 0)
-        except CalendarUnavailable:
-            self._park(change, claim.lease_id, ConnectionStatus.CALENDAR_UNAVAILABLE)
+        except CalendarUnavailable as exc:
+            self._park(change, claim.lease_id, ConnectionStatus.CALENDAR_UNAVAILABLE, str(exc))
             return Outcome("parked_calendar_unavailable", calendar_calls=1)
         except Permanent as exc:
             self._finish(change, claim.lease_id, calendar_id, error=exc.reason)
@@ -205,6 +212,8 @@ class SyncService:
             if mapping is None or mapping.lease is None or mapping.lease.id != lease_id:
                 return None, None, None  # our lease expired and another delivery took over
             applied = error is None
+            failed = [] if applied else [notes.event_failed(
+                change.account_id, change.user_id, change.event_id, change.version.rfc3339, str(error), now)]
             new = _clear_parking(replace(
                 mapping,
                 version=change.version,
@@ -222,14 +231,27 @@ class SyncService:
                 applied=(None if change.is_delete else change.parked_message()) if applied else mapping.applied,
                 **(_span(change) if applied else {}),
             ), change)
-            return None, new, None
+            return None, new, None, failed
 
         self.store.update_event(change.account_id, change.user_id, change.event_id, work)
 
-    def _park(self, change: Change, lease_id: str, status: ConnectionStatus) -> None:
+    def _park(self, change: Change, lease_id: str, status: ConnectionStatus, reason: str) -> None:
+        # One park at a time per connection in this instance: many changes meeting a revoked grant
+        # at once would each read the connection and try to flip it, and Firestore's locks turn
+        # that into lock timeouts; one at a time, the first flips it and the rest only read.
+        with self._park_locks[hash(change.connection_key) % len(self._park_locks)]:
+            self._park_locked(change, lease_id, status, reason)
+
+    def _park_locked(self, change: Change, lease_id: str, status: ConnectionStatus, reason: str) -> None:
+        now = self.clock()
+
         def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
+            # Only the transaction that changes the status announces it: one notification per
+            # transition, however many changes meet the revoked grant (CONTRACT §8).
+            flipped = [] if conn is None or conn.status is status else [_status_notification(
+                conn, status, reason, lease_id, now)]
             if mapping is None:
-                return None, None, status
+                return None, None, status, flipped
             keep = mapping.parked_version is None or change.version > mapping.parked_version
             new = replace(
                 mapping,
@@ -238,7 +260,7 @@ class SyncService:
                 parked_version=change.version if keep else mapping.parked_version,
                 **(_span(change) if keep else {}),
             )
-            return None, new, status
+            return None, new, status, flipped
 
         self.store.update_event(change.account_id, change.user_id, change.event_id, work)
 
@@ -282,6 +304,23 @@ def _span(change: Change) -> dict[str, Any]:
 
     span = event_span(change.event)
     return {"ends_at": span.ends_at, "open_ended": span.open_ended}
+
+
+def _may_follow_a_transition(claim: _Claim) -> bool:
+    """A change that did nothing now, but whose earlier delivery may have made a transition."""
+    action, conn, mapping = claim.decision.action, claim.connection, claim.mapping
+    if action is Action.PARK:
+        return True
+    return action is Action.DUPLICATE and ((conn is not None and not conn.can_write)
+                                           or (mapping is not None and mapping.last_error is not None))
+
+
+def _status_notification(conn: Connection, status: ConnectionStatus, reason: str, lease_id: str,
+                         now: datetime) -> notes.Notification:
+    """The connection's transition to ``status``, named by the claim (lease) that made it."""
+    if status is ConnectionStatus.NEEDS_REAUTH:
+        return notes.needs_reauth(conn.account_id, conn.user_id, conn.google_email, reason, (lease_id,), now)
+    return notes.calendar_unavailable(conn.account_id, conn.user_id, conn.calendar_id, (lease_id,), now)
 
 
 def _clear_parking(mapping: Mapping, change: Change) -> Mapping:

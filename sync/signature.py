@@ -21,7 +21,7 @@ SECRET_PREFIX = "whsec_"
 _MAX_ID_LENGTH = 256
 
 
-def decode_secrets(configured: str) -> list[bytes]:
+def decode_secrets(configured: str, name: str = "WEBHOOK_SIGNING_SECRET") -> list[bytes]:
     """Keys from a configured secret: one or more space-separated ``whsec_<base64>`` values."""
     keys = []
     for item in configured.split():
@@ -29,9 +29,9 @@ def decode_secrets(configured: str) -> list[bytes]:
         try:
             keys.append(base64.b64decode(raw, validate=True))
         except (binascii.Error, ValueError):
-            raise ConfigError("WEBHOOK_SIGNING_SECRET is not a whsec_<base64> value") from None
+            raise ConfigError(f"{name} is not a whsec_<base64> value") from None
     if not keys:
-        raise ConfigError("WEBHOOK_SIGNING_SECRET is empty")
+        raise ConfigError(f"{name} is empty")
     return keys
 
 

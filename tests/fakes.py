@@ -17,6 +17,8 @@ class FakeStore:
         self.mappings: dict[tuple[str, str, str], Mapping] = {}
         self.lock = threading.Lock()
         self.transactions = 0
+        self.notifications: list[Any] = []  # every notification a committed transaction staged
+        self.flushes = 0
 
     def get_connection(self, account_id: str, user_id: str) -> Connection | None:
         return self.connections.get((account_id, user_id))
@@ -28,7 +30,9 @@ class FakeStore:
         with self.lock:
             self.transactions += 1
             conn = self.connections.get((account_id, user_id))
-            result, mapping, status = work(conn, copy.deepcopy(self.mappings.get((account_id, user_id, event_id))))
+            result, mapping, status, *rest = work(conn, copy.deepcopy(self.mappings.get((account_id, user_id,
+                                                                                       event_id))))
+            self.notifications += list(rest[0]) if rest else []
             if mapping is not None:
                 self.mappings[(account_id, user_id, event_id)] = mapping
             if status is not None and conn is not None:
@@ -38,6 +42,10 @@ class FakeStore:
 
     def parked(self, account_id: str, user_id: str) -> list[Mapping]:
         return [m for (a, u, _), m in self.mappings.items() if (a, u) == (account_id, user_id) and m.parked]
+
+    def flush_notifications(self, account_id: str, user_id: str) -> int:
+        self.flushes += 1
+        return 0
 
 
 class FakeCalendar:

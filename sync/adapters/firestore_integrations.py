@@ -9,6 +9,7 @@ Layout (beside the worker's)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from google.cloud import firestore
 
 from sync.adapters.firestore_store import EVENTS, WRITE_RETRY, FirestoreStore, mapping_from_doc
 from sync.model import Mapping
+from sync.notifications import model as notes
 
 OAUTH_STATES = "oauth_states"
 
@@ -54,20 +56,32 @@ class IntegrationsStore(FirestoreStore):
 
     def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
                  google_email: str | None) -> None:
+        """A calendar was chosen (first time, reconnect or switch): connection.activated, in the
+        same transaction."""
         self._settle(account_id, user_id, {"status": "active", "calendar_id": calendar_id, "token_ref": token_ref,
-                                           "google_email": google_email, "activated_at": firestore.SERVER_TIMESTAMP})
+                                           "google_email": google_email, "activated_at": firestore.SERVER_TIMESTAMP},
+                     lambda before, identity: [notes.activated(account_id, user_id, google_email, calendar_id,
+                                                               (before or {}).get("calendar_id"), identity)])
 
-    def mark_disconnected(self, account_id: str, user_id: str) -> None:
+    def mark_disconnected(self, account_id: str, user_id: str, events_removed: int = 0) -> None:
+        """connection.disconnected, in the same transaction, when it was not disconnected already."""
+        def disconnected(before: dict[str, Any] | None, identity: tuple[str, ...]) -> list[notes.Notification]:
+            if (before or {}).get("status", "disconnected") == "disconnected":
+                return []
+            return [notes.disconnected(account_id, user_id, events_removed, identity)]
+
         self._settle(account_id, user_id, {"status": "disconnected", "calendar_id": None, "token_ref": None,
-                                           "google_email": None, "disconnected_at": firestore.SERVER_TIMESTAMP})
+                                           "google_email": None, "disconnected_at": firestore.SERVER_TIMESTAMP},
+                     disconnected)
 
-    def _settle(self, account_id: str, user_id: str, fields: dict[str, Any]) -> None:
-        """Write the connection's new state and drop any pending grant."""
-        self.connection_ref(account_id, user_id).set({
+    def _settle(self, account_id: str, user_id: str, fields: dict[str, Any],
+                staged: Callable[[dict[str, Any] | None, tuple[str, ...]], list[notes.Notification]]) -> None:
+        """Write the connection's new state, drop any pending grant, and stage its notification."""
+        self.transition(account_id, user_id, {
             "account_id": account_id, "user_id": user_id, **fields, "updated_at": firestore.SERVER_TIMESTAMP,
             "pending_token_ref": firestore.DELETE_FIELD, "pending_google_email": firestore.DELETE_FIELD,
             "pending_at": firestore.DELETE_FIELD,
-        }, merge=True, retry=WRITE_RETRY)
+        }, staged)
 
     # -- mappings ------------------------------------------------------------------------------
     def _events(self, account_id: str, user_id: str) -> firestore.CollectionReference:

@@ -8,6 +8,7 @@ Layout::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,8 @@ from sync.model import (
     connection_key,
     event_key,
 )
-from sync.ports import EventWork, R
+from sync.notifications.model import Notification, activated
+from sync.ports import EventWork, Publisher, R
 
 CONNECTIONS = "connections"
 EVENTS = "events"
@@ -45,8 +47,10 @@ WRITE_RETRY = gretry.Retry(predicate=gretry.if_exception_type(*_TRANSIENT), init
 
 
 class FirestoreStore:
-    def __init__(self, client: firestore.Client) -> None:
+    def __init__(self, client: firestore.Client, notifications: Callable[[], Publisher] | None = None) -> None:
         self.db = client
+        # The notifications topic's publisher (CONTRACT §8), built on first use; None: none are sent.
+        self.notifications = notifications
 
     # -- references ------------------------------------------------------------------------
     def connection_ref(self, account_id: str, user_id: str) -> firestore.DocumentReference:
@@ -61,41 +65,78 @@ class FirestoreStore:
         return connection_from_doc(snap.to_dict() or {}) if snap.exists else None
 
     def save_connection(self, connection: Connection) -> None:
-        ref = self.connection_ref(connection.account_id, connection.user_id)
-        ref.set(
-            {
-                "account_id": connection.account_id,
-                "user_id": connection.user_id,
-                "status": connection.status.value,
-                "calendar_id": connection.calendar_id,
-                "token_ref": connection.token_ref,
-                "google_email": connection.google_email,
-                "updated_at": firestore.SERVER_TIMESTAMP,
-            },
-            merge=True,
-            retry=WRITE_RETRY,
-        )
+        c = connection
+        ref = self.connection_ref(c.account_id, c.user_id)
+        fields = {"account_id": c.account_id, "user_id": c.user_id, "status": c.status.value,
+                  "calendar_id": c.calendar_id, "token_ref": c.token_ref, "google_email": c.google_email,
+                  "updated_at": firestore.SERVER_TIMESTAMP}
+        if c.status is not ConnectionStatus.ACTIVE or not c.calendar_id:
+            ref.set(fields, merge=True, retry=WRITE_RETRY)
+            return
+        # Made active with a calendar (import-connection): connection.activated, with the write.
+        self.transition(c.account_id, c.user_id, fields, lambda before, identity: [activated(
+            c.account_id, c.user_id, c.google_email, str(c.calendar_id), (before or {}).get("calendar_id"),
+            identity)])
+
+    def transition(self, account_id: str, user_id: str, fields: dict[str, Any],
+                   notes: Callable[[dict[str, Any] | None, tuple[str, ...]], Sequence[Notification]]) -> None:
+        """Merge ``fields`` into the connection and stage ``notes(doc before, identity)`` in the same
+        transaction, then publish them. ``identity`` names this transition (the document's update
+        time it was made on), for deterministic webhook-ids. A failed publish is left to the outbox
+        sweep: the transition itself has happened."""
+        from sync.notifications import outbox
+
+        ref = self.connection_ref(account_id, user_id)
+        staged: list[Notification] = []
+
+        @firestore.transactional
+        def run(txn: firestore.Transaction) -> None:
+            snap = next(iter(txn.get_all([ref])), None)
+            before = (snap.to_dict() or {}) if snap is not None and snap.exists else None
+            stamp = getattr(snap, "update_time", None) if before is not None else None
+            identity = (stamp.rfc3339() if hasattr(stamp, "rfc3339") else str(stamp),)  # type: ignore[union-attr]
+            txn.set(ref, fields, merge=True)
+            staged[:] = [n for n in notes(before, identity) if outbox.stage(txn, self.db, n)]
+
+        try:
+            run(self.db.transaction())
+        except _TRANSIENT as exc:
+            raise Retryable(f"firestore: {type(exc).__name__}") from exc
+        except ValueError as exc:
+            if str(exc).startswith("Failed to commit transaction"):
+                raise Retryable("firestore: contention") from exc
+            raise
+        try:
+            self._flush_notifications(staged)
+        except Retryable:
+            pass  # logged by the flush; the maintenance sweep publishes it
 
     # -- events ----------------------------------------------------------------------------
     def update_event(self, account_id: str, user_id: str, event_id: str, work: EventWork[R]) -> R:
         conn_ref = self.connection_ref(account_id, user_id)
         map_ref = self.mapping_ref(account_id, user_id, event_id)
 
+        staged: list[Notification] = []
+
         @firestore.transactional
         def run(txn: firestore.Transaction) -> R:
+            from sync.notifications import outbox
+
             snaps = {s.reference.path: s for s in txn.get_all([conn_ref, map_ref])}
             conn_snap, map_snap = snaps.get(conn_ref.path), snaps.get(map_ref.path)
             connection = connection_from_doc(conn_snap.to_dict() or {}) if conn_snap and conn_snap.exists else None
             mapping = mapping_from_doc(map_snap.to_dict() or {}) if map_snap and map_snap.exists else None
-            result, new_mapping, new_status = work(connection, mapping)
+            result, new_mapping, new_status, *rest = work(connection, mapping)
             if new_mapping is not None:
                 txn.set(map_ref, mapping_to_doc(new_mapping))
             if new_status is not None and connection is not None and connection.status is not new_status:
                 txn.update(conn_ref, {"status": new_status.value, "status_changed_at": firestore.SERVER_TIMESTAMP})
+            # Notifications of this transition (a 4th element, CONTRACT §8) commit with it.
+            staged[:] = [n for n in (rest[0] if rest else ()) if outbox.stage(txn, self.db, n)]
             return result
 
         try:
-            return run(self.db.transaction())
+            result = run(self.db.transaction())
         except _TRANSIENT as exc:
             raise Retryable(f"firestore: {type(exc).__name__}") from exc
         except ValueError as exc:
@@ -103,6 +144,28 @@ class FirestoreStore:
             if str(exc).startswith("Failed to commit transaction"):
                 raise Retryable("firestore: contention") from exc
             raise
+        self._flush_notifications(staged)
+        return result
+
+    # -- notifications (CONTRACT §8) ---------------------------------------------------------
+    def _flush_notifications(self, staged: Sequence[Notification]) -> None:
+        """Publish what the committed transaction staged. A failed publish leaves the outbox
+        document and hands the message back (Retryable): its redelivery flushes the outbox."""
+        if not staged or self.notifications is None:
+            return
+        from sync.notifications import outbox
+
+        if outbox.flush(self.db, self.notifications(), staged):
+            raise Retryable("notification outbox: publish failed")
+
+    def flush_notifications(self, account_id: str, user_id: str) -> int:
+        """Publish whatever a crash left in one connection's outbox (a redelivery met a transition
+        that is already durable); returns how many. Raises Retryable if a publish failed."""
+        if self.notifications is None:
+            return 0
+        from sync.notifications import outbox
+
+        return outbox.flush_pending(self.db, self.notifications(), account_id, user_id)
 
     def parked(self, account_id: str, user_id: str) -> list[Mapping]:
         query = self.connection_ref(account_id, user_id).collection(EVENTS).where(

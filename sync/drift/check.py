@@ -60,6 +60,7 @@ class DriftNotice:
     event_id: str
     kind: str  # "edited" | "deleted"
     restored: bool  # False under DRIFT_POLICY=report
+    identity: str = ""  # the etag that names this drift (what we found, or our restore): one webhook-id per drift
 
 
 # A unit of work over one mapping, run in a transaction that may retry (so pure):
@@ -222,8 +223,9 @@ class DriftCheck:
             return self._settle(conn, mapping, str(event.get("etag") or ""), None, "adopted")
         kind = DELETED if deleted else EDITED
         if self.policy == "report":
-            notice = DriftNotice(conn.account_id, conn.user_id, event_id, kind, restored=False)
-            return self._settle(conn, mapping, str(event.get("etag") or ""), notice, "reported")
+            seen = str(event.get("etag") or "")
+            notice = DriftNotice(conn.account_id, conn.user_id, event_id, kind, restored=False, identity=seen)
+            return self._settle(conn, mapping, seen, notice, "reported")
         return self._restore(session, conn, mapping, body, kind, result)
 
     @staticmethod
@@ -290,7 +292,8 @@ class DriftCheck:
         except BaseException:
             self._release(conn, mapping.event_id, lease_id)
             raise
-        notice = DriftNotice(conn.account_id, conn.user_id, mapping.event_id, kind, restored=True)
+        notice = DriftNotice(conn.account_id, conn.user_id, mapping.event_id, kind, restored=True,
+                             identity=etag or lease_id)
         return self._settle(conn, claimed, etag or "", notice, "restored", lease_id)
 
     def _release(self, conn: Connection, event_id: str, lease_id: str) -> None:

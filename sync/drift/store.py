@@ -45,7 +45,7 @@ META = "drift_meta"
 
 # Where ``event.drift_repaired`` is staged: called inside the transaction that records a repair
 # (or a report), with that transaction. sync/drift/notify.py holds the default.
-OnDrift = Callable[[Any, DriftNotice], None]
+OnDrift = Callable[[DriftNotice], Any]  # the notice → the Notification to stage (sync/drift/notify.py)
 
 
 def _now() -> datetime:
@@ -53,8 +53,9 @@ def _now() -> datetime:
 
 
 class FirestoreDriftStore(FirestoreStore):
-    def __init__(self, client: firestore.Client, on_drift: OnDrift, scan_minutes: float = 360.0) -> None:
-        super().__init__(client)
+    def __init__(self, client: firestore.Client, on_drift: OnDrift, scan_minutes: float = 360.0,
+                 notifications: Callable[[], Any] | None = None) -> None:
+        super().__init__(client, notifications=notifications)
         self.on_drift = on_drift
         self.scan_period = timedelta(minutes=scan_minutes)
 
@@ -136,7 +137,12 @@ class FirestoreDriftStore(FirestoreStore):
     def update_mapping(self, account_id: str, user_id: str, event_id: str, work: DriftWork[R]) -> R:
         conn_ref, map_ref = self.connection_ref(account_id, user_id), self.mapping_ref(account_id, user_id, event_id)
 
+        staged: list[Any] = []
+
         def run(txn: firestore.Transaction) -> R:
+            from sync.notifications import outbox
+
+            staged.clear()  # a retried transaction stages afresh
             snaps = {s.reference.path: s for s in txn.get_all([conn_ref, map_ref])}
             conn_snap, map_snap = snaps.get(conn_ref.path), snaps.get(map_ref.path)
             connection = connection_from_doc(conn_snap.to_dict() or {}) if conn_snap and conn_snap.exists else None
@@ -144,11 +150,15 @@ class FirestoreDriftStore(FirestoreStore):
             result, new_mapping, notice = work(connection, mapping)
             if new_mapping is not None:
                 txn.set(map_ref, mapping_to_doc(new_mapping))
-            if notice is not None:
-                self.on_drift(txn, notice)  # event.drift_repaired, durable with the repair
+            if notice is not None:  # event.drift_repaired, durable with the repair (CONTRACT §8)
+                note = self.on_drift(notice)
+                if outbox.stage(txn, self.db, note):
+                    staged.append(note)
             return result
 
-        return self._transaction(run)
+        result = self._transaction(run)
+        self._flush_notifications(staged)  # after the commit; a failed publish stays in the outbox
+        return result
 
     # -- coalescing pings -----------------------------------------------------------------------
     def mark_pending(self, account_id: str, user_id: str, window: timedelta) -> bool:

@@ -12,7 +12,9 @@ def store() -> Any:
         from sync.drift import notify
         from sync.drift.store import FirestoreDriftStore
 
-        return FirestoreDriftStore(bootstrap.firestore_client(), notify.stage, bootstrap.config().drift_scan_minutes)
+        return FirestoreDriftStore(bootstrap.firestore_client(), notify.notification,
+                                   bootstrap.config().drift_scan_minutes,
+                                   notifications=bootstrap.notifications_publisher)
 
     return bootstrap._once("drift_store", make)
 

@@ -284,7 +284,7 @@ class Integrations:
                 pass  # the token is already gone
             vault.destroy(ref)
         deleted = self.store.delete_mappings(account_id, user_id)
-        self.store.mark_disconnected(account_id, user_id)
+        self.store.mark_disconnected(account_id, user_id, events_removed=removed)
         logs.log(logging.INFO, "disconnected", {"function": "integrations", "account_id": account_id,
                                                 "user_id": user_id, "outcome": "disconnected", "count": deleted})
         return _json({"status": "disconnected", "removed_events": removed, "deleted_mappings": deleted}, 200)

@@ -21,24 +21,34 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--refresh-token-file", required=True, type=Path,
                      help="a file holding the refresh token (never pass tokens on the command line)")
     imp.add_argument("--google-email")
-    dead = commands.add_parser("dead-letters", help="list, show and replay dead-lettered changes")
+    dead = commands.add_parser("dead-letters", help="list, show and replay dead-lettered changes or notifications")
+    topic_help = "changes (default: $SYNC_TOPIC) or notifications ($SYNC_TOPIC-notifications, CONTRACT §8)"
+    dead.add_argument("--topic", dest="topic_before", choices=TOPICS, help=topic_help)
     verbs = dead.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("list", help="one line per dead letter (no event contents)")
+    listing = verbs.add_parser("list", help="one line per dead letter (no event contents)")
     show = verbs.add_parser("show", help="one dead letter, whole")
     show.add_argument("message_id")
     replay = verbs.add_parser("replay", help="republish to the topic with ordering keys, then acknowledge")
+    for verb in (listing, show, replay):
+        verb.add_argument("--topic", choices=TOPICS, help=topic_help)
     which = replay.add_mutually_exclusive_group(required=True)
     which.add_argument("message_ids", nargs="*", default=[])
     which.add_argument("--all", action="store_true")
     return parser
 
 
-def _dead_letters():  # type: ignore[no-untyped-def]
+TOPICS = ("changes", "notifications")
+
+
+def _dead_letters(topic: str = "changes"):  # type: ignore[no-untyped-def]
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     from sync.ops.dead_letters import DeadLetters
 
     s = bootstrap.config()
+    if topic == "notifications":
+        return DeadLetters(s.project, s.notifications_topic, s.notifications_dead_letter_subscription,
+                           pubsub_v1.SubscriberClient(), bootstrap.notifications_publisher(), notifications=True)
     return DeadLetters(s.project, s.sync_topic, s.dead_letter_subscription, pubsub_v1.SubscriberClient(),
                        bootstrap.publisher())
 
@@ -60,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result))
             return 0
         if args.command == "dead-letters":
-            letters = _dead_letters()
+            letters = _dead_letters(args.topic or args.topic_before or "changes")
             if args.verb == "list":
                 rows = letters.listing()
                 for row in rows:

@@ -1,8 +1,11 @@
-"""Dead letters: list, show and replay what ran out of delivery attempts (contract §6).
+"""Dead letters: list, show and replay what ran out of delivery attempts (contract §6, §8).
 
 Messages are read from ``$SYNC_TOPIC-dead-letter-inspect`` without being consumed (each pull
 is handed back at once), and replayed to ``$SYNC_TOPIC`` with their ordering keys, in their
 original publish order per key; a dead letter is acknowledged only after its replay is confirmed.
+Notifications (``--topic notifications``) work the same way on
+``$SYNC_TOPIC-notifications-dead-letter-inspect`` → ``$SYNC_TOPIC-notifications``, keyed by
+``{account_id}/{user_id}``; a replay keeps each one's webhook-id, so the platform can deduplicate.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class DeadLetter:
     attributes: dict[str, str]
     data: bytes
     delivery_attempt: int
+    notification: bool = False  # from the notifications topic (CONTRACT §8)
 
     @property
     def change(self) -> dict[str, Any] | None:
@@ -45,6 +49,11 @@ class DeadLetter:
     @property
     def ordering_key(self) -> str:
         """From the change itself (everything the worker needs is in the data); else the attributes."""
+        if self.notification:
+            data = (self.change or {}).get("data")
+            ids = data if isinstance(data, dict) else self.attributes
+            account, user = ids.get("account_id"), ids.get("user_id")
+            return f"{account}/{user}" if isinstance(account, str) and isinstance(user, str) else ""
         change, event = self.change or {}, self.event
         parts = (change.get("account_id"), change.get("user_id"), event.get("id"))
         if all(isinstance(p, str) and p for p in parts):
@@ -56,6 +65,17 @@ class DeadLetter:
     def summary(self) -> dict[str, Any]:
         """What an operator needs to triage, without the event's contents."""
         change, event = self.change or {}, self.event
+        if self.notification:
+            found = change.get("data")
+            data: dict[str, Any] = found if isinstance(found, dict) else {}
+            return {
+                "message_id": self.message_id, "published": self.publish_time, "ordering_key": self.ordering_key,
+                "type": change.get("type", self.attributes.get("type")), "timestamp": change.get("timestamp"),
+                "webhook_id": change.get("webhook_id", self.attributes.get("webhook_id")),
+                "event_id": data.get("event_id"),
+                "source_deliveries": self.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount"),
+                "decodable": self.change is not None,
+            }
         return {
             "message_id": self.message_id, "published": self.publish_time,
             "ordering_key": self.ordering_key, "type": change.get("type", self.attributes.get("type")),
@@ -67,11 +87,13 @@ class DeadLetter:
 
 
 class DeadLetters:
-    def __init__(self, project: str, topic: str, subscription: str, subscriber: Any, publisher: Any) -> None:
+    def __init__(self, project: str, topic: str, subscription: str, subscriber: Any, publisher: Any,
+                 notifications: bool = False) -> None:
         self.subscriber = subscriber
         self.path = subscriber.subscription_path(project, subscription)
         self.publisher = publisher  # sync.adapters.pubsub.PubSubPublisher, ordering on
         self.topic = topic
+        self.notifications = notifications
 
     def _pull_all(self, deadline: float = 20.0) -> list[DeadLetter]:
         """Every message currently held, leased briefly and handed straight back."""
@@ -90,7 +112,7 @@ class DeadLetters:
             for m in response.received_messages:
                 seen.setdefault(m.message.message_id, DeadLetter(
                     m.message.message_id, m.ack_id, m.message.publish_time.isoformat(), dict(m.message.attributes),
-                    bytes(m.message.data), m.delivery_attempt))
+                    bytes(m.message.data), m.delivery_attempt, self.notifications))
             if not fresh:
                 break
             # A partial batch is usually all there is: confirm with a short pull instead of a long one.

@@ -23,6 +23,7 @@ from sync import logs
 from sync.errors import InvalidPayload
 from sync.jobs import JobOutcome
 from sync.model import Change, ConnectionStatus, Version, ordering_key
+from sync.notifications import model as notes
 from sync.payload import parse_change
 from sync.service import SyncService
 from sync.snapshots import model as m
@@ -37,11 +38,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def log_completed(txn: Any, snapshot: dict[str, Any], counts: dict[str, int]) -> None:
-    """Records the completion in the logs (one line per snapshot, written as the transition commits)."""
+def completed(snapshot: dict[str, Any], counts: dict[str, int]) -> notes.Notification:
+    """``snapshot.completed`` for the platform (CONTRACT §8), logged once as the transition commits."""
     logs.log(logging.INFO, "snapshot completed", {
         "function": "sync_worker", "snapshot_id": snapshot["snapshot_id"], "account_id": snapshot["account_id"],
         "user_id": snapshot["user_id"], "outcome": "snapshot_done", "count": sum(counts.values())})
+    return notes.snapshot_completed(snapshot["account_id"], snapshot["user_id"], snapshot["snapshot_id"], counts)
 
 
 class Refused(Exception):
@@ -53,9 +55,9 @@ class Refused(Exception):
 
 
 class Snapshots:
-    """The snapshot engine. ``on_completed(txn, snapshot, counts)`` runs inside the transaction that
-    moves a snapshot from applying to done (exactly once per snapshot); whatever it writes with
-    ``txn`` commits atomically with that transition: the place to stage ``snapshot.completed``."""
+    """The snapshot engine. ``on_completed(snapshot, counts)`` runs inside the transaction that moves
+    a snapshot from applying to done (exactly once per snapshot); the notification it returns is
+    staged by that transaction (``snapshot.completed``, CONTRACT §8)."""
 
     def __init__(self, store: SnapshotStore, bulk: Any, on_completed: OnCompleted,
                  service: Callable[[], SyncService], clock: Callable[[], datetime] = utcnow,

@@ -42,7 +42,8 @@ MAPPING_FIELDS = ["event_id", "version", "deleted", "google_exists", "google_unc
                   "ends_at", "open_ended", "calendar_id", "google_event_id"]
 
 # (transaction, snapshot document as stored, final counts) → None; runs inside the done transition.
-OnCompleted = Callable[[Any, dict[str, Any], dict[str, int]], None]
+# (snapshot, final counts) → the notification to stage with the transition (CONTRACT §8), or None.
+OnCompleted = Callable[[dict[str, Any], dict[str, int]], Any]
 
 
 class PageRefused(Exception):
@@ -77,9 +78,10 @@ def batch_committer(batch: Any) -> Callable[[], Any]:
 
 
 class SnapshotStore:
-    def __init__(self, client: firestore.Client) -> None:
+    def __init__(self, client: firestore.Client, notifications: Callable[[], Any] | None = None) -> None:
         self.db = client
         self.mappings = FirestoreStore(client)
+        self.notifications = notifications  # the notifications topic's publisher, when there is one
 
     def ref(self, snapshot_id: str) -> firestore.DocumentReference:
         return self.db.collection(SNAPSHOTS).document(snapshot_id)
@@ -243,12 +245,17 @@ class SnapshotStore:
         return total, counts
 
     def finish(self, snapshot_id: str, now: datetime, on_completed: OnCompleted) -> bool:
-        """applying → done, exactly once, with the final counts; ``on_completed`` runs in the same
-        transaction (what it writes commits with the transition, or not at all)."""
+        """applying → done, exactly once, with the final counts; the notification ``on_completed``
+        returns is staged in the outbox by the same transaction (it commits with the transition, or
+        not at all) and published after the commit."""
+        from sync.notifications import outbox
+
         ref = self.ref(snapshot_id)
+        staged: list[Any] = []
 
         @firestore.transactional
         def run(txn: firestore.Transaction) -> bool:
+            staged.clear()  # a retried transaction stages afresh
             snap = next(iter(txn.get_all([ref])), None)
             doc = snap.to_dict() if snap is not None and snap.exists else None
             if doc is None or doc.get("state") != APPLYING:
@@ -259,10 +266,16 @@ class SnapshotStore:
             if total + known < int(doc.get("upserts", 0)) + int(doc.get("deletes", 0)):
                 return False
             txn.update(ref, {"state": DONE, "finished_at": now, "counts": counts})
-            on_completed(txn, {**doc, "snapshot_id": snapshot_id}, counts)
+            note = on_completed({**doc, "snapshot_id": snapshot_id}, counts)
+            if note is not None and outbox.stage(txn, self.db, note):
+                staged.append(note)
             return True
 
-        return _transient(lambda: run(self.db.transaction()))  # type: ignore[no-any-return]
+        done: bool = _transient(lambda: run(self.db.transaction()))
+        if staged and self.notifications is not None:
+            # A publish that fails leaves its outbox document: the maintenance sweep sends it.
+            outbox.flush(self.db, self.notifications(), staged)
+        return done
 
     def expire_abandoned(self, now: datetime) -> int:
         """Mark snapshots still receiving past expires_at as expired (the maintenance task)."""

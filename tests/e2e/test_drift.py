@@ -12,6 +12,7 @@ import requests
 
 from sync.model import google_event_id
 from tests.e2e.conftest import api_token
+from tests.e2e.test_notifications import data, wait_received
 from tests.helpers import payload, push_envelope, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -110,6 +111,8 @@ def test_a_hand_edit_or_delete_is_restored_within_seconds(stack, platform, user,
                              and x.get("event_id") == "ev-1001" and x.get("user_id") == user["user_id"]],
                     what="the repair logged")[0]
     assert line["outcome"] == "restored"
+    [note] = wait_received(stack, user, "event.drift_repaired")  # CONTRACT §8, signed and verified
+    assert data(note) == {"event_id": "ev-1001", "kind": kind, "restored": True}
     time.sleep(1.5)  # the restore pings too: it is recognised as ours
     assert platform.event(user, "ev-1001")["etag"] == restored["etag"]
 
@@ -246,6 +249,8 @@ def test_report_only_reports_and_off_ignores(stack, platform):
         wait_for(lambda: [x for x in platform.worker_lines() if x.get("drift_kind") == "edited"
                           and x.get("user_id") == user["user_id"] and x.get("outcome") == "reported"],
                  what="the report")
+        [note] = wait_received(stack, user, "event.drift_repaired")
+        assert data(note) == {"event_id": "ev-1001", "kind": "edited", "restored": False}
         time.sleep(1)
         assert platform.event(user, "ev-1001")["summary"] == "Só relatado"
         assert calls(stack, "events.update") == updates

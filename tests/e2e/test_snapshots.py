@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.snapshots_client import SnapshotApi, event, events, version
+from tests.e2e.test_notifications import data, wait_received
 from tests.helpers import payload, wait_for
 
 
@@ -34,6 +35,8 @@ def test_backfill_creates_every_event_once_and_counts_them(snap, platform, user,
     view = snap.wait_done(sid)
     assert view["counts"] == {"created": 30, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 0, "parked": 0}
     assert view["events"] == 30 and view["pending"] == 0 and view["finished_at"] and view["started_at"]
+    [done] = wait_received(stack, user, "snapshot.completed")  # CONTRACT §8, signed and verified
+    assert data(done) == {"snapshot_id": sid, "counts": view["counts"]}
     assert sorted(live(platform, user)) == sorted(f"ev-{i}" for i in range(30))
     status = wait_for(lambda: (s := _status(stack, user))["snapshot"] and s, what="status")
     assert status["snapshot"]["snapshot_id"] == sid and status["snapshot"]["state"] == "done"

@@ -61,6 +61,8 @@ def test_no_secret_token_or_title_reaches_the_logs(platform, user, stack):
             "webhook signing secret": [secret, secret.removeprefix("whsec_"),
                                        base64.b64decode(secret.removeprefix("whsec_")).hex()],
             "link signing secret": [stack.env["LINK_SIGNING_SECRET"]],
+            "platform webhook secret": [stack.env["PLATFORM_WEBHOOK_SECRET"],
+                                        stack.env["PLATFORM_WEBHOOK_SECRET"].removeprefix("whsec_")],
             "oauth client secret": [stack.env["OAUTH_CLIENT_SECRET"]],
             "refresh tokens": list(state.grants),
             "access tokens": list(state.issued_access_tokens),
@@ -74,6 +76,6 @@ def test_no_secret_token_or_title_reaches_the_logs(platform, user, stack):
              for name, text in logs.items() if value and value in text]
     assert not leaks, leaks
     # And every line the functions wrote is a structured JSON entry with a severity.
-    for name in ("handle_webhook.log", "sync_worker.log"):
+    for name in ("handle_webhook.log", "sync_worker.log", "deliver_notification.log"):
         entries = [json.loads(line) for line in logs[name].splitlines() if line.startswith("{")]
         assert entries and all("severity" in e and "message" in e for e in entries)

@@ -140,7 +140,8 @@ def test_plan_refuses_a_function_whose_target_main_py_lacks(tf, tmp_path):
 PUSH_SUBSCRIPTIONS = {
     # resource name: (subscription name, topic resource, target function, dead-letter topic, attempts variable)
     "worker": ("${var.topic_name}-worker", "sync", "sync_worker", "dead_letter", "max_delivery_attempts"),
-    "bulk_worker": ("${var.topic_name}-bulk-worker", "bulk", "sync_worker", "dead_letter", "bulk_max_delivery_attempts"),
+    "bulk_worker": ("${var.topic_name}-bulk-worker", "bulk", "sync_worker", "dead_letter",
+                    "bulk_max_delivery_attempts"),
     "notifications_deliver": ("${var.topic_name}-notifications-deliver", "notifications", "deliver_notification",
                               "notifications_dead_letter", "notification_max_delivery_attempts"),
 }

@@ -176,3 +176,29 @@ def test_audience_and_service_account_go_together():
     with pytest.raises(ConfigError):
         Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p", "PUSH_SERVICE_ACCOUNT": PUSH_SA})
     assert not Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).push_auth_enabled
+
+
+def test_deliver_notification_checks_the_same_push_identity(world, certs, monkeypatch):
+    """The fourth function is fed by a push subscription too: no token, no delivery attempt."""
+    from sync.notifications import deliver
+    from sync.notifications import model as notes
+
+    world(check=True, certs_url=certs.url)
+    posts: list[str] = []
+
+    def delivered(raw, fields):
+        posts.append("post")
+        return 200, ("{}", 200, {}), 20
+
+    monkeypatch.setattr(deliver, "_deliver", delivered)
+    client = create_app("deliver_notification", "main.py").test_client()
+    note = notes.snapshot_completed("acct", "u-1", "snp_1", {"created": 1})
+    body = push_envelope(note.to_message())
+    assert client.post("/", json=body).status_code == 401
+    assert client.post("/", json=body, headers={"Authorization": f"Bearer {id_token(key=OTHER_KEY)}"}
+                       ).status_code == 401
+    assert client.post("/", json=body, headers={"Authorization": "Bearer " + id_token(
+        email="someone@proj.iam.gserviceaccount.com")}).status_code == 403
+    assert posts == []
+    assert client.post("/", json=body, headers={"Authorization": f"Bearer {id_token()}"}).status_code == 200
+    assert posts == ["post"]

@@ -1,0 +1,149 @@
+"""The transactional outbox of notifications, on Firestore (CONTRACT §8).
+
+A notification is written to ``notification_outbox/{webhook_id}`` by the very transaction (or
+batched write) that makes its transition durable, so either both are committed or neither is.
+After the commit it is published to ``$SYNC_TOPIC-notifications`` (ordering key
+``{account_id}/{user_id}``) and its document deleted. A crash in between leaves the document,
+which is published again by the redelivery of the triggering message (the worker flushes a
+connection's outbox when it meets an already-made transition) and by the periodic maintenance
+job (documents older than a minute). A re-publish carries the same webhook-id, so the platform
+sees at worst a duplicate it can drop, never a lost or a second transition.
+
+Use from any transaction::
+
+    from sync.notifications import model, outbox
+
+    note = model.snapshot_completed(account_id, user_id, snapshot_id, counts)
+    @firestore.transactional
+    def finish(txn):
+        ...                                    # reads, then the writes of the transition
+        outbox.stage(txn, db, note)            # no-op when PLATFORM_WEBHOOK_URL is unset
+    finish(db.transaction())
+    outbox.flush(db, bootstrap.notifications_publisher(), [note])   # after the commit
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from sync import logs
+from sync.adapters.firestore_store import WRITE_RETRY
+from sync.config import settings
+from sync.errors import Retryable
+from sync.notifications.model import Notification
+from sync.ports import Publisher
+
+OUTBOX = "notification_outbox"
+STALE_AFTER_SECONDS = 60.0
+# A document younger than this is still being published by the process that staged it: another
+# flusher leaves it alone (a second publish would be a needless duplicate) and asks to be retried.
+FLUSH_GRACE_SECONDS = 5.0
+SWEEP_LIMIT = 500
+
+
+def enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Notifications are on when ``PLATFORM_WEBHOOK_URL`` is set; off, nothing is staged or sent."""
+    env = settings().env if env is None else env
+    return bool((env.get("PLATFORM_WEBHOOK_URL") or "").strip())
+
+
+def outbox_ref(db: firestore.Client, webhook_id: str) -> firestore.DocumentReference:
+    return db.collection(OUTBOX).document(webhook_id)
+
+
+def to_doc(n: Notification) -> dict[str, Any]:
+    return {"webhook_id": n.id, "type": n.type, "account_id": n.account_id, "user_id": n.user_id,
+            "connection_key": n.connection_key, "ordering_key": n.ordering_key, "data": dict(n.data),
+            "timestamp": n.timestamp}
+
+
+def from_doc(doc: Mapping[str, Any]) -> Notification:
+    return Notification(doc["type"], doc["account_id"], doc["user_id"], dict(doc.get("data") or {}),
+                        doc["webhook_id"], doc["timestamp"])
+
+
+def stage(writer: Any, db: firestore.Client, notification: Notification) -> bool:
+    """Write the notification to the outbox through ``writer`` (a Transaction or a WriteBatch),
+    so it commits with the transition. Setting the same document twice is harmless (same id).
+    Returns False, writing nothing, when notifications are off."""
+    if not enabled():
+        return False
+    writer.set(outbox_ref(db, notification.id), to_doc(notification))
+    return True
+
+
+def publish(publisher: Publisher, notification: Notification) -> str:
+    data = json.dumps(notification.to_message(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return publisher.publish(data, notification.ordering_key, notification.attributes())
+
+
+def flush(db: firestore.Client, publisher: Publisher, notifications: Iterable[Notification]) -> list[str]:
+    """After the commit: publish each staged notification, then delete its outbox document.
+
+    Returns the ids that could not be published (they stay in the outbox for a later flush).
+    Never raises for a failed publish: the transition is durable, and so is its notification.
+    """
+    failed: list[str] = []
+    for n in notifications:
+        try:
+            message_id = publish(publisher, n)
+        except Retryable as exc:
+            failed.append(n.id)
+            logs.log(logging.WARNING, "notification left in the outbox",
+                     {**n.log_fields(), "outcome": "outbox_kept", "reason": exc.reason})
+            continue
+        try:
+            outbox_ref(db, n.id).delete(retry=WRITE_RETRY)
+        except (gexc.GoogleAPIError, ValueError) as exc:  # published: a later flush re-sends the same id
+            logs.log(logging.WARNING, "published notification not cleared from the outbox",
+                     {**n.log_fields(), "error_type": type(exc).__name__})
+        logs.log(logging.INFO, "notification published",
+                 {**n.log_fields(), "outcome": "published", "message_id": message_id})
+    return failed
+
+
+def pending(db: firestore.Client, account_id: str, user_id: str) -> list[Notification]:
+    """One connection's outbox, oldest first (a cheap query on one field)."""
+    from sync.model import connection_key
+
+    query = db.collection(OUTBOX).where(filter=firestore.FieldFilter(
+        "connection_key", "==", connection_key(account_id, user_id)))
+    return sorted((from_doc(s.to_dict() or {}) for s in query.stream()), key=lambda n: n.timestamp)
+
+
+def flush_pending(db: firestore.Client, publisher: Publisher, account_id: str, user_id: str,
+                  grace: float = FLUSH_GRACE_SECONDS, now: datetime | None = None) -> int:
+    """Publish whatever a crash left in one connection's outbox; returns how many were sent.
+
+    Documents younger than ``grace`` belong to the flush of the transaction that staged them;
+    if there are any, Retryable is raised (after sending the older ones), so the message that
+    asked comes back later and finds them gone, or old enough to be taken over."""
+    cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=grace)
+    notes = pending(db, account_id, user_id)
+    due = [n for n in notes if n.timestamp <= cutoff]
+    if flush(db, publisher, due):
+        raise Retryable("notification outbox: publish failed")
+    if len(due) < len(notes):
+        raise Retryable("notification outbox: a transition is being announced", retry_after=grace)
+    return len(due)
+
+
+def republish_stale(db: firestore.Client, publisher: Publisher, older_than: float = STALE_AFTER_SECONDS,
+                    now: datetime | None = None) -> dict[str, int]:
+    """The maintenance task's work: publish outbox documents older than ``older_than`` seconds
+    (a flush that never happened: the process died between commit and publish)."""
+    cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=older_than)
+    query = (db.collection(OUTBOX).where(filter=firestore.FieldFilter("timestamp", "<", cutoff))
+             .order_by("timestamp").limit(SWEEP_LIMIT))
+    notes = [from_doc(s.to_dict() or {}) for s in query.stream()]
+    failed = flush(db, publisher, notes)
+    if failed:
+        raise Retryable(f"notification outbox: {len(failed)} publish(es) failed")
+    return {"notifications_republished": len(notes)}
