@@ -46,6 +46,20 @@ WRITE_RETRY = gretry.Retry(predicate=gretry.if_exception_type(*_TRANSIENT), init
                            multiplier=2.0, timeout=30.0)
 
 
+def retryable(call: Callable[[], R]) -> R:
+    """Run a Firestore call (a transaction, usually): transient failures, and contention that
+    outlasted the transaction's own attempts, become Retryable (the message is redelivered)."""
+    try:
+        return call()
+    except _TRANSIENT as exc:
+        raise Retryable(f"firestore: {type(exc).__name__}") from exc
+    except ValueError as exc:
+        # The transaction helper says so when contention outlasts its attempts.
+        if str(exc).startswith("Failed to commit transaction"):
+            raise Retryable("firestore: contention") from exc
+        raise
+
+
 class FirestoreStore:
     def __init__(self, client: firestore.Client, notifications: Callable[[], Publisher] | None = None) -> None:
         self.db = client
@@ -98,14 +112,7 @@ class FirestoreStore:
             txn.set(ref, fields, merge=True)
             staged[:] = [n for n in notes(before, identity) if outbox.stage(txn, self.db, n)]
 
-        try:
-            run(self.db.transaction())
-        except _TRANSIENT as exc:
-            raise Retryable(f"firestore: {type(exc).__name__}") from exc
-        except ValueError as exc:
-            if str(exc).startswith("Failed to commit transaction"):
-                raise Retryable("firestore: contention") from exc
-            raise
+        retryable(lambda: run(self.db.transaction()))
         try:
             self._flush_notifications(staged)
         except Retryable:
@@ -135,15 +142,7 @@ class FirestoreStore:
             staged[:] = [n for n in (rest[0] if rest else ()) if outbox.stage(txn, self.db, n)]
             return result
 
-        try:
-            result = run(self.db.transaction())
-        except _TRANSIENT as exc:
-            raise Retryable(f"firestore: {type(exc).__name__}") from exc
-        except ValueError as exc:
-            # The transaction helper says so when contention outlasts its attempts.
-            if str(exc).startswith("Failed to commit transaction"):
-                raise Retryable("firestore: contention") from exc
-            raise
+        result: R = retryable(lambda: run(self.db.transaction()))
         self._flush_notifications(staged)
         return result
 

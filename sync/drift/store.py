@@ -31,6 +31,7 @@ from sync.adapters.firestore_store import (
     connection_from_doc,
     mapping_from_doc,
     mapping_to_doc,
+    retryable,
 )
 from sync.drift.channels import ChannelRecord
 from sync.drift.check import CheckState, DriftNotice, DriftWork
@@ -70,14 +71,7 @@ class FirestoreDriftStore(FirestoreStore):
         return self.db.collection(CHANNELS).document(channel_id)
 
     def _transaction(self, run: Callable[[firestore.Transaction], R]) -> R:
-        try:
-            return firestore.transactional(run)(self.db.transaction())
-        except _TRANSIENT as exc:
-            raise Retryable(f"firestore: {type(exc).__name__}") from exc
-        except ValueError as exc:
-            if str(exc).startswith("Failed to commit transaction"):
-                raise Retryable("firestore: contention") from exc
-            raise
+        return retryable(lambda: firestore.transactional(run)(self.db.transaction()))
 
     # -- the check (DriftStore port) -----------------------------------------------------------
     def begin_check(self, account_id: str, user_id: str, lease_id: str, until: datetime) -> CheckState | None:

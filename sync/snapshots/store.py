@@ -25,8 +25,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from sync.adapters.firestore_store import _TRANSIENT, EVENTS, WRITE_RETRY, FirestoreStore
-from sync.errors import Retryable
+from sync.adapters.firestore_store import EVENTS, WRITE_RETRY, FirestoreStore, retryable
 from sync.model import event_key
 from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING
 
@@ -62,15 +61,6 @@ def chunk_id(n: int) -> str:
     return f"d{n:06d}"
 
 
-def _transient(run: Callable[[], Any]) -> Any:
-    try:
-        return run()
-    except _TRANSIENT as exc:
-        raise Retryable(f"firestore: {type(exc).__name__}") from exc
-    except ValueError as exc:
-        if str(exc).startswith("Failed to commit transaction"):
-            raise Retryable("firestore: contention") from exc
-        raise
 
 
 def batch_committer(batch: Any) -> Callable[[], Any]:
@@ -118,7 +108,7 @@ class SnapshotStore:
                 on_done(txn, doc)
             return {**doc, **fields}
 
-        return _transient(lambda: run(self.db.transaction()))  # type: ignore[no-any-return]
+        return retryable(lambda: run(self.db.transaction()))
 
     # -- pages -----------------------------------------------------------------------------------
     def put_page(self, snapshot_id: str, n: int, events: list[tuple[str, dict[str, Any], str]],
@@ -151,7 +141,7 @@ class SnapshotStore:
             txn.update(snap_ref, {"events": total, "pages_received": firestore.ArrayUnion([n])})
             return before
 
-        before = _transient(lambda: record(self.db.transaction()))
+        before = retryable(lambda: record(self.db.transaction()))
         stale = set(before) - set(ids)
         self._commit(lambda batch, ref: batch.delete(ref),
                      [events_ref.document(f"{page_id(n)}:{event_key(eid)}") for eid in stale])
@@ -161,7 +151,7 @@ class SnapshotStore:
             batch = self.db.batch()
             for item in items[start:start + _BATCH]:
                 add(batch, item)
-            _transient(batch_committer(batch))
+            retryable(batch_committer(batch))
 
     def pages(self, snapshot_id: str) -> dict[int, dict[str, str]]:
         """Page number → {event id: version key} of what it holds."""
@@ -228,7 +218,7 @@ class SnapshotStore:
                                 "purge_at": purge_at}, merge=True)
             return True
 
-        return _transient(lambda: run(self.db.transaction()))  # type: ignore[no-any-return]
+        return retryable(lambda: run(self.db.transaction()))
 
     def counts(self, snapshot_id: str, txn: Any = None) -> tuple[int, dict[str, int]]:
         """(results recorded, per category): SHARD_COUNT reads, whatever the snapshot's size."""
@@ -271,7 +261,7 @@ class SnapshotStore:
                 staged.append(note)
             return True
 
-        done: bool = _transient(lambda: run(self.db.transaction()))
+        done: bool = retryable(lambda: run(self.db.transaction()))
         if staged and self.notifications is not None:
             # A publish that fails leaves its outbox document: the maintenance sweep sends it.
             outbox.flush(self.db, self.notifications(), staged)
