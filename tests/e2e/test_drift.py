@@ -276,7 +276,8 @@ def test_a_calendar_switch_moves_the_channel_and_moved_events_are_not_drift(stac
     browser.connect(user, calendar_id=user["team"])
     [first] = live_channel(stack, user["team"])
     synced(platform, user)
-    browser.connect(user, calendar_id=user["email"])  # the switch: events moved, same ids
+    browser.connect(user, calendar_id=user["email"])  # the switch: events moved through the queue, same ids
+    wait_for(lambda: (e := platform.event(user, "ev-1001")) and e["status"] == "confirmed", what="the move")
     [second] = live_channel(stack, user["email"])
     assert [c["stopped"] for c in channels(stack, user["team"]) if c["id"] == first["id"]] == [True]
     updates = calls(stack, "events.update")
