@@ -301,6 +301,11 @@ Send a signed webhook and watch it land in the stand-in calendar:
 
     make demo
 
+Backfill the demo user's calendar with a snapshot of 200 events (CONTRACT §7), printing progress;
+the platform stand-in above prints the snapshot.completed notification when it is done:
+
+    make demo SNAPSHOT=200
+
 Connect a Google account through the browser (stand-in consent screen, then pick a calendar).
 This link is valid for 15 minutes; `make link` prints a fresh one:
 
