@@ -230,6 +230,24 @@ def connection_key(account_id: str, user_id: str) -> str:
     return f"{quote(account_id, safe='')}:{quote(user_id, safe='')}"
 
 
+MAX_DOCUMENT_ID_BYTES = 1500  # Firestore's limit on a document id
+
+
+def key_problem(account_id: str, user_id: str, event_id: str | None = None) -> tuple[str, str] | None:
+    """(field, why) when these ids cannot name Firestore documents, else None: a key over
+    Firestore's 1500 bytes once escaped (non-ASCII escapes to three bytes a byte), or a connection
+    key of the form ``__…__``, which Firestore reserves. Refused at the edge (a 400, a 401), they
+    never reach a write that could only fail."""
+    key = connection_key(account_id, user_id)
+    if len(key) > MAX_DOCUMENT_ID_BYTES:  # quote() leaves only ASCII
+        return "user_id", "account_id and user_id are too long together once escaped for storage"
+    if key.startswith("__") and key.endswith("__"):
+        return "user_id", "an account_id starting and a user_id ending with '__' are reserved"
+    if event_id is not None and len(event_key(event_id)) > MAX_DOCUMENT_ID_BYTES:
+        return "event.id", "is too long once escaped for storage"
+    return None
+
+
 def event_key(event_id: str) -> str:
     """A Firestore-safe document id for a platform event id."""
     return "e:" + quote(event_id, safe="")

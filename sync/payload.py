@@ -23,6 +23,7 @@ from sync.model import (
     EventTime,
     PlatformEvent,
     Version,
+    key_problem,
     ordering_key,
     parse_rfc3339,
 )
@@ -84,6 +85,8 @@ def parse_change(data: dict[str, Any], webhook_id: str, now: datetime | None = N
     if account_id and user_id and event_id:
         if len(ordering_key(account_id, user_id, event_id).encode("utf-8")) > MAX_ORDERING_KEY_BYTES:
             errors.add("event.id", "account_id/user_id/event.id together exceed 1024 bytes")
+        elif problem := key_problem(account_id, user_id, event_id):
+            errors.add(*problem)
     event = None
     if change_type in CHANGE_TYPES and change_type != DELETED:
         event = _event(raw_event, event_id, errors)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from sync.errors import SyncError
+from sync.model import key_problem
 
 LINK_MAX_SECONDS = 15 * 60
 API_MAX_SECONDS = 60 * 60
@@ -83,7 +84,10 @@ def verify_link(token: str, secret: str, allowed_origins: tuple[str, ...], now: 
         if (not isinstance(return_url, str) or not return_url.isprintable()
                 or origin_of(return_url) not in {o.lower() for o in allowed_origins}):
             raise ReturnUrlRefused("return_url is not on an allowed origin")
-    return LinkClaims(_identifier(claims["acct"]), _identifier(claims["sub"]), return_url)
+    account_id, user_id = _identifier(claims["acct"]), _identifier(claims["sub"])
+    if key_problem(account_id, user_id):
+        raise TokenInvalid("sub and acct cannot name a connection")
+    return LinkClaims(account_id, user_id, return_url)
 
 
 def verify_api(authorization: str, secret: str, account_id: str, user_id: str, now: float | None = None) -> None:
@@ -103,3 +107,5 @@ def verify_api(authorization: str, secret: str, account_id: str, user_id: str, n
         raise TokenInvalid("api token lives longer than 60 minutes")
     if claims.get("acct") != account_id or claims.get("sub") != user_id:
         raise TokenForbidden("token is for another account or user")
+    if key_problem(account_id, user_id):
+        raise TokenForbidden("these ids cannot name a connection")

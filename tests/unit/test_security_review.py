@@ -181,3 +181,36 @@ def test_a_string_exp_is_an_invalid_token_not_a_500(kind):
     token = jwt.encode(claims, KEY, algorithm="HS256")
     with pytest.raises(TokenInvalid):
         verify_link(token, KEY, ()) if kind == "link" else verify_api("Bearer " + token, KEY, "a", "u")
+
+
+def test_ids_that_cannot_name_a_firestore_document_are_refused_at_the_edge():
+    """Firestore refuses document ids over 1500 bytes and of the form __…__: such ids are a 400 at
+    the webhook (and a 401/403 for tokens), never a write that can only fail and dead-letter."""
+    import time as _time
+
+    import jwt
+
+    from sync.errors import InvalidPayload
+    from sync.integrations.tokens import TokenForbidden, TokenInvalid, verify_api, verify_link
+    from sync.model import key_problem
+    from sync.payload import parse_change
+    from tests.helpers import payload
+
+    wide = "é" * 200  # 400 bytes of UTF-8, 1,200 once escaped
+    assert key_problem("acct", "u") is None and key_problem("__acct", "u") is None
+    assert key_problem("__acct", "u__") == ("user_id", "an account_id starting and a user_id ending with '__' are "
+                                                       "reserved")
+    assert key_problem(wide, wide)[0] == "user_id"
+    for data, loc in ((payload(account_id="__acct", user_id="u__"), "user_id"),
+                      (payload(account_id=wide, user_id=wide), "user_id")):
+        with pytest.raises(InvalidPayload) as exc:
+            parse_change(data, "msg_1")
+        assert [d["loc"] for d in exc.value.detail] == [loc]
+    secret = "s" * 32
+    link = jwt.encode({"sub": "u__", "acct": "__acct", "exp": int(_time.time()) + 300}, secret, algorithm="HS256")
+    with pytest.raises(TokenInvalid):
+        verify_link(link, secret, ())
+    api = jwt.encode({"sub": "u__", "acct": "__acct", "aud": "api", "exp": int(_time.time()) + 300}, secret,
+                     algorithm="HS256")
+    with pytest.raises(TokenForbidden):
+        verify_api(f"Bearer {api}", secret, "__acct", "u__")
