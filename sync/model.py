@@ -230,9 +230,14 @@ def connection_key(account_id: str, user_id: str) -> str:
     return f"{quote(account_id, safe='')}:{quote(user_id, safe='')}"
 
 
+MAX_EVENT_KEY = 1400  # Firestore document ids hold at most 1500 bytes (room left for a page's prefix)
+
+
 def event_key(event_id: str) -> str:
-    """A Firestore-safe document id for a platform event id."""
-    return "e:" + quote(event_id, safe="")
+    """A Firestore-safe document id for a platform event id. An id whose escaped form would not fit
+    (up to 256 characters, each escaped to as many as 12) is named by its SHA-256 instead."""
+    key = "e:" + quote(event_id, safe="")
+    return key if len(key) <= MAX_EVENT_KEY else "h:" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()
 
 
 _B32_STD = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
