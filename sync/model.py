@@ -233,24 +233,27 @@ def connection_key(account_id: str, user_id: str) -> str:
 MAX_DOCUMENT_ID_BYTES = 1500  # Firestore's limit on a document id
 
 
-def key_problem(account_id: str, user_id: str, event_id: str | None = None) -> tuple[str, str] | None:
-    """(field, why) when these ids cannot name Firestore documents, else None: a key over
-    Firestore's 1500 bytes once escaped (non-ASCII escapes to three bytes a byte), or a connection
-    key of the form ``__…__``, which Firestore reserves. Refused at the edge (a 400, a 401), they
-    never reach a write that could only fail."""
+def key_problem(account_id: str, user_id: str) -> tuple[str, str] | None:
+    """(field, why) when these ids cannot name a connection document, else None: a key over
+    Firestore's 1500 bytes once escaped (non-ASCII escapes to three bytes a byte), or a key of the
+    form ``__…__``, which Firestore reserves. Refused at the edge (a 400, a 401), they never reach
+    a write that could only fail. (Event ids always fit: ``event_key`` hashes the long ones.)"""
     key = connection_key(account_id, user_id)
     if len(key) > MAX_DOCUMENT_ID_BYTES:  # quote() leaves only ASCII
         return "user_id", "account_id and user_id are too long together once escaped for storage"
     if key.startswith("__") and key.endswith("__"):
         return "user_id", "an account_id starting and a user_id ending with '__' are reserved"
-    if event_id is not None and len(event_key(event_id)) > MAX_DOCUMENT_ID_BYTES:
-        return "event.id", "is too long once escaped for storage"
     return None
 
 
+MAX_EVENT_KEY = 1400  # Firestore document ids hold at most 1500 bytes (room left for a page's prefix)
+
+
 def event_key(event_id: str) -> str:
-    """A Firestore-safe document id for a platform event id."""
-    return "e:" + quote(event_id, safe="")
+    """A Firestore-safe document id for a platform event id. An id whose escaped form would not fit
+    (up to 256 characters, each escaped to as many as 12) is named by its SHA-256 instead."""
+    key = "e:" + quote(event_id, safe="")
+    return key if len(key) <= MAX_EVENT_KEY else "h:" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()
 
 
 _B32_STD = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

@@ -85,7 +85,7 @@ def parse_change(data: dict[str, Any], webhook_id: str, now: datetime | None = N
     if account_id and user_id and event_id:
         if len(ordering_key(account_id, user_id, event_id).encode("utf-8")) > MAX_ORDERING_KEY_BYTES:
             errors.add("event.id", "account_id/user_id/event.id together exceed 1024 bytes")
-        elif problem := key_problem(account_id, user_id, event_id):
+        elif problem := key_problem(account_id, user_id):
             errors.add(*problem)
     event = None
     if change_type in CHANGE_TYPES and change_type != DELETED:

@@ -36,7 +36,7 @@ def _body(request: Any) -> Any:
         raise Refused(413, {"error": "payload_too_large"})
     try:
         return json.loads(raw.decode("utf-8")) if raw else {}
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         raise Refused(400, {"error": "invalid_payload",
                             "detail": [{"loc": "body", "msg": "must be a UTF-8 JSON document"}]}) from None
 
@@ -102,7 +102,8 @@ def _dispatch(snapshots: Snapshots, request: Any, account_id: str, user_id: str,
 
 
 def _page_number(text: str) -> int:
-    if not text.isdigit() or len(text) > 6 or int(text) >= m.MAX_PAGES:
+    # ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and "١" (an alias of 1).
+    if not (text.isascii() and text.isdigit()) or len(text) > 6 or int(text) >= m.MAX_PAGES:
         raise Refused(404, {"error": "not_found", "detail": f"pages are numbered 0 to {m.MAX_PAGES - 1}"})
     return int(text)
 

@@ -7,17 +7,21 @@ each problem's ``loc`` is re-rooted at its index (``events[3].start``).
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sync.errors import InvalidPayload
-from sync.model import DELETED, UPDATED, Change, Version
+from sync.model import DELETED, UPDATED, Change, Version, contract_event
 from sync.payload import MAX_VERSION_SKEW, parse_change
 
 MAX_PAGE_EVENTS = 1000
+# An event is stored as one Firestore document (1 MiB at most): what a webhook's 1 MiB body can carry,
+# less room for the document's other fields.
+MAX_EVENT_BYTES = 1024 * 1024 - 64 * 1024
 MAX_EVENTS = 100_000
 MAX_PAGES = MAX_EVENTS  # a page may hold a single event
 EXPIRES_AFTER = timedelta(hours=24)  # an incomplete snapshot expires
@@ -130,6 +134,11 @@ def parse_page(body: Any, account_id: str, user_id: str, snapshot_id: str, now: 
         except InvalidPayload as exc:
             problems += [{"loc": _reroot(d["loc"], i), "msg": d["msg"]} for d in exc.detail]
             continue
+        stored = contract_event(item)  # unknown fields are ignored, and may not be storable (nested arrays)
+        if len(json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) > MAX_EVENT_BYTES:
+            problems.append({"loc": f"events[{i}]", "msg": f"must be at most {MAX_EVENT_BYTES} bytes as JSON"})
+            continue
+        change = replace(change, raw_event=stored)
         if change.event_id in first_index:
             problems.append({"loc": f"events[{i}].id",
                              "msg": f"repeats events[{first_index[change.event_id]}].id: one entry per event"})

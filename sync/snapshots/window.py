@@ -10,6 +10,7 @@ deleted by mistake.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from itertools import islice
@@ -21,6 +22,10 @@ from sync.model import EventTime, PlatformEvent, parse_rfc3339
 # earliest of these is the one that never puts an event inside a window it is not in.
 ALL_DAY_EARLIEST_OFFSET = timedelta(hours=14)
 MAX_OCCURRENCES = 100_000  # beyond this the end is left unknown (such an event is never reconciled)
+# dateutil walks a rule that yields nothing (or little) period by period up to the year 9999: for a
+# sub-daily rule that is seconds to forever (BYSETPOS), and an event may hold 99 EXRULEs. Calendar
+# repeats nothing more often than daily and EXRULE left RFC 5545, so such series keep an unknown end.
+_SUB_DAILY = re.compile(r"FREQ=(SECONDLY|MINUTELY|HOURLY)\b")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ def event_span(event: PlatformEvent) -> Span:
     rules = [line.upper() for line in event.recurrence if line.upper().startswith("RRULE")]
     if any("COUNT=" not in r and "UNTIL=" not in r for r in rules):
         return Span(None, open_ended=True)
+    if any(line.upper().startswith("EXRULE") or _SUB_DAILY.search(line.upper()) for line in event.recurrence):
+        return Span(None)  # not iterated: see _SUB_DAILY
     try:
         return _last_occurrence(event)
     except (ValueError, TypeError, KeyError, OverflowError):
