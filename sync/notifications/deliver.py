@@ -68,7 +68,9 @@ def _deliver(raw: bytes, fields: dict[str, Any]) -> tuple[int, Response, int]:
         return 503, _json({"outcome": "unconfigured"}, 503), logging.ERROR
     body, headers = signed_request(notification, keys, time.time())
     try:
-        answer = _http().post(url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False)
+        # Only the status matters: the body is never read (stream=True), however large the platform makes it.
+        answer = _http().post(url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False,
+                              stream=True)
         answer.close()
     except requests.Timeout:
         fields.update(outcome="platform_timeout", reason=f"no answer within {TIMEOUT_SECONDS:g} s")
