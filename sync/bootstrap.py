@@ -19,7 +19,8 @@ _lock = threading.RLock()
 _instances: dict[str, Any] = {}
 
 
-def _once(name: str, make: Callable[[], T]) -> T:
+def once(name: str, make: Callable[[], T]) -> T:
+    """The instance built by ``make`` on first use, kept for the life of the process under ``name``."""
     try:
         return _instances[name]  # type: ignore[no-any-return]
     except KeyError:
@@ -53,7 +54,7 @@ def _pubsub_client() -> Any:
 
         return new_publisher_client()
 
-    return _once("pubsub_client", make)
+    return once("pubsub_client", make)
 
 
 def _publisher_for(name: str, topic: Callable[[Settings], str]) -> Any:
@@ -63,7 +64,7 @@ def _publisher_for(name: str, topic: Callable[[Settings], str]) -> Any:
         s = config()
         return PubSubPublisher(s.project, topic(s), timeout=s.publish_timeout_seconds, client=_pubsub_client())
 
-    return _once(name, make)
+    return once(name, make)
 
 
 def publisher() -> Any:
@@ -87,7 +88,7 @@ def firestore_client() -> Any:
 
         return firestore.Client(project=config().project)
 
-    return _once("firestore", make)
+    return once("firestore", make)
 
 
 def store() -> Any:
@@ -96,7 +97,7 @@ def store() -> Any:
 
         return FirestoreStore(firestore_client(), notifications_publisher)
 
-    return _once("store", make)
+    return once("store", make)
 
 
 def integrations_store() -> Any:
@@ -105,7 +106,7 @@ def integrations_store() -> Any:
 
         return IntegrationsStore(firestore_client(), notifications_publisher)
 
-    return _once("integrations_store", make)
+    return once("integrations_store", make)
 
 
 def _secret_manager() -> Any:
@@ -127,7 +128,7 @@ def _secret_manager() -> Any:
             client = secretmanager.SecretManagerServiceClient()
         return SecretManagerVault(s.project, client, s.secret_replica_locations)
 
-    return _once("secret_manager", make)
+    return once("secret_manager", make)
 
 
 def vault() -> Any:
@@ -138,7 +139,7 @@ def vault() -> Any:
             return FirestoreTokenVault(firestore_client())
         return _secret_manager()
 
-    return _once("vault", make)
+    return once("vault", make)
 
 
 def config_secrets() -> Any:
@@ -148,7 +149,7 @@ def config_secrets() -> Any:
         s = config()
         return ConfigSecrets(s.env, s.secrets_backend, None if s.secrets_backend == "env" else _secret_manager())
 
-    return _once("config_secrets", make)
+    return once("config_secrets", make)
 
 
 def calendars() -> Any:
@@ -162,7 +163,7 @@ def calendars() -> Any:
             vault=vault(), send_updates=s.send_updates, timeout=s.calendar_timeout_seconds,
         )
 
-    return _once("calendars", make)
+    return once("calendars", make)
 
 
 def sync_service() -> Any:
@@ -175,4 +176,4 @@ def sync_service() -> Any:
                            throttle=UserThrottle(s.user_rate_per_minute, s.user_burst),
                            max_wait=s.throttle_max_wait_seconds)
 
-    return _once("sync_service", make)
+    return once("sync_service", make)

@@ -16,7 +16,7 @@ def store() -> Any:
                                    bootstrap.config().drift_scan_minutes,
                                    notifications=bootstrap.notifications_publisher)
 
-    return bootstrap._once("drift_store", make)
+    return bootstrap.once("drift_store", make)
 
 
 def check() -> Any:
@@ -31,4 +31,4 @@ def check() -> Any:
                           throttle=bootstrap.sync_service().throttle, max_wait=s.throttle_max_wait_seconds,
                           lease_seconds=s.lease_seconds, debounce=DEBOUNCE_SECONDS)
 
-    return bootstrap._once("drift_check", make)
+    return bootstrap.once("drift_check", make)
