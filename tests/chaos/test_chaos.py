@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import signal
 import threading
 import time
@@ -26,7 +25,7 @@ from local.pusher import Pusher, create_subscription
 from local.stack import PROJECT, Stack
 from local.standin import Fault
 from sync.adapters.pubsub import PubSubPublisher
-from tests.conftest import ARTIFACTS
+from tests.chaos.stacks import chaos_stack
 from tests.helpers import payload, signed_headers, version
 
 pytestmark = pytest.mark.chaos
@@ -35,12 +34,7 @@ TOPIC = "chaos-sync"
 
 @pytest.fixture(scope="module")
 def chaos(emulator_hosts):
-    state_dir = ARTIFACTS / "chaos"
-    shutil.rmtree(state_dir, ignore_errors=True)
-    state_dir.mkdir(parents=True)
-    stack = Stack(state_dir, topic=TOPIC, push=False, shared_emulators=emulator_hosts, extra_env={
-        "LEASE_SECONDS": "5", "CALENDAR_TIMEOUT_SECONDS": "2", "CALENDAR_USER_RATE_PER_MINUTE": "6000",
-        "CALENDAR_USER_BURST": "100"}).start()
+    stack = chaos_stack(emulator_hosts, "chaos", TOPIC).start()
     path = create_subscription(PROJECT, TOPIC, f"{TOPIC}-worker-pull", f"{TOPIC}-dead-letter", 5)
     pusher = Pusher(path, stack.url("sync_worker"), timeout=10).start()
     try:

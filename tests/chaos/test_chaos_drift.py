@@ -9,7 +9,6 @@ lane carrying the drift checks that the stand-in's pings schedule.
 from __future__ import annotations
 
 import random
-import shutil
 import threading
 import time
 
@@ -19,8 +18,8 @@ import requests
 from local.pusher import Pusher, create_subscription
 from local.stack import PROJECT, Stack
 from local.standin import Fault
+from tests.chaos.stacks import chaos_stack
 from tests.chaos.test_chaos import Platform, stream
-from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.chaos
 TOPIC = "chaos-drift"
@@ -28,12 +27,7 @@ TOPIC = "chaos-drift"
 
 @pytest.fixture(scope="module")
 def drift_chaos(emulator_hosts):
-    state_dir = ARTIFACTS / "chaos-drift"
-    shutil.rmtree(state_dir, ignore_errors=True)
-    state_dir.mkdir(parents=True)
-    stack = Stack(state_dir, topic=TOPIC, push=False, shared_emulators=emulator_hosts, extra_env={
-        "LEASE_SECONDS": "5", "CALENDAR_TIMEOUT_SECONDS": "2", "CALENDAR_USER_RATE_PER_MINUTE": "6000",
-        "CALENDAR_USER_BURST": "100", "DRIFT_POLICY": "restore"}).start()
+    stack = chaos_stack(emulator_hosts, "chaos-drift", TOPIC, DRIFT_POLICY="restore").start()
     live = create_subscription(PROJECT, TOPIC, f"{TOPIC}-worker-pull", f"{TOPIC}-dead-letter", 5)
     bulk = create_subscription(PROJECT, f"{TOPIC}-bulk", f"{TOPIC}-bulk-pull", f"{TOPIC}-dead-letter", 20)
     pushers = [Pusher(path, stack.url("sync_worker"), timeout=10).start() for path in (live, bulk)]

@@ -4,7 +4,6 @@ worker SIGKILLed mid-request. Every transition must reach the platform, each und
 
 from __future__ import annotations
 
-import shutil
 import signal
 import threading
 import time
@@ -17,8 +16,8 @@ from google.cloud import firestore
 from local.pusher import Pusher, create_subscription
 from local.stack import PROJECT, Stack
 from local.standin import Fault
+from tests.chaos.stacks import chaos_stack
 from tests.chaos.test_chaos import Platform, stream
-from tests.conftest import ARTIFACTS
 from tests.e2e.conftest import api_token
 from tests.helpers import wait_for
 
@@ -28,12 +27,7 @@ TOPIC = "chaos-notify"
 
 @pytest.fixture(scope="module")
 def chaos(emulator_hosts):
-    state_dir = ARTIFACTS / "chaos-notifications"
-    shutil.rmtree(state_dir, ignore_errors=True)
-    state_dir.mkdir(parents=True)
-    stack = Stack(state_dir, topic=TOPIC, push=False, shared_emulators=emulator_hosts, extra_env={
-        "LEASE_SECONDS": "5", "CALENDAR_TIMEOUT_SECONDS": "2", "CALENDAR_USER_RATE_PER_MINUTE": "6000",
-        "CALENDAR_USER_BURST": "100"})
+    stack = chaos_stack(emulator_hosts, "chaos-notifications", TOPIC)
     stack.notification_attempts = 30  # kills every few seconds must not exhaust a notification's attempts
     stack.start()
     path = create_subscription(PROJECT, TOPIC, f"{TOPIC}-worker-pull", f"{TOPIC}-dead-letter", 10)

@@ -9,7 +9,6 @@ snapshot's ``as_of`` means what it means in production: every change up to it is
 
 from __future__ import annotations
 
-import shutil
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -17,10 +16,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from local.pusher import Pusher, create_subscription
-from local.stack import PROJECT, Stack
+from local.stack import PROJECT
 from local.standin import Fault
+from tests.chaos.stacks import chaos_stack
 from tests.chaos.test_chaos import Platform, stream
-from tests.conftest import ARTIFACTS
 from tests.e2e.conftest import Browser
 from tests.e2e.snapshots_client import SnapshotApi
 from tests.helpers import event, version
@@ -32,12 +31,7 @@ EVENT_CALLS = ("events.insert", "events.update", "events.delete", "events.move")
 
 @pytest.fixture(scope="module")
 def chaos(emulator_hosts):
-    state_dir = ARTIFACTS / "chaos-snapshot"
-    shutil.rmtree(state_dir, ignore_errors=True)
-    state_dir.mkdir(parents=True)
-    stack = Stack(state_dir, topic=TOPIC, push=False, shared_emulators=emulator_hosts, extra_env={
-        "LEASE_SECONDS": "5", "CALENDAR_TIMEOUT_SECONDS": "2", "CALENDAR_USER_RATE_PER_MINUTE": "6000",
-        "CALENDAR_USER_BURST": "100"}).start()
+    stack = chaos_stack(emulator_hosts, "chaos-snapshot", TOPIC).start()
     live = create_subscription(PROJECT, TOPIC, f"{TOPIC}-worker-pull", f"{TOPIC}-dead-letter", 5)
     # The bulk lane hands throttled and busy work back as a matter of course: more attempts.
     bulk = create_subscription(PROJECT, f"{TOPIC}-bulk", f"{TOPIC}-bulk-worker-pull", f"{TOPIC}-dead-letter", 20)
