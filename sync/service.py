@@ -98,7 +98,7 @@ class SyncService:
         try:
             session = self.calendars.session(claim.connection)
             if claim.decision.move_from:
-                self._move(session, claim.decision.move_from, gid, calendar_id)
+                move_event(session, claim.decision.move_from, gid, calendar_id)
             name, calls, etag = self._write(session, action, calendar_id, gid, change)
             calls += 1 if claim.decision.move_from else 0
         except AuthRevoked as exc:
@@ -128,21 +128,12 @@ class SyncService:
         if self.throttle is None:
             return
         if bulk:
-            waited = 0.0
-            while (wait := self.throttle.try_take(user, self.throttle.live_reserve)) > 0:
-                if waited + wait > self.bulk_max_wait:
-                    self._release(change, lease_id)
-                    raise Retryable("throttled", retry_after=wait)
-                self.sleep(wait)
-                waited += wait
-            return
-        wait = self.throttle.reserve(user)
-        if wait > self.max_wait:
-            self.throttle.give_back(user)
+            wait = self.throttle.wait_bulk_turn(user, self.bulk_max_wait, self.sleep)
+        else:
+            wait = self.throttle.wait_turn(user, self.max_wait, self.sleep)
+        if wait is not None:
             self._release(change, lease_id)
             raise Retryable("throttled", retry_after=wait)
-        if wait > 0:
-            self.sleep(wait)
 
     def _claim(self, change: Change, rewrite_equal: bool = False) -> _Claim:
         now = self.clock()
@@ -167,18 +158,6 @@ class SyncService:
             return _Claim(decision, conn, mapping, lease_id), new, None
 
         return self.store.update_event(change.account_id, change.user_id, change.event_id, work)
-
-    def _move(self, session: CalendarSession, source: str, gid: str, destination: str) -> None:
-        """Bring the event over from the calendar it lives in (a switch in progress)."""
-        try:
-            session.move(source, gid, destination)
-        except CalendarConflict:  # already there too: drop the copy left behind
-            try:
-                session.delete(source, gid)
-            except (CalendarNotFound, CalendarUnavailable):
-                pass
-        except (CalendarNotFound, CalendarUnavailable):
-            pass  # gone from the source, or the source is gone: the write below re-creates it
 
     def _write(
         self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change
@@ -274,6 +253,22 @@ class SyncService:
                                  google_uncertain=mapping.google_uncertain or attempted), None
 
         self.store.update_event(change.account_id, change.user_id, change.event_id, work)
+
+
+def move_event(session: CalendarSession, source: str, gid: str, destination: str) -> bool:
+    """Bring an event over from the calendar it lives in (a calendar switch), same id. True when it
+    is now in ``destination`` (moved, or already there: the copy left behind is dropped); False
+    when it is gone from ``source`` or ``source`` itself is gone, so the next write re-creates it."""
+    try:
+        session.move(source, gid, destination)
+    except CalendarConflict:
+        try:
+            session.delete(source, gid)
+        except (CalendarNotFound, CalendarUnavailable):
+            pass
+    except (CalendarNotFound, CalendarUnavailable):
+        return False
+    return True
 
 
 def resume_parked(store: Store, publisher: Publisher, account_id: str, user_id: str) -> int:

@@ -29,17 +29,24 @@ class UserThrottle:
         # Bulk work (snapshots, moves) takes a token only while this many stay for live changes.
         self.live_reserve = min(3.0, burst / 2)
 
+    def _level(self, user: str, now: float) -> float:
+        """The user's tokens now (refilled since last seen, up to the burst). Call under the lock."""
+        tokens, at = self.buckets.get(user, (self.burst, now))
+        return min(self.burst, tokens + (now - at) * self.rate)
+
+    def _set(self, user: str, tokens: float, now: float) -> None:
+        self.buckets[user] = (tokens, now)
+        self.buckets.move_to_end(user)
+        while len(self.buckets) > _MAX_USERS:
+            self.buckets.popitem(last=False)
+
     def reserve(self, user: str) -> float:
         """Take one call for ``user``; return how long to wait before making it (0: now)."""
         with self.lock:
             now = self.clock()
             until = self.cooldown_until.get(user, 0.0)
-            tokens, at = self.buckets.get(user, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate) - 1.0
-            self.buckets[user] = (tokens, now)
-            self.buckets.move_to_end(user)
-            while len(self.buckets) > _MAX_USERS:
-                self.buckets.popitem(last=False)
+            tokens = self._level(user, now) - 1.0
+            self._set(user, tokens, now)
             wait = 0.0 if tokens >= 0 else -tokens / self.rate
             return max(wait, until - now)
 
@@ -52,14 +59,34 @@ class UserThrottle:
             until = self.cooldown_until.get(user, 0.0)
             if until > now:
                 return until - now
-            tokens, at = self.buckets.get(user, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            tokens = self._level(user, now)
             if tokens >= 1.0 + keep:
                 if take:
-                    self.buckets[user] = (tokens - 1.0, now)
-                    self.buckets.move_to_end(user)
+                    self._set(user, tokens - 1.0, now)
                 return 0.0
             return (1.0 + keep - tokens) / self.rate
+
+    def wait_turn(self, user: str, max_wait: float, sleep: Callable[[float], None]) -> float | None:
+        """A live call's turn: wait for it here if that takes at most ``max_wait`` and return None;
+        else give the call back and return the wait, for the caller to hand to Pub/Sub."""
+        wait = self.reserve(user)
+        if wait > max_wait:
+            self.give_back(user)
+            return wait
+        if wait > 0:
+            sleep(wait)
+        return None
+
+    def wait_bulk_turn(self, user: str, max_wait: float, sleep: Callable[[float], None]) -> float | None:
+        """A bulk call's turn, taken only while ``live_reserve`` tokens stay for live changes:
+        None once taken (after waiting at most ``max_wait`` in all), else the wait still ahead."""
+        waited = 0.0
+        while (wait := self.try_take(user, self.live_reserve)) > 0:
+            if waited + wait > max_wait:
+                return wait
+            sleep(wait)
+            waited += wait
+        return None
 
     def give_back(self, user: str) -> None:
         """The reserved call was not made (it will be retried later)."""

@@ -308,12 +308,9 @@ class DriftCheck:
     def _pace(self, conn: Connection) -> None:
         if self.throttle is None:
             return
-        wait = self.throttle.reserve(conn.key)
-        if wait > self.max_wait:
-            self.throttle.give_back(conn.key)
+        wait = self.throttle.wait_turn(conn.key, self.max_wait, self.sleep)
+        if wait is not None:
             raise Retryable("throttled", retry_after=wait)
-        if wait > 0:
-            self.sleep(wait)
 
     def _cool_down(self, conn: Connection, exc: RateLimited) -> None:
         if self.throttle is not None:

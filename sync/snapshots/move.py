@@ -18,10 +18,10 @@ from typing import Any
 from google.cloud import firestore
 
 from sync.adapters.firestore_store import WRITE_RETRY
-from sync.errors import AuthRevoked, CalendarConflict, CalendarNotFound, CalendarUnavailable, Retryable
+from sync.errors import AuthRevoked, Retryable
 from sync.jobs import JobOutcome
 from sync.model import Connection, ConnectionStatus, Lease, Mapping, connection_key
-from sync.service import SyncService, utcnow
+from sync.service import SyncService, move_event, utcnow
 from sync.snapshots.store import SnapshotStore
 
 MOVE_CHUNK = 25  # a chunk is applied in one request, paced: keep it a few seconds long
@@ -134,25 +134,13 @@ def _relocate(service: SyncService, account_id: str, user_id: str, event_id: str
     origin = mapping.calendar_id or source
     throttle = service.throttle
     if throttle is not None:
-        while (wait := throttle.try_take(conn.key, throttle.live_reserve)) > 0:
-            if (service.clock() - started).total_seconds() + wait > MAX_CHUNK_SECONDS:
-                _settle(service, account_id, user_id, event_id, lease_id, None)
-                return "later"
-            service.sleep(wait)
-    exists = True
+        left = MAX_CHUNK_SECONDS - (service.clock() - started).total_seconds()
+        if throttle.wait_bulk_turn(conn.key, left, service.sleep) is not None:
+            _settle(service, account_id, user_id, event_id, lease_id, None)
+            return "later"
     try:
-        session = service.calendars.session(conn)
-        try:
-            session.move(origin, mapping.google_event_id, destination)
-        except CalendarConflict:  # already written there too: drop the copy left behind
-            try:
-                session.delete(origin, mapping.google_event_id)
-            except CalendarNotFound:
-                pass
-        except CalendarNotFound:  # deleted by hand in the source: the next change re-creates it
-            exists = False
-        except CalendarUnavailable:  # the source calendar is gone or read-only: write afresh there
-            exists = False
+        # False: deleted by hand in the source, or the source is gone: the next change re-creates it.
+        exists = move_event(service.calendars.session(conn), origin, mapping.google_event_id, destination)
     except AuthRevoked:
         _settle(service, account_id, user_id, event_id, lease_id, None, ConnectionStatus.NEEDS_REAUTH)
         return "revoked"
