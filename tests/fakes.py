@@ -135,3 +135,23 @@ def active_connection(account_id: str = "acme-consulting", user_id: str = "u-42"
 
 
 __all__ = ["FakeStore", "FakeCalendar", "FakePublisher", "active_connection", "Retryable", "Permanent"]
+
+
+def webhook_app(project: str, secret: str):  # type: ignore[no-untyped-def]
+    """``handle_webhook`` through functions-framework's test client, with a FakePublisher behind it,
+    for a module's tests (a generator for a module-scoped fixture: yields (client, publisher))."""
+    import pytest
+    from functions_framework import create_app
+
+    from sync import bootstrap
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GOOGLE_CLOUD_PROJECT", project)
+    mp.setenv("SECRETS_BACKEND", "env")
+    mp.setenv("WEBHOOK_SIGNING_SECRET", secret)
+    bootstrap.reset()
+    publisher = FakePublisher()
+    bootstrap.override("publisher", publisher)
+    yield create_app("handle_webhook", "main.py").test_client(), publisher
+    bootstrap.reset()
+    mp.undo()

@@ -17,15 +17,13 @@ import json
 import time
 
 import pytest
-from functions_framework import create_app
 
-from sync import bootstrap
 from sync.integrations.tokens import ReturnUrlRefused, verify_link
 from sync.model import Change, Version, contract_event
 from sync.payload import parse_body, parse_change
 from sync.signature import decode_secrets
 from sync.signature import sign as hmac_sign
-from tests.fakes import FakePublisher
+from tests.fakes import webhook_app
 from tests.helpers import new_secret, payload
 from tests.unit.test_push_auth import certs, id_token, push, world  # noqa: F401  (fixtures)
 
@@ -60,16 +58,7 @@ def test_a_deeply_nested_push_body_is_a_bad_envelope_not_500(world):  # noqa: F8
 # -- the webhook -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def webhook():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GOOGLE_CLOUD_PROJECT", "review")
-    mp.setenv("SECRETS_BACKEND", "env")
-    mp.setenv("WEBHOOK_SIGNING_SECRET", SECRET)
-    bootstrap.reset()
-    publisher = FakePublisher()
-    bootstrap.override("publisher", publisher)
-    yield create_app("handle_webhook", "main.py").test_client(), publisher
-    bootstrap.reset()
-    mp.undo()
+    yield from webhook_app("review", SECRET)
 
 
 def _send(webhook, raw: bytes):

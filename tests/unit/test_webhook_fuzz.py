@@ -5,16 +5,14 @@ import json
 import time
 
 import pytest
-from functions_framework import create_app
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from sync import bootstrap
 from sync.errors import InvalidPayload
 from sync.payload import parse_body, parse_change
 from sync.signature import decode_secrets
 from sync.signature import sign as hmac_sign
-from tests.fakes import FakePublisher
+from tests.fakes import webhook_app
 from tests.helpers import new_secret, payload
 
 SECRET = new_secret()
@@ -53,16 +51,7 @@ header_values = st.one_of(
 
 @pytest.fixture(scope="module")
 def client():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GOOGLE_CLOUD_PROJECT", "fuzz")
-    mp.setenv("SECRETS_BACKEND", "env")
-    mp.setenv("WEBHOOK_SIGNING_SECRET", SECRET)
-    bootstrap.reset()
-    publisher = FakePublisher()
-    bootstrap.override("publisher", publisher)
-    yield create_app("handle_webhook", "main.py").test_client(), publisher
-    bootstrap.reset()
-    mp.undo()
+    yield from webhook_app("fuzz", SECRET)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
