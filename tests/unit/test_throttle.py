@@ -43,3 +43,13 @@ def test_a_call_not_made_is_given_back():
     throttle.reserve("u")
     throttle.give_back("u")
     assert throttle.reserve("u") == 0
+
+
+def test_bulk_takes_keep_the_bucket_table_bounded_too(monkeypatch):
+    from sync import throttle as module
+
+    monkeypatch.setattr(module, "_MAX_USERS", 3)
+    t = UserThrottle(600, 10, clock=lambda: 100.0)
+    for user in ("a", "b", "c", "d", "e"):
+        assert t.try_take(user, keep=3) == 0
+    assert list(t.buckets) == ["c", "d", "e"]
