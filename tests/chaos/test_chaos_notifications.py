@@ -112,6 +112,11 @@ def test_worker_killed_mid_transition_loses_no_transition(chaos):
     thread = killer(chaos, "sync_worker", 2.5, stop, kills)
     try:
         stream(platform, users, 90, seed=11, pause=0.05)
+        # On a loaded machine the stream can end before the second kill (a restart takes seconds):
+        # keep killing while the queue drains, so the scenario always has its kills mid-transition.
+        deadline = time.monotonic() + 30
+        while len(kills) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         stop.set()
         thread.join(timeout=60)
