@@ -1,5 +1,5 @@
 """Findings of the third outside review, end to end on the local stack: a snapshot page answered 409
-that was applied anyway.
+that was applied anyway, page documents that outgrew Firestore's 1 MiB, replayable drift pings.
 (The disconnect findings are in tests/e2e/test_disconnect.py.)"""
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ import time
 
 import pytest
 
+from sync.adapters.firestore_store import FirestoreStore, mapping_to_doc
+from sync.model import Mapping, Version, google_event_id
 from tests.e2e.snapshots_client import SnapshotApi, event, events, version
 from tests.e2e.test_notifications import data, wait_received
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -61,3 +64,47 @@ def test_a_refused_page_leaves_nothing_stored(snap, stack, user):
     stored = firestore.Client(project="local-project").collection("snapshots").document(sid) \
         .collection("snapshot_events").stream()
     assert sorted((d.to_dict() or {})["event_id"] for d in stored) == ["only"]
+
+
+# Ids as long as the webhook takes for this user: account/user/event within Pub/Sub's 1,024 bytes.
+def long_id(user: dict[str, str], i: int) -> str:
+    room = 1024 - len(user["account_id"]) - len(user["user_id"]) - 2
+    return f"{i:04d}" + "\U0001f600" * ((room - 4) // 4)
+
+
+def test_a_page_whose_ids_cannot_be_stored_is_a_400_at_the_put(snap, user):
+    sid = snap.create(as_of=version(100))
+    r = snap.put(sid, 0, [event(long_id(user, i)) for i in range(1000)])
+    assert r.status_code == 400, r.text[:300]
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == "events" and "smaller pages" in problem["msg"]
+    half = [event(long_id(user, i)) for i in range(500)]  # the same events in two pages are stored
+    assert snap.put(sid, 0, half).status_code == 202
+    assert snap.put(sid, 1, [event(long_id(user, i)) for i in range(500, 1000)]).status_code == 202
+    assert snap.get(sid)["events"] == 1000
+
+
+def test_complete_never_grows_a_page_past_the_limit(snap, user, stack):
+    """530 tombstoned ~1 KB ids sent again at an older version: every one is unchanged, and
+    `complete` records that without growing the page document (it answered 500, twice, and the
+    snapshot stayed `receiving`)."""
+    from google.cloud import firestore
+
+    store = FirestoreStore(firestore.Client(project="local-project"))
+    ids = [long_id(user, i) for i in range(530)]
+    newer = Version.parse(version(500))
+    batch = store.db.batch()
+    for n, event_id in enumerate(ids):
+        batch.set(store.mapping_ref(user["account_id"], user["user_id"], event_id), mapping_to_doc(Mapping(
+            event_id, google_event_id(user["account_id"], user["user_id"], event_id), version=newer, deleted=True)))
+        if n % 200 == 199:
+            batch.commit()
+            batch = store.db.batch()
+    batch.commit()
+    sid = snap.create(as_of=version(600))
+    r = snap.put(sid, 0, [event(i, updated=10) for i in ids])
+    assert r.status_code == 202, r.text[:300]
+    done = snap.complete(sid, 1)
+    assert done.status_code == 202 and done.json()["upserts"] == 530, done.text[:300]
+    view = wait_for(lambda: (v := snap.get(sid))["state"] == "done" and v, timeout=60, what="the snapshot done")
+    assert view["counts"]["unchanged"] == 530
