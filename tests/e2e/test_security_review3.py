@@ -108,3 +108,40 @@ def test_complete_never_grows_a_page_past_the_limit(snap, user, stack):
     assert done.status_code == 202 and done.json()["upserts"] == 530, done.text[:300]
     view = wait_for(lambda: (v := snap.get(sid))["state"] == "done" and v, timeout=60, what="the snapshot done")
     assert view["counts"]["unchanged"] == 530
+
+
+def test_a_replayed_ping_does_nothing_and_checks_are_one_per_debounce_window(stack, platform, user):
+    """One genuine ping's headers replayed 200 times (the review: 25 checks, 25 events.list in 55 s)."""
+    import requests
+
+    from sync.drift.schedule import DEBOUNCE_SECONDS
+    from tests.e2e.test_drift import calls, drift_lines, live_channel, synced
+
+    synced(platform, user)  # our write pings: a genuine ping, and its check
+    [listed] = live_channel(stack, user["email"])
+    channel = stack.standin.state.channels[listed["id"]]
+    wait_for(lambda: drift_lines(platform, user, "drift_checked"), what="the genuine ping's check")
+    time.sleep(DEBOUNCE_SECONDS + 1)
+    headers = {"X-Goog-Channel-ID": channel.id, "X-Goog-Channel-Token": channel.token,
+               "X-Goog-Resource-ID": channel.resource_id, "X-Goog-Resource-State": "exists",
+               "X-Goog-Message-Number": str(channel.messages), "X-Goog-Resource-URI": "https://www.googleapis.com/x"}
+    url = stack.url("integrations") + "google/notifications"
+    checks, lists = len(drift_lines(platform, user)), calls(stack, "events.list")
+    answers = []
+    for _ in range(200):
+        answers.append(requests.post(url, headers=headers, timeout=10).status_code)
+        time.sleep(0.02)
+    time.sleep(DEBOUNCE_SECONDS + 2)
+    assert set(answers) == {200}
+    assert len(drift_lines(platform, user)) == checks and calls(stack, "events.list") == lists  # nothing at all
+
+    # Fresh pings (numbers above the highest), one every 0.2 s for 6 s: checks stay one per window.
+    started = time.monotonic()
+    for n in range(30):
+        requests.post(url, headers={**headers, "X-Goog-Message-Number": str(channel.messages + 1000 + n)}, timeout=10)
+        time.sleep(0.2)
+    elapsed = time.monotonic() - started
+    time.sleep(DEBOUNCE_SECONDS * 2 + 1)
+    lines = [line for line in drift_lines(platform, user)[checks:] if line.get("outcome") == "drift_checked"]
+    assert 1 <= len(lines) <= elapsed / DEBOUNCE_SECONDS + 2
+    assert calls(stack, "events.list") - lists == len(lines)
