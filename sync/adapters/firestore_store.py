@@ -136,7 +136,8 @@ class FirestoreStore:
             result, new_mapping, new_status, *rest = work(connection, mapping)
             if new_mapping is not None:
                 txn.set(map_ref, mapping_to_doc(new_mapping))
-            if new_status is not None and connection is not None and connection.status is not new_status:
+            if (new_status is not None and connection is not None and connection.status is not new_status
+                    and not connection.gone):  # a disconnect is final: a change in flight never revives it
                 txn.update(conn_ref, {"status": new_status.value, "status_changed_at": firestore.SERVER_TIMESTAMP})
             # Notifications of this transition (a 4th element, CONTRACT §8) commit with it.
             staged[:] = [n for n in (rest[0] if rest else ()) if outbox.stage(txn, self.db, n)]

@@ -254,7 +254,9 @@ class DriftCheck:
                 return False, None, None
             if lease_id is None and m.lease is not None and m.lease.until > now:
                 return False, None, None  # a write started meanwhile: it wins
-            return True, replace(m, etag=etag, lease=None if lease_id else m.lease), notice
+            # Disconnected meanwhile: the disconnect removes the event; nothing is announced.
+            gone = c is None or c.gone
+            return True, replace(m, etag=etag, lease=None if lease_id else m.lease), None if gone else notice
 
         done = self.store.update_mapping(conn.account_id, conn.user_id, expected.event_id, work)
         if done and notice is not None:
@@ -271,6 +273,8 @@ class DriftCheck:
 
         def claim(c: Connection | None, m: Mapping | None):  # type: ignore[no-untyped-def]
             if m is None or not _same_judgement(m, mapping, None) or (m.lease is not None and m.lease.until > now):
+                return None, None, None
+            if c is None or not c.can_write:  # a disconnect began: its own deletes are not drift
                 return None, None, None
             assert m.version is not None
             claimed = replace(m, lease=Lease(lease_id, m.version, now + self.lease))
