@@ -188,9 +188,10 @@ class GoogleCalendarSession:
         return _etag(self._execute(events.update(calendarId=calendar_id, eventId=event_id, body=body,
                                                  sendUpdates=self.owner.send_updates)))
 
-    def delete(self, calendar_id: str, event_id: str) -> None:
+    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None) -> None:
         events = self.owner.service.events()
-        self._execute(events.delete(calendarId=calendar_id, eventId=event_id, sendUpdates=self.owner.send_updates))
+        self._execute(events.delete(calendarId=calendar_id, eventId=event_id,
+                                    sendUpdates=send_updates or self.owner.send_updates))
 
     def move(self, calendar_id: str, event_id: str, destination: str) -> None:
         events = self.owner.service.events()

@@ -273,15 +273,15 @@ class FirestoreDriftStore(FirestoreStore):
 
         self._transaction(run)
 
-    def forget(self, account_id: str, user_id: str) -> None:
-        """Disconnect: every trace of drift repair for the connection goes."""
-        doc = self.drift_doc(account_id, user_id) or {}
-        batch = self.db.batch()
-        if doc.get("channel_id"):
-            batch.delete(self.channel_ref(str(doc["channel_id"])))
-        batch.delete(self.drift_ref(account_id, user_id))
-        batch.delete(self.pending_ref(account_id, user_id))
-        batch.commit(retry=WRITE_RETRY)
+    def forget_in(self, txn: firestore.Transaction, account_id: str, user_id: str,
+                  doc: dict[str, Any] | None) -> ChannelRecord | None:
+        """Stage, in the caller's transaction, the deletes that forget the connection's drift state
+        (``doc``: its drift document as that transaction read it); the channel to stop, if any."""
+        if doc and doc.get("channel_id"):
+            txn.delete(self.channel_ref(str(doc["channel_id"])))
+        txn.delete(self.drift_ref(account_id, user_id))
+        txn.delete(self.pending_ref(account_id, user_id))
+        return _channel_of(doc or {})
 
     def enroll(self, account_id: str, user_id: str, next_scan_at: datetime) -> None:
         """A connection the maintenance job did not know yet: a channel and scans from now on."""

@@ -22,7 +22,7 @@ from typing import Any
 from sync import logs
 from sync.errors import InvalidPayload, Retryable
 from sync.jobs import JobOutcome
-from sync.model import Change, ConnectionStatus, Version, ordering_key
+from sync.model import Change, Version, ordering_key
 from sync.notifications import model as notes
 from sync.payload import parse_change
 from sync.service import SyncService
@@ -73,7 +73,7 @@ class Snapshots:
     # -- the API ---------------------------------------------------------------------------------
     def create(self, account_id: str, user_id: str, request: m.SnapshotRequest) -> str:
         connection = self.store.mappings.get_connection(account_id, user_id)
-        if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
+        if connection is None or connection.gone:
             raise Refused(409, {"error": "not_connected"})
         now = self.clock()
         snapshot_id = m.new_snapshot_id()

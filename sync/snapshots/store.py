@@ -246,7 +246,10 @@ class SnapshotStore:
 
         @firestore.transactional
         def run(txn: firestore.Transaction) -> bool:
-            snap = next(iter(txn.get_all([result_ref])), None)
+            snaps = {s.reference.path: s for s in txn.get_all([snap_ref, result_ref])}
+            if not getattr(snaps.get(snap_ref.path), "exists", False):
+                return False  # forgotten by a disconnect: nothing is kept of it any more
+            snap = snaps.get(result_ref.path)
             if snap is not None and snap.exists:
                 return False
             txn.create(result_ref, {"event_id": event_id, "category": category, "outcome": outcome,
@@ -313,6 +316,33 @@ class SnapshotStore:
                 if self.transition(snap.id, (RECEIVING,), {"state": EXPIRED, "finished_at": now}) is not None:
                     expired += 1
         return expired
+
+    # -- a disconnect forgets the user's snapshots (CONTRACT §4) ------------------------------------
+    def forget_user(self, account_id: str, user_id: str, deadline: Callable[[], bool]) -> bool:
+        """Delete every snapshot of the user, its event copies included; False when ``deadline()``
+        came first (call again: what is left goes then). The snapshot documents go first, so a page
+        or a complete arriving meanwhile finds no snapshot (404) and stores nothing; their ids wait
+        on the connection document (ids only) until everything under them is gone."""
+        conn_ref = self.mappings.connection_ref(account_id, user_id)
+        conn = conn_ref.get()
+        left = list((conn.to_dict() or {}).get("forgetting_snapshots") or []) if conn.exists else []
+        query = (self.db.collection(SNAPSHOTS).where(filter=firestore.FieldFilter("account_id", "==", account_id))
+                 .where(filter=firestore.FieldFilter("user_id", "==", user_id)))
+        found = [snap.id for snap in query.select([]).stream()]
+        ids = sorted(set(left) | set(found))
+        if found:
+            conn_ref.set({"forgetting_snapshots": ids}, merge=True, retry=WRITE_RETRY)
+            self._commit(lambda batch, snapshot_id: batch.delete(self.ref(snapshot_id)), found)
+        for snapshot_id in ids:
+            for part in (SNAPSHOT_EVENTS, PAGES, RESULTS, SHARDS):
+                while docs := [d.reference for d in self.ref(snapshot_id).collection(part).select([])
+                               .limit(_BATCH).stream()]:
+                    if deadline():
+                        return False
+                    self._commit(lambda batch, ref: batch.delete(ref), docs)
+        conn_ref.set({"forgetting_snapshots": firestore.DELETE_FIELD, "latest_snapshot_id": firestore.DELETE_FIELD},
+                     merge=True, retry=WRITE_RETRY)
+        return True
 
     # -- calendar moves --------------------------------------------------------------------------
     def move_ref(self, connection_key: str) -> firestore.DocumentReference:

@@ -159,3 +159,14 @@ def test_send_updates_reaches_calendar_on_every_write(standin, mode):
     session.update(EMAIL, b["id"], b)
     session.delete(EMAIL, b["id"])
     assert standin.state.calls[f"sendUpdates={mode}"] == 3
+
+
+def test_a_delete_may_mail_nobody_whatever_send_updates_says(standin, session):
+    """A disconnect's removal passes sendUpdates=none even where SEND_UPDATES is all."""
+    session.owner.send_updates = "all"
+    session.insert(EMAIL, body(event_id="bye"))
+    session.delete(EMAIL, google_event_id("a", "u", "bye"), send_updates="none")
+    assert standin.state.calls["sendUpdates=none"] == 1
+    session.insert(EMAIL, body(event_id="bye-2"))
+    session.delete(EMAIL, google_event_id("a", "u", "bye-2"))
+    assert standin.state.calls["sendUpdates=all"] == 3  # the two inserts and the ordinary delete

@@ -42,8 +42,8 @@ class Calendar(FakeCalendar):
         self._bump((calendar_id, event_id))
         return etag
 
-    def delete(self, calendar_id, event_id):
-        super().delete(calendar_id, event_id)
+    def delete(self, calendar_id, event_id, send_updates=None):
+        super().delete(calendar_id, event_id, send_updates)
         self._bump((calendar_id, event_id))
 
     def by_hand(self, event_id, **fields):
