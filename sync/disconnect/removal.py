@@ -9,11 +9,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync import logs
 from sync.disconnect.store import may_exist
+from sync.drift.compare import source_event_id
 from sync.errors import (
     AuthRevoked,
     CalendarNotFound,
@@ -27,6 +28,7 @@ from sync.model import connection_key
 INLINE_EVENTS = 50  # at most this many events are removed within the DELETE request (200, as before)
 SETTLE_EVERY = 10  # removals recorded per transaction
 SCAN = 100  # mappings looked at per round
+SWEEP_GRACE = 45.0  # after this, a Calendar call that timed out has surely been answered (or dropped)
 
 
 def utcnow() -> datetime:
@@ -53,6 +55,7 @@ def removing_view(record: dict[str, Any]) -> dict[str, Any]:
 class Disconnects:
     def __init__(self, store: Any, calendars: Any, vault: Any, revoke: Callable[[str], Any],
                  stop_channel: Callable[[str, str, str, Any], None], throttle: Any = None,
+                 sweep_grace: float = SWEEP_GRACE,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = utcnow) -> None:
         self.store = store
@@ -61,6 +64,7 @@ class Disconnects:
         self.revoke = revoke  # a refresh token → revoked at the provider (Retryable when unsure)
         self.stop_channel = stop_channel  # (account, user, token ref, ChannelRecord)
         self.throttle = throttle
+        self.sweep_grace = sweep_grace
         self.sleep = sleep
         self.clock = clock
         self.now = now
@@ -82,6 +86,8 @@ class Disconnects:
             if inline_limit is not None and int(record.get("total") or 0) > inline_limit:
                 return Progress(False, record)
             pending = self._remove(record, deadline)
+            if pending is None:
+                pending = self._sweep(self._current(record), deadline)
             if pending is not None:
                 return Progress(False, self._current(record), pending.retry_after)
             record = self._current(record)
@@ -166,6 +172,60 @@ class Disconnects:
             self.store.settle(record, removed, failed, self.now())
             if len(removed) + len(failed) < min(len(ready), SETTLE_EVERY):
                 return Progress(False, record)  # out of pacing time: the next step goes on
+
+    # -- 4b. a last look, when a write's outcome was unknown -----------------------------------
+    def _sweep(self, record: dict[str, Any], deadline: float) -> Progress | None:
+        """A write whose outcome was unknown at the disconnect (timed out, or in flight) may still
+        land after its event was removed. SWEEP_GRACE after the removal, the calendars it may have
+        landed in are listed for the service's own live events of this user, and those are deleted:
+        only then is the grant revoked. None once done (or nothing was in doubt)."""
+        calendars = [c for c in record.get("sweep_calendars") or [] if c]
+        if not calendars or record.get("swept") or record.get("access_lost"):
+            return None
+        a, u, did = record["account_id"], record["user_id"], record["disconnect_id"]
+        at = record.get("sweep_at")
+        if not isinstance(at, datetime):
+            at = self.now() + timedelta(seconds=self.sweep_grace)
+            self.store.update(a, u, did, {"sweep_at": at})
+        wait = (at - self.now()).total_seconds()
+        if wait > 0:
+            if self.clock() + wait >= deadline:
+                return Progress(False, record)
+            self.sleep(wait)
+        refs = record.get("token_refs") or []
+        session = self.calendars.session_for_ref(refs[0])
+        found = 0
+        try:
+            for calendar_id in calendars:
+                page_token = None
+                while True:
+                    if not self._turn(connection_key(a, u), deadline):
+                        return Progress(False, record)
+                    page = session.list_own(calendar_id, a, u, page_token)
+                    for event in page.get("items") or []:
+                        if event.get("status") == "cancelled" or source_event_id(event, a, u) is None:
+                            continue
+                        if not self._turn(connection_key(a, u), deadline):
+                            return Progress(False, record)
+                        try:
+                            session.delete(calendar_id, event["id"], send_updates="none")
+                            found += 1
+                        except (CalendarNotFound, Permanent):
+                            pass
+                    page_token = page.get("nextPageToken")
+                    if not page_token:
+                        break
+        except (AuthRevoked, CalendarUnavailable) as exc:
+            self._access_lost(record, type(exc).__name__)
+            return None
+        except Retryable as exc:
+            return Progress(False, record, exc.retry_after or 5.0)
+        self.store.update(a, u, did, {"swept": True, "removed": int(record.get("removed", 0)) + found,
+                                      "updated_at": self.now()})
+        if found:
+            logs.log(logging.WARNING, "disconnect removed events written after their removal", {
+                "function": "disconnect", "account_id": a, "user_id": u, "count": found})
+        return None
 
     def _settled(self, record: dict[str, Any], removed: list[str], failed: list[str],
                  retry_after: float | None) -> Progress:

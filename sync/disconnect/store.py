@@ -154,7 +154,7 @@ class DisconnectStore:
         a, u = record["account_id"], record["user_id"]
         record_ref, remove = self.ref(a, u), bool(record.get("remove_events"))
         events = self._events(a, u)
-        kept, after = 0, None
+        kept, after, doubt = 0, None, set()
         while True:
             if deadline():
                 return False
@@ -166,9 +166,14 @@ class DisconnectStore:
                 break
             batch, deleted = self.db.batch(), 0
             for snap in docs:
-                if remove and may_exist(snap.to_dict() or {}):
+                mapping = snap.to_dict() or {}
+                if remove and may_exist(mapping):
                     batch.update(snap.reference, _STRIPPED)
                     kept += 1
+                    if mapping.get("lease_id") or mapping.get("google_uncertain"):
+                        # A write of unknown outcome: it may still land (a timed-out call Google
+                        # completes later), so the removal looks once more before the revoke.
+                        doubt.add(mapping.get("calendar_id") or record.get("calendar_id") or "")
                 else:
                     batch.delete(snap.reference)
                     deleted += 1
@@ -177,7 +182,8 @@ class DisconnectStore:
             after = docs[-1]
         if not self.snapshots.forget_user(a, u, deadline):
             return False
-        self.update(a, u, record["disconnect_id"], {"phase": REMOVING, "total": kept, "updated_at": now})
+        self.update(a, u, record["disconnect_id"], {"phase": REMOVING, "total": kept, "updated_at": now,
+                                                    "sweep_calendars": sorted(c for c in doubt if c)})
         return True
 
     # -- 4. remove ------------------------------------------------------------------------------

@@ -39,7 +39,8 @@ def disconnects() -> Any:
         s = bootstrap.config()
         return Disconnects(store(), bootstrap.calendars(), bootstrap.vault(),
                            revoke=lambda token: oauth.revoke(s.oauth_revoke_uri, token),
-                           stop_channel=stop_forgotten, throttle=bootstrap.sync_service().throttle)
+                           stop_channel=stop_forgotten, throttle=bootstrap.sync_service().throttle,
+                           sweep_grace=2 * s.calendar_timeout_seconds + 5)
 
     return bootstrap.once("disconnects", make)
 

@@ -37,6 +37,12 @@ class HeldInsert(FakeCalendar):
     def session_for_ref(self, ref):
         return self
 
+    def list_own(self, calendar_id, account_id, user_id, page_token):
+        self.calls.append("list_own")
+        private = {"sync_source": "evolutto", "source_account_id": account_id, "source_user_id": user_id}
+        return {"items": [e for (cal, _), e in self.events.items() if cal == calendar_id
+                          and all(e["extendedProperties"]["private"].get(k) == v for k, v in private.items())]}
+
     def insert(self, calendar_id, body):
         if body["id"] == self.held_id:
             self.entered.set()
@@ -81,7 +87,7 @@ def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke
     vault = Vault()
     slept: list[float] = []
     disconnects = Disconnects(removals, calendar, vault, revoked.append, stop_channel=lambda *args: None,
-                              sleep=slept.append)
+                              sleep=slept.append, sweep_grace=0)
     begun = removals.begin(a, u, True, datetime.now(timezone.utc))
     assert begun.kind == "started"
     try:
@@ -97,6 +103,7 @@ def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke
     assert final.finished and final.record["removed"] == 2
     assert calendar.live(CAL) == {}
     assert [c for c in calendar.calls if c.startswith("delete")] == ["delete:none", "delete:none"]  # mails nobody
+    assert "list_own" in calendar.calls  # "slow" was in doubt at the disconnect: one last look
     assert revoked == ["rt-local_tokens/x"] and vault.destroyed == ["local_tokens/x"]
     conn = store.connection_ref(a, u).get().to_dict()
     assert conn["status"] == "disconnected" and conn["token_ref"] is None
@@ -123,3 +130,40 @@ def test_connecting_again_waits_for_the_disconnect_to_finish(db):
     removals.finish(begun.record, datetime.now(timezone.utc))
     store.activate(a, u, CAL, "local_tokens/y", CAL)
     assert store.connection_doc(a, u)["status"] == "active"
+
+
+class LateUpdate(HeldInsert):
+    """A write that timed out (its mapping released as uncertain) is applied by Google anyway, just
+    after the disconnect deleted its event: the event comes back."""
+
+    def delete(self, calendar_id, event_id, send_updates=None):
+        super().delete(calendar_id, event_id, send_updates)
+        if event_id == self.held_id and not self.go.is_set():
+            self.go.set()
+            self.events[(calendar_id, event_id)]["status"] = "confirmed"
+
+
+def test_a_write_that_lands_after_its_event_was_removed_is_removed_before_the_revoke(db):
+    from sync.errors import Retryable
+
+    tag = uuid.uuid4().hex[:8]
+    a, u = f"acct-{tag}", f"u-{tag}"
+    store = FirestoreStore(db)
+    store.save_connection(Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/x", CAL))
+    calendar = LateUpdate(google_event_id(a, u, "late"))
+    calendar.go.set()
+    service = SyncService(store, calendar)
+    assert service.apply(parse_change(payload(account_id=a, user_id=u, event_id="late"), "wh-1")).name == "created"
+    calendar.go.clear()
+    calendar.faults.append(Retryable("calendar transport: timeout"))  # no answer: Google may apply it later…
+    update = parse_change(payload("event.updated", account_id=a, user_id=u, event_id="late", updated=1), "wh-2")
+    with pytest.raises(Retryable):
+        service.apply(update)
+    assert store.get_mapping(a, u, "late").google_uncertain  # …so its outcome is unknown
+    removals = DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db))
+    revoked: list[str] = []
+    disconnects = Disconnects(removals, calendar, Vault(), revoked.append, stop_channel=lambda *args: None,
+                              sweep_grace=0)
+    begun = removals.begin(a, u, True, datetime.now(timezone.utc))
+    assert disconnects.step(begun.record, seconds=30.0).finished
+    assert calendar.live(CAL) == {} and revoked
