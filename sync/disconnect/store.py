@@ -264,6 +264,7 @@ class DisconnectStore:
                 "pending_at": firestore.DELETE_FIELD, "disconnected_at": firestore.SERVER_TIMESTAMP,
                 "updated_at": firestore.SERVER_TIMESTAMP})
             txn.delete(record_ref)
+            txn.delete(self.drift.pending_ref(a, u))  # a ping checked just before step 1 may have left one
             if final.get("announce"):
                 note = notes.disconnected(a, u, int(final.get("removed", 0)), ("disconnect", record["disconnect_id"]),
                                           now)

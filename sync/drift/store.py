@@ -83,7 +83,11 @@ class FirestoreDriftStore(FirestoreStore):
             snaps = {s.reference.path: s for s in txn.get_all([ref, pending])}
             snap, marker = snaps.get(ref.path), snaps.get(pending.path)
             if snap is None or not snap.exists:
-                return CheckState(lease_id, None, None, enrolled=False)  # never resurrect a forgotten one
+                # Never resurrect a forgotten one; and a ping that passed just before a disconnect
+                # forgot it may have marked a check pending since: that goes too.
+                if marker is not None and marker.exists:
+                    txn.delete(pending)
+                return CheckState(lease_id, None, None, enrolled=False)
             doc = snap.to_dict() or {}
             held = doc.get("check_lease_until")
             if doc.get("check_lease_id") and isinstance(held, datetime) and held > now:
