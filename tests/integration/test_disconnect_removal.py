@@ -66,11 +66,21 @@ def db(emulator_hosts):
     return firestore.Client(project="local-project")
 
 
-def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke(db):
+def connected(db) -> tuple[str, str, FirestoreStore]:
+    """A fresh user, connected (active) to CAL."""
     tag = uuid.uuid4().hex[:8]
     a, u = f"acct-{tag}", f"u-{tag}"
     store = FirestoreStore(db)
     store.save_connection(Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/x", CAL))
+    return a, u, store
+
+
+def disconnect_store(db) -> DisconnectStore:
+    return DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db))
+
+
+def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke(db):
+    a, u, store = connected(db)
     calendar = HeldInsert(google_event_id(a, u, "slow"))
     service = SyncService(store, calendar, lease_seconds=120)
 
@@ -82,7 +92,7 @@ def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke
     writer.start()
     assert calendar.entered.wait(30)  # claimed (leased) before the disconnect, not answered yet
 
-    removals = DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db))
+    removals = disconnect_store(db)
     revoked: list[str] = []
     vault = Vault()
     slept: list[float] = []
@@ -119,7 +129,7 @@ def test_connecting_again_waits_for_the_disconnect_to_finish(db):
     a, u = f"acct-{tag}", f"u-{tag}"
     store = IntegrationsStore(db)
     store.activate(a, u, CAL, "local_tokens/x", CAL)
-    removals = DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db))
+    removals = disconnect_store(db)
     begun = removals.begin(a, u, True, datetime.now(timezone.utc))
     for connect in (lambda: store.activate(a, u, CAL, "local_tokens/y", CAL),  # the browser flow
                     lambda: store.save_connection(Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/y",
@@ -146,10 +156,7 @@ class LateUpdate(HeldInsert):
 def test_a_write_that_lands_after_its_event_was_removed_is_removed_before_the_revoke(db):
     from sync.errors import Retryable
 
-    tag = uuid.uuid4().hex[:8]
-    a, u = f"acct-{tag}", f"u-{tag}"
-    store = FirestoreStore(db)
-    store.save_connection(Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/x", CAL))
+    a, u, store = connected(db)
     calendar = LateUpdate(google_event_id(a, u, "late"))
     calendar.go.set()
     service = SyncService(store, calendar)
@@ -160,7 +167,7 @@ def test_a_write_that_lands_after_its_event_was_removed_is_removed_before_the_re
     with pytest.raises(Retryable):
         service.apply(update)
     assert store.get_mapping(a, u, "late").google_uncertain  # …so its outcome is unknown
-    removals = DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db))
+    removals = disconnect_store(db)
     revoked: list[str] = []
     disconnects = Disconnects(removals, calendar, Vault(), revoked.append, stop_channel=lambda *args: None,
                               sweep_grace=0)
