@@ -52,6 +52,7 @@ from werkzeug.wrappers import Request, Response
 
 from local import discovery
 from local.serving import BackgroundServer
+from local.standin_errors import ApiError
 
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 SCOPE_EVENTS = "https://www.googleapis.com/auth/calendar.events"
@@ -65,12 +66,6 @@ CHANNEL_TTL_MAX = 30 * 24 * 3600
 # Google refuses these next to a syncToken (they would change what "changed since" means).
 NOT_WITH_SYNC_TOKEN = ("iCalUID", "orderBy", "privateExtendedProperty", "q", "sharedExtendedProperty", "timeMin",
                        "timeMax", "updatedMin")
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, reason: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.headers = code, reason, message, headers or {}
 
 
 def _now() -> datetime:
@@ -911,7 +906,7 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
 
 def _api_error(err: ApiError) -> Response:
     return _json({"error": {"code": err.code, "message": err.message,
-                            "errors": [{"domain": "global", "reason": err.reason, "message": err.message}]}},
+                            "errors": [{"domain": err.domain, "reason": err.reason, "message": err.message}]}},
                  err.code, err.headers)
 
 
