@@ -353,12 +353,15 @@ class StandIn:
         if problems:
             raise ApiError(400, "invalidParameter", "; ".join(problems))
 
-    def _body(self, request: Request) -> dict[str, Any]:
+    def _body(self, request: Request, partial: bool = False) -> dict[str, Any]:
+        """The request's Event, checked against the schema; a whole one (not a patch's fields, which
+        are checked once merged) against Calendar's rules too."""
         body = _json_body(request)
         problems = discovery.validate(body, {"$ref": "Event"}, "event")
         if problems:
             raise ApiError(400, "invalid", "; ".join(problems[:5]))
-        _check_event_semantics(body)
+        if not partial:
+            _check_event_semantics(body)
         return body
 
     def _stored(self, cal: Calendar, body: dict[str, Any], eid: str, previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -497,7 +500,7 @@ class StandIn:
         method = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[request.method]
         grant = self._authorize(request, (SCOPE_EVENTS,), f"events.{method}")
         self._check_query(request, method)
-        body = self._body(request) if method in ("update", "patch") else None
+        body = self._body(request, partial=method == "patch") if method in ("update", "patch") else None
         with self.state.lock:
             calendar = self._calendar(cal, grant, write=method != "get")
             current = calendar.events.get(eid)
@@ -841,6 +844,7 @@ def _check_event_semantics(body: dict[str, Any]) -> None:
             raise ApiError(400, "invalid", "Invalid attendee email.")
     if body.get("status") not in (None, "confirmed", "tentative", "cancelled"):
         raise ApiError(400, "invalid", "Invalid status.")
+    _check_presentation(body)
     source = body.get("source")
     if source is not None and not re.match(r"^https?://", source.get("url", "")):
         raise ApiError(400, "invalid", "Invalid source url.")
@@ -848,6 +852,22 @@ def _check_event_semantics(body: dict[str, Any]) -> None:
         for key, value in ((body.get("extendedProperties") or {}).get(scope) or {}).items():
             if len(key) > 44 or len(value) > 1024:
                 raise ApiError(400, "invalid", "Extended property too long.")
+
+
+# What the discovery document only describes in prose (no enum there): the values Google takes.
+PRESENTATION = {
+    "colorId": tuple(str(n) for n in range(1, 12)),  # the "event" section of colors.get: "1" … "11"
+    "transparency": ("opaque", "transparent"),
+    "visibility": ("default", "public", "private", "confidential"),
+}
+
+
+def _check_presentation(body: dict[str, Any]) -> None:
+    """``colorId``, ``transparency`` and ``visibility`` outside their values are a 400 ``invalid``
+    ("Invalid Value", as Google answers an unknown colour id)."""
+    for name, values in PRESENTATION.items():
+        if body.get(name) is not None and body[name] not in values:
+            raise ApiError(400, "invalid", "Invalid Value")
 
 
 def _zones() -> frozenset[str]:
