@@ -53,6 +53,7 @@ from werkzeug.wrappers import Request, Response
 from local import discovery
 from local.serving import BackgroundServer
 from local.standin_errors import ApiError
+from local.standin_limits import UsageLimits
 
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 SCOPE_EVENTS = "https://www.googleapis.com/auth/calendar.events"
@@ -148,6 +149,7 @@ class State:
         self.channels: dict[str, Channel] = {}
         self.pings_enabled = True
         self._pinger: ThreadPoolExecutor | None = None
+        self.usage = UsageLimits()  # users over Calendar's usage limits (403 quotaExceeded on writes)
 
     # -- changes and the pings they send ---------------------------------------------------
     def changed(self, cal: Calendar, eid: str) -> None:
@@ -227,6 +229,16 @@ class State:
             self.access = {k: v for k, v in self.access.items() if v[0].email != email}
             return n
 
+    def limit_usage(self, email: str, seconds: float | None = None, until: float | None = None) -> float:
+        """Put ``email`` over Calendar's usage limits: each of its writes is a 403 ``quotaExceeded``
+        for ``seconds``, until the epoch time ``until``, or until lifted (reads still answer)."""
+        with self.lock:
+            return self.usage.limit(email, seconds, until)
+
+    def lift_usage_limit(self, email: str | None = None) -> None:
+        with self.lock:
+            self.usage.lift(email)
+
     def events_of(self, calendar_id: str, include_cancelled: bool = True) -> list[dict[str, Any]]:
         with self.lock:
             cal = self.calendars.get(calendar_id)
@@ -260,6 +272,7 @@ class StandIn:
             r("/_admin/revoke", endpoint="admin_revoke", methods=["POST"]),
             r("/_admin/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
             r("/_admin/rate_limit", endpoint="admin_rate_limit", methods=["POST"]),
+            r("/_admin/usage_limits", endpoint="admin_usage_limits", methods=["GET", "POST", "DELETE"]),
             r("/_admin/stats", endpoint="admin_stats", methods=["GET", "DELETE"]),
             r("/_admin/calendars/<path:cal>/events", endpoint="admin_events", methods=["GET"]),
             r("/_admin/calendars/<path:cal>/events/<eid>", endpoint="admin_event", methods=["DELETE", "PATCH"]),
@@ -343,7 +356,16 @@ class StandIn:
             raise ApiError(404, "notFound", "Not Found")
         if write and role not in WRITE_ROLES:
             raise ApiError(403, "requiredAccessLevel", "You need to have writer access to this calendar.")
+        if write:
+            self._check_usage(grant)
         return cal
+
+    def _check_usage(self, grant: Grant) -> None:
+        try:
+            self.state.usage.check(grant.email)
+        except ApiError:
+            self.state.calls["rejected_usage_limit"] += 1
+            raise
 
     def _check_query(self, request: Request, name: str) -> None:
         if "sendUpdates" in request.args:
@@ -732,6 +754,23 @@ class StandIn:
             self.state.user_calls.clear()
         return _json({"per_user_per_minute": self.state.rate_limit_per_minute})
 
+    def on_admin_usage_limits(self, request: Request) -> Response:
+        """POST ``{"email", "seconds"?, "until"?}`` puts a user over Calendar's usage limits (for
+        ``seconds``, until the epoch time ``until``, or until lifted); DELETE (``?email=``, or every
+        user) lifts it; GET lists who is limited and until when (``null``: until lifted)."""
+        with self.state.lock:
+            if request.method == "POST":
+                spec = _admin_spec(request)
+                if not isinstance(spec.get("email"), str):
+                    raise ApiError(400, "invalid", "email is required")
+                try:
+                    self.state.limit_usage(spec["email"], spec.get("seconds"), spec.get("until"))
+                except (TypeError, ValueError) as err:
+                    raise ApiError(400, "invalid", str(err)) from None
+            elif request.method == "DELETE":
+                self.state.lift_usage_limit(request.args.get("email"))
+            return _json({"limited": self.state.usage.listing()})
+
     def on_admin_stats(self, request: Request) -> Response:
         with self.state.lock:
             if request.method == "DELETE":
@@ -902,6 +941,14 @@ def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "parseError", "Parse Error")
     return body
+
+
+def _admin_spec(request: Request) -> dict[str, Any]:
+    """An admin route's JSON object (empty when no body); anything else is a 400."""
+    spec = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(spec, dict):
+        raise ApiError(400, "parseError", "expected a JSON object")
+    return spec
 
 
 def _encode_token(payload: dict[str, Any]) -> str:
