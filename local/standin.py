@@ -54,6 +54,7 @@ from local import discovery
 from local.serving import BackgroundServer
 from local.standin_errors import ApiError
 from local.standin_limits import UsageLimits
+from local.standin_meet import ConferencePolicy, Meet
 
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 SCOPE_EVENTS = "https://www.googleapis.com/auth/calendar.events"
@@ -150,6 +151,7 @@ class State:
         self.pings_enabled = True
         self._pinger: ThreadPoolExecutor | None = None
         self.usage = UsageLimits()  # users over Calendar's usage limits (403 quotaExceeded on writes)
+        self.meet = Meet(self)  # conferences: policies per calendar, pending create requests
 
     # -- changes and the pings they send ---------------------------------------------------
     def changed(self, cal: Calendar, eid: str) -> None:
@@ -165,6 +167,12 @@ class State:
                 self.calls["pings.suppressed"] += 1
                 continue
             self.ping(channel, "exists")
+
+    def touched(self, cal: Calendar, event: dict[str, Any]) -> None:
+        """Google changed ``event`` on its own (a conference settled): a new etag and ``updated``,
+        and a change like any other. Call with the lock held."""
+        event.update(etag=self.next_etag(), updated=_rfc3339(_now()))
+        self.changed(cal, event["id"])
 
     def ping(self, channel: Channel, state: str) -> None:
         channel.messages += 1
@@ -211,6 +219,8 @@ class State:
             for spec in calendars or []:
                 cal = self.calendars.setdefault(spec["id"], Calendar(spec["id"], spec.get("summary", spec["id"]), {}))
                 cal.acl[email] = spec.get("role", "owner")
+                if "conference_types" in spec:  # conferenceProperties.allowedConferenceSolutionTypes
+                    self.meet.configure(spec["id"], {"allowed": list(spec["conference_types"])})
 
     def issue_grant(self, email: str, client_id: str, scopes: tuple[str, ...]) -> str:
         with self.lock:
@@ -238,6 +248,19 @@ class State:
     def lift_usage_limit(self, email: str | None = None) -> None:
         with self.lock:
             self.usage.lift(email)
+
+    def configure_conferences(self, calendar_id: str | None = None, **spec: Any) -> ConferencePolicy:
+        """Set how Google creates conferences on ``calendar_id`` (``None``: every calendar without a
+        policy of its own); the fields of ``ConferencePolicy`` (``allowed``, ``creation``,
+        ``outcome``, ``after_reads``, ``after_seconds``, ``phone``). A wrong one is a ``ValueError``."""
+        with self.lock:
+            return self.meet.configure(calendar_id, spec)
+
+    def settle_conferences(self, calendar_id: str | None = None, event_id: str | None = None,
+                           outcome: str | None = None) -> int:
+        """Settle pending conferences now (to their policy's outcome, or ``outcome``); how many."""
+        with self.lock:
+            return self.meet.settle(calendar_id, event_id, outcome)
 
     def events_of(self, calendar_id: str, include_cancelled: bool = True) -> list[dict[str, Any]]:
         with self.lock:
@@ -273,6 +296,8 @@ class StandIn:
             r("/_admin/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
             r("/_admin/rate_limit", endpoint="admin_rate_limit", methods=["POST"]),
             r("/_admin/usage_limits", endpoint="admin_usage_limits", methods=["GET", "POST", "DELETE"]),
+            r("/_admin/conferences", endpoint="admin_conferences", methods=["GET", "POST"]),
+            r("/_admin/conferences/settle", endpoint="admin_conferences_settle", methods=["POST"]),
             r("/_admin/stats", endpoint="admin_stats", methods=["GET", "DELETE"]),
             r("/_admin/calendars/<path:cal>/events", endpoint="admin_events", methods=["GET"]),
             r("/_admin/calendars/<path:cal>/events/<eid>", endpoint="admin_event", methods=["DELETE", "PATCH"]),
@@ -388,8 +413,10 @@ class StandIn:
 
     def _stored(self, cal: Calendar, body: dict[str, Any], eid: str, previous: dict[str, Any] | None) -> dict[str, Any]:
         now = _rfc3339(_now())
+        # Read-only fields are Google's; the conference is the write's conferenceDataVersion's (Meet.apply).
         event = {k: v for k, v in body.items() if k not in ("etag", "kind", "htmlLink", "created", "updated",
-                                                           "creator", "organizer", "iCalUID")}
+                                                           "creator", "organizer", "iCalUID", "hangoutLink",
+                                                           "conferenceData")}
         event.update({
             "kind": "calendar#event",
             "id": eid,
@@ -421,6 +448,7 @@ class StandIn:
                 if eid in calendar.events:  # ids are unique per calendar, cancelled events included
                     raise ApiError(409, "duplicate", "The requested identifier already exists.")
                 event = self._stored(calendar, body, eid, None)
+                self.state.meet.apply(calendar, event, body, None, _conference_version(request), partial=False)
                 calendar.events[eid] = event
                 self.state.changed(calendar, eid)
                 return _json(event)
@@ -428,6 +456,7 @@ class StandIn:
         self._check_query(request, "list")
         with self.state.lock:
             calendar = self._calendar(cal, grant, write=False)
+            self.state.meet.read(calendar)  # a listing reads every event: pending conferences may settle
             since = self._since(request, calendar)
             show_deleted = since is not None or request.args.get("showDeleted") == "true"
             wanted = [p.split("=", 1) for p in request.args.getlist("privateExtendedProperty")]
@@ -529,6 +558,7 @@ class StandIn:
             if current is None:
                 raise ApiError(404, "notFound", "Not Found")
             if method == "get":
+                self.state.meet.read(calendar, eid)  # settles its conference in place when due
                 return _json(current)
             if_match = request.headers.get("If-Match")
             if if_match and if_match != current["etag"]:
@@ -547,6 +577,8 @@ class StandIn:
             if method == "patch":
                 _check_event_semantics(merged)
             event = self._stored(calendar, merged, eid, current)
+            self.state.meet.apply(calendar, event, body, current, _conference_version(request),
+                                  partial=method == "patch")
             calendar.events[eid] = event
             self.state.changed(calendar, eid)
             return _json(event)
@@ -566,6 +598,7 @@ class StandIn:
             event = {**event, "etag": self.state.next_etag(),
                      "organizer": {"email": target.id, "self": True}}
             target.events[eid] = event
+            self.state.meet.moved(source.id, target.id, eid)
             self.state.changed(source, eid)
             self.state.changed(target, eid)
             return _json(event)
@@ -573,7 +606,8 @@ class StandIn:
     # -- Calendar: calendar list -----------------------------------------------------------
     def _list_entry(self, cal: Calendar, email: str) -> dict[str, Any]:
         return {"kind": "calendar#calendarListEntry", "id": cal.id, "summary": cal.summary,
-                "accessRole": cal.acl[email], "primary": cal.id == email, "timeZone": cal.time_zone}
+                "accessRole": cal.acl[email], "primary": cal.id == email, "timeZone": cal.time_zone,
+                "conferenceProperties": self.state.meet.conference_properties(cal.id)}
 
     def on_calendar_list(self, request: Request) -> Response:
         grant = self._authorize(request, (SCOPE_CALENDARLIST_RO,), "calendarList.list")
@@ -771,6 +805,30 @@ class StandIn:
                 self.state.lift_usage_limit(request.args.get("email"))
             return _json({"limited": self.state.usage.listing()})
 
+    def on_admin_conferences(self, request: Request) -> Response:
+        """POST ``{"calendar_id"?, "allowed"?, "creation"?, "outcome"?, "after_reads"?,
+        "after_seconds"?, "phone"?}`` changes how conferences are created on a calendar (without
+        ``calendar_id``: the default of every calendar); GET shows the policies and what is pending."""
+        with self.state.lock:
+            if request.method == "POST":
+                spec = _admin_spec(request)
+                calendar_id = spec.pop("calendar_id", None)
+                try:
+                    self.state.configure_conferences(calendar_id, **spec)
+                except (TypeError, ValueError) as err:
+                    raise ApiError(400, "invalid", str(err)) from None
+            return _json(self.state.meet.describe())
+
+    def on_admin_conferences_settle(self, request: Request) -> Response:
+        """POST ``{"calendar_id"?, "event_id"?, "outcome"?}``: pending conferences settle now
+        (``success`` / ``failure``; by default their policy's outcome). Answers ``{"settled": n}``."""
+        spec = _admin_spec(request)
+        try:
+            n = self.state.settle_conferences(spec.get("calendar_id"), spec.get("event_id"), spec.get("outcome"))
+        except ValueError as err:
+            raise ApiError(400, "invalid", str(err)) from None
+        return _json({"settled": n})
+
     def on_admin_stats(self, request: Request) -> Response:
         with self.state.lock:
             if request.method == "DELETE":
@@ -941,6 +999,11 @@ def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "parseError", "Parse Error")
     return body
+
+
+def _conference_version(request: Request) -> int:
+    """The write's ``conferenceDataVersion`` (0 unless given; its range is checked with the query)."""
+    return int(request.args.get("conferenceDataVersion") or 0)
 
 
 def _admin_spec(request: Request) -> dict[str, Any]:
