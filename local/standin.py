@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import email.utils
 import hashlib
 import html
@@ -54,6 +55,7 @@ from local import discovery
 from local.serving import BackgroundServer
 from local.standin_errors import ApiError
 from local.standin_limits import UsageLimits
+from local.standin_mail import MailLog, notification_policy
 from local.standin_meet import ConferencePolicy, Meet
 
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -152,6 +154,7 @@ class State:
         self._pinger: ThreadPoolExecutor | None = None
         self.usage = UsageLimits()  # users over Calendar's usage limits (403 quotaExceeded on writes)
         self.meet = Meet(self)  # conferences: policies per calendar, pending create requests
+        self.mail = MailLog()  # the guest mails writes with sendUpdates sent
 
     # -- changes and the pings they send ---------------------------------------------------
     def changed(self, cal: Calendar, eid: str) -> None:
@@ -214,6 +217,7 @@ class State:
     def add_user(self, email: str, name: str = "", calendars: list[dict[str, Any]] | None = None) -> None:
         with self.lock:
             self.users[email] = name or email.split("@")[0]
+            self.mail.add_google_user(email)
             if email not in self.calendars:
                 self.calendars[email] = Calendar(email, name or email, {email: "owner"})
             for spec in calendars or []:
@@ -262,6 +266,29 @@ class State:
         with self.lock:
             return self.meet.settle(calendar_id, event_id, outcome)
 
+    def mails(self, to: str | None = None, event_id: str | None = None,
+              calendar_id: str | None = None) -> list[dict[str, Any]]:
+        """The guest mails sent (oldest first), of one guest / event / calendar when given: each
+        ``{"n", "to", "kind", "method", "sendUpdates", "calendarId", "eventId", "summary", "start",
+        "sequence", "hangoutLink", "at"}`` with ``kind`` ``invitation`` / ``update`` / ``cancellation``."""
+        with self.lock:
+            return self.mail.mails(to, event_id, calendar_id)
+
+    def mail_counts(self, to: str | None = None, event_id: str | None = None) -> dict[str, dict[str, int]]:
+        """Guest → kind → how many mails, e.g. ``{"cliente@x.com": {"invitation": 1, "update": 2}}``."""
+        with self.lock:
+            return self.mail.counts(to, event_id)
+
+    def reset_mails(self) -> None:
+        with self.lock:
+            self.mail.reset()
+
+    def set_google_domains(self, domains: list[str]) -> None:
+        """The domains whose addresses use Google Calendar (``externalOnly`` skips them); replaces
+        the default (``gmail.com``, ``googlemail.com`` and the stand-in users' domains)."""
+        with self.lock:
+            self.mail.set_google_domains(domains)
+
     def events_of(self, calendar_id: str, include_cancelled: bool = True) -> list[dict[str, Any]]:
         with self.lock:
             cal = self.calendars.get(calendar_id)
@@ -297,6 +324,8 @@ class StandIn:
             r("/_admin/rate_limit", endpoint="admin_rate_limit", methods=["POST"]),
             r("/_admin/usage_limits", endpoint="admin_usage_limits", methods=["GET", "POST", "DELETE"]),
             r("/_admin/conferences", endpoint="admin_conferences", methods=["GET", "POST"]),
+            r("/_admin/mail", endpoint="admin_mail", methods=["GET", "DELETE"]),
+            r("/_admin/mail/google_domains", endpoint="admin_mail_domains", methods=["GET", "POST"]),
             r("/_admin/conferences/settle", endpoint="admin_conferences_settle", methods=["POST"]),
             r("/_admin/stats", endpoint="admin_stats", methods=["GET", "DELETE"]),
             r("/_admin/calendars/<path:cal>/events", endpoint="admin_events", methods=["GET"]),
@@ -434,6 +463,13 @@ class StandIn:
         })
         return event
 
+    def _mail(self, request: Request, method: str, calendar: Calendar, before: dict[str, Any] | None,
+              after: dict[str, Any] | None, everyone: str | None = None) -> None:
+        """The guest mails of an accepted write, by its ``sendUpdates``. Call with the lock held."""
+        n = self.state.mail.sent(method, notification_policy(request.args), calendar.id, before, after, everyone)
+        if n:
+            self.state.calls["mails.sent"] += n
+
     # -- Calendar: events ------------------------------------------------------------------
     def on_events_collection(self, request: Request, cal: str) -> Response:
         if request.method == "POST":
@@ -451,6 +487,7 @@ class StandIn:
                 self.state.meet.apply(calendar, event, body, None, _conference_version(request), partial=False)
                 calendar.events[eid] = event
                 self.state.changed(calendar, eid)
+                self._mail(request, "events.insert", calendar, None, event)
                 return _json(event)
         grant = self._authorize(request, (SCOPE_EVENTS,), "events.list")
         self._check_query(request, "list")
@@ -566,9 +603,11 @@ class StandIn:
             if method == "delete":
                 if current["status"] == "cancelled":
                     raise ApiError(410, "deleted", "Resource has been deleted")
+                before = copy.deepcopy(current)
                 current.update(status="cancelled", updated=_rfc3339(_now()),
                                etag=self.state.next_etag())
                 self.state.changed(calendar, eid)
+                self._mail(request, "events.delete", calendar, before, current)
                 return Response(status=204)
             assert body is not None
             if body.get("id") not in (None, eid):
@@ -581,6 +620,7 @@ class StandIn:
                                   partial=method == "patch")
             calendar.events[eid] = event
             self.state.changed(calendar, eid)
+            self._mail(request, f"events.{method}", calendar, current, event)
             return _json(event)
 
     def on_event_move(self, request: Request, cal: str, eid: str) -> Response:
@@ -601,6 +641,7 @@ class StandIn:
             self.state.meet.moved(source.id, target.id, eid)
             self.state.changed(source, eid)
             self.state.changed(target, eid)
+            self._mail(request, "events.move", target, event, event, everyone="update")  # a new organizer
             return _json(event)
 
     # -- Calendar: calendar list -----------------------------------------------------------
@@ -829,6 +870,28 @@ class StandIn:
             raise ApiError(400, "invalid", str(err)) from None
         return _json({"settled": n})
 
+    def on_admin_mail(self, request: Request) -> Response:
+        """GET (``?to=``, ``?event_id=``, ``?calendar_id=``): the guest mails sent, oldest first, and
+        their counts per guest and kind; DELETE empties the log."""
+        with self.state.lock:
+            if request.method == "DELETE":
+                self.state.reset_mails()
+            args = request.args
+            return _json({"items": self.state.mails(args.get("to"), args.get("event_id"), args.get("calendar_id")),
+                          "counts": self.state.mail_counts(args.get("to"), args.get("event_id"))})
+
+    def on_admin_mail_domains(self, request: Request) -> Response:
+        """POST ``{"domains": [...]}``: exactly these domains use Google Calendar (``externalOnly``
+        mails everyone else); GET shows them."""
+        with self.state.lock:
+            if request.method == "POST":
+                domains = _admin_spec(request).get("domains")
+                if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+                    raise ApiError(400, "invalid", "domains: a list of domain names")
+                self.state.set_google_domains(domains)
+            return _json({"domains": sorted(self.state.mail.google_domains),
+                          "users": sorted(self.state.mail.google_users)})
+
     def on_admin_stats(self, request: Request) -> Response:
         with self.state.lock:
             if request.method == "DELETE":
@@ -840,12 +903,17 @@ class StandIn:
 
     def on_admin_event(self, request: Request, cal: str, eid: str) -> Response:
         """The user edits (PATCH: the fields given replace the event's) or deletes an event by hand
-        in Google Calendar: not through our client, but like any change, a new etag and a ping."""
+        in Google Calendar: not through our client, but like any change, a new etag and a ping.
+        ``?sendUpdates=all|externalOnly`` plays the user answering "Send" to Calendar's "notify
+        guests?" (mails logged as ``ui.edit`` / ``ui.delete``); by default nobody is mailed."""
+        if request.args.get("sendUpdates", "none") not in ("all", "externalOnly", "none"):
+            raise ApiError(400, "invalidParameter", "sendUpdates: invalid value")
         with self.state.lock:
             calendar = self.state.calendars.get(cal)
             event = calendar.events.get(eid) if calendar else None
             if calendar is None or event is None:
                 raise ApiError(404, "notFound", "Not Found")
+            before = copy.deepcopy(event)
             if request.method == "DELETE":
                 event["status"] = "cancelled"
             else:
@@ -858,6 +926,7 @@ class StandIn:
                 event.update(merged, sequence=merged.get("sequence", 0) + 1)
             event.update(etag=self.state.next_etag(), updated=_rfc3339(_now()))
             self.state.changed(calendar, eid)
+            self._mail(request, "ui.delete" if request.method == "DELETE" else "ui.edit", calendar, before, event)
             return _json(event)
 
     def on_admin_sync_tokens(self, request: Request, cal: str) -> Response:
