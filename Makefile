@@ -12,6 +12,7 @@ help:
 	@echo "make dev    - install into $(VENV), start the local stack on emulators (Ctrl-C stops it)"
 	@echo "make demo   - send a signed webhook to the running stack and show the calendar event (USER=ana: the browser-connected user)"
 	@echo "              SNAPSHOT=200: backfill the demo user with a snapshot of 200 events, printing progress"
+	@echo "              GUEST=cliente@cliente-x.com.br: invite that guest; MAILS=cliente@cliente-x.com.br: the mails the guest got"
 	@echo "make link   - print a fresh connect link for the browser demo user"
 	@echo "make test   - install, lint, then run the whole test suite (unit, integration, end to end)"
 	@echo "make chaos  - fault injection with an invariant checker (a few minutes; CI runs it too)"
@@ -30,7 +31,7 @@ dev: $(STAMP)
 	$(PY) -m local.stack
 
 demo: $(STAMP)
-	$(PY) -m local.demo $(if $(SNAPSHOT),snapshot --events $(SNAPSHOT),webhook) $(if $(filter ana,$(USER)),--user ana,)
+	$(PY) -m local.demo $(if $(MAILS),mails --guest $(MAILS),$(if $(SNAPSHOT),snapshot --events $(SNAPSHOT),webhook $(if $(GUEST),--guest $(GUEST),)) $(if $(filter ana,$(USER)),--user ana,))
 
 link: $(STAMP)
 	$(PY) -m local.demo link
