@@ -19,6 +19,43 @@ page; ``syncToken`` lists what changed since, deletions included; the parameters
 next to one are a 400; an expired one is a 410). ``/_admin`` can edit or delete an event by hand
 (as the user in Calendar's UI: a new etag, a ping), switch pings off, and expire sync tokens.
 
+What guests see (CONTRACT §10), in parts of their own:
+
+- Google Meet (``local/standin_meet.py``, its docstring has the rules): ``conferenceDataVersion``
+  0 / 1 on insert, update and patch (anything else a 400), create requests whose repeated
+  ``requestId`` is ignored, Meet codes and entry points, calendars whose
+  ``conferenceProperties.allowedConferenceSolutionTypes`` (in the calendar list) lack
+  ``hangoutsMeet`` (400 ``invalid`` "Invalid conference type value."), and creation that stays
+  ``pending`` until it settles to ``success`` / ``failure`` on a later read, after a delay or when a
+  test says so — a new etag and a ping when it does.
+- Guest mails (``local/standin_mail.py``): every accepted write with ``sendUpdates`` ``all`` or
+  ``externalOnly`` logs one ``invitation`` / ``update`` / ``cancellation`` per guest who should
+  get it, never de-duplicated; ``externalOnly`` skips guests of Google Calendar domains.
+- Usage limits (``local/standin_limits.py``): a user switched over them gets 403 ``quotaExceeded``
+  (domain ``usageLimits``, "Calendar usage limits exceeded.") on every write; reads answer.
+- ``colorId`` "1"–"11", ``transparency``, ``visibility`` and ``status`` outside Google's values are
+  a 400 ``invalid``.
+
+The test API (``State`` methods, the same behind ``/_admin`` routes for other processes):
+
+==========================================  ===============================================================
+``configure_conferences(cal=None, **f)``    ``POST /_admin/conferences {"calendar_id"?, f…}``: ``allowed`` (types),
+                                            ``creation`` (``immediate`` / ``pending``), ``outcome``
+                                            (``success`` / ``failure``), ``after_reads`` (N or null),
+                                            ``after_seconds`` (or null), ``phone``; no calendar: the default
+``meet.describe()``                         ``GET /_admin/conferences``: policies, what is pending, ``created``
+``settle_conferences(cal, event, outcome)`` ``POST /_admin/conferences/settle {…}`` → ``{"settled": n}``
+``mails(to, event_id, calendar_id)``        ``GET /_admin/mail?to=&event_id=&calendar_id=`` → ``items``, ``counts``
+``mail_counts(to, event_id)``               guest → kind → n (also in the GET above)
+``reset_mails()``                           ``DELETE /_admin/mail``
+``set_google_domains([...])``               ``POST /_admin/mail/google_domains {"domains": [...]}`` (GET shows)
+``limit_usage(email, seconds?, until?)``    ``POST /_admin/usage_limits {"email", "seconds"?, "until"?}``
+``lift_usage_limit(email=None)``            ``DELETE /_admin/usage_limits[?email=]`` (GET lists)
+hand edits                                  ``PATCH|DELETE /_admin/calendars/{cal}/events/{id}?sendUpdates=all``
+==========================================  ===============================================================
+
+``calls`` (``/_admin/stats``) also counts ``mails.sent`` and ``rejected_usage_limit``.
+
 Run it alone with ``python -m local.standin --port 8089``.
 """
 
