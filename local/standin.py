@@ -33,6 +33,8 @@ What guests see (CONTRACT §10), in parts of their own:
   get it, never de-duplicated; ``externalOnly`` skips guests of Google Calendar domains.
 - Usage limits (``local/standin_limits.py``): a user switched over them gets 403 ``quotaExceeded``
   (domain ``usageLimits``, "Calendar usage limits exceeded.") on every write; reads answer.
+- Partial responses (``local/standin_fields.py``): ``fields`` on events and calendar-list calls
+  keeps only what it names; a selection of a field the answer lacks is a 400 ``invalidParameter``.
 - ``colorId`` "1"–"11", ``transparency``, ``visibility`` and ``status`` outside Google's values are
   a 400 ``invalid``.
 
@@ -88,7 +90,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from local import discovery
+from local import discovery, standin_fields
 from local.serving import BackgroundServer
 from local.standin_errors import ApiError
 from local.standin_limits import UsageLimits
@@ -104,6 +106,14 @@ ACCESS_TOKEN_SECONDS = 3599
 CHANNEL_ID = re.compile(r"^[A-Za-z0-9\-_+/=]{1,64}$")
 CHANNEL_TTL_DEFAULT = 7 * 24 * 3600
 CHANNEL_TTL_MAX = 30 * 24 * 3600
+# The Calendar methods behind the routes that answer a resource (what ``fields`` selects from).
+RESPONSES = {
+    ("events_collection", "GET"): ("events", "list"), ("events_collection", "POST"): ("events", "insert"),
+    ("event", "GET"): ("events", "get"), ("event", "PUT"): ("events", "update"),
+    ("event", "PATCH"): ("events", "patch"), ("event_move", "POST"): ("events", "move"),
+    ("events_watch", "POST"): ("events", "watch"), ("calendar_list", "GET"): ("calendarList", "list"),
+    ("calendar_list_get", "GET"): ("calendarList", "get"),
+}
 # Google refuses these next to a syncToken (they would change what "changed since" means).
 NOT_WITH_SYNC_TOKEN = ("iCalUID", "orderBy", "privateExtendedProperty", "q", "sharedExtendedProperty", "timeMin",
                        "timeMax", "updatedMin")
@@ -377,13 +387,30 @@ class StandIn:
         request = Request(environ)
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
+            selection = self._selection(request, endpoint)
             response = getattr(self, "on_" + endpoint)(request, **args)
+            if selection is not None and response.status_code == 200:
+                response = _json(standin_fields.select(json.loads(response.get_data()), selection))
         except ApiError as err:
             response = _api_error(err)
         except HTTPException as err:
             response = _api_error(ApiError(err.code or 500, "notFound" if err.code == 404 else "badRequest",
                                            err.description or ""))
         return response(environ, start_response)
+
+    def _selection(self, request: Request, endpoint: str) -> standin_fields.Tree | None:
+        """A Calendar call's ``fields`` (partial response), checked against what it answers."""
+        text = request.args.get("fields")
+        method = RESPONSES.get((endpoint, request.method))
+        if text is None or method is None:
+            return None
+        try:
+            tree = standin_fields.parse(text)
+            standin_fields.check(tree, discovery.method(*method)["response"], discovery.calendar_document())
+        except ValueError as err:
+            raise ApiError(400, "invalidParameter", str(err) if str(err) != "Invalid field selection"
+                           else f"Invalid field selection {text[:200]}") from None
+        return tree
 
     # -- Calendar: plumbing ----------------------------------------------------------------
     def _authorize(self, request: Request, scopes: tuple[str, ...], method: str) -> Grant:
