@@ -238,6 +238,8 @@ class Integrations:
             return _json({"error": "forbidden"}, 403)
         # Only now are the path's ids worth a log field: they are the token's own.
         fields.update(account_id=account_id, user_id=user_id)
+        if request.method not in ("GET", "DELETE"):  # as the snapshot routes: after the token, 405
+            return _json({"error": "method_not_allowed"}, 405, {"Allow": "GET, DELETE"})
         if request.method == "DELETE":
             return self.disconnect(account_id, user_id, request.args.get("remove_events", "").lower() == "true")
         return _json(self.status(account_id, user_id), 200)
@@ -324,7 +326,7 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
 
             return snapshots_api.handle(request, app.link_secret, unquote(parts[3]), unquote(parts[4]), parts[6:],
                                         fields)
-        if len(parts) != 5 or request.method not in ("GET", "DELETE"):
+        if len(parts) != 5:
             return _json({"error": "not_found"}, 404)
         return app.api(request, unquote(parts[3]), unquote(parts[4]), fields)
     if (request.method, path) == ("GET", "/done"):
@@ -332,6 +334,11 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
     if (request.method, path) in ROUTES:
         return getattr(app, ROUTES[(request.method, path)])(request, lang)  # type: ignore[no-any-return]
     return _message_page(lang, 404, "not_found")
+
+
+def _json_route(path: str) -> bool:
+    """The routes a program calls (the platform's API, Google's pings): their errors are JSON too."""
+    return path.startswith("/api/") or path == "/google/notifications"
 
 
 def handle(request: Any) -> Response:
@@ -349,13 +356,15 @@ def handle(request: Any) -> Response:
         fields["reason"] = page.key
     except (Retryable, ConfigError) as exc:
         logs.log(logging.WARNING, "integrations dependency unavailable", {**fields, "reason": str(exc)}, trace)
-        response = _message_page(lang, 503, "unavailable")
+        response = (_json({"error": "unavailable"}, 503, {"Retry-After": "5"}) if _json_route(path)
+                    else _message_page(lang, 503, "unavailable"))
     except AuthRevoked:
         response = _message_page(lang, 401, "session")
     except Exception as exc:  # the boundary
         logs.log(logging.ERROR, "integrations failed unexpectedly", {**fields, "error_type": type(exc).__name__},
                  trace, exc_info=exc)
-        response = _message_page(lang, 500, "unavailable")
+        response = (_json({"error": "internal"}, 500) if _json_route(path)
+                    else _message_page(lang, 500, "unavailable"))
     fields.update(status=response.status_code, latency_ms=round((time.perf_counter() - started) * 1000, 2))
     level = logging.INFO if response.status_code < 500 else logging.ERROR
     logs.log(level, f"{request.method} {_route_label(path)}", fields, trace)
