@@ -19,7 +19,6 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
 
 from flask import Response
 
@@ -35,7 +34,7 @@ from sync.errors import (
     Retryable,
 )
 from sync.integrations import oauth, pages
-from sync.integrations.paths import function_names, route_path
+from sync.integrations.paths import function_names, route_path, route_segments
 from sync.integrations.session import Session, cookie_header, cookie_name
 from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
 from sync.model import connection_key
@@ -320,15 +319,14 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
         return pings.handle(request, fields)
     app = Integrations()
     if path.startswith("/api/connections/"):
-        parts = path.split("/")
+        parts = route_segments(request.environ, path, function_names(os.environ))  # ids may hold '/' or '%'
         if len(parts) > 5 and parts[5] == "snapshots":  # CONTRACT §7: sync/snapshots/api.py
             from sync.snapshots import api as snapshots_api
 
-            return snapshots_api.handle(request, app.link_secret, unquote(parts[3]), unquote(parts[4]), parts[6:],
-                                        fields)
+            return snapshots_api.handle(request, app.link_secret, parts[3], parts[4], parts[6:], fields)
         if len(parts) != 5:
             return _json({"error": "not_found"}, 404)
-        return app.api(request, unquote(parts[3]), unquote(parts[4]), fields)
+        return app.api(request, parts[3], parts[4], fields)
     if (request.method, path) == ("GET", "/done"):
         return _message_page(lang, 200, "done")
     if (request.method, path) in ROUTES:

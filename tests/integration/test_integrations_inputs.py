@@ -157,3 +157,21 @@ def test_a_dependency_down_is_a_json_503_on_the_api_and_the_pings(client, monkey
     monkeypatch.setattr(Integrations, "show_calendars", down)
     page = client.get("/calendars")
     assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html")  # people get a page
+
+
+@pytest.mark.parametrize("account_id", ["a/b", "a%41", "50%off", "a b", "ação", "x%2Fy"])
+def test_ids_holding_a_slash_or_a_percent_reach_the_api_as_themselves(client, account_id):
+    """The webhook takes such ids, so the status, disconnect and snapshot routes must reach them:
+    ``a/b`` (sent as ``a%2Fb``) was a 404, so such a user could never be disconnected, and ``a%41``
+    was decoded twice into ``aA`` (a 403). Found writing docs/openapi.yaml's path parameters."""
+    from urllib.parse import quote
+
+    for prefix in ("", "/evs-integrations"):
+        base = f"{prefix}/api/connections/{quote(account_id, safe='')}/u-1"
+        r = client.get(base, headers={"Authorization": "Bearer " + api_token(account_id)})
+        assert (r.status_code, r.json["account_id"]) == (200, account_id)
+        r = client.get(base + "/snapshots/snp_" + "x" * 24,
+                       headers={"Authorization": "Bearer " + api_token(account_id)})
+        assert (r.status_code, r.json) == (404, {"error": "not_found"})  # reached the snapshot route: none such
+    r = client.get("/api/connections/a/b/u-1", headers={"Authorization": "Bearer " + api_token("a/b")})
+    assert r.status_code == 404  # a bare '/' still separates segments
