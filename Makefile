@@ -20,6 +20,7 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make lock   - re-resolve requirements.in into the pinned requirements.txt"
 	@echo "make bench  - ingest, latency, throughput, cost per change, cold start, scale, snapshots (prints tables)"
+	@echo "make fuzz   - Schemathesis from docs/openapi.yaml on the local stack, FUZZ_EXAMPLES (default 200) per operation"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@scripts/check-tools.sh
@@ -66,3 +67,10 @@ clean:
 bench: $(STAMP)
 	@scripts/check-tools.sh bench
 	$(PY) -m bench.run
+
+# Schemathesis against the real functions, from docs/openapi.yaml: `make test` runs 10 examples per
+# operation and mode, the same ones each time; this runs FUZZ_EXAMPLES of them with fresh randomness.
+.PHONY: fuzz
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest tests/e2e/test_openapi_fuzz.py --timeout=3600 -s
