@@ -12,6 +12,7 @@ help:
 	@echo "make dev    - install into $(VENV), start the local stack on emulators (Ctrl-C stops it)"
 	@echo "make demo   - send a signed webhook to the running stack and show the calendar event (USER=ana: the browser-connected user)"
 	@echo "              SNAPSHOT=200: backfill the demo user with a snapshot of 200 events, printing progress"
+	@echo "              GUEST=cliente@cliente-x.com.br: invite that guest; MAILS=cliente@cliente-x.com.br: the mails the guest got"
 	@echo "make link   - print a fresh connect link for the browser demo user"
 	@echo "make test   - install, lint, then run the whole test suite (unit, integration, end to end)"
 	@echo "make chaos  - fault injection with an invariant checker (a few minutes; CI runs it too)"
@@ -19,6 +20,7 @@ help:
 	@echo "make lint   - ruff and mypy"
 	@echo "make lock   - re-resolve requirements.in into the pinned requirements.txt"
 	@echo "make bench  - ingest, latency, throughput, cost per change, cold start, scale, snapshots (prints tables)"
+	@echo "make fuzz   - Schemathesis from docs/openapi.yaml on the local stack, FUZZ_EXAMPLES (default 200) per operation"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@scripts/check-tools.sh
@@ -30,7 +32,7 @@ dev: $(STAMP)
 	$(PY) -m local.stack
 
 demo: $(STAMP)
-	$(PY) -m local.demo $(if $(SNAPSHOT),snapshot --events $(SNAPSHOT),webhook) $(if $(filter ana,$(USER)),--user ana,)
+	$(PY) -m local.demo $(if $(MAILS),mails --guest $(MAILS),$(if $(SNAPSHOT),snapshot --events $(SNAPSHOT),webhook $(if $(GUEST),--guest $(GUEST),)) $(if $(filter ana,$(USER)),--user ana,))
 
 link: $(STAMP)
 	$(PY) -m local.demo link
@@ -65,3 +67,10 @@ clean:
 bench: $(STAMP)
 	@scripts/check-tools.sh bench
 	$(PY) -m bench.run
+
+# Schemathesis against the real functions, from docs/openapi.yaml: `make test` runs 10 examples per
+# operation and mode, the same ones each time; this runs FUZZ_EXAMPLES of them with fresh randomness.
+.PHONY: fuzz
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest tests/e2e/test_openapi_fuzz.py --timeout=3600 -s

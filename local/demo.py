@@ -1,6 +1,8 @@
 """``make demo``: send one signed webhook to the local stack and show the event it becomes.
 ``make demo SNAPSHOT=200``: backfill the demo user with a snapshot of 200 events, printing progress.
 ``make link``: print a fresh connect link for the browser demo user (valid 15 minutes).
+``make demo GUEST=cliente@cliente-x.com.br``: the demo event invites that guest.
+``make demo MAILS=cliente@cliente-x.com.br``: the mails that guest got from Google (the stand-in's mail log).
 
 Reads ``.local/stack.env`` (written by ``make dev``). Signs webhooks with the
 ``standardwebhooks`` reference library and link tokens as HS256 JWTs, as the platform would.
@@ -13,6 +15,7 @@ import json
 import shlex
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -53,8 +56,9 @@ def connect_link(env: dict[str, str], integrations_url: str, user: dict[str, Any
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=["webhook", "link", "snapshot"], default="webhook")
+    parser.add_argument("command", nargs="?", choices=["webhook", "link", "snapshot", "mails"], default="webhook")
     parser.add_argument("--events", type=int, default=200, help="snapshot: how many events")
+    parser.add_argument("--guest", help="webhook: invite this guest; mails: whose mails to show")
     parser.add_argument("--user", default=DEMO["user_id"],
                         help=f"user id: {DEMO['user_id']} (default) or {BROWSER_DEMO['user_id']}")
     args = parser.parse_args()
@@ -66,6 +70,10 @@ def main() -> int:
     if args.command == "link":
         print(connect_link(env, env["INTEGRATIONS_URL"]))
         return 0
+    if args.command == "mails":
+        if not args.guest:
+            parser.error("mails needs --guest EMAIL")
+        return show_mails(env, args.guest)
     if args.command == "snapshot":
         return snapshot(env, BROWSER_DEMO if args.user == BROWSER_DEMO["user_id"] else DEMO, args.events)
     user = BROWSER_DEMO if args.user == BROWSER_DEMO["user_id"] else DEMO
@@ -86,6 +94,8 @@ def main() -> int:
             "reminders_minutes": [10, 60], "url": f"https://app.example.com/events/{event_id}",
         },
     }
+    if args.guest:
+        payload["event"]["attendees"] = [{"email": args.guest, "display_name": "Cliente X", "optional": False}]
     sent = time.monotonic()
     with urllib.request.urlopen(signed_request(env["WEBHOOK_URL"], env["WEBHOOK_SIGNING_SECRET"], payload)) as r:
         print(f"webhook → {r.status} {r.read().decode()}")
@@ -98,10 +108,42 @@ def main() -> int:
         if items:
             print(f"landed in the stand-in calendar {calendar_id} after {time.monotonic() - sent:.2f}s:")
             print(json.dumps(items[0], indent=2, ensure_ascii=False))
+            print(conference_line(items[0]))
+            if args.guest:
+                print(f"the mails {args.guest} got: make demo MAILS={args.guest}")
             return 0
         time.sleep(0.1)
     print("the event did not land within 30 s: see the logs in .local/logs", file=sys.stderr)
     return 1
+
+
+def conference_line(event: dict[str, Any]) -> str:
+    """How the event's conference looks to its guests: the Meet link, or why there is none."""
+    data = event.get("conferenceData")
+    if not data:
+        return "conference: none"
+    status = (data.get("createRequest") or {}).get("status", {}).get("statusCode", "success")
+    if event.get("hangoutLink"):
+        return f"Google Meet: {event['hangoutLink']}  (conference {data.get('conferenceId')}, {status})"
+    return f"Google Meet: {status} (no link yet)" if status == "pending" else f"Google Meet: {status}"
+
+
+def show_mails(env: dict[str, str], guest: str) -> int:
+    """The mails Google sent ``guest`` about the stand-in's events (``GET /_admin/mail?to=``)."""
+    url = f"{env['STANDIN_URL']}_admin/mail?{urllib.parse.urlencode({'to': guest})}"
+    with urllib.request.urlopen(url) as r:
+        log = json.load(r)
+    if not log["items"]:
+        print(f"{guest} got no mail (writes mail guests only with sendUpdates all / externalOnly)")
+        return 0
+    for mail in log["items"]:
+        start = (mail.get("start") or {}).get("dateTime") or (mail.get("start") or {}).get("date") or ""
+        meet = f"  Meet {mail['hangoutLink']}" if mail.get("hangoutLink") else ""
+        print(f"#{mail['n']:<4} {mail['at'] or '':<24} {mail['kind']:<12} {mail['summary'] or '(no title)'!r} "
+              f"{start}{meet}  [{mail['method']}, sendUpdates={mail['sendUpdates']}]")
+    counts = log["counts"].get(guest.lower(), {})
+    print(f"{guest}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())))
+    return 0
 
 
 def api_call(env: dict[str, str], user: dict[str, Any], method: str, path: str,

@@ -91,7 +91,8 @@ STANDARD_PARAMETERS = {"alt", "fields", "key", "oauth_token", "prettyPrint", "qu
 
 
 def validate_query(resource: str, name: str, query: dict[str, str]) -> list[str]:
-    """Unknown query parameters and bad enum / integer values are rejected, as Google does."""
+    """Unknown query parameters, bad enum values and integers that are malformed or outside the
+    method's ``minimum`` / ``maximum`` (``conferenceDataVersion`` is 0 or 1) are rejected, as Google does."""
     params = method(resource, name).get("parameters", {})
     problems = []
     for key, value in query.items():
@@ -104,8 +105,12 @@ def validate_query(resource: str, name: str, query: dict[str, str]) -> list[str]
             continue
         if "enum" in spec and value not in spec["enum"]:
             problems.append(f"{key}: invalid value")
-        if spec.get("type") == "integer" and not re.fullmatch(r"-?\d+", value):
-            problems.append(f"{key}: expected an integer")
+        if spec.get("type") == "integer":
+            if not re.fullmatch(r"-?\d+", value):
+                problems.append(f"{key}: expected an integer")
+            elif ("minimum" in spec and int(value) < int(spec["minimum"])) \
+                    or ("maximum" in spec and int(value) > int(spec["maximum"])):
+                problems.append(f"{key}: out of range [{spec.get('minimum', '')}, {spec.get('maximum', '')}]")
         if spec.get("type") == "boolean" and value not in ("true", "false"):
             problems.append(f"{key}: expected true or false")
     return problems

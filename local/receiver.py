@@ -1,8 +1,10 @@
 """A stand-in for the platform's notification endpoint (CONTRACT §8), for ``make dev`` and tests.
 
 Verifies every POST with the ``standardwebhooks`` reference library (as the platform would),
-prints one line per notification (type and ids: notifications never carry titles or tokens),
-and keeps what it received for tests. Its answer is switchable, to play a platform that is
+holds its body against the notification's schema in docs/openapi.yaml (its top-level
+``webhooks``; a notification that breaks its own document is printed as such and recorded with
+its ``document_problems``), prints one line per notification (type and ids: notifications never
+carry titles or tokens), and keeps what it received for tests. Its answer is switchable, to play a platform that is
 down (``POST /_mode {"status": 500}``) or hangs (``{"hang": 15}``).
 
     POST   /            a notification: 401 if no configured secret verifies it, else the mode's status
@@ -72,10 +74,11 @@ class Receiver:
                 verified_with.append(i)
             except WebhookVerificationError:
                 continue
+        problems = document_problems(parsed) if parsed is not None else []
         record = {"webhook_id": headers.get("Webhook-Id"), "webhook_timestamp": headers.get("Webhook-Timestamp"),
                   "signatures": len((headers.get("Webhook-Signature") or "").split()),
                   "verified_with": verified_with, "body": parsed, "received_at": time.time(),
-                  "answered": status if verified_with else 401}
+                  "answered": status if verified_with else 401, "document_problems": problems}
         with self.lock:
             self.received.append(record)
         if self.echo:
@@ -88,6 +91,9 @@ class Receiver:
                 print(f"[platform] {parsed.get('type')} {data.get('account_id')}/{data.get('user_id')} "
                       f"{json.dumps(extra, ensure_ascii=False)} webhook-id={record['webhook_id']} "
                       f"(verified; answering {status})", flush=True)
+                for problem in problems:
+                    print(f"[platform] BREAKS docs/openapi.yaml: {parsed.get('type')} "
+                          f"webhook-id={record['webhook_id']}: {problem}", flush=True)
         if not verified_with:
             return _json({"error": "invalid_signature"}, 401)
         if hang:
@@ -100,9 +106,21 @@ class Receiver:
         with self.lock:
             return [r for r in self.received if r["verified_with"] and 200 <= r["answered"] < 300]
 
+    def document_problems(self) -> list[str]:
+        """Every way a verified notification so far broke docs/openapi.yaml."""
+        with self.lock:
+            return [f"{r['webhook_id']}: {p}" for r in self.received for p in r.get("document_problems", [])]
+
     def set_mode(self, status: int = 200, hang: float = 0.0) -> None:
         with self.lock:
             self.status, self.hang = status, hang
+
+
+def document_problems(body: Any) -> list[str]:
+    """Why a notification's body breaks its schema in docs/openapi.yaml ([] when it does not)."""
+    from local.openapi_doc import notification_problems  # PyYAML and jsonschema: loaded on first use
+
+    return notification_problems(body)
 
 
 def _json(payload: Any, status: int = 200) -> WResponse:

@@ -19,6 +19,45 @@ page; ``syncToken`` lists what changed since, deletions included; the parameters
 next to one are a 400; an expired one is a 410). ``/_admin`` can edit or delete an event by hand
 (as the user in Calendar's UI: a new etag, a ping), switch pings off, and expire sync tokens.
 
+What guests see (CONTRACT §10), in parts of their own:
+
+- Google Meet (``local/standin_meet.py``, its docstring has the rules): ``conferenceDataVersion``
+  0 / 1 on insert, update and patch (anything else a 400), create requests whose repeated
+  ``requestId`` is ignored, Meet codes and entry points, calendars whose
+  ``conferenceProperties.allowedConferenceSolutionTypes`` (in the calendar list) lack
+  ``hangoutsMeet`` (400 ``invalid`` "Invalid conference type value."), and creation that stays
+  ``pending`` until it settles to ``success`` / ``failure`` on a later read, after a delay or when a
+  test says so — a new etag and a ping when it does.
+- Guest mails (``local/standin_mail.py``): every accepted write with ``sendUpdates`` ``all`` or
+  ``externalOnly`` logs one ``invitation`` / ``update`` / ``cancellation`` per guest who should
+  get it, never de-duplicated; ``externalOnly`` skips guests of Google Calendar domains.
+- Usage limits (``local/standin_limits.py``): a user switched over them gets 403 ``quotaExceeded``
+  (domain ``usageLimits``, "Calendar usage limits exceeded.") on every write; reads answer.
+- Partial responses (``local/standin_fields.py``): ``fields`` on events and calendar-list calls
+  keeps only what it names; a selection of a field the answer lacks is a 400 ``invalidParameter``.
+- ``colorId`` "1"–"11", ``transparency``, ``visibility`` and ``status`` outside Google's values are
+  a 400 ``invalid``.
+
+The test API (``State`` methods, the same behind ``/_admin`` routes for other processes):
+
+==========================================  ===============================================================
+``configure_conferences(cal=None, **f)``    ``POST /_admin/conferences {"calendar_id"?, f…}``: ``allowed`` (types),
+                                            ``creation`` (``immediate`` / ``pending``), ``outcome``
+                                            (``success`` / ``failure``), ``after_reads`` (N or null),
+                                            ``after_seconds`` (or null), ``phone``; no calendar: the default
+``meet.describe()``                         ``GET /_admin/conferences``: policies, what is pending, ``created``
+``settle_conferences(cal, event, outcome)`` ``POST /_admin/conferences/settle {…}`` → ``{"settled": n}``
+``mails(to, event_id, calendar_id)``        ``GET /_admin/mail?to=&event_id=&calendar_id=`` → ``items``, ``counts``
+``mail_counts(to, event_id)``               guest → kind → n (also in the GET above)
+``reset_mails()``                           ``DELETE /_admin/mail``
+``set_google_domains([...])``               ``POST /_admin/mail/google_domains {"domains": [...]}`` (GET shows)
+``limit_usage(email, seconds?, until?)``    ``POST /_admin/usage_limits {"email", "seconds"?, "until"?}``
+``lift_usage_limit(email=None)``            ``DELETE /_admin/usage_limits[?email=]`` (GET lists)
+hand edits                                  ``PATCH|DELETE /_admin/calendars/{cal}/events/{id}?sendUpdates=all``
+==========================================  ===============================================================
+
+``calls`` (``/_admin/stats``) also counts ``mails.sent`` and ``rejected_usage_limit``.
+
 Run it alone with ``python -m local.standin --port 8089``.
 """
 
@@ -26,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import email.utils
 import hashlib
 import html
@@ -50,8 +90,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from local import discovery
+from local import discovery, standin_fields
 from local.serving import BackgroundServer
+from local.standin_errors import ApiError
+from local.standin_limits import UsageLimits
+from local.standin_mail import MailLog, notification_policy
+from local.standin_meet import ConferencePolicy, Meet
 
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 SCOPE_EVENTS = "https://www.googleapis.com/auth/calendar.events"
@@ -62,15 +106,17 @@ ACCESS_TOKEN_SECONDS = 3599
 CHANNEL_ID = re.compile(r"^[A-Za-z0-9\-_+/=]{1,64}$")
 CHANNEL_TTL_DEFAULT = 7 * 24 * 3600
 CHANNEL_TTL_MAX = 30 * 24 * 3600
+# The Calendar methods behind the routes that answer a resource (what ``fields`` selects from).
+RESPONSES = {
+    ("events_collection", "GET"): ("events", "list"), ("events_collection", "POST"): ("events", "insert"),
+    ("event", "GET"): ("events", "get"), ("event", "PUT"): ("events", "update"),
+    ("event", "PATCH"): ("events", "patch"), ("event_move", "POST"): ("events", "move"),
+    ("events_watch", "POST"): ("events", "watch"), ("calendar_list", "GET"): ("calendarList", "list"),
+    ("calendar_list_get", "GET"): ("calendarList", "get"),
+}
 # Google refuses these next to a syncToken (they would change what "changed since" means).
 NOT_WITH_SYNC_TOKEN = ("iCalUID", "orderBy", "privateExtendedProperty", "q", "sharedExtendedProperty", "timeMin",
                        "timeMax", "updatedMin")
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, reason: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.headers = code, reason, message, headers or {}
 
 
 def _now() -> datetime:
@@ -153,6 +199,9 @@ class State:
         self.channels: dict[str, Channel] = {}
         self.pings_enabled = True
         self._pinger: ThreadPoolExecutor | None = None
+        self.usage = UsageLimits()  # users over Calendar's usage limits (403 quotaExceeded on writes)
+        self.meet = Meet(self)  # conferences: policies per calendar, pending create requests
+        self.mail = MailLog()  # the guest mails writes with sendUpdates sent
 
     # -- changes and the pings they send ---------------------------------------------------
     def changed(self, cal: Calendar, eid: str) -> None:
@@ -168,6 +217,12 @@ class State:
                 self.calls["pings.suppressed"] += 1
                 continue
             self.ping(channel, "exists")
+
+    def touched(self, cal: Calendar, event: dict[str, Any]) -> None:
+        """Google changed ``event`` on its own (a conference settled): a new etag and ``updated``,
+        and a change like any other. Call with the lock held."""
+        event.update(etag=self.next_etag(), updated=_rfc3339(_now()))
+        self.changed(cal, event["id"])
 
     def ping(self, channel: Channel, state: str) -> None:
         channel.messages += 1
@@ -209,11 +264,14 @@ class State:
     def add_user(self, email: str, name: str = "", calendars: list[dict[str, Any]] | None = None) -> None:
         with self.lock:
             self.users[email] = name or email.split("@")[0]
+            self.mail.add_google_user(email)
             if email not in self.calendars:
                 self.calendars[email] = Calendar(email, name or email, {email: "owner"})
             for spec in calendars or []:
                 cal = self.calendars.setdefault(spec["id"], Calendar(spec["id"], spec.get("summary", spec["id"]), {}))
                 cal.acl[email] = spec.get("role", "owner")
+                if "conference_types" in spec:  # conferenceProperties.allowedConferenceSolutionTypes
+                    self.meet.configure(spec["id"], {"allowed": list(spec["conference_types"])})
 
     def issue_grant(self, email: str, client_id: str, scopes: tuple[str, ...]) -> str:
         with self.lock:
@@ -231,6 +289,52 @@ class State:
                     grant.revoked, n = True, n + 1
             self.access = {k: v for k, v in self.access.items() if v[0].email != email}
             return n
+
+    def limit_usage(self, email: str, seconds: float | None = None, until: float | None = None) -> float:
+        """Put ``email`` over Calendar's usage limits: each of its writes is a 403 ``quotaExceeded``
+        for ``seconds``, until the epoch time ``until``, or until lifted (reads still answer)."""
+        with self.lock:
+            return self.usage.limit(email, seconds, until)
+
+    def lift_usage_limit(self, email: str | None = None) -> None:
+        with self.lock:
+            self.usage.lift(email)
+
+    def configure_conferences(self, calendar_id: str | None = None, **spec: Any) -> ConferencePolicy:
+        """Set how Google creates conferences on ``calendar_id`` (``None``: every calendar without a
+        policy of its own); the fields of ``ConferencePolicy`` (``allowed``, ``creation``,
+        ``outcome``, ``after_reads``, ``after_seconds``, ``phone``). A wrong one is a ``ValueError``."""
+        with self.lock:
+            return self.meet.configure(calendar_id, spec)
+
+    def settle_conferences(self, calendar_id: str | None = None, event_id: str | None = None,
+                           outcome: str | None = None) -> int:
+        """Settle pending conferences now (to their policy's outcome, or ``outcome``); how many."""
+        with self.lock:
+            return self.meet.settle(calendar_id, event_id, outcome)
+
+    def mails(self, to: str | None = None, event_id: str | None = None,
+              calendar_id: str | None = None) -> list[dict[str, Any]]:
+        """The guest mails sent (oldest first), of one guest / event / calendar when given: each
+        ``{"n", "to", "kind", "method", "sendUpdates", "calendarId", "eventId", "summary", "start",
+        "sequence", "hangoutLink", "at"}`` with ``kind`` ``invitation`` / ``update`` / ``cancellation``."""
+        with self.lock:
+            return self.mail.mails(to, event_id, calendar_id)
+
+    def mail_counts(self, to: str | None = None, event_id: str | None = None) -> dict[str, dict[str, int]]:
+        """Guest → kind → how many mails, e.g. ``{"cliente@x.com": {"invitation": 1, "update": 2}}``."""
+        with self.lock:
+            return self.mail.counts(to, event_id)
+
+    def reset_mails(self) -> None:
+        with self.lock:
+            self.mail.reset()
+
+    def set_google_domains(self, domains: list[str]) -> None:
+        """The domains whose addresses use Google Calendar (``externalOnly`` skips them); replaces
+        the default (``gmail.com``, ``googlemail.com`` and the stand-in users' domains)."""
+        with self.lock:
+            self.mail.set_google_domains(domains)
 
     def events_of(self, calendar_id: str, include_cancelled: bool = True) -> list[dict[str, Any]]:
         with self.lock:
@@ -265,6 +369,11 @@ class StandIn:
             r("/_admin/revoke", endpoint="admin_revoke", methods=["POST"]),
             r("/_admin/faults", endpoint="admin_faults", methods=["POST", "DELETE"]),
             r("/_admin/rate_limit", endpoint="admin_rate_limit", methods=["POST"]),
+            r("/_admin/usage_limits", endpoint="admin_usage_limits", methods=["GET", "POST", "DELETE"]),
+            r("/_admin/conferences", endpoint="admin_conferences", methods=["GET", "POST"]),
+            r("/_admin/mail", endpoint="admin_mail", methods=["GET", "DELETE"]),
+            r("/_admin/mail/google_domains", endpoint="admin_mail_domains", methods=["GET", "POST"]),
+            r("/_admin/conferences/settle", endpoint="admin_conferences_settle", methods=["POST"]),
             r("/_admin/stats", endpoint="admin_stats", methods=["GET", "DELETE"]),
             r("/_admin/calendars/<path:cal>/events", endpoint="admin_events", methods=["GET"]),
             r("/_admin/calendars/<path:cal>/events/<eid>", endpoint="admin_event", methods=["DELETE", "PATCH"]),
@@ -278,13 +387,30 @@ class StandIn:
         request = Request(environ)
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
+            selection = self._selection(request, endpoint)
             response = getattr(self, "on_" + endpoint)(request, **args)
+            if selection is not None and response.status_code == 200:
+                response = _json(standin_fields.select(json.loads(response.get_data()), selection))
         except ApiError as err:
             response = _api_error(err)
         except HTTPException as err:
             response = _api_error(ApiError(err.code or 500, "notFound" if err.code == 404 else "badRequest",
                                            err.description or ""))
         return response(environ, start_response)
+
+    def _selection(self, request: Request, endpoint: str) -> standin_fields.Tree | None:
+        """A Calendar call's ``fields`` (partial response), checked against what it answers."""
+        text = request.args.get("fields")
+        method = RESPONSES.get((endpoint, request.method))
+        if text is None or method is None:
+            return None
+        try:
+            tree = standin_fields.parse(text)
+            standin_fields.check(tree, discovery.method(*method)["response"], discovery.calendar_document())
+        except ValueError as err:
+            raise ApiError(400, "invalidParameter", str(err) if str(err) != "Invalid field selection"
+                           else f"Invalid field selection {text[:200]}") from None
+        return tree
 
     # -- Calendar: plumbing ----------------------------------------------------------------
     def _authorize(self, request: Request, scopes: tuple[str, ...], method: str) -> Grant:
@@ -348,7 +474,16 @@ class StandIn:
             raise ApiError(404, "notFound", "Not Found")
         if write and role not in WRITE_ROLES:
             raise ApiError(403, "requiredAccessLevel", "You need to have writer access to this calendar.")
+        if write:
+            self._check_usage(grant)
         return cal
+
+    def _check_usage(self, grant: Grant) -> None:
+        try:
+            self.state.usage.check(grant.email)
+        except ApiError:
+            self.state.calls["rejected_usage_limit"] += 1
+            raise
 
     def _check_query(self, request: Request, name: str) -> None:
         if "sendUpdates" in request.args:
@@ -358,18 +493,23 @@ class StandIn:
         if problems:
             raise ApiError(400, "invalidParameter", "; ".join(problems))
 
-    def _body(self, request: Request) -> dict[str, Any]:
+    def _body(self, request: Request, partial: bool = False) -> dict[str, Any]:
+        """The request's Event, checked against the schema; a whole one (not a patch's fields, which
+        are checked once merged) against Calendar's rules too."""
         body = _json_body(request)
         problems = discovery.validate(body, {"$ref": "Event"}, "event")
         if problems:
             raise ApiError(400, "invalid", "; ".join(problems[:5]))
-        _check_event_semantics(body)
+        if not partial:
+            _check_event_semantics(body)
         return body
 
     def _stored(self, cal: Calendar, body: dict[str, Any], eid: str, previous: dict[str, Any] | None) -> dict[str, Any]:
         now = _rfc3339(_now())
+        # Read-only fields are Google's; the conference is the write's conferenceDataVersion's (Meet.apply).
         event = {k: v for k, v in body.items() if k not in ("etag", "kind", "htmlLink", "created", "updated",
-                                                           "creator", "organizer", "iCalUID")}
+                                                           "creator", "organizer", "iCalUID", "hangoutLink",
+                                                           "conferenceData")}
         event.update({
             "kind": "calendar#event",
             "id": eid,
@@ -387,6 +527,13 @@ class StandIn:
         })
         return event
 
+    def _mail(self, request: Request, method: str, calendar: Calendar, before: dict[str, Any] | None,
+              after: dict[str, Any] | None, everyone: str | None = None) -> None:
+        """The guest mails of an accepted write, by its ``sendUpdates``. Call with the lock held."""
+        n = self.state.mail.sent(method, notification_policy(request.args), calendar.id, before, after, everyone)
+        if n:
+            self.state.calls["mails.sent"] += n
+
     # -- Calendar: events ------------------------------------------------------------------
     def on_events_collection(self, request: Request, cal: str) -> Response:
         if request.method == "POST":
@@ -401,13 +548,16 @@ class StandIn:
                 if eid in calendar.events:  # ids are unique per calendar, cancelled events included
                     raise ApiError(409, "duplicate", "The requested identifier already exists.")
                 event = self._stored(calendar, body, eid, None)
+                self.state.meet.apply(calendar, event, body, None, _conference_version(request), partial=False)
                 calendar.events[eid] = event
                 self.state.changed(calendar, eid)
+                self._mail(request, "events.insert", calendar, None, event)
                 return _json(event)
         grant = self._authorize(request, (SCOPE_EVENTS,), "events.list")
         self._check_query(request, "list")
         with self.state.lock:
             calendar = self._calendar(cal, grant, write=False)
+            self.state.meet.read(calendar)  # a listing reads every event: pending conferences may settle
             since = self._since(request, calendar)
             show_deleted = since is not None or request.args.get("showDeleted") == "true"
             wanted = [p.split("=", 1) for p in request.args.getlist("privateExtendedProperty")]
@@ -502,13 +652,14 @@ class StandIn:
         method = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[request.method]
         grant = self._authorize(request, (SCOPE_EVENTS,), f"events.{method}")
         self._check_query(request, method)
-        body = self._body(request) if method in ("update", "patch") else None
+        body = self._body(request, partial=method == "patch") if method in ("update", "patch") else None
         with self.state.lock:
             calendar = self._calendar(cal, grant, write=method != "get")
             current = calendar.events.get(eid)
             if current is None:
                 raise ApiError(404, "notFound", "Not Found")
             if method == "get":
+                self.state.meet.read(calendar, eid)  # settles its conference in place when due
                 return _json(current)
             if_match = request.headers.get("If-Match")
             if if_match and if_match != current["etag"]:
@@ -516,9 +667,11 @@ class StandIn:
             if method == "delete":
                 if current["status"] == "cancelled":
                     raise ApiError(410, "deleted", "Resource has been deleted")
+                before = copy.deepcopy(current)
                 current.update(status="cancelled", updated=_rfc3339(_now()),
                                etag=self.state.next_etag())
                 self.state.changed(calendar, eid)
+                self._mail(request, "events.delete", calendar, before, current)
                 return Response(status=204)
             assert body is not None
             if body.get("id") not in (None, eid):
@@ -527,8 +680,11 @@ class StandIn:
             if method == "patch":
                 _check_event_semantics(merged)
             event = self._stored(calendar, merged, eid, current)
+            self.state.meet.apply(calendar, event, body, current, _conference_version(request),
+                                  partial=method == "patch")
             calendar.events[eid] = event
             self.state.changed(calendar, eid)
+            self._mail(request, f"events.{method}", calendar, current, event)
             return _json(event)
 
     def on_event_move(self, request: Request, cal: str, eid: str) -> Response:
@@ -546,14 +702,17 @@ class StandIn:
             event = {**event, "etag": self.state.next_etag(),
                      "organizer": {"email": target.id, "self": True}}
             target.events[eid] = event
+            self.state.meet.moved(source.id, target.id, eid)
             self.state.changed(source, eid)
             self.state.changed(target, eid)
+            self._mail(request, "events.move", target, event, event, everyone="update")  # a new organizer
             return _json(event)
 
     # -- Calendar: calendar list -----------------------------------------------------------
     def _list_entry(self, cal: Calendar, email: str) -> dict[str, Any]:
         return {"kind": "calendar#calendarListEntry", "id": cal.id, "summary": cal.summary,
-                "accessRole": cal.acl[email], "primary": cal.id == email, "timeZone": cal.time_zone}
+                "accessRole": cal.acl[email], "primary": cal.id == email, "timeZone": cal.time_zone,
+                "conferenceProperties": self.state.meet.conference_properties(cal.id)}
 
     def on_calendar_list(self, request: Request) -> Response:
         grant = self._authorize(request, (SCOPE_CALENDARLIST_RO,), "calendarList.list")
@@ -734,6 +893,69 @@ class StandIn:
             self.state.user_calls.clear()
         return _json({"per_user_per_minute": self.state.rate_limit_per_minute})
 
+    def on_admin_usage_limits(self, request: Request) -> Response:
+        """POST ``{"email", "seconds"?, "until"?}`` puts a user over Calendar's usage limits (for
+        ``seconds``, until the epoch time ``until``, or until lifted); DELETE (``?email=``, or every
+        user) lifts it; GET lists who is limited and until when (``null``: until lifted)."""
+        with self.state.lock:
+            if request.method == "POST":
+                spec = _admin_spec(request)
+                if not isinstance(spec.get("email"), str):
+                    raise ApiError(400, "invalid", "email is required")
+                try:
+                    self.state.limit_usage(spec["email"], spec.get("seconds"), spec.get("until"))
+                except (TypeError, ValueError) as err:
+                    raise ApiError(400, "invalid", str(err)) from None
+            elif request.method == "DELETE":
+                self.state.lift_usage_limit(request.args.get("email"))
+            return _json({"limited": self.state.usage.listing()})
+
+    def on_admin_conferences(self, request: Request) -> Response:
+        """POST ``{"calendar_id"?, "allowed"?, "creation"?, "outcome"?, "after_reads"?,
+        "after_seconds"?, "phone"?}`` changes how conferences are created on a calendar (without
+        ``calendar_id``: the default of every calendar); GET shows the policies and what is pending."""
+        with self.state.lock:
+            if request.method == "POST":
+                spec = _admin_spec(request)
+                calendar_id = spec.pop("calendar_id", None)
+                try:
+                    self.state.configure_conferences(calendar_id, **spec)
+                except (TypeError, ValueError) as err:
+                    raise ApiError(400, "invalid", str(err)) from None
+            return _json(self.state.meet.describe())
+
+    def on_admin_conferences_settle(self, request: Request) -> Response:
+        """POST ``{"calendar_id"?, "event_id"?, "outcome"?}``: pending conferences settle now
+        (``success`` / ``failure``; by default their policy's outcome). Answers ``{"settled": n}``."""
+        spec = _admin_spec(request)
+        try:
+            n = self.state.settle_conferences(spec.get("calendar_id"), spec.get("event_id"), spec.get("outcome"))
+        except ValueError as err:
+            raise ApiError(400, "invalid", str(err)) from None
+        return _json({"settled": n})
+
+    def on_admin_mail(self, request: Request) -> Response:
+        """GET (``?to=``, ``?event_id=``, ``?calendar_id=``): the guest mails sent, oldest first, and
+        their counts per guest and kind; DELETE empties the log."""
+        with self.state.lock:
+            if request.method == "DELETE":
+                self.state.reset_mails()
+            args = request.args
+            return _json({"items": self.state.mails(args.get("to"), args.get("event_id"), args.get("calendar_id")),
+                          "counts": self.state.mail_counts(args.get("to"), args.get("event_id"))})
+
+    def on_admin_mail_domains(self, request: Request) -> Response:
+        """POST ``{"domains": [...]}``: exactly these domains use Google Calendar (``externalOnly``
+        mails everyone else); GET shows them."""
+        with self.state.lock:
+            if request.method == "POST":
+                domains = _admin_spec(request).get("domains")
+                if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+                    raise ApiError(400, "invalid", "domains: a list of domain names")
+                self.state.set_google_domains(domains)
+            return _json({"domains": sorted(self.state.mail.google_domains),
+                          "users": sorted(self.state.mail.google_users)})
+
     def on_admin_stats(self, request: Request) -> Response:
         with self.state.lock:
             if request.method == "DELETE":
@@ -745,12 +967,17 @@ class StandIn:
 
     def on_admin_event(self, request: Request, cal: str, eid: str) -> Response:
         """The user edits (PATCH: the fields given replace the event's) or deletes an event by hand
-        in Google Calendar: not through our client, but like any change, a new etag and a ping."""
+        in Google Calendar: not through our client, but like any change, a new etag and a ping.
+        ``?sendUpdates=all|externalOnly`` plays the user answering "Send" to Calendar's "notify
+        guests?" (mails logged as ``ui.edit`` / ``ui.delete``); by default nobody is mailed."""
+        if request.args.get("sendUpdates", "none") not in ("all", "externalOnly", "none"):
+            raise ApiError(400, "invalidParameter", "sendUpdates: invalid value")
         with self.state.lock:
             calendar = self.state.calendars.get(cal)
             event = calendar.events.get(eid) if calendar else None
             if calendar is None or event is None:
                 raise ApiError(404, "notFound", "Not Found")
+            before = copy.deepcopy(event)
             if request.method == "DELETE":
                 event["status"] = "cancelled"
             else:
@@ -763,6 +990,7 @@ class StandIn:
                 event.update(merged, sequence=merged.get("sequence", 0) + 1)
             event.update(etag=self.state.next_etag(), updated=_rfc3339(_now()))
             self.state.changed(calendar, eid)
+            self._mail(request, "ui.delete" if request.method == "DELETE" else "ui.edit", calendar, before, event)
             return _json(event)
 
     def on_admin_sync_tokens(self, request: Request, cal: str) -> Response:
@@ -846,6 +1074,7 @@ def _check_event_semantics(body: dict[str, Any]) -> None:
             raise ApiError(400, "invalid", "Invalid attendee email.")
     if body.get("status") not in (None, "confirmed", "tentative", "cancelled"):
         raise ApiError(400, "invalid", "Invalid status.")
+    _check_presentation(body)
     source = body.get("source")
     if source is not None and not re.match(r"^https?://", source.get("url", "")):
         raise ApiError(400, "invalid", "Invalid source url.")
@@ -853,6 +1082,22 @@ def _check_event_semantics(body: dict[str, Any]) -> None:
         for key, value in ((body.get("extendedProperties") or {}).get(scope) or {}).items():
             if len(key) > 44 or len(value) > 1024:
                 raise ApiError(400, "invalid", "Extended property too long.")
+
+
+# What the discovery document only describes in prose (no enum there): the values Google takes.
+PRESENTATION = {
+    "colorId": tuple(str(n) for n in range(1, 12)),  # the "event" section of colors.get: "1" … "11"
+    "transparency": ("opaque", "transparent"),
+    "visibility": ("default", "public", "private", "confidential"),
+}
+
+
+def _check_presentation(body: dict[str, Any]) -> None:
+    """``colorId``, ``transparency`` and ``visibility`` outside their values are a 400 ``invalid``
+    ("Invalid Value", as Google answers an unknown colour id)."""
+    for name, values in PRESENTATION.items():
+        if body.get(name) is not None and body[name] not in values:
+            raise ApiError(400, "invalid", "Invalid Value")
 
 
 def _zones() -> frozenset[str]:
@@ -889,6 +1134,19 @@ def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def _conference_version(request: Request) -> int:
+    """The write's ``conferenceDataVersion`` (0 unless given; its range is checked with the query)."""
+    return int(request.args.get("conferenceDataVersion") or 0)
+
+
+def _admin_spec(request: Request) -> dict[str, Any]:
+    """An admin route's JSON object (empty when no body); anything else is a 400."""
+    spec = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(spec, dict):
+        raise ApiError(400, "parseError", "expected a JSON object")
+    return spec
+
+
 def _encode_token(payload: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
@@ -911,7 +1169,7 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
 
 def _api_error(err: ApiError) -> Response:
     return _json({"error": {"code": err.code, "message": err.message,
-                            "errors": [{"domain": "global", "reason": err.reason, "message": err.message}]}},
+                            "errors": [{"domain": err.domain, "reason": err.reason, "message": err.message}]}},
                  err.code, err.headers)
 
 

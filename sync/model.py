@@ -21,8 +21,8 @@ SYNC_SOURCE = "evolutto"
 MESSAGE_SCHEMA = 1
 
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})?$",
-    re.ASCII,  # "٢٠٢٦" is no year for Calendar
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})?\Z",
+    re.ASCII,  # "٢٠٢٦" is no year for Calendar; \Z, not $: "…Z\n" is no date-time either
 )
 
 

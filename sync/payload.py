@@ -38,8 +38,10 @@ MAX_ATTENDEES = 1000
 MAX_RECURRENCE_LINES = 100
 MAX_URL = 2048
 MAX_VERSION_SKEW = timedelta(hours=24)  # default of MAX_VERSION_SKEW_HOURS
-_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
-_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+# \Z, not $ (which also matches before a final line break): "a@b.co\n" is no address for Calendar.
+_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+\Z")
+_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*\Z", re.IGNORECASE)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)  # date.fromisoformat also takes "2026-W48-3"
 
 T = TypeVar("T")
 
@@ -208,7 +210,7 @@ def _event_time(value: Any, loc: str, errors: _Errors) -> EventTime | None:
     if has_date:
         text = value["date"]
         try:
-            if not isinstance(text, str) or len(text) != 10:
+            if not isinstance(text, str) or not _DATE.match(text):
                 raise ValueError
             day = date.fromisoformat(text)
         except ValueError:

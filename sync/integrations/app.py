@@ -19,7 +19,6 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
 
 from flask import Response
 
@@ -36,7 +35,7 @@ from sync.errors import (
     Retryable,
 )
 from sync.integrations import oauth, pages
-from sync.integrations.paths import function_names, route_path
+from sync.integrations.paths import function_names, route_path, route_segments
 from sync.integrations.session import Session, cookie_header, cookie_name
 from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
 from sync.model import connection_key
@@ -239,6 +238,8 @@ class Integrations:
             return _json({"error": "forbidden"}, 403)
         # Only now are the path's ids worth a log field: they are the token's own.
         fields.update(account_id=account_id, user_id=user_id)
+        if request.method not in ("GET", "DELETE"):  # as the snapshot routes: after the token, 405
+            return _json({"error": "method_not_allowed"}, 405, {"Allow": "GET, DELETE"})
         if request.method == "DELETE":
             return self.disconnect(account_id, user_id, request.args.get("remove_events", "").lower() == "true")
         return _json(self.status(account_id, user_id), 200)
@@ -301,20 +302,24 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
         return pings.handle(request, fields)
     app = Integrations()
     if path.startswith("/api/connections/"):
-        parts = path.split("/")
+        parts = route_segments(request.environ, path, function_names(os.environ))  # ids may hold '/' or '%'
         if len(parts) > 5 and parts[5] == "snapshots":  # CONTRACT §7: sync/snapshots/api.py
             from sync.snapshots import api as snapshots_api
 
-            return snapshots_api.handle(request, app.link_secret, unquote(parts[3]), unquote(parts[4]), parts[6:],
-                                        fields)
-        if len(parts) != 5 or request.method not in ("GET", "DELETE"):
+            return snapshots_api.handle(request, app.link_secret, parts[3], parts[4], parts[6:], fields)
+        if len(parts) != 5:
             return _json({"error": "not_found"}, 404)
-        return app.api(request, unquote(parts[3]), unquote(parts[4]), fields)
+        return app.api(request, parts[3], parts[4], fields)
     if (request.method, path) == ("GET", "/done"):
         return _message_page(lang, 200, "done")
     if (request.method, path) in ROUTES:
         return getattr(app, ROUTES[(request.method, path)])(request, lang)  # type: ignore[no-any-return]
     return _message_page(lang, 404, "not_found")
+
+
+def _json_route(path: str) -> bool:
+    """The routes a program calls (the platform's API, Google's pings): their errors are JSON too."""
+    return path.startswith("/api/") or path == "/google/notifications"
 
 
 def handle(request: Any) -> Response:
@@ -332,7 +337,8 @@ def handle(request: Any) -> Response:
         fields["reason"] = page.key
     except (Retryable, ConfigError) as exc:
         logs.log(logging.WARNING, "integrations dependency unavailable", {**fields, "reason": str(exc)}, trace)
-        response = _message_page(lang, 503, "unavailable")
+        response = (_json({"error": "unavailable"}, 503, {"Retry-After": "5"}) if _json_route(path)
+                    else _message_page(lang, 503, "unavailable"))
     except AuthRevoked:
         response = _message_page(lang, 401, "session")
     except DisconnectInProgress:  # a reconnect while the previous disconnect still removes events
@@ -340,7 +346,8 @@ def handle(request: Any) -> Response:
     except Exception as exc:  # the boundary
         logs.log(logging.ERROR, "integrations failed unexpectedly", {**fields, "error_type": type(exc).__name__},
                  trace, exc_info=exc)
-        response = _message_page(lang, 500, "unavailable")
+        response = (_json({"error": "internal"}, 500) if _json_route(path)
+                    else _message_page(lang, 500, "unavailable"))
     fields.update(status=response.status_code, latency_ms=round((time.perf_counter() - started) * 1000, 2))
     level = logging.INFO if response.status_code < 500 else logging.ERROR
     logs.log(level, f"{request.method} {_route_label(path)}", fields, trace)

@@ -10,6 +10,7 @@ built from PUBLIC_BASE_URL.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import unquote
 
 TARGET = "integrations"
 
@@ -27,3 +28,22 @@ def route_path(raw_path: str, names: tuple[str, ...]) -> str:
         if path == prefix or path.startswith(prefix + "/"):
             return path[len(prefix):] or "/"
     return path
+
+
+def route_segments(environ: Mapping[str, object], decoded_path: str, names: tuple[str, ...]) -> list[str]:
+    """The routed path's segments, each percent-decoded exactly once.
+
+    ``request.path`` is already decoded, so an id holding ``/`` (sent as ``%2F``) would split in
+    two, and decoding its segments again would turn an id's own ``%41`` into ``A``. The segments
+    come from the request target as sent (``RAW_URI`` from gunicorn and werkzeug, or
+    ``REQUEST_URI``); a server that gives neither leaves the decoded path, split as it is.
+    """
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not isinstance(raw, str) or not raw:
+        return decoded_path.split("/")
+    target = raw.split("?", 1)[0].split("#", 1)[0]
+    if "://" in target:  # absolute-form request target: keep its path
+        target = "/" + target.split("://", 1)[1].partition("/")[2]
+    # WSGI hands the target over as latin-1; its bytes are the URL's (UTF-8 once unquoted).
+    target = target.encode("latin-1", "replace").decode("utf-8", "replace")
+    return [unquote(segment) for segment in route_path(target, names).split("/")]

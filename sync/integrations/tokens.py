@@ -37,9 +37,15 @@ class LinkClaims:
     return_url: str | None
 
 
+def _is_identifier(value: object) -> bool:
+    """An id the webhook would take: 1 to 256 printable characters."""
+    return isinstance(value, str) and 0 < len(value) <= _MAX_ID and value.isprintable()
+
+
 def _identifier(value: object) -> str:
-    if not isinstance(value, str) or not value or len(value) > _MAX_ID or not value.isprintable():
+    if not _is_identifier(value):
         raise TokenInvalid("malformed sub or acct")
+    assert isinstance(value, str)
     return value
 
 
@@ -107,5 +113,6 @@ def verify_api(authorization: str, secret: str, account_id: str, user_id: str, n
         raise TokenInvalid("api token lives longer than 60 minutes")
     if claims.get("acct") != account_id or claims.get("sub") != user_id:
         raise TokenForbidden("token is for another account or user")
-    if key_problem(account_id, user_id):
+    if not (_is_identifier(account_id) and _is_identifier(user_id)) or key_problem(account_id, user_id):
+        # No connection can have them (the webhook and link tokens refuse such ids): nothing to answer for.
         raise TokenForbidden("these ids cannot name a connection")

@@ -10,9 +10,31 @@ import pytest
 import requests
 
 from sync.model import google_event_id
+from tests import openapi_check
 from tests.helpers import signed_headers, wait_for
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session", autouse=True)
+def answers_checked(stack):
+    """Every answer an e2e test receives from handle_webhook or integrations (through ``requests``,
+    whoever calls it) is held against docs/openapi.yaml (tests/openapi_check.py)."""
+    with openapi_check.watch(stack) as checker:
+        yield checker
+
+
+@pytest.fixture(autouse=True)
+def _answers_match_the_document(answers_checked, stack):
+    """Also fails a test whose mismatching answer was received in a thread that swallowed the error,
+    and one during which the platform stand-in received a notification that breaks its schema."""
+    receiver = stack.receiver.receiver if stack.receiver is not None else None
+    answers_checked.take_problems()
+    seen = len(receiver.document_problems()) if receiver is not None else 0
+    yield
+    problems = answers_checked.take_problems()
+    problems += receiver.document_problems()[seen:] if receiver is not None else []
+    assert not problems, "answers that break docs/openapi.yaml:\n" + openapi_check.describe(problems)
 
 
 class Client:

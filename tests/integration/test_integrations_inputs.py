@@ -122,3 +122,56 @@ def test_no_input_on_any_route_gives_a_5xx(client, req):
     except (ValueError, UnicodeEncodeError):
         return  # the test client could not build the request: it would never reach us
     assert r.status_code < 500, (r.status_code, method, route, query, headers, form)
+
+
+def api_token(account_id="a-1", user_id="u-1"):
+    return jwt.encode({"sub": user_id, "acct": account_id, "aud": "api", "exp": int(time.time()) + 600}, LINK_SECRET,
+                      algorithm="HS256")
+
+
+def test_the_status_route_answers_other_methods_405_after_the_token(client):
+    """As the snapshot routes do (it was a 404, which docs/openapi.yaml does not say)."""
+    for method in ("POST", "PUT", "PATCH"):
+        r = client.open("/api/connections/a-1/u-1", method=method, headers={"Authorization": "Bearer " + api_token()})
+        assert (r.status_code, r.json, r.headers["Allow"]) == (405, {"error": "method_not_allowed"}, "GET, DELETE")
+        assert client.open("/api/connections/a-1/u-1", method=method).status_code == 401
+
+
+def test_a_dependency_down_is_a_json_503_on_the_api_and_the_pings(client, monkeypatch):
+    """The platform's API and Google's pings are called by programs: a 503 there is JSON, as
+    docs/openapi.yaml says (it was the people's HTML page)."""
+    from sync.drift import wiring
+    from sync.errors import Retryable
+    from sync.integrations.app import Integrations
+
+    def down(*_args, **_kwargs):
+        raise Retryable("firestore unavailable")
+
+    monkeypatch.setattr(Integrations, "status", down)
+    r = client.get("/api/connections/a-1/u-1", headers={"Authorization": "Bearer " + api_token()})
+    assert (r.status_code, r.json, r.headers["Retry-After"]) == (503, {"error": "unavailable"}, "5")
+    assert r.headers["Content-Type"] == "application/json"
+    monkeypatch.setattr(wiring, "store", down)
+    r = client.post("/google/notifications", headers={"X-Goog-Channel-ID": "0" * 32, "X-Goog-Channel-Token": "t"})
+    assert (r.status_code, r.json) == (503, {"error": "unavailable"})
+    monkeypatch.setattr(Integrations, "show_calendars", down)
+    page = client.get("/calendars")
+    assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html")  # people get a page
+
+
+@pytest.mark.parametrize("account_id", ["a/b", "a%41", "50%off", "a b", "ação", "x%2Fy"])
+def test_ids_holding_a_slash_or_a_percent_reach_the_api_as_themselves(client, account_id):
+    """The webhook takes such ids, so the status, disconnect and snapshot routes must reach them:
+    ``a/b`` (sent as ``a%2Fb``) was a 404, so such a user could never be disconnected, and ``a%41``
+    was decoded twice into ``aA`` (a 403). Found writing docs/openapi.yaml's path parameters."""
+    from urllib.parse import quote
+
+    for prefix in ("", "/evs-integrations"):
+        base = f"{prefix}/api/connections/{quote(account_id, safe='')}/u-1"
+        r = client.get(base, headers={"Authorization": "Bearer " + api_token(account_id)})
+        assert (r.status_code, r.json["account_id"]) == (200, account_id)
+        r = client.get(base + "/snapshots/snp_" + "x" * 24,
+                       headers={"Authorization": "Bearer " + api_token(account_id)})
+        assert (r.status_code, r.json) == (404, {"error": "not_found"})  # reached the snapshot route: none such
+    r = client.get("/api/connections/a/b/u-1", headers={"Authorization": "Bearer " + api_token("a/b")})
+    assert r.status_code == 404  # a bare '/' still separates segments

@@ -94,6 +94,18 @@ def test_api_token():
             verify_api(header, SECRET, "a", "u")
 
 
+@pytest.mark.parametrize("account_id, user_id", [("a", "u" * 257), ("a" * 257, "u"), ("a", "u\tx"), ("a", "u\u2028"),
+                                                 ("", "u"), ("a", "")])
+def test_api_token_for_ids_no_connection_can_have_is_403(account_id, user_id):
+    """A token minted for the very ids of the path still cannot reach ids the webhook refuses
+    (over 256 characters, not printable, empty): no connection has them (found by Schemathesis:
+    the status of a 257-character user id was a 200)."""
+    token = jwt.encode({"sub": user_id, "acct": account_id, "aud": "api", "exp": int(time.time()) + 60}, SECRET,
+                       algorithm="HS256")
+    with pytest.raises(TokenForbidden):
+        verify_api(f"Bearer {token}", SECRET, account_id, user_id)
+
+
 def test_session_cookie_is_signed_and_expires():
     session = Session.new("a", "u", None)
     value = session.encode(SECRET)

@@ -199,3 +199,18 @@ def test_a_version_more_than_the_skew_ahead_of_now_is_refused():
     with pytest.raises(InvalidPayload):
         parse_change(payload(updated_at="2026-11-22T14:00:01Z"), "m", now=now, max_skew=timedelta(hours=2))
     assert parse_change(payload(updated_at="9999-12-31T23:59:59Z"), "m")  # no clock given: no clock rule
+
+
+@pytest.mark.parametrize("field,value,loc", [
+    ("updated_at", "2026-11-20T13:00:00Z\n", "event.updated_at"),
+    ("start", {"date_time": "2026-11-25T14:00:00\n", "time_zone": "America/Sao_Paulo"}, "event.start.date_time"),
+    ("start", {"date": "2026-W48-3"}, "event.start.date"),
+    ("start", {"date": "2026-11-25\n"}, "event.start.date"),
+    ("url", "https://app.example.com/x\n", "event.url"),
+    ("conference_url", "https://meet.example.com/x\n", "event.conference_url"),
+    ("attendees", [{"email": "a@b.co\n"}], "event.attendees[0].email"),
+])
+def test_a_value_that_only_fits_before_a_final_line_break_is_refused(field, value, loc):
+    """``$`` also matches before a final "\\n", and date.fromisoformat takes ISO week dates: both
+    let through values Calendar refuses (or reads otherwise) and docs/openapi.yaml's patterns do not."""
+    assert loc in problems(payload(**{field: value}))
