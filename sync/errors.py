@@ -76,6 +76,11 @@ class CalendarConflict(SyncError):
     """Calendar answered 409: the event id is already taken (possibly by a cancelled event)."""
 
 
+class DisconnectInProgress(SyncError):
+    """The connection is being disconnected (its events being removed): it cannot be connected
+    again until that is done (a few minutes at most)."""
+
+
 class SyncTokenExpired(SyncError):
     """Calendar answered 410 to an incremental listing: the sync token must be dropped and a
     full listing made (CONTRACT §9)."""

@@ -23,6 +23,8 @@ HANDLERS: dict[str, str] = {
     "snapshot_deletes": "sync.snapshots.apply:expand_job",
     "snapshot_change": "sync.snapshots.apply:change_job",
     "calendar_move": "sync.snapshots.move:move_job",
+    # a disconnect removing many events (CONTRACT §4): one step, then the next job of its chain
+    "disconnect": "sync.disconnect.job:run",
 }
 
 

@@ -22,6 +22,7 @@ TASKS: tuple[str, ...] = (
     "sync.drift.scan:scan_due",  # the fallback drift scan (§9)
     "sync.snapshots.apply:expire_task",  # snapshots never completed: receiving → expired after 24 h
     "sync.notifications.tasks:republish_stale_outbox",  # §8: outbox documents a crash left behind
+    "sync.disconnect.job:resume_stalled",  # §4: a disconnect whose job chain was lost
 )
 
 

@@ -30,6 +30,9 @@ class ConnectionStatus(StrEnum):
     ACTIVE = "active"
     NEEDS_REAUTH = "needs_reauth"
     CALENDAR_UNAVAILABLE = "calendar_unavailable"
+    # Disconnect requested (sync/disconnect): refuses every write while the service removes what it
+    # keeps (and, with remove_events, the synced events); the status route already says disconnected.
+    DISCONNECTING = "disconnecting"
     DISCONNECTED = "disconnected"
 
 
@@ -288,6 +291,11 @@ class Connection:
     @property
     def can_write(self) -> bool:
         return self.status is ConnectionStatus.ACTIVE and bool(self.calendar_id and self.token_ref)
+
+    @property
+    def gone(self) -> bool:
+        """Disconnected, or being disconnected: nothing is written for it, kept for it, or announced."""
+        return self.status in (ConnectionStatus.DISCONNECTING, ConnectionStatus.DISCONNECTED)
 
 
 @dataclass(frozen=True)

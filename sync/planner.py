@@ -12,7 +12,6 @@ from sync.model import (
     SYNC_SOURCE,
     Change,
     Connection,
-    ConnectionStatus,
     EventTime,
     Mapping,
     PlatformEvent,
@@ -44,7 +43,7 @@ class Decision:
 def decide(connection: Connection | None, mapping: Mapping | None, change: Change, now: datetime,
            rewrite_equal: bool = False) -> Decision:
     """``rewrite_equal``: a snapshot's ``repair`` writes an unchanged live event again."""
-    if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
+    if connection is None or connection.gone:  # disconnected, or a disconnect is removing what is kept
         return Decision(Action.NO_CONNECTION)
     if mapping is not None:
         if mapping.version is not None:

@@ -191,6 +191,9 @@ class SyncService:
             if mapping is None or mapping.lease is None or mapping.lease.id != lease_id:
                 return None, None, None  # our lease expired and another delivery took over
             applied = error is None
+            # A write that began before a disconnect and ends during it: recorded (the disconnect
+            # removes the event under this mapping), but nothing of the event's contents is kept.
+            keep = conn is not None and not conn.gone
             failed = [] if applied else [notes.event_failed(
                 change.account_id, change.user_id, change.event_id, change.version.rfc3339, str(error), now)]
             new = _clear_parking(replace(
@@ -207,8 +210,9 @@ class SyncService:
                 # What drift repair (sync/drift) needs: our write's etag and the change it applied
                 # (in the contract's shape only, as for a parked change: Firestore-safe).
                 etag=(etag if applied else mapping.etag),
-                applied=(None if change.is_delete else change.parked_message()) if applied else mapping.applied,
-                **(_span(change) if applied else {}),
+                applied=(None if change.is_delete or not keep else change.parked_message()) if applied
+                else mapping.applied,
+                **(_span(change) if applied and keep else {}),
             ), change)
             return None, new, None, failed
 
@@ -225,6 +229,11 @@ class SyncService:
         now = self.clock()
 
         def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
+            if conn is None or conn.gone:
+                # Disconnected while this change was in flight: nothing to park, no status to flip.
+                if mapping is None or mapping.lease is None or mapping.lease.id != lease_id:
+                    return None, None, None
+                return None, replace(mapping, lease=None), None
             # Only the transaction that changes the status announces it: one notification per
             # transition, however many changes meet the revoked grant (CONTRACT §8).
             flipped = [] if conn is None or conn.status is status else [_status_notification(

@@ -35,7 +35,7 @@ class FakeStore:
             self.notifications += list(rest[0]) if rest else []
             if mapping is not None:
                 self.mappings[(account_id, user_id, event_id)] = mapping
-            if status is not None and conn is not None:
+            if status is not None and conn is not None and not conn.gone:
                 self.connections[(account_id, user_id)] = Connection(
                     conn.account_id, conn.user_id, status, conn.calendar_id, conn.token_ref, conn.google_email)
             return result
@@ -92,9 +92,9 @@ class FakeCalendar:
             self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag()}
             return str(self.events[(calendar_id, event_id)]["etag"])
 
-    def delete(self, calendar_id: str, event_id: str) -> None:
+    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None) -> None:
         with self.lock:
-            self._call("delete")
+            self._call("delete" if send_updates is None else f"delete:{send_updates}")
             current = self.events.get((calendar_id, event_id))
             if current is None:
                 raise CalendarNotFound(404)

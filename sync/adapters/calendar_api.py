@@ -31,7 +31,7 @@ from sync.errors import (
     Retryable,
     SyncTokenExpired,
 )
-from sync.model import Connection
+from sync.model import SYNC_SOURCE, Connection
 from sync.ports import TokenVault
 
 SCOPES = (
@@ -188,9 +188,10 @@ class GoogleCalendarSession:
         return _etag(self._execute(events.update(calendarId=calendar_id, eventId=event_id, body=body,
                                                  sendUpdates=self.owner.send_updates)))
 
-    def delete(self, calendar_id: str, event_id: str) -> None:
+    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None) -> None:
         events = self.owner.service.events()
-        self._execute(events.delete(calendarId=calendar_id, eventId=event_id, sendUpdates=self.owner.send_updates))
+        self._execute(events.delete(calendarId=calendar_id, eventId=event_id,
+                                    sendUpdates=send_updates or self.owner.send_updates))
 
     def move(self, calendar_id: str, event_id: str, destination: str) -> None:
         events = self.owner.service.events()
@@ -212,6 +213,21 @@ class GoogleCalendarSession:
         except CalendarNotFound as err:
             if err.status == 410 and sync_token:
                 raise SyncTokenExpired("calendar answered 410 to a sync token") from err
+            raise CalendarUnavailable("calendar not found") from err
+
+    def list_own(self, calendar_id: str, account_id: str, user_id: str, page_token: str | None) -> dict[str, Any]:
+        """One page of the live events this service wrote for (account, user): a disconnect's last
+        look before the revoke (extended properties are filterable; no sync token with them)."""
+        params: dict[str, Any] = {
+            "calendarId": calendar_id, "maxResults": LIST_PAGE_SIZE,
+            "fields": "nextPageToken,items(id,status,extendedProperties)",
+            "privateExtendedProperty": [f"sync_source={SYNC_SOURCE}", f"source_account_id={account_id}",
+                                        f"source_user_id={user_id}"]}
+        if page_token:
+            params["pageToken"] = page_token
+        try:
+            return dict(self._execute(self.owner.service.events().list(**params)))
+        except CalendarNotFound as err:
             raise CalendarUnavailable("calendar not found") from err
 
     def watch(self, calendar_id: str, channel_id: str, address: str, token: str, ttl_seconds: int) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Firestore for the integrations flow: OAuth state, pending grants, status, disconnect.
+"""Firestore for the integrations flow: OAuth state, pending grants, status (a disconnect: sync/disconnect).
 
 Layout (beside the worker's)::
 
@@ -15,8 +15,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from sync.adapters.firestore_store import EVENTS, WRITE_RETRY, FirestoreStore, mapping_from_doc
-from sync.model import Mapping
+from sync.adapters.firestore_store import EVENTS, WRITE_RETRY, FirestoreStore
 from sync.notifications import model as notes
 
 OAUTH_STATES = "oauth_states"
@@ -61,47 +60,22 @@ class IntegrationsStore(FirestoreStore):
         self._settle(account_id, user_id, {"status": "active", "calendar_id": calendar_id, "token_ref": token_ref,
                                            "google_email": google_email, "activated_at": firestore.SERVER_TIMESTAMP},
                      lambda before, identity: [notes.activated(account_id, user_id, google_email, calendar_id,
-                                                               (before or {}).get("calendar_id"), identity)])
-
-    def mark_disconnected(self, account_id: str, user_id: str, events_removed: int = 0) -> None:
-        """connection.disconnected, in the same transaction, when it was not disconnected already."""
-        def disconnected(before: dict[str, Any] | None, identity: tuple[str, ...]) -> list[notes.Notification]:
-            if (before or {}).get("status", "disconnected") == "disconnected":
-                return []
-            return [notes.disconnected(account_id, user_id, events_removed, identity)]
-
-        self._settle(account_id, user_id, {"status": "disconnected", "calendar_id": None, "token_ref": None,
-                                           "google_email": None, "disconnected_at": firestore.SERVER_TIMESTAMP},
-                     disconnected)
+                                                               (before or {}).get("calendar_id"), identity)],
+                     refuse_gone=True)
 
     def _settle(self, account_id: str, user_id: str, fields: dict[str, Any],
-                staged: Callable[[dict[str, Any] | None, tuple[str, ...]], list[notes.Notification]]) -> None:
+                staged: Callable[[dict[str, Any] | None, tuple[str, ...]], list[notes.Notification]],
+                refuse_gone: bool = False) -> None:
         """Write the connection's new state, drop any pending grant, and stage its notification."""
         self.transition(account_id, user_id, {
             "account_id": account_id, "user_id": user_id, **fields, "updated_at": firestore.SERVER_TIMESTAMP,
             "pending_token_ref": firestore.DELETE_FIELD, "pending_google_email": firestore.DELETE_FIELD,
             "pending_at": firestore.DELETE_FIELD,
-        }, staged)
+        }, staged, refuse_gone)
 
     # -- mappings ------------------------------------------------------------------------------
     def _events(self, account_id: str, user_id: str) -> firestore.CollectionReference:
         return self.connection_ref(account_id, user_id).collection(EVENTS)
-
-    def synced_mappings(self, account_id: str, user_id: str) -> list[Mapping]:
-        query = self._events(account_id, user_id).where(filter=firestore.FieldFilter("google_exists", "==", True))
-        return [mapping_from_doc(s.to_dict() or {}) for s in query.stream()]
-
-    def delete_mappings(self, account_id: str, user_id: str) -> int:
-        deleted = 0
-        while True:
-            snaps = list(self._events(account_id, user_id).limit(400).stream())
-            if not snaps:
-                return deleted
-            batch = self.db.batch()
-            for snap in snaps:
-                batch.delete(snap.reference)
-            batch.commit()
-            deleted += len(snaps)
 
     def status_figures(self, account_id: str, user_id: str) -> dict[str, Any]:
         events = self._events(account_id, user_id)

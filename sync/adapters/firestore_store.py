@@ -16,7 +16,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import firestore
 
-from sync.errors import Retryable
+from sync.errors import DisconnectInProgress, Retryable
 from sync.model import (
     Connection,
     ConnectionStatus,
@@ -90,14 +90,16 @@ class FirestoreStore:
         # Made active with a calendar (import-connection): connection.activated, with the write.
         self.transition(c.account_id, c.user_id, fields, lambda before, identity: [activated(
             c.account_id, c.user_id, c.google_email, str(c.calendar_id), (before or {}).get("calendar_id"),
-            identity)])
+            identity)], refuse_gone=True)
 
     def transition(self, account_id: str, user_id: str, fields: dict[str, Any],
-                   notes: Callable[[dict[str, Any] | None, tuple[str, ...]], Sequence[Notification]]) -> None:
+                   notes: Callable[[dict[str, Any] | None, tuple[str, ...]], Sequence[Notification]],
+                   refuse_gone: bool = False) -> None:
         """Merge ``fields`` into the connection and stage ``notes(doc before, identity)`` in the same
         transaction, then publish them. ``identity`` names this transition (the document's update
         time it was made on), for deterministic webhook-ids. A failed publish is left to the outbox
-        sweep: the transition itself has happened."""
+        sweep: the transition itself has happened. ``refuse_gone``: raise DisconnectInProgress,
+        changing nothing, while a disconnect is under way (an activation waits for it to finish)."""
         from sync.notifications import outbox
 
         ref = self.connection_ref(account_id, user_id)
@@ -109,6 +111,9 @@ class FirestoreStore:
             before = (snap.to_dict() or {}) if snap is not None and snap.exists else None
             stamp = getattr(snap, "update_time", None) if before is not None else None
             identity = (stamp.rfc3339() if hasattr(stamp, "rfc3339") else str(stamp),)  # type: ignore[union-attr]
+            if refuse_gone and (before or {}).get("status") == ConnectionStatus.DISCONNECTING.value:
+                raise DisconnectInProgress("a disconnect of this connection is still removing its events: "
+                                           "connect again once it is done")
             txn.set(ref, fields, merge=True)
             staged[:] = [n for n in notes(before, identity) if outbox.stage(txn, self.db, n)]
 
@@ -136,7 +141,8 @@ class FirestoreStore:
             result, new_mapping, new_status, *rest = work(connection, mapping)
             if new_mapping is not None:
                 txn.set(map_ref, mapping_to_doc(new_mapping))
-            if new_status is not None and connection is not None and connection.status is not new_status:
+            if (new_status is not None and connection is not None and connection.status is not new_status
+                    and not connection.gone):  # a disconnect is final: a change in flight never revives it
                 txn.update(conn_ref, {"status": new_status.value, "status_changed_at": firestore.SERVER_TIMESTAMP})
             # Notifications of this transition (a 4th element, CONTRACT §8) commit with it.
             staged[:] = [n for n in (rest[0] if rest else ()) if outbox.stage(txn, self.db, n)]

@@ -115,16 +115,13 @@ def activated(account_id: str, user_id: str) -> None:
     _log(logging.INFO, "drift channel", account_id, user_id, "channel_" + outcome)
 
 
-def disconnected(account_id: str, user_id: str, token_ref: str | None) -> None:
-    """Before the grant is revoked: stop the channel with it, then forget the drift state."""
-    store = wiring.store()
-    record = store.current_channel(account_id, user_id)
-    if record is not None and token_ref:
-        try:
-            _stop(bootstrap.calendars().session_for_ref(token_ref), record, account_id, user_id)
-        except SyncError:
-            pass  # the token is already unusable: the channel expires on its own, its pings are refused
-    store.forget(account_id, user_id)
+def stop_forgotten(account_id: str, user_id: str, token_ref: str, record: ChannelRecord) -> None:
+    """A disconnect forgot the connection's drift state (its pings are refused from then on): stop
+    its channel at Google with the grant, before that is revoked. Never raises."""
+    try:
+        _stop(bootstrap.calendars().session_for_ref(token_ref), record, account_id, user_id)
+    except SyncError:
+        pass  # the token is already unusable: the channel expires on its own, its pings are refused
 
 
 # -- the maintenance task ------------------------------------------------------------------------

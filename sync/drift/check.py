@@ -75,6 +75,7 @@ class CheckState:
     calendar_id: str | None  # the calendar the token belongs to
     pending_at: datetime | None = None  # when the ping that scheduled this check came
     enrolled: bool = True  # False: the connection has no drift state (disconnected): no lease taken
+    last_started_at: datetime | None = None  # when the connection's previous check started listing
 
 
 class DriftStore(Protocol):
@@ -84,8 +85,9 @@ class DriftStore(Protocol):
         """Take the connection's check lease (None: another check holds it)."""
         ...
 
-    def clear_pending(self, account_id: str, user_id: str) -> None:
-        """From now on a ping schedules one more check (this one may list before its change)."""
+    def listing_started(self, account_id: str, user_id: str, lease_id: str, at: datetime) -> None:
+        """The check starts listing at ``at``: from now on a ping schedules one more check (this one
+        may list before its change), which starts no earlier than a debounce window after ``at``."""
         ...
 
     def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
@@ -151,11 +153,14 @@ class DriftCheck:
             return CheckResult("drift_not_enrolled")  # disconnected (its drift state forgotten)
         result = CheckResult("drift_checked")
         try:
-            if state.pending_at is not None and self.debounce > 0:
-                wait = (state.pending_at + timedelta(seconds=self.debounce) - self.clock()).total_seconds()
-                if wait > 0:
-                    self.sleep(min(wait, self.debounce))
-            self.store.clear_pending(account_id, user_id)
+            # A burst of pings settles first, and a connection's checks start at least one debounce
+            # window apart however the pings come (CONTRACT §9).
+            settled = [t + timedelta(seconds=self.debounce) for t in (state.pending_at, state.last_started_at)
+                       if t is not None and self.debounce > 0]
+            wait = (max(settled) - self.clock()).total_seconds() if settled else 0.0
+            if wait > 0:
+                self.sleep(min(wait, self.debounce))
+            self.store.listing_started(account_id, user_id, lease_id, self.clock())
             # Read after the pause: a calendar switched meanwhile is the one to list.
             connection = self.store.get_connection(account_id, user_id)
             if connection is None or not connection.can_write or connection.calendar_id is None:
@@ -249,7 +254,9 @@ class DriftCheck:
                 return False, None, None
             if lease_id is None and m.lease is not None and m.lease.until > now:
                 return False, None, None  # a write started meanwhile: it wins
-            return True, replace(m, etag=etag, lease=None if lease_id else m.lease), notice
+            # Disconnected meanwhile: the disconnect removes the event; nothing is announced.
+            gone = c is None or c.gone
+            return True, replace(m, etag=etag, lease=None if lease_id else m.lease), None if gone else notice
 
         done = self.store.update_mapping(conn.account_id, conn.user_id, expected.event_id, work)
         if done and notice is not None:
@@ -266,6 +273,8 @@ class DriftCheck:
 
         def claim(c: Connection | None, m: Mapping | None):  # type: ignore[no-untyped-def]
             if m is None or not _same_judgement(m, mapping, None) or (m.lease is not None and m.lease.until > now):
+                return None, None, None
+            if c is None or not c.can_write:  # a disconnect began: its own deletes are not drift
                 return None, None, None
             assert m.version is not None
             claimed = replace(m, lease=Lease(lease_id, m.version, now + self.lease))
@@ -304,11 +313,13 @@ class DriftCheck:
 
         self.store.update_mapping(conn.account_id, conn.user_id, event_id, work)
 
-    # -- quota: a listing is a call like any other -------------------------------------------
+    # -- quota: a listing is a call like any other, on the bulk budget ----------------------
     def _pace(self, conn: Connection) -> None:
+        """Checks are background work: they take a token only while the user's bucket keeps its
+        reserve for live changes (as snapshots and moves do), so pings never slow a webhook."""
         if self.throttle is None:
             return
-        wait = self.throttle.wait_turn(conn.key, self.max_wait, self.sleep)
+        wait = self.throttle.wait_bulk_turn(conn.key, self.max_wait, self.sleep)
         if wait is not None:
             raise Retryable("throttled", retry_after=wait)
 

@@ -1,11 +1,14 @@
 """``POST /google/notifications`` on ``integrations``: Calendar's push pings (CONTRACT §9).
 
-A ping carries no data, only ``X-Goog-Channel-ID``, ``X-Goog-Channel-Token`` and
-``X-Goog-Resource-State``. An unknown channel, a wrong token and a channel that is no longer
-the connection's current one all get the same 404 and cause no work, so a prober learns
-nothing. A valid ``sync`` ping (the channel's first) is acknowledged; ``exists`` /
-``not_exists`` schedule one drift check (coalesced: schedule.py). Nothing from the headers is
-logged.
+A ping carries no data, only ``X-Goog-Channel-ID``, ``X-Goog-Channel-Token``,
+``X-Goog-Resource-State`` and ``X-Goog-Message-Number``. An unknown channel, a wrong token and a
+channel that is no longer the connection's current one all get the same 404 and cause no work, so
+a prober learns nothing. A ping whose message number is not above the highest the channel has
+sent (a captured ping replayed, or one Google delivered late: the check of the later one covers
+it) is acknowledged and does nothing; the number is taken in a transaction, so of concurrent
+replays none gets through. A valid ``sync`` ping (the channel's first) is acknowledged;
+``exists`` / ``not_exists`` schedule one drift check (coalesced: schedule.py). Nothing from the
+headers is logged.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sync.drift import wiring
 from sync.drift.schedule import schedule_check
 
 CHANNEL_ID = re.compile(r"^[0-9a-f]{32}$")  # the ids we make (uuid4 hex): anything else is not ours
+MESSAGE_NUMBER = re.compile(r"^[0-9]{1,19}$", re.ASCII)  # Google's: a (64-bit) integer, growing per channel
 CHECK_STATES = ("exists", "not_exists")
 
 
@@ -62,6 +66,10 @@ def handle(request: Any, fields: dict[str, Any]) -> Response:
                                                    and expires < datetime.now(timezone.utc)):
         return _refused(fields)  # stale: replaced, or disconnected
     fields.update(account_id=account_id, user_id=user_id)
+    number = request.headers.get("X-Goog-Message-Number", "")
+    if not MESSAGE_NUMBER.match(number) or not store.accept_message(channel_id, int(number)):
+        fields["outcome"] = "ping_replayed"  # or numberless: not a message of this channel we have not seen
+        return _answer(200, {"status": "ok"})
     if state not in CHECK_STATES or bootstrap.config().drift_policy == "off":
         fields["outcome"] = "ping_acknowledged"
         return _answer(200, {"status": "ok"})

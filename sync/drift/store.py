@@ -43,6 +43,7 @@ DRIFT = "drift"
 CHANNELS = "drift_channels"
 PENDING = "drift_pending"
 META = "drift_meta"
+ACCEPT_ATTEMPTS = 20  # a burst of pings of one channel each compare with the one recorded before
 
 # Where ``event.drift_repaired`` is staged: called inside the transaction that records a repair
 # (or a report), with that transaction. sync/drift/notify.py holds the default.
@@ -82,17 +83,34 @@ class FirestoreDriftStore(FirestoreStore):
             snaps = {s.reference.path: s for s in txn.get_all([ref, pending])}
             snap, marker = snaps.get(ref.path), snaps.get(pending.path)
             if snap is None or not snap.exists:
-                return CheckState(lease_id, None, None, enrolled=False)  # never resurrect a forgotten one
+                # Never resurrect a forgotten one; and a ping that passed just before a disconnect
+                # forgot it may have marked a check pending since: that goes too.
+                if marker is not None and marker.exists:
+                    txn.delete(pending)
+                return CheckState(lease_id, None, None, enrolled=False)
             doc = snap.to_dict() or {}
             held = doc.get("check_lease_until")
             if doc.get("check_lease_id") and isinstance(held, datetime) and held > now:
                 return None
             txn.update(ref, {"check_lease_id": lease_id, "check_lease_until": until})
             pending_at = (marker.to_dict() or {}).get("at") if marker is not None and marker.exists else None
+            started = doc.get("check_started_at")
             return CheckState(lease_id, doc.get("sync_token"), doc.get("sync_calendar_id"),
-                              pending_at if isinstance(pending_at, datetime) else None)
+                              pending_at if isinstance(pending_at, datetime) else None,
+                              last_started_at=started if isinstance(started, datetime) else None)
 
         return self._transaction(run)
+
+    def listing_started(self, account_id: str, user_id: str, lease_id: str, at: datetime) -> None:
+        ref = self.drift_ref(account_id, user_id)
+        self.clear_pending(account_id, user_id)
+
+        def run(txn: firestore.Transaction) -> None:
+            snap = next(iter(txn.get_all([ref])), None)
+            if snap is not None and snap.exists and (snap.to_dict() or {}).get("check_lease_id") == lease_id:
+                txn.update(ref, {"check_started_at": at})
+
+        self._transaction(run)
 
     def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
                   calendar_id: str, keep_token: bool) -> None:
@@ -187,6 +205,28 @@ class FirestoreDriftStore(FirestoreStore):
         snap = self.channel_ref(channel_id).get()
         return snap.to_dict() if snap.exists else None
 
+    def accept_message(self, channel_id: str, number: int) -> bool:
+        """True once per message: ``number`` is above the highest the channel has sent us. Recorded by
+        a write conditional on the document being as read (no transaction: a channel's pings come in
+        bursts, and locks would queue them), so of two concurrent deliveries of one number only one
+        passes, and a lower number that loses the race to a higher one is refused."""
+        ref = self.channel_ref(channel_id)
+        for _ in range(ACCEPT_ATTEMPTS):
+            snap = ref.get()
+            if not snap.exists or number <= int((snap.to_dict() or {}).get("last_message_number") or 0):
+                return False
+            try:
+                ref.update({"last_message_number": number},
+                           option=self.db.write_option(last_update_time=snap.update_time))
+                return True
+            except gexc.FailedPrecondition:
+                continue  # another ping was recorded meanwhile: compare with it
+            except gexc.NotFound:
+                return False
+            except _TRANSIENT as exc:
+                raise Retryable(f"firestore: {type(exc).__name__}") from exc
+        raise Retryable("firestore: ping contention")
+
     def drift_doc(self, account_id: str, user_id: str) -> dict[str, Any] | None:
         snap = self.drift_ref(account_id, user_id).get()
         return snap.to_dict() if snap.exists else None
@@ -237,15 +277,15 @@ class FirestoreDriftStore(FirestoreStore):
 
         self._transaction(run)
 
-    def forget(self, account_id: str, user_id: str) -> None:
-        """Disconnect: every trace of drift repair for the connection goes."""
-        doc = self.drift_doc(account_id, user_id) or {}
-        batch = self.db.batch()
-        if doc.get("channel_id"):
-            batch.delete(self.channel_ref(str(doc["channel_id"])))
-        batch.delete(self.drift_ref(account_id, user_id))
-        batch.delete(self.pending_ref(account_id, user_id))
-        batch.commit(retry=WRITE_RETRY)
+    def forget_in(self, txn: firestore.Transaction, account_id: str, user_id: str,
+                  doc: dict[str, Any] | None) -> ChannelRecord | None:
+        """Stage, in the caller's transaction, the deletes that forget the connection's drift state
+        (``doc``: its drift document as that transaction read it); the channel to stop, if any."""
+        if doc and doc.get("channel_id"):
+            txn.delete(self.channel_ref(str(doc["channel_id"])))
+        txn.delete(self.drift_ref(account_id, user_id))
+        txn.delete(self.pending_ref(account_id, user_id))
+        return _channel_of(doc or {})
 
     def enroll(self, account_id: str, user_id: str, next_scan_at: datetime) -> None:
         """A connection the maintenance job did not know yet: a channel and scans from now on."""

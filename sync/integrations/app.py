@@ -30,6 +30,7 @@ from sync.errors import (
     CalendarNotFound,
     CalendarUnavailable,
     ConfigError,
+    DisconnectInProgress,
     Permanent,
     Retryable,
 )
@@ -245,6 +246,13 @@ class Integrations:
 
     def status(self, account_id: str, user_id: str) -> dict[str, Any]:
         doc = self.store.connection_doc(account_id, user_id) or {}
+        if doc.get("status") == "disconnecting":  # disconnected for the platform: what is left is being removed
+            from sync.disconnect.api import removing
+
+            return {"account_id": account_id, "user_id": user_id, "status": "disconnected", "google_email": None,
+                    "calendar_id": None, "last_synced_at": None, "last_error": None,
+                    "counts": {"synced": 0, "failed": 0, "parked": 0, "deleted": 0}, "snapshot": None,
+                    "moving": None, "removing": removing(account_id, user_id)}
         status = doc.get("status", "disconnected")
         figures = self.store.status_figures(account_id, user_id) if doc else {
             "last_synced_at": None, "last_error": None, "counts": {"synced": 0, "failed": 0, "parked": 0, "deleted": 0}}
@@ -257,38 +265,13 @@ class Integrations:
         return {"account_id": account_id, "user_id": user_id, "status": status,
                 "google_email": doc.get("google_email") if status != "disconnected" else None,
                 "calendar_id": doc.get("calendar_id") if status != "disconnected" else None, **figures,
-                **(status_fields(account_id, user_id) if doc else {"snapshot": None, "moving": None})}
+                **(status_fields(account_id, user_id) if doc else {"snapshot": None, "moving": None}),
+                "removing": None}
 
     def disconnect(self, account_id: str, user_id: str, remove_events: bool) -> Response:
-        doc = self.store.connection_doc(account_id, user_id) or {}
-        refs = [r for r in (doc.get("token_ref"), doc.get("pending_token_ref")) if r]
-        removed = 0
-        if remove_events and doc.get("token_ref"):
-            calendar = bootstrap.calendars().session_for_ref(doc["token_ref"])
-            try:
-                for mapping in self.store.synced_mappings(account_id, user_id):
-                    try:
-                        calendar.delete(mapping.calendar_id or doc.get("calendar_id"), mapping.google_event_id)
-                    except CalendarNotFound:
-                        pass
-                    removed += 1
-            except (AuthRevoked, CalendarUnavailable):
-                return _json({"error": "cannot_remove_events",
-                              "detail": "Google access is gone; reconnect first or disconnect without remove_events"},
-                             409)
-        drift_channels.disconnected(account_id, user_id, doc.get("token_ref"))  # §9: before the revoke
-        vault = bootstrap.vault()
-        for ref in refs:
-            try:
-                oauth.revoke(self.settings.oauth_revoke_uri, vault.read_refresh_token(ref))
-            except AuthRevoked:
-                pass  # the token is already gone
-            vault.destroy(ref)
-        deleted = self.store.delete_mappings(account_id, user_id)
-        self.store.mark_disconnected(account_id, user_id, events_removed=removed)
-        logs.log(logging.INFO, "disconnected", {"function": "integrations", "account_id": account_id,
-                                                "user_id": user_id, "outcome": "disconnected", "count": deleted})
-        return _json({"status": "disconnected", "removed_events": removed, "deleted_mappings": deleted}, 200)
+        from sync.disconnect import api as disconnect_api  # CONTRACT §4: sync/disconnect/
+
+        return disconnect_api.handle(account_id, user_id, remove_events)
 
 
 def _json(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
@@ -358,6 +341,8 @@ def handle(request: Any) -> Response:
                     else _message_page(lang, 503, "unavailable"))
     except AuthRevoked:
         response = _message_page(lang, 401, "session")
+    except DisconnectInProgress:  # a reconnect while the previous disconnect still removes events
+        response = _message_page(lang, 409, "disconnecting")
     except Exception as exc:  # the boundary
         logs.log(logging.ERROR, "integrations failed unexpectedly", {**fields, "error_type": type(exc).__name__},
                  trace, exc_info=exc)

@@ -47,6 +47,9 @@ TEXT = {
         "unavailable_body": "O Google não respondeu. Tente novamente em alguns minutos.",
         "not_found_title": "Página não encontrada",
         "not_found_body": "Este endereço não existe.",
+        "disconnecting_title": "Desconexão em andamento",
+        "disconnecting_body": "Ainda estamos removendo os eventos da conexão anterior do Google Agenda. "
+                              "Tente de novo em alguns minutos.",
     },
     "en": {
         "title": "Google Calendar integration",
@@ -83,6 +86,9 @@ TEXT = {
         "unavailable_body": "Google did not answer. Please try again in a few minutes.",
         "not_found_title": "Page not found",
         "not_found_body": "This address does not exist.",
+        "disconnecting_title": "Disconnect in progress",
+        "disconnecting_body": "The events of the previous connection are still being removed from Google Calendar. "
+                              "Try again in a few minutes.",
     },
 }
 

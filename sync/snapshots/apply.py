@@ -20,18 +20,19 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sync import logs
-from sync.errors import InvalidPayload
+from sync.errors import InvalidPayload, Retryable
 from sync.jobs import JobOutcome
-from sync.model import Change, ConnectionStatus, Version, ordering_key
+from sync.model import Change, Version, ordering_key
 from sync.notifications import model as notes
 from sync.payload import parse_change
 from sync.service import SyncService
 from sync.snapshots import model as m
-from sync.snapshots.store import OnCompleted, SnapshotStore, chunk_id, page_id
+from sync.snapshots.store import OnCompleted, PagesChanged, SnapshotStore, chunk_id, page_id
 
 DELETE_CHUNK = 100
 SLICE = 100  # a page is handed on 100 events per job, so no job holds a push slot for long
 BULK_PRECHECK_WAIT = 1.0  # a bulk change waits this long at most for a token before handing back
+PLAN_ATTEMPTS = 5  # complete plans again when a page was stored meanwhile
 
 
 def utcnow() -> datetime:
@@ -72,7 +73,7 @@ class Snapshots:
     # -- the API ---------------------------------------------------------------------------------
     def create(self, account_id: str, user_id: str, request: m.SnapshotRequest) -> str:
         connection = self.store.mappings.get_connection(account_id, user_id)
-        if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
+        if connection is None or connection.gone:
             raise Refused(409, {"error": "not_connected"})
         now = self.clock()
         snapshot_id = m.new_snapshot_id()
@@ -131,7 +132,16 @@ class Snapshots:
                 "started_at": _iso(doc.get("started_at")), "finished_at": _iso(doc.get("finished_at"))}
 
     def complete(self, doc: dict[str, Any], snapshot_id: str, pages: int) -> dict[str, Any]:
+        for _ in range(PLAN_ATTEMPTS):
+            try:
+                return self._complete(doc, snapshot_id, pages)
+            except PagesChanged:  # a page was stored while planning: plan again from what is stored now
+                doc = self.store.get(snapshot_id) or doc
+        raise Retryable("snapshot pages kept changing during complete")
+
+    def _complete(self, doc: dict[str, Any], snapshot_id: str, pages: int) -> dict[str, Any]:
         state = self.state(doc)
+        revision = int(doc.get("revision", 0))  # the pages below are read at (or after) this revision
         if state == m.APPLYING and doc.get("pages") == pages:  # the platform retried: publish again
             self._fan_out(snapshot_id, doc)
             return {"state": m.APPLYING, "upserts": doc["upserts"], "deletes": doc["deletes"]}
@@ -158,20 +168,23 @@ class Snapshots:
         if m.mass_delete_refused(len(deletes), live) and not doc.get("allow_mass_delete"):
             self.store.transition(snapshot_id, (m.RECEIVING,), {
                 "state": m.REFUSED, "finished_at": now, "pages": pages, "upserts": 0,
-                "refused_deletes": len(deletes), "live": live})
+                "refused_deletes": len(deletes), "live": live}, revision=revision)
             raise Refused(409, {"error": "mass_delete_refused", "deletes": len(deletes), "live": live})
         chunks = [deletes[i:i + DELETE_CHUNK] for i in range(0, len(deletes), DELETE_CHUNK)]
         self.store.put_delete_chunks(snapshot_id, chunks, doc["purge_at"])
 
         def skip_known(txn: Any, _: dict[str, Any]) -> None:
+            # Positions in the page's ids (8 bytes each, room the PUT kept), never the ids again: a
+            # page of long ids would outgrow Firestore's 1 MiB.
             for n in range(pages):
-                skip = sorted(known.intersection(stored[n]))
+                skip = [i for i, event_id in enumerate(stored[n]) if event_id in known]
                 if skip:
-                    txn.update(self.store.page_ref(snapshot_id, n), {"skip": skip})
+                    txn.update(self.store.page_ref(snapshot_id, n), {"skip_index": skip})
 
         applying = self.store.transition(snapshot_id, (m.RECEIVING,), {
             "state": m.APPLYING, "started_at": now, "pages": pages, "upserts": len(ids), "deletes": len(deletes),
-            "delete_chunks": len(chunks), "live": live, "unchanged_at_complete": len(known)}, skip_known)
+            "delete_chunks": len(chunks), "live": live, "unchanged_at_complete": len(known)}, skip_known,
+            revision=revision)
         if applying is None:
             raise Refused(409, {"error": "not_receiving", "state": self.state(self.store.get(snapshot_id) or doc)})
         self._fan_out(snapshot_id, applying, {n for n in range(pages) if known.issuperset(stored[n])})
@@ -209,7 +222,8 @@ class Snapshots:
         handed on SLICE events at a time, each slice's job publishing the next one's, so the
         expansion interleaves with applying instead of holding push slots for long."""
         snapshot_id, part_name = str(data["snapshot_id"]), str(data["part"])
-        after = data.get("after")
+        offset = data.get("offset")
+        offset = offset if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0 else 0
         fields = {"snapshot_id": snapshot_id, "account_id": data.get("account_id", ""),
                   "user_id": data.get("user_id", "")}
         doc = self.store.get(snapshot_id)
@@ -217,18 +231,20 @@ class Snapshots:
             return JobOutcome("snapshot_not_applying", fields=fields)
         part = self.store.part(snapshot_id, part_name)
         through = (part or {}).get("published_through")
-        if part is None or part.get("published") or (through and str(after or "") < through):
+        if part is None or part.get("published") or (isinstance(through, int) and offset < through):
             return JobOutcome("snapshot_part_published_already", fields=fields)
         a, u = doc["account_id"], doc["user_id"]
         expected = int(doc.get("upserts", 0)) + int(doc.get("deletes", 0)) - int(doc.get("unchanged_at_complete", 0))
         follow: dict[str, Any] | None = None
         if part.get("kind") == "page":
-            rows = self.store.page_slice(snapshot_id, int(part["page"]), str(after) if after else None, SLICE)
-            skip = set(part.get("skip") or [])
+            # Only the events this page recorded, by id: nothing else stored under it is ever applied.
+            rows = self.store.page_events(snapshot_id, part, offset, SLICE)
+            skip = set(part.get("skip_index") or [])
+            skip_ids = set(part.get("skip") or [])  # pages completed before skip_index existed
             messages = [m.change_message(snapshot_id, a, u, row["event"], bool(doc.get("repair")))
-                        for _, row in rows if row["event_id"] not in skip]
-            if len(rows) == SLICE:
-                follow = {**data, "after": rows[-1][0]}
+                        for index, row in rows if index not in skip and row["event_id"] not in skip_ids]
+            if offset + SLICE < len(part.get("ids") or []):
+                follow = {**data, "offset": offset + SLICE}
         else:
             as_of = Version(doc["as_of"]).rfc3339
             messages = [m.delete_message(snapshot_id, a, u, event_id, as_of) for event_id in part.get("ids", [])]
@@ -236,7 +252,7 @@ class Snapshots:
         if follow is not None:
             out.append((follow, f"{a}/{u}/{snapshot_id}:{part_name}"))
         publish_all(self.bulk, out)
-        self.store.mark_published(snapshot_id, part_name, follow["after"] if follow else None)
+        self.store.mark_published(snapshot_id, part_name, follow["offset"] if follow else None)
         return JobOutcome("snapshot_part_published", fields={**fields, "count": len(messages)})
 
     def apply_change(self, data: dict[str, Any]) -> JobOutcome:

@@ -22,6 +22,10 @@ MAX_PAGE_EVENTS = 1000
 # An event is stored as one Firestore document (1 MiB at most): what a webhook's 1 MiB body can carry,
 # less room for the document's other fields.
 MAX_EVENT_BYTES = 1024 * 1024 - 64 * 1024
+# A page's document holds its event ids and versions (what reconcile reads) and, once completed,
+# the positions of those already applied (8 bytes each): all of it must fit in one Firestore document
+# (1 MiB), with room for its other fields. Strings count their UTF-8 bytes + 1 (Firestore's sizes).
+PAGE_DOCUMENT_BUDGET = 1024 * 1024 - 64 * 1024
 MAX_EVENTS = 100_000
 MAX_PAGES = MAX_EVENTS  # a page may hold a single event
 EXPIRES_AFTER = timedelta(hours=24)  # an incomplete snapshot expires
@@ -147,7 +151,18 @@ def parse_page(body: Any, account_id: str, user_id: str, snapshot_id: str, now: 
         changes.append(change)
     if problems:
         raise InvalidPayload(problems)
+    needed = page_document_bytes(changes)
+    if needed > PAGE_DOCUMENT_BUDGET:
+        raise InvalidPayload([{"loc": "events", "msg": f"these event ids need {needed} bytes stored together, more "
+                                                      f"than the {PAGE_DOCUMENT_BUDGET} a page holds: send them "
+                                                      "in smaller pages"}])
     return changes
+
+
+def page_document_bytes(changes: list[Change]) -> int:
+    """What the page's id list costs in its Firestore document: ids, versions, and the position
+    ``complete`` may record for each (so ``complete`` never grows the document past the limit)."""
+    return sum(len(c.event_id.encode("utf-8")) + 1 + len(c.version.key) + 1 + 8 for c in changes)
 
 
 def _reroot(loc: str, index: int) -> str:

@@ -4,10 +4,18 @@ Layout (every document carries ``purge_at``; a TTL policy on that field removes 
 
     snapshots/{snapshot_id}                          account_id, user_id, as_of, covers_from, flags,
                                                      state, counts, created/expires/started/finished
-    snapshots/{id}/snapshot_pages/p{n:06}            one per page: its event ids (the set reconcile reads)
+    snapshots/{id}/snapshot_pages/p{n:06}            one per page: its event ids (the set reconcile reads),
+                                                     versions, and the upload its events were stored under
     snapshots/{id}/snapshot_pages/d{n:06}            one per chunk of reconcile's deletes (their ids)
-    snapshots/{id}/snapshot_events/p{n:06}:{e:id}    one per event: the raw event (a page of 1000 can
+    snapshots/{id}/snapshot_events/p{n:06}:{upload}:{e:id}
+                                                     one per event: the raw event (a page of 1000 can
                                                      exceed Firestore's 1 MiB, so never one doc per page)
+
+A PUT stores its events under an upload id of its own *before* the transaction that checks the
+snapshot's state, expiry and event limit and records the page (ids + upload); a refused PUT
+deletes what it stored, and nothing ever reads an upload that no page records: a page answered
+anything but 202 is never applied. A replaced page's previous upload is deleted once the new one
+is recorded.
     snapshots/{id}/snapshot_results/{e:id}           one per applied event or delete: its category,
                                                      created once (redeliveries do not count twice)
     snapshots/{id}/snapshot_shards/{0..15}           counters: total and per category, +1 per result
@@ -17,15 +25,18 @@ Layout (every document carries ``purge_at``; a TTL policy on that field removes 
 
 from __future__ import annotations
 
+import logging
 import random
+import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
-from google.cloud.firestore_v1.field_path import FieldPath
 
+from sync import logs
 from sync.adapters.firestore_store import EVENTS, WRITE_RETRY, FirestoreStore, retryable
+from sync.errors import Retryable
 from sync.model import event_key
 from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING
 
@@ -61,6 +72,13 @@ def chunk_id(n: int) -> str:
     return f"d{n:06d}"
 
 
+def event_doc_id(n: int, upload: str | None, event_id: str) -> str:
+    """An event's document under its page's upload (pages stored before uploads existed: none)."""
+    return f"{page_id(n)}:{upload}:{event_key(event_id)}" if upload else f"{page_id(n)}:{event_key(event_id)}"
+
+
+class PagesChanged(Exception):
+    """A page was stored after ``complete`` read the pages: its plan is stale."""
 
 
 def batch_committer(batch: Any) -> Callable[[], Any]:
@@ -93,8 +111,10 @@ class SnapshotStore:
         return {**doc, "snapshot_id": snapshot_id} if doc else None
 
     def transition(self, snapshot_id: str, from_states: Iterable[str], fields: dict[str, Any],
-                   on_done: Callable[[Any, dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
-        """Move the snapshot out of one of ``from_states`` (exactly once); None if it was not in one."""
+                   on_done: Callable[[Any, dict[str, Any]], None] | None = None,
+                   revision: int | None = None) -> dict[str, Any] | None:
+        """Move the snapshot out of one of ``from_states`` (exactly once); None if it was not in one.
+        ``revision``: the pages were read at this revision; PagesChanged if one was stored since."""
         ref, allowed = self.ref(snapshot_id), tuple(from_states)
 
         @firestore.transactional
@@ -103,6 +123,8 @@ class SnapshotStore:
             doc = snap.to_dict() if snap is not None and snap.exists else None
             if doc is None or doc.get("state") not in allowed:
                 return None
+            if revision is not None and int(doc.get("revision", 0)) != revision:
+                raise PagesChanged(snapshot_id)
             txn.update(ref, fields)
             if on_done is not None:
                 on_done(txn, doc)
@@ -113,38 +135,56 @@ class SnapshotStore:
     # -- pages -----------------------------------------------------------------------------------
     def put_page(self, snapshot_id: str, n: int, events: list[tuple[str, dict[str, Any], str]],
                  purge_at: datetime, now: datetime) -> None:
-        """Store page ``n`` (replacing what it held): (event id, raw event, version key) each."""
+        """Store page ``n`` (replacing what it held): (event id, raw event, version key) each.
+        Raises PageRefused, having stored nothing, when the snapshot cannot take it."""
         snap_ref = self.ref(snapshot_id)
         page_ref = snap_ref.collection(PAGES).document(page_id(n))
         events_ref = snap_ref.collection(SNAPSHOT_EVENTS)
         ids, versions = [e[0] for e in events], [e[2] for e in events]
-        writes = [(events_ref.document(f"{page_id(n)}:{event_key(eid)}"),
-                   {"page": n, "event_id": eid, "event": raw, "version": version, "purge_at": purge_at})
-                  for eid, raw, version in events]
-        self._commit(lambda batch, item: batch.set(item[0], item[1]), writes)
+        # A refusal that is certain already costs no write (the transaction below decides).
+        _admit(self.get(snapshot_id), self.part(snapshot_id, page_id(n)), len(ids), now)
+        upload = secrets.token_hex(6)
+        refs = [events_ref.document(event_doc_id(n, upload, eid)) for eid in ids]
+        writes = [(ref, {"page": n, "upload": upload, "event_id": eid, "event": raw, "version": version,
+                         "purge_at": purge_at}) for ref, (eid, raw, version) in zip(refs, events, strict=True)]
 
         @firestore.transactional
-        def record(txn: firestore.Transaction) -> list[str]:
+        def record(txn: firestore.Transaction) -> dict[str, Any]:
             snaps = {s.reference.path: s for s in txn.get_all([snap_ref, page_ref])}
             snap, page = snaps.get(snap_ref.path), snaps.get(page_ref.path)
             doc = snap.to_dict() if snap is not None and snap.exists else None
-            if doc is None or doc.get("state") != RECEIVING:
-                raise PageRefused("not_receiving", state=(doc or {}).get("state"))
-            if doc["expires_at"] <= now:
-                raise PageRefused("snapshot_expired", state=EXPIRED)
-            before = list((page.to_dict() or {}).get("ids", [])) if page is not None and page.exists else []
-            total = int(doc.get("events", 0)) - len(before) + len(ids)
-            if total > MAX_EVENTS:
-                raise PageRefused("too_many_events", limit=MAX_EVENTS)
-            txn.set(page_ref, {"kind": "page", "page": n, "ids": ids, "versions": versions, "count": len(ids),
-                               "purge_at": purge_at, "received_at": now})
-            txn.update(snap_ref, {"events": total, "pages_received": firestore.ArrayUnion([n])})
+            before = (page.to_dict() or {}) if page is not None and page.exists else {}
+            total = _admit(doc, before, len(ids), now)
+            txn.set(page_ref, {"kind": "page", "page": n, "upload": upload, "ids": ids, "versions": versions,
+                               "count": len(ids), "purge_at": purge_at, "received_at": now})
+            txn.update(snap_ref, {"events": total, "pages_received": firestore.ArrayUnion([n]),
+                                  "revision": firestore.Increment(1)})
             return before
 
-        before = retryable(lambda: record(self.db.transaction()))
-        stale = set(before) - set(ids)
-        self._commit(lambda batch, ref: batch.delete(ref),
-                     [events_ref.document(f"{page_id(n)}:{event_key(eid)}") for eid in stale])
+        try:
+            self._commit(lambda batch, item: batch.set(item[0], item[1]), writes)
+            before = retryable(lambda: record(self.db.transaction()))
+        except BaseException:
+            self._discard(snapshot_id, refs)  # refused or failed: none of it stays
+            raise
+        self._discard(snapshot_id, self.page_event_refs(snapshot_id, before))  # the page it replaced
+
+    def page_event_refs(self, snapshot_id: str, page: dict[str, Any]) -> list[firestore.DocumentReference]:
+        """The event documents a page document records (none for no page)."""
+        if not page.get("ids"):
+            return []
+        events_ref = self.ref(snapshot_id).collection(SNAPSHOT_EVENTS)
+        n, upload = int(page["page"]), page.get("upload")
+        return [events_ref.document(event_doc_id(n, upload, eid)) for eid in page["ids"]]
+
+    def _discard(self, snapshot_id: str, refs: list[firestore.DocumentReference]) -> None:
+        """Delete event documents no page records (any more). Best effort: they are never read,
+        and Firestore's TTL removes them with the snapshot if this fails."""
+        try:
+            self._commit(lambda batch, ref: batch.delete(ref), refs)
+        except Retryable as exc:
+            logs.log(logging.WARNING, "snapshot events left to the TTL", {
+                "function": "integrations", "snapshot_id": snapshot_id, "count": len(refs), "reason": exc.reason})
 
     def _commit(self, add: Callable[[Any, Any], None], items: list[Any]) -> None:
         for start in range(0, len(items), _BATCH):
@@ -165,16 +205,13 @@ class SnapshotStore:
     def page_ref(self, snapshot_id: str, n: int) -> firestore.DocumentReference:
         return self.ref(snapshot_id).collection(PAGES).document(page_id(n))
 
-    def page_slice(self, snapshot_id: str, n: int, after: str | None, limit: int) -> list[tuple[str, dict[str, Any]]]:
-        """Up to ``limit`` events of page ``n`` after document id ``after``, in document id order
-        (a range on the document id: no composite index needed)."""
-        events = self.ref(snapshot_id).collection(SNAPSHOT_EVENTS)
-        name = FieldPath.document_id()
-        low = events.document(after or f"{page_id(n)}:")
-        query = (events.where(filter=firestore.FieldFilter(name, ">" if after else ">=", low))
-                 .where(filter=firestore.FieldFilter(name, "<", events.document(f"{page_id(n)};")))
-                 .order_by(name).limit(limit))
-        return [(d.id, d.to_dict() or {}) for d in query.stream()]
+    def page_events(self, snapshot_id: str, page: dict[str, Any], offset: int,
+                    limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """(index in the page, stored event) for the page's recorded ids ``offset`` to
+        ``offset + limit``: what the page recorded, read by id, never by prefix."""
+        refs = self.page_event_refs(snapshot_id, page)[offset:offset + limit]
+        found = {snap.reference.path: snap.to_dict() or {} for snap in self.db.get_all(refs) if snap.exists}
+        return [(offset + i, found[ref.path]) for i, ref in enumerate(refs) if ref.path in found]
 
     def put_delete_chunks(self, snapshot_id: str, chunks: list[list[str]], purge_at: datetime) -> None:
         pages = self.ref(snapshot_id).collection(PAGES)
@@ -186,8 +223,8 @@ class SnapshotStore:
         snap = self.ref(snapshot_id).collection(PAGES).document(part_id).get()
         return snap.to_dict() if snap.exists else None
 
-    def mark_published(self, snapshot_id: str, part_id: str, through: str | None = None) -> None:
-        """The whole part was handed on (``through`` None), or its events up to ``through``."""
+    def mark_published(self, snapshot_id: str, part_id: str, through: int | None = None) -> None:
+        """The whole part was handed on (``through`` None), or its events before index ``through``."""
         fields: dict[str, Any] = {"published": True} if through is None else {"published_through": through}
         self.ref(snapshot_id).collection(PAGES).document(part_id).update(fields, retry=WRITE_RETRY)
 
@@ -209,7 +246,10 @@ class SnapshotStore:
 
         @firestore.transactional
         def run(txn: firestore.Transaction) -> bool:
-            snap = next(iter(txn.get_all([result_ref])), None)
+            snaps = {s.reference.path: s for s in txn.get_all([snap_ref, result_ref])}
+            if not getattr(snaps.get(snap_ref.path), "exists", False):
+                return False  # forgotten by a disconnect: nothing is kept of it any more
+            snap = snaps.get(result_ref.path)
             if snap is not None and snap.exists:
                 return False
             txn.create(result_ref, {"event_id": event_id, "category": category, "outcome": outcome,
@@ -277,6 +317,46 @@ class SnapshotStore:
                     expired += 1
         return expired
 
+    # -- a disconnect forgets the user's snapshots (CONTRACT §4) ------------------------------------
+    def forget_user(self, account_id: str, user_id: str, deadline: Callable[[], bool]) -> bool:
+        """Delete every snapshot of the user, its event copies included; False when ``deadline()``
+        came first (call again: what is left goes then). The snapshot documents go first, so a page
+        or a complete arriving meanwhile finds no snapshot (404) and stores nothing; their ids wait
+        on the connection document (ids only) until everything under them is gone."""
+        conn_ref = self.mappings.connection_ref(account_id, user_id)
+        conn = conn_ref.get()
+        left = list((conn.to_dict() or {}).get("forgetting_snapshots") or []) if conn.exists else []
+        query = (self.db.collection(SNAPSHOTS).where(filter=firestore.FieldFilter("account_id", "==", account_id))
+                 .where(filter=firestore.FieldFilter("user_id", "==", user_id)))
+        found = [snap.id for snap in query.select([]).stream()]
+        ids = sorted(set(left) | set(found))
+        if found:
+            conn_ref.set({"forgetting_snapshots": ids}, merge=True, retry=WRITE_RETRY)
+            self._commit(lambda batch, snapshot_id: batch.delete(self.ref(snapshot_id)), found)
+        for snapshot_id in ids:
+            for part in (SNAPSHOT_EVENTS, PAGES, RESULTS, SHARDS):
+                while docs := [d.reference for d in self.ref(snapshot_id).collection(part).select([])
+                               .limit(_BATCH).stream()]:
+                    if deadline():
+                        return False
+                    self._commit(lambda batch, ref: batch.delete(ref), docs)
+        conn_ref.set({"forgetting_snapshots": firestore.DELETE_FIELD, "latest_snapshot_id": firestore.DELETE_FIELD},
+                     merge=True, retry=WRITE_RETRY)
+        return True
+
     # -- calendar moves --------------------------------------------------------------------------
     def move_ref(self, connection_key: str) -> firestore.DocumentReference:
         return self.db.collection(MOVES).document(connection_key)
+
+
+def _admit(doc: dict[str, Any] | None, page: dict[str, Any] | None, count: int, now: datetime) -> int:
+    """The snapshot's event total once this page replaces ``page``; PageRefused when the snapshot
+    cannot take it (not receiving, expired, or over the 100,000-event limit)."""
+    if doc is None or doc.get("state") != RECEIVING:
+        raise PageRefused("not_receiving", state=(doc or {}).get("state"))
+    if doc["expires_at"] <= now:
+        raise PageRefused("snapshot_expired", state=EXPIRED)
+    total = int(doc.get("events", 0)) - len((page or {}).get("ids") or []) + count
+    if total > MAX_EVENTS:
+        raise PageRefused("too_many_events", limit=MAX_EVENTS)
+    return total

@@ -164,9 +164,12 @@ def test_forged_and_stale_pings_are_refused_alike_and_cause_no_work(stack, platf
     token = stack.standin.state.channels[channel["id"]].token
     url = stack.url("integrations") + "google/notifications"
 
+    numbers = iter(range(stack.standin.state.channels[channel["id"]].messages + 100, 10**6))
+
     def ping(channel_id, channel_token, state="exists"):
         return requests.post(url, headers={"X-Goog-Channel-ID": channel_id, "X-Goog-Channel-Token": channel_token,
-                                           "X-Goog-Resource-State": state, "X-Goog-Resource-ID": "x"}, timeout=10)
+                                           "X-Goog-Resource-State": state, "X-Goog-Resource-ID": "x",
+                                           "X-Goog-Message-Number": str(next(numbers))}, timeout=10)
 
     assert ping(channel["id"], token).status_code == 200  # the genuine one
     checks = len(drift_lines(platform, user))
@@ -298,8 +301,13 @@ def test_a_burst_of_pings_is_one_check(stack, platform, user):
     before, lists = len(drift_lines(platform, user)), calls(stack, "events.list")
     headers = {"X-Goog-Channel-ID": channel["id"], "X-Goog-Channel-Token": token, "X-Goog-Resource-State": "exists"}
     url = stack.url("integrations") + "google/notifications"
+    first = stack.standin.state.channels[channel["id"]].messages + 100  # 50 changes: 50 numbers, growing
+
+    def ping(n):
+        return requests.post(url, headers={**headers, "X-Goog-Message-Number": str(first + n)}, timeout=30)
+
     with ThreadPoolExecutor(10) as pool:
-        answers = list(pool.map(lambda _: requests.post(url, headers=headers, timeout=30).status_code, range(50)))
+        answers = list(pool.map(lambda n: ping(n).status_code, range(50)))
     assert answers == [200] * 50
     wait_for(lambda: len(drift_lines(platform, user)) > before, what="the check")
     time.sleep(2)

@@ -159,3 +159,23 @@ def test_send_updates_reaches_calendar_on_every_write(standin, mode):
     session.update(EMAIL, b["id"], b)
     session.delete(EMAIL, b["id"])
     assert standin.state.calls[f"sendUpdates={mode}"] == 3
+
+
+def test_a_delete_may_mail_nobody_whatever_send_updates_says(standin, session):
+    """A disconnect's removal passes sendUpdates=none even where SEND_UPDATES is all."""
+    session.owner.send_updates = "all"
+    session.insert(EMAIL, body(event_id="bye"))
+    session.delete(EMAIL, google_event_id("a", "u", "bye"), send_updates="none")
+    assert standin.state.calls["sendUpdates=none"] == 1
+    session.insert(EMAIL, body(event_id="bye-2"))
+    session.delete(EMAIL, google_event_id("a", "u", "bye-2"))
+    assert standin.state.calls["sendUpdates=all"] == 3  # the two inserts and the ordinary delete
+
+
+def test_list_own_finds_only_this_users_live_events(standin, session):
+    mine = parse_change(payload(account_id="a", user_id="u", event_id="mine"), "m")
+    theirs = parse_change(payload(account_id="a", user_id="other", event_id="theirs"), "m")
+    for change in (mine, theirs):
+        session.insert(EMAIL, event_body(change, google_event_id("a", change.user_id, change.event_id)))
+    page = session.list_own(EMAIL, "a", "u", None)
+    assert [e["id"] for e in page["items"]] == [google_event_id("a", "u", "mine")]

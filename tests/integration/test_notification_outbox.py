@@ -130,11 +130,27 @@ def test_the_sweep_publishes_only_what_was_left_behind(db, world):
     assert [n.id for n in outbox_docs(db, account)] == [young.id]
 
 
+def disconnect(db, publisher, account, removed=0):
+    """A DELETE's transition, then (nothing to remove) its end, through the disconnect's store."""
+    from sync.disconnect.store import DisconnectStore
+    from sync.drift.notify import notification
+    from sync.drift.store import FirestoreDriftStore
+    from sync.snapshots.store import SnapshotStore
+
+    store = DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db), lambda: publisher)
+    now = datetime.now(timezone.utc)
+    begun = store.begin(account, "u-42", False, now)
+    if begun.kind == "started":
+        store.update(account, "u-42", begun.record["disconnect_id"], {"removed": removed})
+        store.finish(begun.record, now)
+    return begun.kind
+
+
 def test_activation_switch_and_disconnect_are_one_notification_each(db, world):
     store, publisher, account = world
     store.activate(account, "u-42", "team@example.com", "local_tokens/t2", "user@example.com")
-    store.mark_disconnected(account, "u-42", events_removed=3)
-    store.mark_disconnected(account, "u-42", events_removed=0)  # a repeated DELETE: no transition
+    assert disconnect(db, publisher, account, removed=3) == "started"
+    assert disconnect(db, publisher, account) == "disconnected"  # a repeated DELETE: no transition
     store.activate(account, "u-42", "user@example.com", "local_tokens/t3", "user@example.com")
     got = [(m["type"], m["data"].get("calendar_id"), m["data"].get("previous_calendar_id"),
             m["data"].get("events_removed")) for m in published(publisher)]
@@ -155,7 +171,7 @@ def test_nothing_is_staged_without_a_platform_url(db, monkeypatch, emulator_host
     calendar = FakeCalendar()
     calendar.revoked = True
     assert SyncService(store, calendar).apply(change(account, "ev-1")).name == "parked_needs_reauth"
-    store.mark_disconnected(account, "u-42")
+    assert disconnect(db, publisher, account) == "started"
     assert publisher.messages == [] and outbox_docs(db, account) == []
 
 

@@ -42,8 +42,8 @@ class Calendar(FakeCalendar):
         self._bump((calendar_id, event_id))
         return etag
 
-    def delete(self, calendar_id, event_id):
-        super().delete(calendar_id, event_id)
+    def delete(self, calendar_id, event_id, send_updates=None):
+        super().delete(calendar_id, event_id, send_updates)
         self._bump((calendar_id, event_id))
 
     def by_hand(self, event_id, **fields):
@@ -74,12 +74,13 @@ class Store(FakeStore):
         self.token: str | None = None
         self.check_lease: str | None = None
         self.notices = []
+        self.started_at = None  # when the last check started listing
 
     def begin_check(self, account_id, user_id, lease_id, until):
         if self.check_lease:
             return None
         self.check_lease = lease_id
-        return CheckState(lease_id, self.token, CAL if self.token else None)
+        return CheckState(lease_id, self.token, CAL if self.token else None, last_started_at=self.started_at)
 
     def end_check(self, account_id, user_id, lease_id, sync_token, calendar_id, keep_token):
         assert self.check_lease == lease_id
@@ -87,8 +88,8 @@ class Store(FakeStore):
         if not keep_token:
             self.token = sync_token
 
-    def clear_pending(self, account_id, user_id):
-        pass
+    def listing_started(self, account_id, user_id, lease_id, at):
+        self.started_at = at
 
     def release_check(self, account_id, user_id, lease_id):
         self.check_lease = None
@@ -311,3 +312,40 @@ def test_a_burst_settles_before_the_check_lists(world):
     store.begin_check = begin
     DriftCheck(store, calendar, clock=lambda: now, sleep=slept.append, debounce=2.0).run(A, U)
     assert slept == [2.0]
+
+
+def test_checks_start_at_least_a_debounce_window_apart(world):
+    """However the pings come (one now, one a moment later), a connection's checks start at
+    least one debounce window apart."""
+    store, calendar, service = world
+    apply(service)
+    t, slept = [datetime(2026, 11, 20, 13, tzinfo=timezone.utc)], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        t[0] += timedelta(seconds=seconds)
+
+    drift = DriftCheck(store, calendar, clock=lambda: t[0], sleep=sleep, debounce=2.0)
+    drift.run(A, U)
+    assert slept == []  # nothing pending, no check before: at once
+    t[0] += timedelta(seconds=0.5)
+    drift.run(A, U)
+    assert slept == [1.5]  # the window of the first is not over yet
+
+
+def test_drift_checks_are_paced_on_the_bulk_budget_behind_live_changes(world):
+    from sync.errors import Retryable
+    from sync.throttle import UserThrottle
+
+    store, calendar, service = world
+    apply(service)
+    throttle = UserThrottle(per_minute=60, burst=4, clock=lambda: 0.0)  # 2 tokens kept for live changes
+    key = active_connection(A, U, CAL).key
+    throttle.reserve(key)
+    throttle.reserve(key)  # live changes took two: the two left are theirs
+    calendar.calls.clear()
+    drift = DriftCheck(store, calendar, throttle=throttle, max_wait=1.0, sleep=lambda s: None)
+    with pytest.raises(Retryable, match="throttled"):
+        drift.run(A, U)
+    assert calendar.calls == [] and store.check_lease is None
+    assert throttle.reserve(key) == 0  # a live change still goes at once
