@@ -25,7 +25,7 @@ import requests
 
 from bench.run import OUT, ROOT, connect_users, emit, pct, table
 from local.stack import Stack
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.helpers import payload, wait_for
 
 EDITS = 20
@@ -41,7 +41,7 @@ def _hand_edit(stack: Stack, email: str, gid: str, summary: str) -> None:
 
 def edit_to_restore(stack: Stack) -> dict[str, Any]:
     from sync import bootstrap
-    from sync.payload import parse_change
+    from sync.kernel.payload import parse_change
 
     assert stack.standin is not None
     [u] = connect_users(stack, "drift-latency", 1)
@@ -67,7 +67,7 @@ def check_cost(stack: Stack) -> list[dict[str, Any]]:
     from sync import bootstrap
     from sync.drift import wiring
     from sync.drift.check import DriftCheck
-    from sync.payload import parse_change
+    from sync.kernel.payload import parse_change
 
     assert stack.standin is not None
     state = stack.standin.state

@@ -27,7 +27,7 @@ import requests
 
 from local import emulators, shutdown
 from local.stack import CLIENT_ID, PROJECT, ROOT, Stack, functions_framework_bin
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.helpers import payload, signed_headers, wait_for
 
 OUT: list[str] = []
@@ -285,8 +285,8 @@ def standin_capacity(stack: Stack, n: int, concurrency: int) -> float:
     token = requests.post(stack.env["OAUTH_TOKEN_URI"], data={
         "grant_type": "refresh_token", "refresh_token": stack.add_google_user(email), "client_id": CLIENT_ID,
         "client_secret": stack.env["OAUTH_CLIENT_SECRET"]}, timeout=10).json()["access_token"]
-    from sync.payload import parse_change
-    from sync.planner import event_body
+    from sync.kernel.payload import parse_change
+    from sync.kernel.planner import event_body
 
     bodies = [json.dumps(event_body(parse_change(payload(event_id=f"cap-{i}"), "m"),
                                     google_event_id("cap", "cap", f"cap-{i}"))) for i in range(n)]
@@ -302,7 +302,7 @@ def cost_per_change(stack: Stack) -> list[dict[str, Any]]:
     from google.cloud.firestore_v1 import transaction as fs_txn
 
     from sync import bootstrap
-    from sync.payload import parse_change
+    from sync.kernel.payload import parse_change
 
     counts = {"reads": 0, "writes": 0, "transactions": 0}
     originals = (fs_txn.Transaction.get_all, fs_txn.Transaction._add_write_pbs, fs_txn.Transaction._begin)

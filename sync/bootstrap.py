@@ -168,8 +168,8 @@ def calendars() -> Any:
 
 def sync_service() -> Any:
     def make() -> Any:
+        from sync.kernel.throttle import UserThrottle
         from sync.service import SyncService
-        from sync.throttle import UserThrottle
 
         s = config()
         return SyncService(store(), calendars(), lease_seconds=s.lease_seconds,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 
-from sync.errors import ConfigError
+from sync.kernel.errors import ConfigError
 
 SEND_UPDATES_CHOICES = ("all", "externalOnly", "none")
 SECRETS_BACKENDS = ("secret-manager", "env")

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sync import bootstrap, jobs, logs, push_auth
-from sync.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
-from sync.payload import parse_body, parse_change, too_far_ahead
-from sync.signature import decode_secrets, verify
+from sync.kernel.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
+from sync.kernel.payload import parse_body, parse_change, too_far_ahead
+from sync.kernel.signature import decode_secrets, verify
 
 MAX_BODY = 1024 * 1024
 Response = tuple[str, int, dict[str, str]]

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from sync.errors import SyncError
+from sync.kernel.errors import SyncError
 
 LOGGER_NAME = "sync"
 ALLOWED_FIELDS = frozenset({

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sync import logs
-from sync.errors import Retryable
 from sync.jobs import JobOutcome
+from sync.kernel.errors import Retryable
 
 TASKS: tuple[str, ...] = (
     "sync.drift.channels:renew_due",  # Calendar push channels expiring within a day (§9)

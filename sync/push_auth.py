@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sync.config import Settings
-from sync.errors import Retryable, SyncError
+from sync.kernel.errors import Retryable, SyncError
 
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 CLOCK_SKEW_SECONDS = 10

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sync.errors import (
+from sync.kernel import notification as notes
+from sync.kernel.errors import (
     AuthRevoked,
     CalendarConflict,
     CalendarNotFound,
@@ -27,11 +28,10 @@ from sync.errors import (
     RateLimited,
     Retryable,
 )
-from sync.model import Change, Connection, ConnectionStatus, Lease, Mapping, google_event_id, ordering_key
-from sync.notifications import model as notes
-from sync.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
-from sync.ports import Calendars, CalendarSession, Publisher, Store
-from sync.throttle import UserThrottle
+from sync.kernel.model import Change, Connection, ConnectionStatus, Lease, Mapping, google_event_id, ordering_key
+from sync.kernel.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
+from sync.kernel.ports import Calendars, CalendarSession, Publisher, Store
+from sync.kernel.throttle import UserThrottle
 
 
 def utcnow() -> datetime:
@@ -304,7 +304,7 @@ def _span(change: Change) -> dict[str, Any]:
     """The mapping's ``ends_at`` / ``open_ended`` for this change's event (unchanged for deletes)."""
     if change.event is None:
         return {}
-    from sync.snapshots.window import event_span
+    from sync.kernel.span import event_span
 
     span = event_span(change.event)
     return {"ends_at": span.ends_at, "open_ended": span.open_ended}

@@ -6,9 +6,9 @@ import copy
 import threading
 from typing import Any
 
-from sync.errors import AuthRevoked, CalendarConflict, CalendarNotFound, Permanent, PublishFailed, Retryable
-from sync.model import Connection, ConnectionStatus, Mapping
-from sync.ports import EventWork, R
+from sync.kernel.errors import AuthRevoked, CalendarConflict, CalendarNotFound, Permanent, PublishFailed, Retryable
+from sync.kernel.model import Connection, ConnectionStatus, Mapping
+from sync.kernel.ports import EventWork, R
 
 
 class FakeStore:

@@ -21,7 +21,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 
-from sync.errors import (
+from sync.kernel.errors import (
     AuthRevoked,
     CalendarConflict,
     CalendarNotFound,
@@ -31,8 +31,8 @@ from sync.errors import (
     Retryable,
     SyncTokenExpired,
 )
-from sync.model import SYNC_SOURCE, Connection
-from sync.ports import TokenVault
+from sync.kernel.model import SYNC_SOURCE, Connection
+from sync.kernel.ports import TokenVault
 
 SCOPES = (
     "https://www.googleapis.com/auth/calendar.events",

@@ -16,7 +16,7 @@ from typing import Any
 from google.cloud import firestore
 
 from sync.adapters.firestore_store import EVENTS, WRITE_RETRY, FirestoreStore
-from sync.notifications import model as notes
+from sync.kernel import notification as notes
 
 OAUTH_STATES = "oauth_states"
 

@@ -16,8 +16,8 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import firestore
 
-from sync.errors import DisconnectInProgress, Retryable
-from sync.model import (
+from sync.kernel.errors import DisconnectInProgress, Retryable
+from sync.kernel.model import (
     Connection,
     ConnectionStatus,
     Lease,
@@ -26,8 +26,8 @@ from sync.model import (
     connection_key,
     event_key,
 )
-from sync.notifications.model import Notification, activated
-from sync.ports import EventWork, Publisher, R
+from sync.kernel.notification import Notification, activated
+from sync.kernel.ports import EventWork, Publisher, R
 
 CONNECTIONS = "connections"
 EVENTS = "events"

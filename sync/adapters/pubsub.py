@@ -9,7 +9,7 @@ from google.api_core import retry as gretry
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.cloud.pubsub_v1.publisher import exceptions as pexc
 
-from sync.errors import PublishFailed
+from sync.kernel.errors import PublishFailed
 
 
 def new_publisher_client() -> pubsub_v1.PublisherClient:

@@ -21,7 +21,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from sync.errors import AuthRevoked, ConfigError, Retryable
+from sync.kernel.errors import AuthRevoked, ConfigError, Retryable
 
 TOKEN_SECRET_PREFIX = "calendar-token-"
 LOCAL_TOKENS = "local_tokens"

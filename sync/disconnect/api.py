@@ -23,8 +23,8 @@ from flask import Response
 from sync import bootstrap, logs
 from sync.disconnect import wiring
 from sync.disconnect.removal import INLINE_EVENTS, removing_view
-from sync.errors import AuthRevoked, CalendarNotFound, CalendarUnavailable, Permanent, Retryable
-from sync.model import ConnectionStatus
+from sync.kernel.errors import AuthRevoked, CalendarNotFound, CalendarUnavailable, Permanent, Retryable
+from sync.kernel.model import ConnectionStatus
 
 REQUEST_SECONDS = 20.0  # what the request spends before leaving the rest to the bulk lane
 CANNOT_REMOVE = {"error": "cannot_remove_events",

@@ -12,8 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 from sync.disconnect import wiring
-from sync.errors import Retryable
 from sync.jobs import JobOutcome
+from sync.kernel.errors import Retryable
 
 JOB_SECONDS = 20.0
 STALLED_AFTER = timedelta(minutes=10)  # no progress for this long: its job was lost

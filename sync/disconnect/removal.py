@@ -15,7 +15,7 @@ from typing import Any
 from sync import logs
 from sync.disconnect.store import may_exist
 from sync.drift.compare import source_event_id
-from sync.errors import (
+from sync.kernel.errors import (
     AuthRevoked,
     CalendarNotFound,
     CalendarUnavailable,
@@ -23,7 +23,7 @@ from sync.errors import (
     RateLimited,
     Retryable,
 )
-from sync.model import connection_key
+from sync.kernel.model import connection_key
 
 INLINE_EVENTS = 50  # at most this many events are removed within the DELETE request (200, as before)
 SETTLE_EVERY = 10  # removals recorded per transaction

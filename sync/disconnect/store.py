@@ -23,8 +23,8 @@ from google.cloud.firestore_v1.field_path import FieldPath
 
 from sync.adapters.firestore_store import EVENTS, FirestoreStore, retryable
 from sync.drift.channels import ChannelRecord
-from sync.model import ConnectionStatus, connection_key
-from sync.notifications import model as notes
+from sync.kernel import notification as notes
+from sync.kernel.model import ConnectionStatus, connection_key
 from sync.snapshots.store import batch_committer
 
 DISCONNECTS = "disconnects"

@@ -18,7 +18,7 @@ from typing import Any
 
 from sync import bootstrap, logs
 from sync.drift import wiring
-from sync.errors import SyncError
+from sync.kernel.errors import SyncError
 
 ADDRESS_PATH = "/google/notifications"
 RETRY_AFTER = timedelta(minutes=15)

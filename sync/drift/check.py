@@ -32,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 
 from sync import logs
 from sync.drift.compare import same_content, source_event_id, source_version
-from sync.errors import (
+from sync.kernel.errors import (
     AuthRevoked,
     CalendarNotFound,
     CalendarUnavailable,
@@ -42,10 +42,10 @@ from sync.errors import (
     Retryable,
     SyncTokenExpired,
 )
-from sync.model import Connection, Lease, Mapping
-from sync.payload import parse_change
-from sync.planner import event_body
-from sync.throttle import UserThrottle
+from sync.kernel.model import Connection, Lease, Mapping
+from sync.kernel.payload import parse_change
+from sync.kernel.planner import event_body
+from sync.kernel.throttle import UserThrottle
 
 R = TypeVar("R")
 EDITED, DELETED = "edited", "deleted"

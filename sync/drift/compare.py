@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sync.model import SYNC_SOURCE, Version, google_event_id
+from sync.kernel.model import SYNC_SOURCE, Version, google_event_id
 
 PRIVATE_KEYS = ("sync_source", "source_account_id", "source_user_id", "source_event_id", "source_updated_at")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sync.drift import wiring
-from sync.errors import AuthRevoked, CalendarUnavailable, Permanent
 from sync.jobs import JobOutcome
+from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent
 
 
 def run(data: dict[str, Any]) -> JobOutcome:

@@ -8,7 +8,7 @@ notice is durable exactly when the repair is, and publishes it after the commit.
 from __future__ import annotations
 
 from sync.drift.check import DriftNotice
-from sync.notifications import model as notes
+from sync.kernel import notification as notes
 
 
 def notification(notice: DriftNotice) -> notes.Notification:

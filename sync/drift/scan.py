@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from sync import bootstrap
 from sync.drift import wiring
 from sync.drift.schedule import schedule_check
-from sync.model import connection_key
+from sync.kernel.model import connection_key
 
 BATCH = 500
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sync import bootstrap
 from sync.drift import wiring
-from sync.errors import Retryable
+from sync.kernel.errors import Retryable
 
 KIND = "drift_check"
 PENDING_WINDOW = timedelta(seconds=120)

@@ -35,9 +35,9 @@ from sync.adapters.firestore_store import (
 )
 from sync.drift.channels import ChannelRecord
 from sync.drift.check import CheckState, DriftNotice, DriftWork
-from sync.errors import Retryable
-from sync.model import Mapping, connection_key
-from sync.ports import R
+from sync.kernel.errors import Retryable
+from sync.kernel.model import Mapping, connection_key
+from sync.kernel.ports import R
 
 DRIFT = "drift"
 CHANNELS = "drift_channels"

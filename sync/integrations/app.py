@@ -25,7 +25,11 @@ from flask import Response
 from sync import bootstrap, logs
 from sync.adapters.calendar_api import SCOPES
 from sync.drift import channels as drift_channels
-from sync.errors import (
+from sync.integrations import oauth, pages
+from sync.integrations.paths import function_names, route_path, route_segments
+from sync.integrations.session import Session, cookie_header, cookie_name
+from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
+from sync.kernel.errors import (
     AuthRevoked,
     CalendarNotFound,
     CalendarUnavailable,
@@ -34,11 +38,7 @@ from sync.errors import (
     Permanent,
     Retryable,
 )
-from sync.integrations import oauth, pages
-from sync.integrations.paths import function_names, route_path, route_segments
-from sync.integrations.session import Session, cookie_header, cookie_name
-from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
-from sync.model import connection_key
+from sync.kernel.model import connection_key
 from sync.service import resume_parked
 
 STATE_SECONDS = 10 * 60

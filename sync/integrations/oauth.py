@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import requests
 
 from sync.adapters.calendar_api import SCOPES
-from sync.errors import Retryable, SyncError
+from sync.kernel.errors import Retryable, SyncError
 
 TIMEOUT = 15
 

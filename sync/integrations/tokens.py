@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from sync.errors import SyncError
-from sync.model import key_problem
+from sync.kernel.errors import SyncError
+from sync.kernel.model import key_problem
 
 LINK_MAX_SECONDS = 15 * 60
 API_MAX_SECONDS = 60 * 60

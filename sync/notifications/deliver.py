@@ -21,9 +21,9 @@ import requests
 
 from sync import bootstrap
 from sync.entrypoints import BadEnvelope, Response, _json, decode_envelope, handle_push
-from sync.errors import ConfigError, Retryable
-from sync.notifications.model import Notification
-from sync.signature import decode_secrets, sign
+from sync.kernel.errors import ConfigError, Retryable
+from sync.kernel.notification import Notification
+from sync.kernel.signature import decode_secrets, sign
 
 TIMEOUT_SECONDS = 10.0
 SECRET_NAME = "PLATFORM_WEBHOOK_SECRET"

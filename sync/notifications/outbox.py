@@ -11,7 +11,8 @@ sees at worst a duplicate it can drop, never a lost or a second transition.
 
 Use from any transaction::
 
-    from sync.notifications import model, outbox
+    from sync.kernel import notification as model
+    from sync.notifications import outbox
 
     note = model.snapshot_completed(account_id, user_id, snapshot_id, counts)
     @firestore.transactional
@@ -36,9 +37,9 @@ from google.cloud import firestore
 from sync import logs
 from sync.adapters.firestore_store import WRITE_RETRY
 from sync.config import settings
-from sync.errors import Retryable
-from sync.notifications.model import Notification
-from sync.ports import Publisher
+from sync.kernel.errors import Retryable
+from sync.kernel.notification import Notification
+from sync.kernel.ports import Publisher
 
 OUTBOX = "notification_outbox"
 STALE_AFTER_SECONDS = 60.0
@@ -111,7 +112,7 @@ def flush(db: firestore.Client, publisher: Publisher, notifications: Iterable[No
 
 def pending(db: firestore.Client, account_id: str, user_id: str) -> list[Notification]:
     """One connection's outbox, oldest first (a cheap query on one field)."""
-    from sync.model import connection_key
+    from sync.kernel.model import connection_key
 
     query = db.collection(OUTBOX).where(filter=firestore.FieldFilter(
         "connection_key", "==", connection_key(account_id, user_id)))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sync import bootstrap
-from sync.errors import SyncError
+from sync.kernel.errors import SyncError
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.model import Connection, ConnectionStatus, connection_key
+from sync.kernel.model import Connection, ConnectionStatus, connection_key
 from sync.service import resume_parked
 
 

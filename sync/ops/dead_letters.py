@@ -17,8 +17,8 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from sync.errors import Retryable
-from sync.model import ordering_key
+from sync.kernel.errors import Retryable
+from sync.kernel.model import ordering_key
 
 PULL_BATCH = 100
 

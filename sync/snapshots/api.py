@@ -15,8 +15,8 @@ from typing import Any
 from flask import Response
 
 from sync import bootstrap, logs
-from sync.errors import InvalidPayload, Retryable
 from sync.integrations.tokens import TokenForbidden, TokenInvalid, verify_api
+from sync.kernel.errors import InvalidPayload, Retryable
 from sync.snapshots import model as m
 from sync.snapshots.apply import Refused, Snapshots
 

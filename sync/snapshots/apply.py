@@ -20,11 +20,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sync import logs
-from sync.errors import InvalidPayload, Retryable
 from sync.jobs import JobOutcome
-from sync.model import Change, Version, ordering_key
-from sync.notifications import model as notes
-from sync.payload import parse_change
+from sync.kernel import notification as notes
+from sync.kernel.errors import InvalidPayload, Retryable
+from sync.kernel.model import Change, Version, ordering_key
+from sync.kernel.payload import parse_change
 from sync.service import SyncService
 from sync.snapshots import model as m
 from sync.snapshots.store import OnCompleted, PagesChanged, SnapshotStore, chunk_id, page_id

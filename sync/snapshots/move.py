@@ -18,9 +18,9 @@ from typing import Any
 from google.cloud import firestore
 
 from sync.adapters.firestore_store import WRITE_RETRY
-from sync.errors import AuthRevoked, Retryable
 from sync.jobs import JobOutcome
-from sync.model import Connection, ConnectionStatus, Lease, Mapping, connection_key
+from sync.kernel.errors import AuthRevoked, Retryable
+from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, connection_key
 from sync.service import SyncService, move_event, utcnow
 from sync.snapshots.store import SnapshotStore
 

@@ -36,8 +36,8 @@ from google.cloud import firestore
 
 from sync import logs
 from sync.adapters.firestore_store import EVENTS, WRITE_RETRY, FirestoreStore, retryable
-from sync.errors import Retryable
-from sync.model import event_key
+from sync.kernel.errors import Retryable
+from sync.kernel.model import event_key
 from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING
 
 SNAPSHOTS = "snapshots"

@@ -88,7 +88,7 @@ def test_a_person_connects_picks_a_calendar_and_sees_events_land(stack, platform
     finally:
         driver.quit()
     platform.accepted(payload(account_id=user["account_id"], user_id=user["user_id"], title="Pelo navegador"))
-    from sync.model import google_event_id
+    from sync.kernel.model import google_event_id
 
     gid = google_event_id(user["account_id"], user["user_id"], "ev-1001")
     event = wait_for(lambda: platform.events(user["team"]).get(gid), what="the webhook in the chosen calendar")

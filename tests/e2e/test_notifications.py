@@ -14,7 +14,7 @@ import requests
 
 from local.stack import ROOT
 from local.standin import Fault
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.e2e.conftest import Browser
 from tests.e2e.test_integrations_flow import disconnect, ids, status
 from tests.helpers import new_secret, payload, version, wait_for

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from sync.adapters.firestore_store import FirestoreStore, mapping_to_doc
-from sync.model import Mapping, Version, google_event_id
+from sync.kernel.model import Mapping, Version, google_event_id
 from tests.e2e.snapshots_client import SnapshotApi, event, events, version
 from tests.e2e.test_notifications import data, wait_received
 from tests.helpers import wait_for

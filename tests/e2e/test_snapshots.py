@@ -90,7 +90,7 @@ def test_webhooks_and_snapshot_events_follow_the_version_rules(snap, platform, u
 def _mapping_doc(user, event_id):
     from google.cloud import firestore
 
-    from sync.model import connection_key, event_key
+    from sync.kernel.model import connection_key, event_key
 
     db = firestore.Client(project="local-project")
     return db.collection("connections").document(connection_key(user["account_id"], user["user_id"])) \

@@ -7,7 +7,7 @@ import sys
 import requests
 
 from local.stack import ROOT
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.helpers import payload, push_envelope, wait_for
 
 

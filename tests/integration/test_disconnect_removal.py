@@ -16,8 +16,8 @@ from sync.disconnect.removal import Disconnects
 from sync.disconnect.store import DisconnectStore
 from sync.drift.notify import notification
 from sync.drift.store import FirestoreDriftStore
-from sync.model import Connection, ConnectionStatus, google_event_id
-from sync.payload import parse_change
+from sync.kernel.model import Connection, ConnectionStatus, google_event_id
+from sync.kernel.payload import parse_change
 from sync.service import SyncService
 from sync.snapshots.store import SnapshotStore
 from tests.fakes import FakeCalendar
@@ -123,7 +123,7 @@ def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke
 
 def test_connecting_again_waits_for_the_disconnect_to_finish(db):
     from sync.adapters.firestore_integrations import IntegrationsStore
-    from sync.errors import DisconnectInProgress
+    from sync.kernel.errors import DisconnectInProgress
 
     tag = uuid.uuid4().hex[:8]
     a, u = f"acct-{tag}", f"u-{tag}"
@@ -154,7 +154,7 @@ class LateUpdate(HeldInsert):
 
 
 def test_a_write_that_lands_after_its_event_was_removed_is_removed_before_the_revoke(db):
-    from sync.errors import Retryable
+    from sync.kernel.errors import Retryable
 
     a, u, store = connected(db)
     calendar = LateUpdate(google_event_id(a, u, "late"))

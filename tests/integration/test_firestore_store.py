@@ -10,8 +10,8 @@ from google.cloud import firestore
 
 from sync.adapters.firestore_store import FirestoreStore
 from sync.adapters.secrets import FirestoreTokenVault
-from sync.errors import AuthRevoked
-from sync.model import Connection, ConnectionStatus, Lease, Mapping, Version, connection_key
+from sync.kernel.errors import AuthRevoked
+from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, Version, connection_key
 
 pytestmark = pytest.mark.integration
 

@@ -141,8 +141,8 @@ def test_a_dependency_down_is_a_json_503_on_the_api_and_the_pings(client, monkey
     """The platform's API and Google's pings are called by programs: a 503 there is JSON, as
     docs/openapi.yaml says (it was the people's HTML page)."""
     from sync.drift import wiring
-    from sync.errors import Retryable
     from sync.integrations.app import Integrations
+    from sync.kernel.errors import Retryable
 
     def down(*_args, **_kwargs):
         raise Retryable("firestore unavailable")

@@ -11,11 +11,11 @@ from google.cloud import firestore
 
 from sync.adapters.firestore_integrations import IntegrationsStore
 from sync.config import settings
-from sync.errors import Retryable
-from sync.model import ConnectionStatus
-from sync.notifications import model as notes
+from sync.kernel import notification as notes
+from sync.kernel.errors import Retryable
+from sync.kernel.model import ConnectionStatus
+from sync.kernel.payload import parse_change
 from sync.notifications import outbox
-from sync.payload import parse_change
 from sync.service import SyncService
 from tests.fakes import FakeCalendar, FakePublisher, active_connection
 from tests.helpers import payload

@@ -5,8 +5,8 @@ import pytest
 from local.secretmanager import SecretManagerServer
 from sync import bootstrap
 from sync.adapters.secrets import ConfigSecrets, token_secret_id
-from sync.errors import AuthRevoked, ConfigError
-from sync.model import connection_key
+from sync.kernel.errors import AuthRevoked, ConfigError
+from sync.kernel.model import connection_key
 
 pytestmark = pytest.mark.integration
 

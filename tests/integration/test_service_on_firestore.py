@@ -9,9 +9,9 @@ import pytest
 from google.cloud import firestore
 
 from sync.adapters.firestore_store import FirestoreStore
-from sync.errors import Retryable
-from sync.model import google_event_id
-from sync.payload import parse_change
+from sync.kernel.errors import Retryable
+from sync.kernel.model import google_event_id
+from sync.kernel.payload import parse_change
 from sync.service import SyncService
 from tests.fakes import FakeCalendar, active_connection
 from tests.helpers import payload

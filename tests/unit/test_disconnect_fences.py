@@ -8,9 +8,9 @@ import copy
 from dataclasses import replace
 
 from sync.drift.check import DriftCheck
-from sync.errors import AuthRevoked
-from sync.model import ConnectionStatus, google_event_id
-from sync.payload import parse_change
+from sync.kernel.errors import AuthRevoked
+from sync.kernel.model import ConnectionStatus, google_event_id
+from sync.kernel.payload import parse_change
 from sync.service import SyncService
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import payload

@@ -8,9 +8,9 @@ import pytest
 
 from sync.drift.check import CheckState, DriftCheck
 from sync.drift.compare import same_content
-from sync.errors import SyncTokenExpired
-from sync.model import Lease, Version, google_event_id
-from sync.payload import parse_change
+from sync.kernel.errors import SyncTokenExpired
+from sync.kernel.model import Lease, Version, google_event_id
+from sync.kernel.payload import parse_change
 from sync.service import SyncService
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import payload
@@ -288,7 +288,7 @@ def test_times_compare_as_instants_and_foreign_events_do_not_count():
 
 def test_drift_settings_default_and_refuse_bad_values():
     from sync.config import Settings
-    from sync.errors import ConfigError
+    from sync.kernel.errors import ConfigError
 
     s = Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"})
     assert (s.drift_policy, s.drift_scan_minutes) == ("restore", 360.0)
@@ -334,8 +334,8 @@ def test_checks_start_at_least_a_debounce_window_apart(world):
 
 
 def test_drift_checks_are_paced_on_the_bulk_budget_behind_live_changes(world):
-    from sync.errors import Retryable
-    from sync.throttle import UserThrottle
+    from sync.kernel.errors import Retryable
+    from sync.kernel.throttle import UserThrottle
 
     store, calendar, service = world
     apply(service)

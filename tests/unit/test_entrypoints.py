@@ -125,7 +125,7 @@ def test_worker_applies_and_acknowledges(worker, world):
 
 
 def test_worker_retries_transient_failures_with_non_2xx(worker, world):
-    from sync.errors import Retryable
+    from sync.kernel.errors import Retryable
 
     world[1].faults.append(Retryable("calendar 429", retry_after=7))
     r = worker.post("/", json=push_envelope(message()))

@@ -7,8 +7,8 @@ import pytest
 from functions_framework import create_app
 
 from sync import bootstrap, jobs, maintenance
-from sync.errors import Retryable
 from sync.jobs import JobOutcome
+from sync.kernel.errors import Retryable
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import json
 import logging
 
-from sync.errors import Retryable
+from sync.kernel.errors import Retryable
 from sync.logs import MAX_VALUE_CHARS, CloudLoggingFormatter, safe_traceback, trace_from_headers
 
 

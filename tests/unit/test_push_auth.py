@@ -19,7 +19,7 @@ from google.auth import crypt
 from google.auth import jwt as google_jwt
 
 from sync import bootstrap, push_auth
-from sync.errors import ConfigError
+from sync.kernel.errors import ConfigError
 from sync.service import SyncService
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import payload, push_envelope
@@ -180,8 +180,8 @@ def test_audience_and_service_account_go_together():
 
 def test_deliver_notification_checks_the_same_push_identity(world, certs, monkeypatch):
     """The fourth function is fed by a push subscription too: no token, no delivery attempt."""
+    from sync.kernel import notification as notes
     from sync.notifications import deliver
-    from sync.notifications import model as notes
 
     world(check=True, certs_url=certs.url)
     posts: list[str] = []

@@ -20,9 +20,9 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from sync.payload import parse_change
+from sync.kernel.payload import parse_change
+from sync.kernel.span import event_span
 from sync.snapshots import api as snapshots_api
-from sync.snapshots.window import event_span
 
 KEY = "link-secret-for-the-review-tests-0123456789"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sync.model import Connection, ConnectionStatus, Mapping
-from sync.notifications.model import Notification
+from sync.kernel.model import Connection, ConnectionStatus, Mapping
+from sync.kernel.notification import Notification
 
 R = TypeVar("R")
 
@@ -36,7 +36,7 @@ class Store(Protocol):
 
 
 class CalendarSession(Protocol):
-    """Calendar v3 for one connection. Raises the errors of ``sync.errors``."""
+    """Calendar v3 for one connection. Raises the errors of ``sync.kernel.errors``."""
 
     def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
         """Create the event; return the etag Calendar gave it (drift repair recognises our writes)."""

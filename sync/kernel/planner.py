@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sync.model import (
+from sync.kernel.model import (
     SYNC_SOURCE,
     Change,
     Connection,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sync.model import connection_key
+from sync.kernel.model import connection_key
 
 ACTIVATED = "connection.activated"
 NEEDS_REAUTH = "connection.needs_reauth"

@@ -1,4 +1,4 @@
-"""When an event ends, for a snapshot's window (CONTRACT §7). Pure.
+"""When an event ends: a fact about the event, kept on its mapping (a snapshot's window, CONTRACT §7, reads it). Pure.
 
 A windowed snapshot (``covers.from``) holds every event whose end is at or after ``from``; a
 series counts by its last occurrence, and a series without end is always inside. The service
@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 from zoneinfo import ZoneInfo
 
-from sync.model import EventTime, PlatformEvent, parse_rfc3339
+from sync.kernel.model import EventTime, PlatformEvent, parse_rfc3339
 
 # An all-day event's end date is a local midnight somewhere between UTC-12 and UTC+14; the
 # earliest of these is the one that never puts an event inside a window it is not in.
@@ -45,7 +45,7 @@ def _all_day_end(day: date) -> datetime:
 
 
 def _instant(t: EventTime) -> datetime:
-    from sync.payload import instant
+    from sync.kernel.payload import instant
 
     return instant(t)
 

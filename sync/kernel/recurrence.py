@@ -13,7 +13,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sync.zones import is_time_zone
+from sync.kernel.zones import is_time_zone
 
 _LINE = re.compile(r"^(?P<name>[A-Za-z]+)(?P<params>(?:;[A-Za-z-]+=[^;:]+)*):(?P<value>.+)$")
 # re.ASCII: \d is 0-9 only (Calendar reads no other digits).

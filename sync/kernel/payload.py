@@ -13,9 +13,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sync import recurrence as rfc5545
-from sync.errors import InvalidPayload
-from sync.model import (
+from sync.kernel import recurrence as rfc5545
+from sync.kernel.errors import InvalidPayload
+from sync.kernel.model import (
     CHANGE_TYPES,
     DELETED,
     Attendee,
@@ -27,7 +27,7 @@ from sync.model import (
     ordering_key,
     parse_rfc3339,
 )
-from sync.zones import is_time_zone
+from sync.kernel.zones import is_time_zone
 
 MAX_ID_LENGTH = 256
 MAX_ORDERING_KEY_BYTES = 1024  # Pub/Sub's limit

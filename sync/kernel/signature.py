@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from sync.errors import ConfigError, InvalidSignature
+from sync.kernel.errors import ConfigError, InvalidSignature
 
 TOLERANCE_SECONDS = 5 * 60
 SECRET_PREFIX = "whsec_"
