@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-# kind → "module:function"; the function takes the message data and returns a JobOutcome.
+from sync.kernel.outcome import Outcome
+
+# kind → "module:function"; the function takes the message data and returns an Outcome.
 HANDLERS: dict[str, str] = {
     "maintenance": "sync.maintenance:run",
     "drift_check": "sync.drift.job:run",
@@ -32,24 +33,14 @@ class UnknownJob(Exception):
     """A message with a ``kind`` this worker does not know (a newer producer, or garbage)."""
 
 
-@dataclass(frozen=True)
-class JobOutcome:
-    """What a job did; ``acknowledge`` False makes Pub/Sub redeliver it (with backoff)."""
-
-    name: str
-    acknowledge: bool = True
-    retry_after: float | None = None
-    fields: dict[str, Any] = field(default_factory=dict)  # identifiers and counts, safe to log
-
-
-def handler(kind: str) -> Callable[[dict[str, Any]], JobOutcome]:
+def handler(kind: str) -> Callable[[dict[str, Any]], Outcome]:
     target = HANDLERS.get(kind) if isinstance(kind, str) else None
     if target is None:
         raise UnknownJob(f"unknown job kind {str(kind)[:64]!r}")
     module, _, name = target.partition(":")
-    function: Callable[[dict[str, Any]], JobOutcome] = getattr(importlib.import_module(module), name)
+    function: Callable[[dict[str, Any]], Outcome] = getattr(importlib.import_module(module), name)
     return function
 
 
-def run(data: dict[str, Any]) -> JobOutcome:
+def run(data: dict[str, Any]) -> Outcome:
     return handler(data["kind"])(data)

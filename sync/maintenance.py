@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sync import logs
-from sync.jobs import JobOutcome
 from sync.kernel.errors import Retryable
+from sync.kernel.outcome import Outcome
 
 TASKS: tuple[str, ...] = (
     "sync.drift.channels:renew_due",  # Calendar push channels expiring within a day (§9)
@@ -32,7 +32,7 @@ def _task(target: str) -> Callable[[], dict[str, int]]:
     return function
 
 
-def run(data: dict[str, Any]) -> JobOutcome:
+def run(data: dict[str, Any]) -> Outcome:
     counts: dict[str, int] = {}
     failed: list[str] = []
     for target in TASKS:
@@ -43,5 +43,5 @@ def run(data: dict[str, Any]) -> JobOutcome:
             logs.log(logging.WARNING, "maintenance task will be retried",
                      {"function": "sync_worker", "task": target, "reason": exc.reason})
     if failed:
-        return JobOutcome("maintenance_partial", acknowledge=False, fields=counts)
-    return JobOutcome("maintenance_done", fields=counts)
+        return Outcome("maintenance_partial", acknowledge=False, fields=counts)
+    return Outcome("maintenance_done", fields=counts)

@@ -29,6 +29,7 @@ from sync.kernel.errors import (
     Retryable,
 )
 from sync.kernel.model import Change, Connection, ConnectionStatus, Lease, Mapping, google_event_id, ordering_key
+from sync.kernel.outcome import Outcome
 from sync.kernel.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
 from sync.kernel.ports import Calendars, CalendarSession, Publisher, Store
 from sync.kernel.throttle import UserThrottle
@@ -36,15 +37,6 @@ from sync.kernel.throttle import UserThrottle
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one change; ``acknowledge`` False means Pub/Sub must redeliver."""
-
-    name: str
-    acknowledge: bool = True
-    calendar_calls: int = 0
 
 
 @dataclass(frozen=True)

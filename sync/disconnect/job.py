@@ -12,40 +12,40 @@ from datetime import timedelta
 from typing import Any
 
 from sync.disconnect import wiring
-from sync.jobs import JobOutcome
 from sync.kernel.errors import Retryable
+from sync.kernel.outcome import Outcome
 
 JOB_SECONDS = 20.0
 STALLED_AFTER = timedelta(minutes=10)  # no progress for this long: its job was lost
 
 
-def run(data: dict[str, Any]) -> JobOutcome:
+def run(data: dict[str, Any]) -> Outcome:
     account_id, user_id = data.get("account_id"), data.get("user_id")
     disconnect_id, seq = data.get("disconnect_id"), data.get("seq")
     if not all(isinstance(v, str) and v for v in (account_id, user_id, disconnect_id)) \
             or not isinstance(seq, int) or isinstance(seq, bool):
-        return JobOutcome("invalid_job")
+        return Outcome("invalid_job")
     assert isinstance(account_id, str) and isinstance(user_id, str)
     fields: dict[str, Any] = {"account_id": account_id, "user_id": user_id, "lane": "bulk"}
     store = wiring.store()
     record = store.get(account_id, user_id)
     if record is None or record.get("disconnect_id") != disconnect_id:
-        return JobOutcome("disconnect_finished", fields=fields)  # finished already (or another one)
+        return Outcome("disconnect_finished", fields=fields)  # finished already (or another one)
     if int(record.get("job_seq", 0)) != seq:
-        return JobOutcome("disconnect_duplicate", fields=fields)  # the chain went on without this one
+        return Outcome("disconnect_duplicate", fields=fields)  # the chain went on without this one
     progress = wiring.disconnects().step(record, JOB_SECONDS)
     fields["count"] = int(progress.record.get("removed", 0))
     if progress.finished:
-        return JobOutcome("disconnected", fields=fields)
+        return Outcome("disconnected", fields=fields)
     if progress.retry_after is not None:
-        return JobOutcome("disconnect_retry", acknowledge=False, retry_after=progress.retry_after, fields=fields)
+        return Outcome("disconnect_retry", acknowledge=False, retry_after=progress.retry_after, fields=fields)
     if store.advance(account_id, user_id, str(disconnect_id), seq, seq + 1, wiring.now()):
         try:
             wiring.publish_step({**record, "job_seq": seq + 1})
         except Retryable:
             store.advance(account_id, user_id, str(disconnect_id), seq + 1, seq, wiring.now())
             raise  # this job is redelivered and continues the chain itself
-    return JobOutcome("disconnect_continued", fields=fields)
+    return Outcome("disconnect_continued", fields=fields)
 
 
 def resume_stalled() -> dict[str, int]:

@@ -43,6 +43,7 @@ from sync.kernel.errors import (
     SyncTokenExpired,
 )
 from sync.kernel.model import Connection, Lease, Mapping
+from sync.kernel.outcome import Outcome
 from sync.kernel.payload import parse_change
 from sync.kernel.planner import event_body
 from sync.kernel.throttle import UserThrottle
@@ -115,10 +116,9 @@ class DriftCalendars(Protocol):
 
 
 @dataclass
-class CheckResult:
-    name: str
-    acknowledge: bool = True
-    retry_after: float | None = None
+class _Tally:
+    """What a check has done so far: Calendar calls, and its events by what was found."""
+
     calendar_calls: int = 0
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -142,16 +142,16 @@ class DriftCheck:
         self.sleep = sleep
         self.debounce = debounce  # seconds a burst of pings has to settle into this one check
 
-    def run(self, account_id: str, user_id: str) -> CheckResult:
+    def run(self, account_id: str, user_id: str) -> Outcome:
         if self.policy == "off":
-            return CheckResult("drift_off")
+            return Outcome("drift_off")
         lease_id = uuid.uuid4().hex
         state = self.store.begin_check(account_id, user_id, lease_id, self.clock() + self.lease)
         if state is None:  # another check is running: this one comes back after it
-            return CheckResult("drift_busy", acknowledge=False, retry_after=5)
+            return Outcome("drift_busy", acknowledge=False, retry_after=5)
         if not state.enrolled:
-            return CheckResult("drift_not_enrolled")  # disconnected (its drift state forgotten)
-        result = CheckResult("drift_checked")
+            return Outcome("drift_not_enrolled")  # disconnected (its drift state forgotten)
+        result = _Tally()
         try:
             # A burst of pings settles first, and a connection's checks start at least one debounce
             # window apart however the pings come (CONTRACT §9).
@@ -165,16 +165,16 @@ class DriftCheck:
             connection = self.store.get_connection(account_id, user_id)
             if connection is None or not connection.can_write or connection.calendar_id is None:
                 self.store.release_check(account_id, user_id, lease_id)
-                return CheckResult("drift_not_active")
+                return Outcome("drift_not_active")
             token, keep = self._pages(connection, state, result)
         except BaseException:
             self.store.release_check(account_id, user_id, lease_id)
             raise
         self.store.end_check(account_id, user_id, lease_id, token, connection.calendar_id, keep)
-        return result
+        return Outcome("drift_checked", calendar_calls=result.calendar_calls, counts=result.counts)
 
     # -- listing -----------------------------------------------------------------------------
-    def _pages(self, conn: Connection, state: CheckState, result: CheckResult) -> tuple[str | None, bool]:
+    def _pages(self, conn: Connection, state: CheckState, result: _Tally) -> tuple[str | None, bool]:
         """Every page since the stored token (or all, without one); the next token, and whether
         the old one must be kept because an event was busy."""
         assert conn.calendar_id is not None
@@ -209,7 +209,7 @@ class DriftCheck:
 
     # -- one event ---------------------------------------------------------------------------
     def _one(self, session: DriftCalendar, conn: Connection, event_id: str, event: dict[str, Any],
-             mapping: Mapping | None, result: CheckResult) -> str:
+             mapping: Mapping | None, result: _Tally) -> str:
         now = self.clock()
         if mapping is None or mapping.deleted or not mapping.google_exists:
             return "not_live"  # ours and deleted by us, never written, or from an earlier connection
@@ -266,7 +266,7 @@ class DriftCheck:
         return outcome if done else "raced"
 
     def _restore(self, session: DriftCalendar, conn: Connection, mapping: Mapping, body: dict[str, Any],
-                 kind: str, result: CheckResult) -> str:
+                 kind: str, result: _Tally) -> str:
         assert conn.calendar_id is not None
         lease_id = uuid.uuid4().hex
         now = self.clock()

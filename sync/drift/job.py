@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from sync.drift import wiring
-from sync.jobs import JobOutcome
 from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent
+from sync.kernel.outcome import Outcome
 
 
-def run(data: dict[str, Any]) -> JobOutcome:
+def run(data: dict[str, Any]) -> Outcome:
     account_id, user_id = data.get("account_id"), data.get("user_id")
     if not isinstance(account_id, str) or not isinstance(user_id, str) or not account_id or not user_id:
-        return JobOutcome("invalid_job")
+        return Outcome("invalid_job")
     ids = {"account_id": account_id, "user_id": user_id}
     try:
         result = wiring.check().run(account_id, user_id)
     except (AuthRevoked, CalendarUnavailable):
-        return JobOutcome("drift_unavailable", fields=ids)  # the worker's next change marks the connection
+        return Outcome("drift_unavailable", fields=ids)  # the worker's next change marks the connection
     except Permanent as exc:
-        return JobOutcome("drift_failed", fields={**ids, "reason": exc.reason})
+        return Outcome("drift_failed", fields={**ids, "reason": exc.reason})
     changed = result.counts["restored"] + result.counts["reported"]
-    return JobOutcome(result.name, acknowledge=result.acknowledge, retry_after=result.retry_after,
+    return Outcome(result.name, acknowledge=result.acknowledge, retry_after=result.retry_after,
                       fields={**ids, "calendar_calls": result.calendar_calls, "count": changed})

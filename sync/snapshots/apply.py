@@ -20,10 +20,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sync import logs
-from sync.jobs import JobOutcome
 from sync.kernel import notification as notes
 from sync.kernel.errors import InvalidPayload, Retryable
 from sync.kernel.model import Change, Version, ordering_key
+from sync.kernel.outcome import Outcome
 from sync.kernel.payload import parse_change
 from sync.service import SyncService
 from sync.snapshots import model as m
@@ -217,7 +217,7 @@ class Snapshots:
         publish_all(self.bulk, [(job, f"{a}/{u}/{snapshot_id}:{job['part']}") for job in jobs])
 
     # -- jobs on the bulk lane -------------------------------------------------------------------
-    def expand(self, data: dict[str, Any]) -> JobOutcome:
+    def expand(self, data: dict[str, Any]) -> Outcome:
         """A slice of a page (or a chunk of deletes) → one change message per event. A page is
         handed on SLICE events at a time, each slice's job publishing the next one's, so the
         expansion interleaves with applying instead of holding push slots for long."""
@@ -228,11 +228,11 @@ class Snapshots:
                   "user_id": data.get("user_id", "")}
         doc = self.store.get(snapshot_id)
         if doc is None or doc.get("state") != m.APPLYING:
-            return JobOutcome("snapshot_not_applying", fields=fields)
+            return Outcome("snapshot_not_applying", fields=fields)
         part = self.store.part(snapshot_id, part_name)
         through = (part or {}).get("published_through")
         if part is None or part.get("published") or (isinstance(through, int) and offset < through):
-            return JobOutcome("snapshot_part_published_already", fields=fields)
+            return Outcome("snapshot_part_published_already", fields=fields)
         a, u = doc["account_id"], doc["user_id"]
         expected = int(doc.get("upserts", 0)) + int(doc.get("deletes", 0)) - int(doc.get("unchanged_at_complete", 0))
         follow: dict[str, Any] | None = None
@@ -253,9 +253,9 @@ class Snapshots:
             out.append((follow, f"{a}/{u}/{snapshot_id}:{part_name}"))
         publish_all(self.bulk, out)
         self.store.mark_published(snapshot_id, part_name, follow["offset"] if follow else None)
-        return JobOutcome("snapshot_part_published", fields={**fields, "count": len(messages)})
+        return Outcome("snapshot_part_published", fields={**fields, "count": len(messages)})
 
-    def apply_change(self, data: dict[str, Any]) -> JobOutcome:
+    def apply_change(self, data: dict[str, Any]) -> Outcome:
         """One snapshot event (or reconcile delete), applied as a webhook's change is."""
         snapshot_id = str(data["snapshot_id"])
         event_id = str((data.get("event") or {}).get("id", ""))
@@ -264,12 +264,12 @@ class Snapshots:
         if data.get("repair") and self.store.result_exists(snapshot_id, event_id):
             # A redelivered repair would write again; anything else redelivered is a duplicate
             # that costs no Calendar call, and its result is recorded once anyway.
-            return JobOutcome("snapshot_result_recorded", fields=fields)
+            return Outcome("snapshot_result_recorded", fields=fields)
         try:
             change = parse_change(data, str(data["webhook_id"]))
         except InvalidPayload:
             self._record(data, snapshot_id, event_id, "invalid_message")
-            return JobOutcome("invalid_message", fields=fields)
+            return Outcome("invalid_message", fields=fields)
         fields.update(change.log_fields())
         service = self.service()
         if service.throttle is not None:  # no Firestore work while this user's bulk turn is far off
@@ -278,14 +278,14 @@ class Snapshots:
             if wait > 0:
                 self.sleep(min(wait, BULK_PRECHECK_WAIT))
                 if wait > BULK_PRECHECK_WAIT:
-                    return JobOutcome("throttled", acknowledge=False, retry_after=wait - BULK_PRECHECK_WAIT,
+                    return Outcome("throttled", acknowledge=False, retry_after=wait - BULK_PRECHECK_WAIT,
                                       fields=fields)
         outcome = service.apply(change, rewrite_equal=bool(data.get("repair")), bulk=True)
         fields["calendar_calls"] = outcome.calendar_calls
         if not outcome.acknowledge:
-            return JobOutcome(outcome.name, acknowledge=False, fields=fields)
+            return Outcome(outcome.name, acknowledge=False, fields=fields)
         self._record(data, snapshot_id, event_id, outcome.name)
-        return JobOutcome(outcome.name, fields=fields)
+        return Outcome(outcome.name, fields=fields)
 
     def _record(self, data: dict[str, Any], snapshot_id: str, event_id: str, outcome: str) -> None:
         purge_at = self.clock() + m.PURGE_AFTER
@@ -322,13 +322,13 @@ def _iso(value: Any) -> str | None:
 
 
 # -- the worker's job handlers (sync/jobs.py HANDLERS) -------------------------------------------
-def expand_job(data: dict[str, Any]) -> JobOutcome:
+def expand_job(data: dict[str, Any]) -> Outcome:
     from sync.snapshots.wiring import engine
 
     return engine().expand(data)
 
 
-def change_job(data: dict[str, Any]) -> JobOutcome:
+def change_job(data: dict[str, Any]) -> Outcome:
     from sync.snapshots.wiring import engine
 
     return engine().apply_change(data)

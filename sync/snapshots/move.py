@@ -18,9 +18,9 @@ from typing import Any
 from google.cloud import firestore
 
 from sync.adapters.firestore_store import WRITE_RETRY
-from sync.jobs import JobOutcome
 from sync.kernel.errors import AuthRevoked, Retryable
 from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, connection_key
+from sync.kernel.outcome import Outcome
 from sync.service import SyncService, move_event, utcnow
 from sync.snapshots.store import SnapshotStore
 
@@ -62,14 +62,14 @@ def move_status(store: SnapshotStore, account_id: str, user_id: str) -> dict[str
             "state": "done" if int(doc.get("done", 0)) >= int(doc.get("total", 0)) else "moving"}
 
 
-def move_job(data: dict[str, Any]) -> JobOutcome:
+def move_job(data: dict[str, Any]) -> Outcome:
     from sync import bootstrap
     from sync.snapshots.wiring import engine
 
     return run_move(engine().store, bootstrap.sync_service(), data)
 
 
-def run_move(store: SnapshotStore, service: SyncService, data: dict[str, Any]) -> JobOutcome:
+def run_move(store: SnapshotStore, service: SyncService, data: dict[str, Any]) -> Outcome:
     account_id, user_id = str(data["account_id"]), str(data["user_id"])
     destination, move_id, chunk = str(data["destination"]), str(data["move_id"]), int(data["chunk"])
     source = str(data.get("source") or "")
@@ -77,7 +77,7 @@ def run_move(store: SnapshotStore, service: SyncService, data: dict[str, Any]) -
     ref = store.move_ref(connection_key(account_id, user_id))
     current = ref.get()
     if not current.exists or (current.to_dict() or {}).get("move_id") != move_id:
-        return JobOutcome("move_superseded", fields=fields)  # a later switch moves everything itself
+        return Outcome("move_superseded", fields=fields)  # a later switch moves everything itself
     started = service.clock()
     busy = calls = 0
     for event_id in data.get("event_ids") or []:
@@ -86,12 +86,12 @@ def run_move(store: SnapshotStore, service: SyncService, data: dict[str, Any]) -
         if result in ("busy", "later"):
             busy += 1
         if result == "revoked":
-            return JobOutcome("move_parked_needs_reauth", fields={**fields, "calendar_calls": calls})
+            return Outcome("move_parked_needs_reauth", fields={**fields, "calendar_calls": calls})
     fields["calendar_calls"] = calls
     if busy:
-        return JobOutcome("move_busy", acknowledge=False, retry_after=2.0, fields={**fields, "count": busy})
+        return Outcome("move_busy", acknowledge=False, retry_after=2.0, fields={**fields, "count": busy})
     _chunk_done(store, ref, move_id, chunk, len(data.get("event_ids") or []), service.clock())
-    return JobOutcome("moved", fields={**fields, "count": len(data.get("event_ids") or [])})
+    return Outcome("moved", fields={**fields, "count": len(data.get("event_ids") or [])})
 
 
 def _chunk_done(store: SnapshotStore, ref: Any, move_id: str, chunk: int, size: int, now: datetime) -> None:

@@ -7,8 +7,8 @@ import pytest
 from functions_framework import create_app
 
 from sync import bootstrap, jobs, maintenance
-from sync.jobs import JobOutcome
 from sync.kernel.errors import Retryable
+from sync.kernel.outcome import Outcome
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def push(client, data):
 
 
 def echo(data):
-    return JobOutcome("echoed", fields={"count": len(data)})
+    return Outcome("echoed", fields={"count": len(data)})
 
 
 def busy(data):
