@@ -53,7 +53,7 @@ unit: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy sync local main.py
+	$(PY) -m mypy sync local main.py tests/fakes.py
 	$(VENV)/bin/lint-imports --no-cache
 
 lock:

@@ -78,7 +78,7 @@ def check_cost(stack: Stack) -> list[dict[str, Any]]:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: service.apply(parse_change(payload(
                 account_id=u["account_id"], user_id=u["user_id"], event_id=f"c{i}"), "bench")), range(CALENDAR_SIZE)))
-        check = DriftCheck(wiring.store(), bootstrap.calendars(), policy="restore")
+        check = DriftCheck(wiring.store(), bootstrap.store(), bootstrap.calendars(), policy="restore")
 
         def measure(name: str) -> dict[str, Any]:
             before = dict(state.calls)

@@ -168,8 +168,8 @@ def calendars() -> Any:
 
 def sync_service() -> Any:
     def make() -> Any:
+        from sync.apply.service import SyncService
         from sync.kernel.throttle import UserThrottle
-        from sync.service import SyncService
 
         s = config()
         return SyncService(store(), calendars(), lease_seconds=s.lease_seconds,

@@ -1,14 +1,36 @@
-"""Simple in-memory fakes of the ports (no mocks): they behave like the real things."""
+"""Simple in-memory fakes of the ports (sync/kernel/ports.py; no mocks): they behave like the
+real things. The bottom of the file holds each one to its Protocol (mypy, ``make lint``)."""
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sync.kernel.errors import AuthRevoked, CalendarConflict, CalendarNotFound, Permanent, PublishFailed, Retryable
-from sync.kernel.model import Connection, ConnectionStatus, Mapping
-from sync.kernel.ports import EventWork, R
+from sync.kernel.errors import (
+    AuthRevoked,
+    CalendarConflict,
+    CalendarNotFound,
+    CalendarUnavailable,
+    Permanent,
+    PublishFailed,
+    Retryable,
+    SyncTokenExpired,
+)
+from sync.kernel.model import SYNC_SOURCE, Connection, ConnectionStatus, Mapping, connection_key
+from sync.kernel.ports import (
+    Calendars,
+    CalendarSession,
+    ChannelRecord,
+    CheckState,
+    DriftStore,
+    EventWork,
+    MappingStore,
+    Publisher,
+    R,
+)
 
 
 class FakeStore:
@@ -40,6 +62,11 @@ class FakeStore:
                     conn.account_id, conn.user_id, status, conn.calendar_id, conn.token_ref, conn.google_email)
             return result
 
+    def get_mappings(self, account_id: str, user_id: str, event_ids: Sequence[str]) -> dict[str, Mapping]:
+        with self.lock:
+            return {e: copy.deepcopy(self.mappings[(account_id, user_id, e)]) for e in event_ids
+                    if (account_id, user_id, e) in self.mappings}
+
     def parked(self, account_id: str, user_id: str) -> list[Mapping]:
         return [m for (a, u, _), m in self.mappings.items() if (a, u) == (account_id, user_id) and m.parked]
 
@@ -49,7 +76,9 @@ class FakeStore:
 
 
 class FakeCalendar:
-    """Google's semantics: deleted events stay as cancelled, ids are never reused."""
+    """Google's semantics: deleted events stay as cancelled, ids are never reused; ``events.list``
+    with sync tokens (a change counter: a token lists what changed after it); push channels; the
+    account's calendar list. Both ports at once: ``Calendars`` hands out itself as the session."""
 
     def __init__(self) -> None:
         self.events: dict[tuple[str, str], dict[str, Any]] = {}
@@ -57,13 +86,27 @@ class FakeCalendar:
         self.faults: list[Exception] = []  # raised, in order, by the next calls
         self.faults_after: list[BaseException] = []  # raised by the next calls after they took effect
         self.revoked = False
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.etags = 0
+        self.seq = 0  # the sync token: every change of an event bumps it
+        self.changed: dict[tuple[str, str], int] = {}
+        self.expired = False  # the next listing with a sync token answers 410
+        self.channels: dict[str, dict[str, Any]] = {}  # open push channels by id
+        self.calendar_list: dict[str, dict[str, Any]] = {}  # calendarList entries by id (writable ones)
 
     def session(self, connection: Connection) -> FakeCalendar:
         if self.revoked:
             raise AuthRevoked("invalid_grant")
         return self
+
+    def session_for_ref(self, ref: str, access_token: str | None = None) -> FakeCalendar:
+        if self.revoked:
+            raise AuthRevoked("invalid_grant")
+        return self
+
+    def _bump(self, key: tuple[str, str]) -> None:
+        self.seq += 1
+        self.changed[key] = self.seq
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -80,6 +123,7 @@ class FakeCalendar:
             if (calendar_id, body["id"]) in self.events:
                 raise CalendarConflict("409")
             self.events[(calendar_id, body["id"])] = {**copy.deepcopy(body), "etag": self._etag()}
+            self._bump((calendar_id, body["id"]))
             if self.faults_after:
                 raise self.faults_after.pop(0)  # the write landed, the answer did not
             return str(self.events[(calendar_id, body["id"])]["etag"])
@@ -89,7 +133,9 @@ class FakeCalendar:
             self._call("update")
             if (calendar_id, event_id) not in self.events:
                 raise CalendarNotFound(404)
-            self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag()}
+            self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag(),
+                                                     "status": body.get("status", "confirmed")}
+            self._bump((calendar_id, event_id))
             return str(self.events[(calendar_id, event_id)]["etag"])
 
     def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None) -> None:
@@ -102,6 +148,7 @@ class FakeCalendar:
                 raise CalendarNotFound(410)
             current["status"] = "cancelled"
             current["etag"] = self._etag()
+            self._bump((calendar_id, event_id))
 
     def move(self, calendar_id: str, event_id: str, destination: str) -> None:
         with self.lock:
@@ -112,6 +159,56 @@ class FakeCalendar:
             if (destination, event_id) in self.events:
                 raise CalendarConflict("409")
             self.events[(destination, event_id)] = self.events.pop((calendar_id, event_id))
+            self._bump((destination, event_id))
+
+    def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append("list")
+            if sync_token is not None and self.expired:
+                self.expired = False
+                raise SyncTokenExpired("410")
+            since = int(sync_token or 0)
+            items = [copy.deepcopy(e) for (cal, eid), e in self.events.items()
+                     if cal == calendar_id and self.changed.get((cal, eid), 0) > since]
+            return {"items": items, "nextSyncToken": str(self.seq)}
+
+    def list_own(self, calendar_id: str, account_id: str, user_id: str, page_token: str | None) -> dict[str, Any]:
+        with self.lock:
+            self._call("list_own")
+            items = [copy.deepcopy(e) for (cal, _), e in self.events.items()
+                     if cal == calendar_id and e["status"] != "cancelled"
+                     and (e.get("extendedProperties") or {}).get("private", {}).get("sync_source") == SYNC_SOURCE
+                     and e["extendedProperties"]["private"].get("source_account_id") == account_id
+                     and e["extendedProperties"]["private"].get("source_user_id") == user_id]
+            return {"items": items}
+
+    def watch(self, calendar_id: str, channel_id: str, address: str, token: str, ttl_seconds: int) -> dict[str, Any]:
+        with self.lock:
+            self._call("watch")
+            expires = datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
+            self.channels[channel_id] = {"calendar_id": calendar_id, "address": address, "token": token,
+                                         "resourceId": f"res-{channel_id[:8]}"}
+            return {"id": channel_id, "resourceId": f"res-{channel_id[:8]}",
+                    "expiration": str(int(expires.timestamp() * 1000))}
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        with self.lock:
+            self._call("stop_channel")
+            self.channels.pop(channel_id, None)
+
+    def writable_calendars(self) -> list[dict[str, Any]]:
+        with self.lock:
+            self._call("calendar_list")
+            return sorted((copy.deepcopy(c) for c in self.calendar_list.values()),
+                          key=lambda c: (not c.get("primary", False), str(c.get("summary", "")).lower()))
+
+    def calendar_entry(self, calendar_id: str) -> dict[str, Any]:
+        with self.lock:
+            self._call("calendar_entry")
+            entry = self.calendar_list.get(calendar_id)
+            if entry is None:
+                raise CalendarNotFound(404)
+            return copy.deepcopy(entry)
 
     def live(self, calendar_id: str) -> dict[str, dict[str, Any]]:
         return {eid: e for (cal, eid), e in self.events.items() if cal == calendar_id and e["status"] != "cancelled"}
@@ -128,13 +225,162 @@ class FakePublisher:
         self.messages.append((data, ordering_key, attributes))
         return str(len(self.messages))
 
+    def publish_many(self, messages: Sequence[tuple[bytes, str, dict[str, str]]]) -> int:
+        for data, key, attributes in messages:
+            self.publish(data, key, attributes)
+        return len(messages)
+
+
+class FakeDriftStore:
+    """The drift store (one account's drift state per connection, channels, pending pings)."""
+
+    def __init__(self, scan_minutes: float = 360.0) -> None:
+        self.docs: dict[tuple[str, str], dict[str, Any]] = {}  # drift/{account:user}
+        self.channel_docs: dict[str, dict[str, Any]] = {}  # drift_channels/{id}
+        self.pending: dict[tuple[str, str], datetime] = {}  # drift_pending/{account:user}
+        self.sweep_at: datetime | None = None
+        self.active: list[tuple[str, str]] = []  # what active_connections answers
+        self.scan_period = timedelta(minutes=scan_minutes)
+        self.lock = threading.Lock()
+
+    def _doc(self, account_id: str, user_id: str) -> dict[str, Any]:
+        return self.docs.setdefault((account_id, user_id), {"account_id": account_id, "user_id": user_id})
+
+    def begin_check(self, account_id: str, user_id: str, lease_id: str, until: datetime) -> CheckState | None:
+        with self.lock:
+            doc = self.docs.get((account_id, user_id))
+            if doc is None:
+                self.pending.pop((account_id, user_id), None)
+                return CheckState(lease_id, None, None, enrolled=False)
+            held = doc.get("check_lease_until")
+            if doc.get("check_lease_id") and isinstance(held, datetime) and held > datetime.now(timezone.utc):
+                return None
+            doc.update(check_lease_id=lease_id, check_lease_until=until)
+            return CheckState(lease_id, doc.get("sync_token"), doc.get("sync_calendar_id"),
+                              self.pending.get((account_id, user_id)), last_started_at=doc.get("check_started_at"))
+
+    def listing_started(self, account_id: str, user_id: str, lease_id: str, at: datetime) -> None:
+        with self.lock:
+            self.pending.pop((account_id, user_id), None)
+            doc = self.docs.get((account_id, user_id))
+            if doc is not None and doc.get("check_lease_id") == lease_id:
+                doc["check_started_at"] = at
+
+    def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
+                  calendar_id: str, keep_token: bool) -> None:
+        fields: dict[str, Any] = {"last_check_at": datetime.now(timezone.utc),
+                                  "next_scan_at": datetime.now(timezone.utc) + self.scan_period}
+        if not keep_token:
+            fields.update(sync_token=sync_token, sync_calendar_id=calendar_id)
+        self._leave(account_id, user_id, lease_id, fields)
+
+    def release_check(self, account_id: str, user_id: str, lease_id: str) -> None:
+        self._leave(account_id, user_id, lease_id, {})
+
+    def _leave(self, account_id: str, user_id: str, lease_id: str, fields: dict[str, Any]) -> None:
+        with self.lock:
+            doc = self.docs.get((account_id, user_id))
+            if doc is not None and doc.get("check_lease_id") == lease_id:
+                doc.update(fields, check_lease_id=None, check_lease_until=None)
+
+    def mark_pending(self, account_id: str, user_id: str, window: timedelta) -> bool:
+        with self.lock:
+            now = datetime.now(timezone.utc)
+            at = self.pending.get((account_id, user_id))
+            if at is not None and now - at < window:
+                return False
+            self.pending[(account_id, user_id)] = now
+            return True
+
+    def clear_pending(self, account_id: str, user_id: str) -> None:
+        with self.lock:
+            self.pending.pop((account_id, user_id), None)
+
+    def channel(self, channel_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.channel_docs.get(channel_id))
+
+    def accept_message(self, channel_id: str, number: int) -> bool:
+        with self.lock:
+            doc = self.channel_docs.get(channel_id)
+            if doc is None or number <= int(doc.get("last_message_number") or 0):
+                return False
+            doc["last_message_number"] = number
+            return True
+
+    def drift_doc(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.docs.get((account_id, user_id)))
+
+    def current_channel(self, account_id: str, user_id: str) -> ChannelRecord | None:
+        doc = self.docs.get((account_id, user_id)) or {}
+        if not doc.get("channel_id"):
+            return None
+        return ChannelRecord(doc["channel_id"], doc.get("channel_resource_id") or "",
+                             doc.get("channel_calendar_id") or "", doc["channel_expires_at"])
+
+    def set_channel(self, account_id: str, user_id: str, channel: ChannelRecord, token_sha256: str,
+                    renew_at: datetime) -> ChannelRecord | None:
+        with self.lock:
+            previous = self.current_channel(account_id, user_id)
+            doc = self._doc(account_id, user_id)
+            doc.update(channel_id=channel.id, channel_resource_id=channel.resource_id,
+                       channel_calendar_id=channel.calendar_id, channel_expires_at=channel.expires_at,
+                       channel_renew_at=renew_at)
+            doc.setdefault("next_scan_at", datetime.now(timezone.utc) + self.scan_period)
+            self.channel_docs[channel.id] = {"account_id": account_id, "user_id": user_id,
+                                             "token_sha256": token_sha256, "calendar_id": channel.calendar_id,
+                                             "expires_at": channel.expires_at}
+            if previous is not None and previous.id != channel.id:
+                self.channel_docs.pop(previous.id, None)
+            return previous
+
+    def channel_failed(self, account_id: str, user_id: str, retry_at: datetime) -> None:
+        with self.lock:
+            self._doc(account_id, user_id).update(channel_renew_at=retry_at,
+                                                  next_scan_at=datetime.now(timezone.utc) + self.scan_period)
+
+    def clear_channel(self, account_id: str, user_id: str, channel_id: str) -> None:
+        with self.lock:
+            doc = self.docs.get((account_id, user_id))
+            if doc is not None and doc.get("channel_id") == channel_id:
+                doc.update(channel_id=None, channel_resource_id=None, channel_calendar_id=None,
+                           channel_expires_at=None, channel_renew_at=None)
+            self.channel_docs.pop(channel_id, None)
+
+    def due(self, field: str, now: datetime, limit: int) -> list[tuple[str, str]]:
+        return [key for key, doc in self.docs.items()
+                if isinstance(doc.get(field), datetime) and doc[field] <= now][:limit]
+
+    def postpone_scan(self, account_id: str, user_id: str, at: datetime) -> None:
+        self._doc(account_id, user_id)["next_scan_at"] = at
+
+    def enroll(self, account_id: str, user_id: str, next_scan_at: datetime) -> None:
+        with self.lock:
+            if (account_id, user_id) not in self.docs:
+                self.docs[(account_id, user_id)] = {"account_id": account_id, "user_id": user_id,
+                                                    "channel_renew_at": datetime.now(timezone.utc),
+                                                    "next_scan_at": next_scan_at}
+
+    def active_connections(self) -> list[tuple[str, str]]:
+        return list(self.active)
+
+    def enrolled(self) -> set[str]:
+        return {connection_key(a, u) for a, u in self.docs}
+
+    def sweep_due(self, period: timedelta) -> bool:
+        now = datetime.now(timezone.utc)
+        if self.sweep_at is not None and self.sweep_at > now:
+            return False
+        self.sweep_at = now + period
+        return True
+
 
 def active_connection(account_id: str = "acme-consulting", user_id: str = "u-42",
                       calendar_id: str = "user@example.com") -> Connection:
     return Connection(account_id, user_id, ConnectionStatus.ACTIVE, calendar_id, "local_tokens/x", "user@example.com")
 
 
-__all__ = ["FakeStore", "FakeCalendar", "FakePublisher", "active_connection", "Retryable", "Permanent"]
+__all__ = ["FakeStore", "FakeCalendar", "FakePublisher", "FakeDriftStore", "active_connection", "Retryable",
+           "Permanent", "CalendarUnavailable"]
 
 
 def webhook_app(project: str, secret: str):  # type: ignore[no-untyped-def]
@@ -155,3 +401,12 @@ def webhook_app(project: str, secret: str):  # type: ignore[no-untyped-def]
     yield create_app("handle_webhook", "main.py").test_client(), publisher
     bootstrap.reset()
     mp.undo()
+
+
+# -- each fake holds to its port (checked by mypy in `make lint`) ------------------------------------
+def _conforms() -> None:
+    _: MappingStore = FakeStore()
+    _calendars: Calendars = FakeCalendar()
+    _session: CalendarSession = FakeCalendar()
+    _publisher: Publisher = FakePublisher()
+    _drift: DriftStore = FakeDriftStore()

@@ -172,6 +172,18 @@ class FirestoreStore:
 
         return outbox.flush_pending(self.db, self.notifications(), account_id, user_id)
 
+    def get_mappings(self, account_id: str, user_id: str, event_ids: Sequence[str]) -> dict[str, Mapping]:
+        refs = [self.mapping_ref(account_id, user_id, e) for e in event_ids]
+        out: dict[str, Mapping] = {}
+        try:
+            for snap in self.db.get_all(refs):
+                if snap.exists:
+                    mapping = mapping_from_doc(snap.to_dict() or {})
+                    out[mapping.event_id] = mapping
+        except _TRANSIENT as exc:
+            raise Retryable(f"firestore: {type(exc).__name__}") from exc
+        return out
+
     def parked(self, account_id: str, user_id: str) -> list[Mapping]:
         query = self.connection_ref(account_id, user_id).collection(EVENTS).where(
             filter=firestore.FieldFilter("has_parked", "==", True)

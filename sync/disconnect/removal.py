@@ -24,6 +24,7 @@ from sync.kernel.errors import (
     Retryable,
 )
 from sync.kernel.model import connection_key
+from sync.kernel.ports import ChannelRecord
 
 INLINE_EVENTS = 50  # at most this many events are removed within the DELETE request (200, as before)
 SETTLE_EVERY = 10  # removals recorded per transaction
@@ -102,8 +103,6 @@ class Disconnects:
         if not channel or record.get("channel_stopped"):
             return record
         if refs:
-            from sync.drift.channels import ChannelRecord
-
             self.stop_channel(record["account_id"], record["user_id"], refs[0],
                               ChannelRecord(str(channel["id"]), str(channel.get("resource_id") or ""), "",
                                             self.now()))

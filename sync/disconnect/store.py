@@ -22,9 +22,9 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from sync.adapters.firestore_store import EVENTS, FirestoreStore, retryable
-from sync.drift.channels import ChannelRecord
 from sync.kernel import notification as notes
 from sync.kernel.model import ConnectionStatus, connection_key
+from sync.kernel.ports import ChannelRecord
 from sync.snapshots.store import batch_committer
 
 DISCONNECTS = "disconnects"

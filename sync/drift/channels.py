@@ -12,26 +12,18 @@ import hashlib
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync import bootstrap, logs
 from sync.drift import wiring
 from sync.kernel.errors import SyncError
+from sync.kernel.ports import ChannelRecord
 
 ADDRESS_PATH = "/google/notifications"
 RETRY_AFTER = timedelta(minutes=15)
 RENEW_MARGIN = timedelta(days=1)
 _FAR = timedelta(days=3650)
-
-
-@dataclass(frozen=True)
-class ChannelRecord:
-    id: str
-    resource_id: str
-    calendar_id: str
-    expires_at: datetime
 
 
 def _now() -> datetime:

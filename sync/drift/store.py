@@ -28,16 +28,11 @@ from sync.adapters.firestore_store import (
     CONNECTIONS,
     WRITE_RETRY,
     FirestoreStore,
-    connection_from_doc,
-    mapping_from_doc,
-    mapping_to_doc,
     retryable,
 )
-from sync.drift.channels import ChannelRecord
-from sync.drift.check import CheckState, DriftNotice, DriftWork
 from sync.kernel.errors import Retryable
-from sync.kernel.model import Mapping, connection_key
-from sync.kernel.ports import R
+from sync.kernel.model import connection_key
+from sync.kernel.ports import ChannelRecord, CheckState, R
 
 DRIFT = "drift"
 CHANNELS = "drift_channels"
@@ -45,20 +40,14 @@ PENDING = "drift_pending"
 META = "drift_meta"
 ACCEPT_ATTEMPTS = 20  # a burst of pings of one channel each compare with the one recorded before
 
-# Where ``event.drift_repaired`` is staged: called inside the transaction that records a repair
-# (or a report), with that transaction. sync/drift/notify.py holds the default.
-OnDrift = Callable[[DriftNotice], Any]  # the notice → the Notification to stage (sync/drift/notify.py)
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
 class FirestoreDriftStore(FirestoreStore):
-    def __init__(self, client: firestore.Client, on_drift: OnDrift, scan_minutes: float = 360.0,
+    def __init__(self, client: firestore.Client, scan_minutes: float = 360.0,
                  notifications: Callable[[], Any] | None = None) -> None:
         super().__init__(client, notifications=notifications)
-        self.on_drift = on_drift
         self.scan_period = timedelta(minutes=scan_minutes)
 
     # -- references --------------------------------------------------------------------------
@@ -133,44 +122,6 @@ class FirestoreDriftStore(FirestoreStore):
             txn.update(ref, {**fields, "check_lease_id": None, "check_lease_until": None})
 
         self._transaction(run)
-
-    def get_mappings(self, account_id: str, user_id: str, event_ids: list[str]) -> dict[str, Mapping]:
-        refs = [self.mapping_ref(account_id, user_id, e) for e in event_ids]
-        out: dict[str, Mapping] = {}
-        try:
-            for snap in self.db.get_all(refs):
-                if snap.exists:
-                    mapping = mapping_from_doc(snap.to_dict() or {})
-                    out[mapping.event_id] = mapping
-        except _TRANSIENT as exc:
-            raise Retryable(f"firestore: {type(exc).__name__}") from exc
-        return out
-
-    def update_mapping(self, account_id: str, user_id: str, event_id: str, work: DriftWork[R]) -> R:
-        conn_ref, map_ref = self.connection_ref(account_id, user_id), self.mapping_ref(account_id, user_id, event_id)
-
-        staged: list[Any] = []
-
-        def run(txn: firestore.Transaction) -> R:
-            from sync.notifications import outbox
-
-            staged.clear()  # a retried transaction stages afresh
-            snaps = {s.reference.path: s for s in txn.get_all([conn_ref, map_ref])}
-            conn_snap, map_snap = snaps.get(conn_ref.path), snaps.get(map_ref.path)
-            connection = connection_from_doc(conn_snap.to_dict() or {}) if conn_snap and conn_snap.exists else None
-            mapping = mapping_from_doc(map_snap.to_dict() or {}) if map_snap and map_snap.exists else None
-            result, new_mapping, notice = work(connection, mapping)
-            if new_mapping is not None:
-                txn.set(map_ref, mapping_to_doc(new_mapping))
-            if notice is not None:  # event.drift_repaired, durable with the repair (CONTRACT §8)
-                note = self.on_drift(notice)
-                if outbox.stage(txn, self.db, note):
-                    staged.append(note)
-            return result
-
-        result = self._transaction(run)
-        self._flush_notifications(staged)  # after the commit; a failed publish stays in the outbox
-        return result
 
     # -- coalescing pings -----------------------------------------------------------------------
     def mark_pending(self, account_id: str, user_id: str, window: timedelta) -> bool:

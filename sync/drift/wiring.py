@@ -9,11 +9,9 @@ from sync import bootstrap
 
 def store() -> Any:
     def make() -> Any:
-        from sync.drift import notify
         from sync.drift.store import FirestoreDriftStore
 
-        return FirestoreDriftStore(bootstrap.firestore_client(), notify.notification,
-                                   bootstrap.config().drift_scan_minutes,
+        return FirestoreDriftStore(bootstrap.firestore_client(), bootstrap.config().drift_scan_minutes,
                                    notifications=bootstrap.notifications_publisher)
 
     return bootstrap.once("drift_store", make)
@@ -27,7 +25,7 @@ def check() -> Any:
         from sync.drift.schedule import DEBOUNCE_SECONDS
 
         s = bootstrap.config()
-        return DriftCheck(store(), bootstrap.calendars(), policy=s.drift_policy,
+        return DriftCheck(store(), bootstrap.store(), bootstrap.calendars(), policy=s.drift_policy,
                           throttle=bootstrap.sync_service().throttle, max_wait=s.throttle_max_wait_seconds,
                           lease_seconds=s.lease_seconds, debounce=DEBOUNCE_SECONDS)
 

@@ -24,6 +24,7 @@ from flask import Response
 
 from sync import bootstrap, logs
 from sync.adapters.calendar_api import SCOPES
+from sync.apply.parked import resume_parked
 from sync.drift import channels as drift_channels
 from sync.integrations import oauth, pages
 from sync.integrations.paths import function_names, route_path, route_segments
@@ -39,7 +40,6 @@ from sync.kernel.errors import (
     Retryable,
 )
 from sync.kernel.model import connection_key
-from sync.service import resume_parked
 
 STATE_SECONDS = 10 * 60
 

@@ -1,8 +1,16 @@
-"""The ports the core talks through. Adapters implement them; tests use simple fakes."""
+"""The ports: every store and outside service the use cases talk to, as Protocols.
+
+Adapters (``sync/adapters/``) implement them on Firestore, Pub/Sub, Secret Manager and the
+Calendar API; ``tests/fakes.py`` implements each in memory for the unit tests. A use case
+imports these, never an adapter; the composition root (``sync/bootstrap.py``) hands it the
+real thing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from sync.kernel.model import Connection, ConnectionStatus, Mapping
@@ -19,13 +27,21 @@ EventWork = Callable[[Connection | None, Mapping | None],
                      | tuple[R, Mapping | None, ConnectionStatus | None, Sequence[Notification]]]
 
 
-class Store(Protocol):
+class MappingStore(Protocol):
+    """Connections and their event mappings: what every writer of a user's calendar reads and
+    records (the worker's apply, calendar moves, drift restores), one event at a time."""
+
     def get_connection(self, account_id: str, user_id: str) -> Connection | None: ...
 
-    def save_connection(self, connection: Connection) -> None: ...
-
     def update_event(self, account_id: str, user_id: str, event_id: str, work: EventWork[R]) -> R:
-        """Run ``work`` in one transaction over the connection and the event's mapping."""
+        """Run ``work`` in one transaction over the connection and the event's mapping; stage the
+        notifications it returns in the outbox with it, and publish them after the commit.
+        Raises Retryable when one could not be published (it stays in the outbox: the
+        redelivery of the message that made the transition flushes it)."""
+        ...
+
+    def get_mappings(self, account_id: str, user_id: str, event_ids: Sequence[str]) -> dict[str, Mapping]:
+        """The mappings of these events (those that exist), by event id; read outside a transaction."""
         ...
 
     def parked(self, account_id: str, user_id: str) -> list[Mapping]: ...
@@ -53,14 +69,50 @@ class CalendarSession(Protocol):
 
     def move(self, calendar_id: str, event_id: str, destination: str) -> None: ...
 
+    def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:
+        """One page of ``events.list``, deleted events included: everything without a sync token,
+        else what changed since it (SyncTokenExpired on 410)."""
+        ...
+
+    def list_own(self, calendar_id: str, account_id: str, user_id: str, page_token: str | None) -> dict[str, Any]:
+        """One page of the live events this service wrote for (account, user)."""
+        ...
+
+    def watch(self, calendar_id: str, channel_id: str, address: str, token: str, ttl_seconds: int) -> dict[str, Any]:
+        """Open a push channel on the calendar's events; Calendar's answer (``resourceId``, ``expiration``)."""
+        ...
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        """Stop a push channel (one Calendar no longer knows counts as stopped)."""
+        ...
+
+    def writable_calendars(self) -> list[dict[str, Any]]:
+        """The account's calendars it may write to, primary first."""
+        ...
+
+    def calendar_entry(self, calendar_id: str) -> dict[str, Any]:
+        """One entry of the account's calendar list (``calendarList.get``)."""
+        ...
+
 
 class Calendars(Protocol):
-    def session(self, connection: Connection) -> CalendarSession: ...
+    def session(self, connection: Connection) -> CalendarSession:
+        """Calendar as the connection's grant (AuthRevoked when it has none)."""
+        ...
+
+    def session_for_ref(self, ref: str, access_token: str | None = None) -> CalendarSession:
+        """Calendar as the grant stored at ``ref`` (``access_token``: one just obtained)."""
+        ...
 
 
 class Publisher(Protocol):
     def publish(self, data: bytes, ordering_key: str, attributes: dict[str, str]) -> str:
         """Publish and wait for the confirmation; return the message id or raise PublishFailed."""
+        ...
+
+    def publish_many(self, messages: Sequence[tuple[bytes, str, dict[str, str]]]) -> int:
+        """Publish all at once and wait for every confirmation; return how many. PublishFailed if
+        any was not confirmed (publishing them all again is safe)."""
         ...
 
 
@@ -76,3 +128,99 @@ class TokenVault(Protocol):
         ...
 
     def destroy(self, ref: str) -> None: ...
+
+
+# -- drift repair (CONTRACT §9) ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChannelRecord:
+    """A Calendar push channel (``events.watch``) of one connection."""
+
+    id: str
+    resource_id: str
+    calendar_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CheckState:
+    """What a drift check starts from, once it holds the connection's check lease."""
+
+    lease_id: str
+    sync_token: str | None
+    calendar_id: str | None  # the calendar the token belongs to
+    pending_at: datetime | None = None  # when the ping that scheduled this check came
+    enrolled: bool = True  # False: the connection has no drift state (disconnected): no lease taken
+    last_started_at: datetime | None = None  # when the connection's previous check started listing
+
+
+class DriftStore(Protocol):
+    """Per connection: the sync token, the check lease, the fallback scan's schedule, the current
+    channel; per channel: whose it is; the coalescing of pings into one check."""
+
+    # the check
+    def begin_check(self, account_id: str, user_id: str, lease_id: str, until: datetime) -> CheckState | None:
+        """Take the connection's check lease (None: another check holds it)."""
+        ...
+
+    def listing_started(self, account_id: str, user_id: str, lease_id: str, at: datetime) -> None:
+        """The check starts listing at ``at``: from now on a ping schedules one more check (this one
+        may list before its change), which starts no earlier than a debounce window after ``at``."""
+        ...
+
+    def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
+                  calendar_id: str, keep_token: bool) -> None: ...
+
+    def release_check(self, account_id: str, user_id: str, lease_id: str) -> None: ...
+
+    # pings, coalesced
+    def mark_pending(self, account_id: str, user_id: str, window: timedelta) -> bool:
+        """True for the one caller that should schedule a check: none is pending, or the pending
+        one is older than ``window`` (its job was lost)."""
+        ...
+
+    def clear_pending(self, account_id: str, user_id: str) -> None: ...
+
+    def channel(self, channel_id: str) -> dict[str, Any] | None:
+        """The channel's owner (``account_id``, ``user_id``), ``token_sha256`` and ``expires_at``."""
+        ...
+
+    def accept_message(self, channel_id: str, number: int) -> bool:
+        """True once per message: ``number`` is above the highest the channel has sent us."""
+        ...
+
+    def drift_doc(self, account_id: str, user_id: str) -> dict[str, Any] | None: ...
+
+    # channels
+    def current_channel(self, account_id: str, user_id: str) -> ChannelRecord | None: ...
+
+    def set_channel(self, account_id: str, user_id: str, channel: ChannelRecord, token_sha256: str,
+                    renew_at: datetime) -> ChannelRecord | None:
+        """Make ``channel`` the connection's current one; return the one it replaces."""
+        ...
+
+    def channel_failed(self, account_id: str, user_id: str, retry_at: datetime) -> None:
+        """No channel could be opened: the maintenance job tries again from ``retry_at``."""
+        ...
+
+    def clear_channel(self, account_id: str, user_id: str, channel_id: str) -> None: ...
+
+    # the maintenance job
+    def due(self, field: str, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """(account, user) of connections whose ``field`` (``channel_renew_at``, ``next_scan_at``) has come."""
+        ...
+
+    def postpone_scan(self, account_id: str, user_id: str, at: datetime) -> None: ...
+
+    def enroll(self, account_id: str, user_id: str, next_scan_at: datetime) -> None:
+        """A connection the maintenance job did not know yet: a channel and scans from now on."""
+        ...
+
+    def active_connections(self) -> list[tuple[str, str]]: ...
+
+    def enrolled(self) -> set[str]:
+        """The connection keys that have drift state."""
+        ...
+
+    def sweep_due(self, period: timedelta) -> bool:
+        """True once per ``period`` (across instances): time to enrol connections we missed."""
+        ...

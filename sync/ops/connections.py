@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sync.apply.parked import resume_parked
 from sync.kernel.model import Connection, ConnectionStatus, connection_key
-from sync.service import resume_parked
 
 
 def import_connection(store: Any, vault: Any, publisher: Any, *, account_id: str, user_id: str,

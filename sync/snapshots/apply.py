@@ -20,12 +20,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sync import logs
+from sync.apply.service import SyncService
 from sync.kernel import notification as notes
 from sync.kernel.errors import InvalidPayload, Retryable
 from sync.kernel.model import Change, Version, ordering_key
 from sync.kernel.outcome import Outcome
 from sync.kernel.payload import parse_change
-from sync.service import SyncService
 from sync.snapshots import model as m
 from sync.snapshots.store import OnCompleted, PagesChanged, SnapshotStore, chunk_id, page_id
 

@@ -10,7 +10,6 @@ then finds it done. Progress is on the status route as ``"moving": {"total", "do
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,10 +17,12 @@ from typing import Any
 from google.cloud import firestore
 
 from sync.adapters.firestore_store import WRITE_RETRY
+from sync.apply.service import SyncService, utcnow
+from sync.apply.writes import move_event
 from sync.kernel.errors import AuthRevoked, Retryable
-from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, connection_key
+from sync.kernel.leases import Claim, Pass, Record, Take, held
+from sync.kernel.model import Connection, ConnectionStatus, Mapping, connection_key
 from sync.kernel.outcome import Outcome
-from sync.service import SyncService, move_event, utcnow
 from sync.snapshots.store import SnapshotStore
 
 MOVE_CHUNK = 25  # a chunk is applied in one request, paced: keep it a few seconds long
@@ -112,55 +113,47 @@ def _relocate(service: SyncService, account_id: str, user_id: str, event_id: str
               destination: str, started: datetime) -> str:
     """Move one event under its lease: "moved", "skipped" (nothing to do), "busy" (a change of
     it is in flight), "later" (out of pacing time) or "revoked"."""
-    now = service.clock()
-    lease_id = uuid.uuid4().hex
 
-    def claim(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
+    def judge(conn: Connection | None, mapping: Mapping | None, now: datetime) -> Take[str] | Pass[str]:
         if (conn is None or conn.calendar_id != destination or mapping is None or mapping.deleted
                 or mapping.version is None or (mapping.calendar_id or source) in ("", destination)
                 or not (mapping.google_exists or mapping.google_uncertain)):
-            return ("skipped", None), None, None
-        if mapping.lease is not None and mapping.lease.until > now:
-            return ("busy", None), None, None
+            return Pass("skipped")
+        if held(mapping.lease, now):
+            return Pass("busy")
         if not conn.can_write:
-            return ("revoked", None), None, None
-        leased = replace(mapping, lease=Lease(lease_id, mapping.version, now + service.lease))
-        return ("move", (conn, mapping)), leased, None
+            return Pass("revoked")
+        return Take("move", mapping, mapping.version)
 
-    (verdict, found) = service.store.update_event(account_id, user_id, event_id, claim)
-    if verdict != "move":
-        return str(verdict)
-    conn, mapping = found
+    claim = service.leases.claim(account_id, user_id, event_id, judge)
+    if not claim.held:
+        return claim.value
+    conn, mapping = claim.connection, claim.found
+    assert conn is not None and mapping is not None
     origin = mapping.calendar_id or source
     throttle = service.throttle
     if throttle is not None:
         left = MAX_CHUNK_SECONDS - (service.clock() - started).total_seconds()
         if throttle.wait_bulk_turn(conn.key, left, service.sleep) is not None:
-            _settle(service, account_id, user_id, event_id, lease_id, None)
+            service.leases.release(claim)
             return "later"
     try:
         # False: deleted by hand in the source, or the source is gone: the next change re-creates it.
         exists = move_event(service.calendars.session(conn), origin, mapping.google_event_id, destination)
     except AuthRevoked:
-        _settle(service, account_id, user_id, event_id, lease_id, None, ConnectionStatus.NEEDS_REAUTH)
+        service.leases.release(claim, status=ConnectionStatus.NEEDS_REAUTH)
         return "revoked"
     except Retryable as exc:
         if throttle is not None and exc.retry_after is not None:
             throttle.cool_down(conn.key, exc.retry_after)
-        _settle(service, account_id, user_id, event_id, lease_id, None)
+        service.leases.release(claim)
         return "later"
-    _settle(service, account_id, user_id, event_id, lease_id, (destination, exists))
+    _moved(service, claim, destination, exists)
     return "moved"
 
 
-def _settle(service: SyncService, account_id: str, user_id: str, event_id: str, lease_id: str,
-            moved: tuple[str, bool] | None, status: ConnectionStatus | None = None) -> None:
-    def work(conn: Connection | None, mapping: Mapping | None):  # type: ignore[no-untyped-def]
-        if mapping is None or mapping.lease is None or mapping.lease.id != lease_id:
-            return None, None, status
-        new = replace(mapping, lease=None)
-        if moved is not None:
-            new = replace(new, calendar_id=moved[0], google_exists=moved[1], google_uncertain=False)
-        return None, new, status
+def _moved(service: SyncService, claim: Claim[str], destination: str, exists: bool) -> None:
+    def record(conn: Connection | None, mapping: Mapping) -> Record:
+        return replace(mapping, calendar_id=destination, google_exists=exists, google_uncertain=False), None, ()
 
-    service.store.update_event(account_id, user_id, event_id, work)
+    service.leases.finish(claim, record)

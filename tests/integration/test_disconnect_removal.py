@@ -12,13 +12,12 @@ import pytest
 from google.cloud import firestore
 
 from sync.adapters.firestore_store import FirestoreStore
+from sync.apply.service import SyncService
 from sync.disconnect.removal import Disconnects
 from sync.disconnect.store import DisconnectStore
-from sync.drift.notify import notification
 from sync.drift.store import FirestoreDriftStore
 from sync.kernel.model import Connection, ConnectionStatus, google_event_id
 from sync.kernel.payload import parse_change
-from sync.service import SyncService
 from sync.snapshots.store import SnapshotStore
 from tests.fakes import FakeCalendar
 from tests.helpers import payload
@@ -76,7 +75,7 @@ def connected(db) -> tuple[str, str, FirestoreStore]:
 
 
 def disconnect_store(db) -> DisconnectStore:
-    return DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db))
+    return DisconnectStore(db, FirestoreDriftStore(db), SnapshotStore(db))
 
 
 def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke(db):

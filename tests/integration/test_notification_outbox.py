@@ -10,13 +10,13 @@ import pytest
 from google.cloud import firestore
 
 from sync.adapters.firestore_integrations import IntegrationsStore
+from sync.apply.service import SyncService
 from sync.config import settings
 from sync.kernel import notification as notes
 from sync.kernel.errors import Retryable
 from sync.kernel.model import ConnectionStatus
 from sync.kernel.payload import parse_change
 from sync.notifications import outbox
-from sync.service import SyncService
 from tests.fakes import FakeCalendar, FakePublisher, active_connection
 from tests.helpers import payload
 
@@ -133,11 +133,10 @@ def test_the_sweep_publishes_only_what_was_left_behind(db, world):
 def disconnect(db, publisher, account, removed=0):
     """A DELETE's transition, then (nothing to remove) its end, through the disconnect's store."""
     from sync.disconnect.store import DisconnectStore
-    from sync.drift.notify import notification
     from sync.drift.store import FirestoreDriftStore
     from sync.snapshots.store import SnapshotStore
 
-    store = DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db), lambda: publisher)
+    store = DisconnectStore(db, FirestoreDriftStore(db), SnapshotStore(db), lambda: publisher)
     now = datetime.now(timezone.utc)
     begun = store.begin(account, "u-42", False, now)
     if begun.kind == "started":

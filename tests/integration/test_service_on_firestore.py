@@ -9,10 +9,10 @@ import pytest
 from google.cloud import firestore
 
 from sync.adapters.firestore_store import FirestoreStore
+from sync.apply.service import SyncService
 from sync.kernel.errors import Retryable
 from sync.kernel.model import google_event_id
 from sync.kernel.payload import parse_change
-from sync.service import SyncService
 from tests.fakes import FakeCalendar, active_connection
 from tests.helpers import payload
 

@@ -6,8 +6,8 @@ import pytest
 from functions_framework import create_app
 
 from sync import bootstrap
+from sync.apply.service import SyncService
 from sync.logs import CloudLoggingFormatter
-from sync.service import SyncService
 from tests.fakes import FakeCalendar, FakePublisher, FakeStore, active_connection
 from tests.helpers import new_secret, payload, push_envelope, signed_headers
 

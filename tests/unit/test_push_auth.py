@@ -19,8 +19,8 @@ from google.auth import crypt
 from google.auth import jwt as google_jwt
 
 from sync import bootstrap, push_auth
+from sync.apply.service import SyncService
 from sync.kernel.errors import ConfigError
-from sync.service import SyncService
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import payload, push_envelope
 

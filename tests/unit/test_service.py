@@ -3,10 +3,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from sync.apply.parked import resume_parked
+from sync.apply.service import SyncService
 from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent, Retryable
 from sync.kernel.model import ConnectionStatus, google_event_id
 from sync.kernel.payload import parse_change
-from sync.service import SyncService, resume_parked
 from tests.fakes import FakeCalendar, FakePublisher, FakeStore, active_connection
 from tests.helpers import payload
 

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from sync.apply.service import SyncService
 from sync.kernel.errors import InvalidPayload
 from sync.kernel.model import Version
 from sync.kernel.payload import parse_change
 from sync.kernel.planner import Action, decide
 from sync.kernel.span import event_span
 from sync.kernel.throttle import UserThrottle
-from sync.service import SyncService
 from sync.snapshots import model as m
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import event, payload, version

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sync import bootstrap, push_auth
-from sync.service import SyncService
+from sync.apply.service import SyncService
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import payload
 from tests.unit.test_push_auth import AUDIENCE, PUSH_SA, CertServer, id_token
