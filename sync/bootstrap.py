@@ -1,179 +1,298 @@
-"""Wires adapters to the core, lazily: nothing here runs at import time.
+"""The composition root: one typed container per instance, the only importer of the adapters.
 
-Each getter builds its object on first use and keeps it for the life of the instance, so
-clients (gRPC channels, HTTP pools, the Calendar discovery document) are made once.
-Heavy libraries are imported inside the getters, so each function's cold start pays only
-for what that function uses.
+Each attribute of ``Container`` is built on first use and kept for the life of the instance, so
+clients (gRPC channels, HTTP pools, the Calendar discovery document) are made once; its type is
+the port the rest of the code sees (``sync/kernel/ports.py``), so every seam is checked by mypy.
+Heavy libraries are imported inside the factories, so each function's cold start pays only for
+what that function uses: the webhook builds its publisher and nothing else, the worker builds a
+drift check only when a drift job arrives. Nothing here runs at import time.
+
+Tests put fakes in place with ``container().override(name=instance)`` and start afresh with
+``reset()`` (after changing the environment).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from sync.config import Settings, settings
 
+if TYPE_CHECKING:
+    from sync.apply.service import SyncService
+    from sync.disconnect.removal import Disconnects
+    from sync.disconnect.store import DisconnectStore
+    from sync.drift.check import DriftCheck
+    from sync.drift.store import FirestoreDriftStore
+    from sync.kernel.ports import Calendars, MappingStore, Publisher, Secrets, TokenVault
+    from sync.kernel.throttle import UserThrottle
+    from sync.snapshots.apply import Snapshots
+
 T = TypeVar("T")
-_lock = threading.RLock()
-_instances: dict[str, Any] = {}
 
 
-def once(name: str, make: Callable[[], T]) -> T:
-    """The instance built by ``make`` on first use, kept for the life of the process under ``name``."""
-    try:
-        return _instances[name]  # type: ignore[no-any-return]
-    except KeyError:
-        pass
-    with _lock:
-        if name not in _instances:
-            _instances[name] = make()
-        return _instances[name]  # type: ignore[no-any-return]
+class _Lazy(Generic[T]):
+    """A container attribute built by ``make`` on first use, once (under the container's lock)."""
+
+    def __init__(self, make: Callable[[Container], T]) -> None:
+        self.make = make
+        self.name = make.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Lazy[T]: ...
+
+    @overload
+    def __get__(self, obj: Container, owner: type) -> T: ...
+
+    def __get__(self, obj: Container | None, owner: type) -> _Lazy[T] | T:
+        if obj is None:
+            return self
+        try:
+            return obj._built[self.name]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        with obj._lock:
+            if self.name not in obj._built:
+                obj._built[self.name] = self.make(obj)
+            return obj._built[self.name]  # type: ignore[no-any-return]
 
 
-def reset() -> None:
-    """Forget every instance (tests that change the environment)."""
-    with _lock:
-        _instances.clear()
-        settings.cache_clear()
+def lazy(make: Callable[[Container], T]) -> _Lazy[T]:
+    return _Lazy(make)
 
 
-def override(name: str, instance: Any) -> None:
-    """Put a ready-made instance in place (tests wire fakes through this)."""
-    with _lock:
-        _instances[name] = instance
+class Container:
+    def __init__(self, config: Settings | None = None) -> None:
+        self._config = config
+        self._built: dict[str, Any] = {}
+        self._lock = threading.RLock()
 
+    def override(self, **instances: object) -> None:
+        """Put ready-made objects (fakes, in tests) in place of what the container would build."""
+        for name, instance in instances.items():
+            if not isinstance(getattr(type(self), name, None), _Lazy):
+                raise AttributeError(f"the container has no {name!r}")
+            with self._lock:
+                self._built[name] = instance
 
-def config() -> Settings:
-    return settings()
+    # -- configuration ---------------------------------------------------------------------------
+    @lazy
+    def settings(self) -> Settings:
+        return self._config or settings()
 
+    @lazy
+    def secrets(self) -> Secrets:
+        from sync.adapters.secrets import ConfigSecrets
 
-def _pubsub_client() -> Any:
-    def make() -> Any:
+        s = self.settings
+        return ConfigSecrets(s.env, s.secrets_backend, None if s.secrets_backend == "env" else self._secret_manager)
+
+    # -- clients (kept private: the rest of the code sees ports) -------------------------------------
+    @lazy
+    def _pubsub(self) -> Any:
         from sync.adapters.pubsub import new_publisher_client
 
         return new_publisher_client()
 
-    return once("pubsub_client", make)
+    @lazy
+    def _firestore(self) -> Any:
+        from sync.adapters.firestore_store import new_client
 
+        return new_client(self.settings.project)
 
-def _publisher_for(name: str, topic: Callable[[Settings], str]) -> Any:
-    def make() -> Any:
+    @lazy
+    def _secret_manager(self) -> Any:
+        from sync.adapters.secrets import secret_manager_vault
+
+        s = self.settings
+        return secret_manager_vault(s.project, s.env.get("SECRET_MANAGER_ENDPOINT"), s.secret_replica_locations)
+
+    def _publisher_for(self, topic: str) -> Publisher:
         from sync.adapters.pubsub import PubSubPublisher
 
-        s = config()
-        return PubSubPublisher(s.project, topic(s), timeout=s.publish_timeout_seconds, client=_pubsub_client())
+        return PubSubPublisher(self.settings.project, topic, timeout=self.settings.publish_timeout_seconds,
+                               client=self._pubsub)
 
-    return once(name, make)
+    # -- Pub/Sub ---------------------------------------------------------------------------------
+    @lazy
+    def publisher(self) -> Publisher:
+        """The live lane: webhooks and parked changes (``$SYNC_TOPIC``)."""
+        return self._publisher_for(self.settings.sync_topic)
 
+    @lazy
+    def bulk_publisher(self) -> Publisher:
+        """The bulk lane (``$SYNC_TOPIC-bulk``): work that must never hold up live changes."""
+        return self._publisher_for(self.settings.bulk_topic)
 
-def publisher() -> Any:
-    """The live lane: webhooks and parked changes (``$SYNC_TOPIC``)."""
-    return _publisher_for("publisher", lambda s: s.sync_topic)
+    @lazy
+    def notifications_publisher(self) -> Publisher:
+        """Notifications to the platform (``$SYNC_TOPIC-notifications``)."""
+        return self._publisher_for(self.settings.notifications_topic)
 
-
-def bulk_publisher() -> Any:
-    """The bulk lane (``$SYNC_TOPIC-bulk``): work that must never hold up live changes."""
-    return _publisher_for("bulk_publisher", lambda s: s.bulk_topic)
-
-
-def notifications_publisher() -> Any:
-    """Notifications to the platform (``$SYNC_TOPIC-notifications``)."""
-    return _publisher_for("notifications_publisher", lambda s: s.notifications_topic)
-
-
-def firestore_client() -> Any:
-    def make() -> Any:
-        from google.cloud import firestore
-
-        return firestore.Client(project=config().project)
-
-    return once("firestore", make)
-
-
-def store() -> Any:
-    def make() -> Any:
+    # -- stores ----------------------------------------------------------------------------------
+    @lazy
+    def mappings(self) -> MappingStore:
         from sync.adapters.firestore_store import FirestoreStore
 
-        return FirestoreStore(firestore_client(), notifications_publisher)
+        return FirestoreStore(self._firestore, lambda: self.notifications_publisher)
 
-    return once("store", make)
-
-
-def integrations_store() -> Any:
-    def make() -> Any:
+    @lazy
+    def integrations_store(self) -> Any:
         from sync.adapters.firestore_integrations import IntegrationsStore
 
-        return IntegrationsStore(firestore_client(), notifications_publisher)
+        return IntegrationsStore(self._firestore, lambda: self.notifications_publisher)
 
-    return once("integrations_store", make)
-
-
-def _secret_manager() -> Any:
-    def make() -> Any:
-        from google.cloud import secretmanager
-
-        from sync.adapters.secrets import SecretManagerVault
-
-        s = config()
-        endpoint = s.env.get("SECRET_MANAGER_ENDPOINT")
-        if endpoint:  # a local Secret Manager stand-in (REST), for tests and local runs
-            from google.auth.credentials import AnonymousCredentials
-
-            client = secretmanager.SecretManagerServiceClient(
-                transport="rest", credentials=AnonymousCredentials(),
-                client_options={"api_endpoint": endpoint},
-            )
-        else:
-            client = secretmanager.SecretManagerServiceClient()
-        return SecretManagerVault(s.project, client, s.secret_replica_locations)
-
-    return once("secret_manager", make)
-
-
-def vault() -> Any:
-    def make() -> Any:
-        if config().secrets_backend == "env":
+    @lazy
+    def vault(self) -> TokenVault:
+        if self.settings.secrets_backend == "env":
             from sync.adapters.secrets import FirestoreTokenVault
 
-            return FirestoreTokenVault(firestore_client())
-        return _secret_manager()
+            return FirestoreTokenVault(self._firestore)
+        return self._secret_manager  # type: ignore[no-any-return]
 
-    return once("vault", make)
+    @lazy
+    def drift_store(self) -> FirestoreDriftStore:
+        from sync.drift.store import FirestoreDriftStore
 
+        return FirestoreDriftStore(self._firestore, self.settings.drift_scan_minutes,
+                                   notifications=lambda: self.notifications_publisher)
 
-def config_secrets() -> Any:
-    def make() -> Any:
-        from sync.adapters.secrets import ConfigSecrets
+    @lazy
+    def disconnect_store(self) -> DisconnectStore:
+        from sync.disconnect.store import DisconnectStore
+        from sync.snapshots.store import SnapshotStore
 
-        s = config()
-        return ConfigSecrets(s.env, s.secrets_backend, None if s.secrets_backend == "env" else _secret_manager())
+        return DisconnectStore(self._firestore, self.drift_store, SnapshotStore(self._firestore),
+                               notifications=lambda: self.notifications_publisher)
 
-    return once("config_secrets", make)
-
-
-def calendars() -> Any:
-    def make() -> Any:
+    # -- Calendar --------------------------------------------------------------------------------
+    @lazy
+    def calendars(self) -> Calendars:
         from sync.adapters.calendar_api import GoogleCalendars
 
-        s, secrets = config(), config_secrets()
+        s, secrets = self.settings, self.secrets
         return GoogleCalendars(
             endpoint=s.calendar_endpoint, token_uri=s.oauth_token_uri,
             client_id=secrets.get("OAUTH_CLIENT_ID"), client_secret=secrets.get("OAUTH_CLIENT_SECRET"),
-            vault=vault(), send_updates=s.send_updates, timeout=s.calendar_timeout_seconds,
+            vault=self.vault, send_updates=s.send_updates, timeout=s.calendar_timeout_seconds,
         )
 
-    return once("calendars", make)
-
-
-def sync_service() -> Any:
-    def make() -> Any:
-        from sync.apply.service import SyncService
+    @lazy
+    def throttle(self) -> UserThrottle:
+        """This instance's per-user pacing of Calendar calls, shared by every writer."""
         from sync.kernel.throttle import UserThrottle
 
-        s = config()
-        return SyncService(store(), calendars(), lease_seconds=s.lease_seconds,
-                           throttle=UserThrottle(s.user_rate_per_minute, s.user_burst),
+        return UserThrottle(self.settings.user_rate_per_minute, self.settings.user_burst)
+
+    # -- use cases -------------------------------------------------------------------------------
+    @lazy
+    def sync_service(self) -> SyncService:
+        from sync.apply.service import SyncService
+
+        s = self.settings
+        return SyncService(self.mappings, self.calendars, lease_seconds=s.lease_seconds, throttle=self.throttle,
                            max_wait=s.throttle_max_wait_seconds)
 
-    return once("sync_service", make)
+    @lazy
+    def drift_check(self) -> DriftCheck:
+        """The worker's drift check: its Calendar calls paced by the same per-user throttle as writes."""
+        from sync.drift.check import DriftCheck
+        from sync.drift.schedule import DEBOUNCE_SECONDS
+
+        s = self.settings
+        return DriftCheck(self.drift_store, self.mappings, self.calendars, policy=s.drift_policy,
+                          throttle=self.throttle, max_wait=s.throttle_max_wait_seconds,
+                          lease_seconds=s.lease_seconds, debounce=DEBOUNCE_SECONDS)
+
+    @lazy
+    def snapshots(self) -> Snapshots:
+        from sync.snapshots.apply import Snapshots, completed
+        from sync.snapshots.store import SnapshotStore
+
+        store = SnapshotStore(self._firestore, notifications=lambda: self.notifications_publisher)
+        return Snapshots(store, self.bulk_publisher, on_completed=completed, service=lambda: self.sync_service)
+
+    @lazy
+    def disconnects(self) -> Disconnects:
+        """The disconnect's steps, with Calendar paced by the instance's per-user throttle (bulk budget)."""
+        from sync.disconnect.removal import Disconnects
+        from sync.drift.channels import stop_forgotten
+        from sync.integrations import oauth
+
+        s = self.settings
+        return Disconnects(self.disconnect_store, self.calendars, self.vault,
+                           revoke=lambda token: oauth.revoke(s.oauth_revoke_uri, token),
+                           stop_channel=stop_forgotten, throttle=self.throttle,
+                           sweep_grace=2 * s.calendar_timeout_seconds + 5)
+
+
+_lock = threading.Lock()
+_container: list[Container] = []
+
+
+def container() -> Container:
+    """This instance's container, made on first use (from the environment)."""
+    with _lock:
+        if not _container:
+            _container.append(Container())
+        return _container[0]
+
+
+def reset() -> None:
+    """Forget everything built, and the settings (tests that change the environment)."""
+    with _lock:
+        _container.clear()
+        settings.cache_clear()
+
+
+# -- the getters every module used before the container; they go as each capability is injected --
+def config() -> Settings:
+    return container().settings
+
+
+def config_secrets() -> Secrets:
+    return container().secrets
+
+
+def publisher() -> Publisher:
+    return container().publisher
+
+
+def bulk_publisher() -> Publisher:
+    return container().bulk_publisher
+
+
+def notifications_publisher() -> Publisher:
+    return container().notifications_publisher
+
+
+def firestore_client() -> Any:
+    return container()._firestore
+
+
+def store() -> Any:
+    return container().mappings
+
+
+def integrations_store() -> Any:
+    return container().integrations_store
+
+
+def vault() -> TokenVault:
+    return container().vault
+
+
+def calendars() -> Any:
+    return container().calendars
+
+
+def sync_service() -> SyncService:
+    return container().sync_service
+
+
+def override(name: str, instance: Any) -> None:
+    container().override(**{name: instance})

@@ -60,6 +60,11 @@ def retryable(call: Callable[[], R]) -> R:
         raise
 
 
+def new_client(project: str) -> firestore.Client:
+    """One client per instance (it keeps its gRPC channel), shared by every store."""
+    return firestore.Client(project=project)
+
+
 class FirestoreStore:
     def __init__(self, client: firestore.Client, notifications: Callable[[], Publisher] | None = None) -> None:
         self.db = client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Sequence
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
@@ -56,7 +57,7 @@ class PubSubPublisher:
                 raise PublishFailed(f"pubsub: {type(exc).__name__}") from exc
         raise PublishFailed("pubsub: unreachable")  # pragma: no cover
 
-    def publish_many(self, messages: list[tuple[bytes, str, dict[str, str]]]) -> int:
+    def publish_many(self, messages: Sequence[tuple[bytes, str, dict[str, str]]]) -> int:
         """Publish all at once and wait for every confirmation (the fan-out of bulk work); return
         how many. PublishFailed if any was not confirmed: publishing them all again is safe."""
         futures: list[tuple[str, object]] = []

@@ -101,6 +101,22 @@ class SecretManagerVault:
         return bytes(response.payload.data).decode("utf-8")
 
 
+def secret_manager_vault(project: str, endpoint: str | None,
+                         replica_locations: tuple[str, ...] = ()) -> SecretManagerVault:
+    """The vault on Secret Manager; ``endpoint``: a local Secret Manager stand-in (REST), for tests
+    and local runs."""
+    from google.cloud import secretmanager
+
+    if endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        client = secretmanager.SecretManagerServiceClient(
+            transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint})
+    else:
+        client = secretmanager.SecretManagerServiceClient()
+    return SecretManagerVault(project, client, replica_locations)
+
+
 class FirestoreTokenVault:
     """Local stand-in for Secret Manager: refresh tokens in their own Firestore collection."""
 

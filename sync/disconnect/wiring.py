@@ -1,4 +1,4 @@
-"""The disconnect's objects, built on first use and kept for the instance (as sync/bootstrap.py)."""
+"""The disconnect's objects, from this instance's container (sync/bootstrap.py)."""
 
 from __future__ import annotations
 
@@ -16,33 +16,11 @@ def now() -> datetime:
 
 
 def store() -> Any:
-    def make() -> Any:
-        from sync.disconnect.store import DisconnectStore
-        from sync.drift import wiring as drift_wiring
-        from sync.snapshots.store import SnapshotStore
-
-        db = bootstrap.firestore_client()
-        return DisconnectStore(db, drift_wiring.store(), SnapshotStore(db),
-                               notifications=bootstrap.notifications_publisher)
-
-    return bootstrap.once("disconnect_store", make)
+    return bootstrap.container().disconnect_store
 
 
 def disconnects() -> Any:
-    """The steps, with Calendar paced by the instance's per-user throttle (bulk budget)."""
-
-    def make() -> Any:
-        from sync.disconnect.removal import Disconnects
-        from sync.drift.channels import stop_forgotten
-        from sync.integrations import oauth
-
-        s = bootstrap.config()
-        return Disconnects(store(), bootstrap.calendars(), bootstrap.vault(),
-                           revoke=lambda token: oauth.revoke(s.oauth_revoke_uri, token),
-                           stop_channel=stop_forgotten, throttle=bootstrap.sync_service().throttle,
-                           sweep_grace=2 * s.calendar_timeout_seconds + 5)
-
-    return bootstrap.once("disconnects", make)
+    return bootstrap.container().disconnects
 
 
 def ordering_key(account_id: str, user_id: str) -> str:

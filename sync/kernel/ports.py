@@ -116,6 +116,12 @@ class Publisher(Protocol):
         ...
 
 
+class Secrets(Protocol):
+    """Configuration secrets (signing secrets, the OAuth client), by name: ConfigError when unset."""
+
+    def get(self, name: str) -> str: ...
+
+
 class TokenVault(Protocol):
     """Where refresh tokens live. Firestore keeps only the returned reference."""
 
