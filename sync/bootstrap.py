@@ -25,7 +25,17 @@ if TYPE_CHECKING:
     from sync.disconnect.store import DisconnectStore
     from sync.drift.check import DriftCheck
     from sync.drift.store import FirestoreDriftStore
-    from sync.kernel.ports import Calendars, MappingStore, Publisher, Secrets, TokenVault
+    from sync.kernel.ports import (
+        Calendars,
+        ConnectionStore,
+        FlowSessions,
+        MappingStore,
+        NotificationOutbox,
+        OAuthStates,
+        Publisher,
+        Secrets,
+        TokenVault,
+    )
     from sync.kernel.throttle import UserThrottle
     from sync.snapshots.apply import Snapshots
 
@@ -100,9 +110,17 @@ class Container:
 
     @lazy
     def _firestore(self) -> Any:
-        from sync.adapters.firestore_store import new_client
+        from sync.adapters.firestore.base import new_client
 
         return new_client(self.settings.project)
+
+    @lazy
+    def _outbox(self) -> Any:
+        """The notification outbox every store stages in (on when PLATFORM_WEBHOOK_URL is set)."""
+        from sync.adapters.firestore.outbox import FirestoreOutbox
+
+        enabled = bool((self.settings.env.get("PLATFORM_WEBHOOK_URL") or "").strip())
+        return FirestoreOutbox(self._firestore, lambda: self.notifications_publisher, enabled=enabled)
 
     @lazy
     def _secret_manager(self) -> Any:
@@ -136,15 +154,31 @@ class Container:
     # -- stores ----------------------------------------------------------------------------------
     @lazy
     def mappings(self) -> MappingStore:
-        from sync.adapters.firestore_store import FirestoreStore
+        from sync.adapters.firestore.mappings import FirestoreMappings
 
-        return FirestoreStore(self._firestore, lambda: self.notifications_publisher)
+        return FirestoreMappings(self._firestore, self._outbox)
 
     @lazy
-    def integrations_store(self) -> Any:
-        from sync.adapters.firestore_integrations import IntegrationsStore
+    def outbox(self) -> NotificationOutbox:
+        return self._outbox  # type: ignore[no-any-return]
 
-        return IntegrationsStore(self._firestore, lambda: self.notifications_publisher)
+    @lazy
+    def connections(self) -> ConnectionStore:
+        from sync.adapters.firestore.connections import FirestoreConnections
+
+        return FirestoreConnections(self._firestore, self._outbox)
+
+    @lazy
+    def oauth_states(self) -> OAuthStates:
+        from sync.adapters.firestore.connections import FirestoreOAuthStates
+
+        return FirestoreOAuthStates(self._firestore)
+
+    @lazy
+    def flow_sessions(self) -> FlowSessions:
+        from sync.adapters.firestore.flow_sessions import FirestoreFlowSessions
+
+        return FirestoreFlowSessions(self._firestore)
 
     @lazy
     def vault(self) -> TokenVault:
@@ -158,16 +192,14 @@ class Container:
     def drift_store(self) -> FirestoreDriftStore:
         from sync.drift.store import FirestoreDriftStore
 
-        return FirestoreDriftStore(self._firestore, self.settings.drift_scan_minutes,
-                                   notifications=lambda: self.notifications_publisher)
+        return FirestoreDriftStore(self._firestore, self.settings.drift_scan_minutes)
 
     @lazy
     def disconnect_store(self) -> DisconnectStore:
         from sync.disconnect.store import DisconnectStore
         from sync.snapshots.store import SnapshotStore
 
-        return DisconnectStore(self._firestore, self.drift_store, SnapshotStore(self._firestore),
-                               notifications=lambda: self.notifications_publisher)
+        return DisconnectStore(self._firestore, self.drift_store, SnapshotStore(self._firestore), self._outbox)
 
     # -- Calendar --------------------------------------------------------------------------------
     @lazy
@@ -213,7 +245,7 @@ class Container:
         from sync.snapshots.apply import Snapshots, completed
         from sync.snapshots.store import SnapshotStore
 
-        store = SnapshotStore(self._firestore, notifications=lambda: self.notifications_publisher)
+        store = SnapshotStore(self._firestore, self._outbox)
         return Snapshots(store, self.bulk_publisher, on_completed=completed, service=lambda: self.sync_service)
 
     @lazy
@@ -279,7 +311,7 @@ def store() -> Any:
 
 
 def integrations_store() -> Any:
-    return container().integrations_store
+    return container().connections
 
 
 def vault() -> TokenVault:

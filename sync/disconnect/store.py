@@ -21,11 +21,10 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from sync.adapters.firestore_store import EVENTS, FirestoreStore, retryable
+from sync.adapters.firestore.base import FirestoreBase, Outbox, batch_committer, retryable
 from sync.kernel import notification as notes
 from sync.kernel.model import ConnectionStatus, connection_key
 from sync.kernel.ports import ChannelRecord
-from sync.snapshots.store import batch_committer
 
 DISCONNECTS = "disconnects"
 FORGETTING, REMOVING = "forgetting", "removing"
@@ -53,11 +52,10 @@ def may_exist(mapping: dict[str, Any]) -> bool:
     return bool(mapping.get("google_exists") or mapping.get("google_uncertain") or mapping.get("lease_id"))
 
 
-class DisconnectStore:
+class DisconnectStore(FirestoreBase):
     def __init__(self, client: firestore.Client, drift: Any, snapshots: Any,
-                 notifications: Callable[[], Any] | None = None) -> None:
-        self.db = client
-        self.connections = FirestoreStore(client, notifications)
+                 outbox: Outbox | None = None) -> None:
+        super().__init__(client, outbox)
         self.drift = drift  # sync.drift.store.FirestoreDriftStore: forgets inside our transaction
         self.snapshots = snapshots  # sync.snapshots.store.SnapshotStore: the user's snapshots, moves
 
@@ -65,7 +63,7 @@ class DisconnectStore:
         return self.db.collection(DISCONNECTS).document(connection_key(account_id, user_id))
 
     def _events(self, account_id: str, user_id: str) -> firestore.CollectionReference:
-        return self.connections.connection_ref(account_id, user_id).collection(EVENTS)
+        return self.events_ref(account_id, user_id)
 
     def get(self, account_id: str, user_id: str) -> dict[str, Any] | None:
         snap = self.ref(account_id, user_id).get()
@@ -75,7 +73,7 @@ class DisconnectStore:
     def begin(self, account_id: str, user_id: str, remove_events: bool, now: datetime) -> Begun:
         """In one transaction: the connection refuses writes (``disconnecting``), its drift state
         and calendar move are forgotten, and the disconnect's record is created."""
-        conn_ref, record_ref = self.connections.connection_ref(account_id, user_id), self.ref(account_id, user_id)
+        conn_ref, record_ref = self.connection_ref(account_id, user_id), self.ref(account_id, user_id)
         drift_ref = self.drift.drift_ref(account_id, user_id)
         move_ref = self.snapshots.move_ref(connection_key(account_id, user_id))
         disconnect_id = "dc_" + secrets.token_urlsafe(12)
@@ -236,17 +234,15 @@ class DisconnectStore:
 
     def pending_grant(self, account_id: str, user_id: str) -> str | None:
         """A grant obtained by a connect flow begun during the disconnect (revoked with the rest)."""
-        snap = self.connections.connection_ref(account_id, user_id).get()
+        snap = self.connection_ref(account_id, user_id).get()
         return (snap.to_dict() or {}).get("pending_token_ref") if snap.exists else None
 
     # -- 5. finish ------------------------------------------------------------------------------
     def finish(self, record: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         """``disconnecting`` → ``disconnected``, the record deleted and ``connection.disconnected``
         staged, in one transaction, exactly once; the final record (None if already finished)."""
-        from sync.notifications import outbox
-
         a, u = record["account_id"], record["user_id"]
-        conn_ref, record_ref = self.connections.connection_ref(a, u), self.ref(a, u)
+        conn_ref, record_ref = self.connection_ref(a, u), self.ref(a, u)
         staged: list[notes.Notification] = []
 
         @firestore.transactional
@@ -268,13 +264,11 @@ class DisconnectStore:
             if final.get("announce"):
                 note = notes.disconnected(a, u, int(final.get("removed", 0)), ("disconnect", record["disconnect_id"]),
                                           now)
-                if outbox.stage(txn, self.db, note):
-                    staged.append(note)
+                self.stage(txn, [note], staged)
             return final
 
         final: dict[str, Any] | None = retryable(lambda: run(self.db.transaction()))
-        if staged and self.connections.notifications is not None:
-            outbox.flush(self.db, self.connections.notifications(), staged)  # a failure: the sweep sends it
+        self.published(staged)  # a failure: the sweep sends it
         return final
 
     # -- the maintenance task -------------------------------------------------------------------

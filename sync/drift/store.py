@@ -16,23 +16,16 @@ are: what restore needs (``etag``, ``applied``) is on them, and goes with them o
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from sync.adapters.firestore_store import (
-    _TRANSIENT,
-    CONNECTIONS,
-    WRITE_RETRY,
-    FirestoreStore,
-    retryable,
-)
+from sync.adapters.firestore.base import CONNECTIONS, TRANSIENT, WRITE_RETRY, FirestoreBase
 from sync.kernel.errors import Retryable
 from sync.kernel.model import connection_key
-from sync.kernel.ports import ChannelRecord, CheckState, R
+from sync.kernel.ports import ChannelRecord, CheckState
 
 DRIFT = "drift"
 CHANNELS = "drift_channels"
@@ -44,10 +37,9 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class FirestoreDriftStore(FirestoreStore):
-    def __init__(self, client: firestore.Client, scan_minutes: float = 360.0,
-                 notifications: Callable[[], Any] | None = None) -> None:
-        super().__init__(client, notifications=notifications)
+class FirestoreDriftStore(FirestoreBase):
+    def __init__(self, client: firestore.Client, scan_minutes: float = 360.0) -> None:
+        super().__init__(client)
         self.scan_period = timedelta(minutes=scan_minutes)
 
     # -- references --------------------------------------------------------------------------
@@ -59,9 +51,6 @@ class FirestoreDriftStore(FirestoreStore):
 
     def channel_ref(self, channel_id: str) -> firestore.DocumentReference:
         return self.db.collection(CHANNELS).document(channel_id)
-
-    def _transaction(self, run: Callable[[firestore.Transaction], R]) -> R:
-        return retryable(lambda: firestore.transactional(run)(self.db.transaction()))
 
     # -- the check (DriftStore port) -----------------------------------------------------------
     def begin_check(self, account_id: str, user_id: str, lease_id: str, until: datetime) -> CheckState | None:
@@ -88,7 +77,7 @@ class FirestoreDriftStore(FirestoreStore):
                               pending_at if isinstance(pending_at, datetime) else None,
                               last_started_at=started if isinstance(started, datetime) else None)
 
-        return self._transaction(run)
+        return self.transaction(run)
 
     def listing_started(self, account_id: str, user_id: str, lease_id: str, at: datetime) -> None:
         ref = self.drift_ref(account_id, user_id)
@@ -99,7 +88,7 @@ class FirestoreDriftStore(FirestoreStore):
             if snap is not None and snap.exists and (snap.to_dict() or {}).get("check_lease_id") == lease_id:
                 txn.update(ref, {"check_started_at": at})
 
-        self._transaction(run)
+        self.transaction(run)
 
     def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
                   calendar_id: str, keep_token: bool) -> None:
@@ -121,7 +110,7 @@ class FirestoreDriftStore(FirestoreStore):
                 return  # disconnected meanwhile, or our lease ran out and another check took over
             txn.update(ref, {**fields, "check_lease_id": None, "check_lease_until": None})
 
-        self._transaction(run)
+        self.transaction(run)
 
     # -- coalescing pings -----------------------------------------------------------------------
     def mark_pending(self, account_id: str, user_id: str, window: timedelta) -> bool:
@@ -174,7 +163,7 @@ class FirestoreDriftStore(FirestoreStore):
                 continue  # another ping was recorded meanwhile: compare with it
             except gexc.NotFound:
                 return False
-            except _TRANSIENT as exc:
+            except TRANSIENT as exc:
                 raise Retryable(f"firestore: {type(exc).__name__}") from exc
         raise Retryable("firestore: ping contention")
 
@@ -208,7 +197,7 @@ class FirestoreDriftStore(FirestoreStore):
                 txn.delete(self.channel_ref(previous.id))
             return previous
 
-        return self._transaction(run)
+        return self.transaction(run)
 
     def channel_failed(self, account_id: str, user_id: str, retry_at: datetime) -> None:
         """No channel could be opened: the maintenance job tries again from ``retry_at``."""
@@ -226,7 +215,7 @@ class FirestoreDriftStore(FirestoreStore):
                                  "channel_expires_at": None, "channel_renew_at": None})
             txn.delete(self.channel_ref(channel_id))
 
-        self._transaction(run)
+        self.transaction(run)
 
     def forget_in(self, txn: firestore.Transaction, account_id: str, user_id: str,
                   doc: dict[str, Any] | None) -> ChannelRecord | None:
@@ -276,7 +265,7 @@ class FirestoreDriftStore(FirestoreStore):
             txn.set(ref, {"next_at": now + period})
             return True
 
-        return self._transaction(run)
+        return self.transaction(run)
 
 
 def _channel_of(doc: dict[str, Any]) -> ChannelRecord | None:

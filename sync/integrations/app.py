@@ -39,7 +39,7 @@ from sync.kernel.errors import (
     Permanent,
     Retryable,
 )
-from sync.kernel.model import connection_key
+from sync.kernel.model import Connection, ConnectionStatus, connection_key
 
 STATE_SECONDS = 10 * 60
 
@@ -64,9 +64,7 @@ class Integrations:
 
     @property
     def flows(self) -> Any:
-        from sync.adapters.flow_sessions import FlowSessions
-
-        return FlowSessions(self.store.db)
+        return bootstrap.container().flow_sessions
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
@@ -101,7 +99,7 @@ class Integrations:
             raise _Page(401, "expired") from None
         session = Session.new(claims.account_id, claims.user_id, claims.return_url)
         state, pkce = secrets.token_urlsafe(32), oauth.Pkce.new()
-        self.store.put_state(_sha(state), {
+        bootstrap.container().oauth_states.put_state(_sha(state), {
             "sid_hash": session.sid_hash, "account_id": claims.account_id, "user_id": claims.user_id,
             "verifier": pkce.verifier, "expires_at": datetime.now(UTC) + timedelta(seconds=STATE_SECONDS),
         })
@@ -117,7 +115,7 @@ class Integrations:
     def callback(self, request: Any, lang: str) -> Response:
         session = self.session(request)
         state = request.args.get("state", "")
-        saved = self.store.consume_state(_sha(state)) if state else None
+        saved = bootstrap.container().oauth_states.consume_state(_sha(state)) if state else None
         if (saved is None or saved.get("sid_hash") != session.sid_hash
                 or saved["expires_at"].timestamp() < time.time()):
             raise _Page(400, "state")
@@ -161,9 +159,10 @@ class Integrations:
     def show_calendars(self, request: Any, lang: str) -> Response:
         session = self.session(request)
         ref, email = self._grant(session)
-        doc = self.store.connection_doc(session.account_id, session.user_id) or {}
+        conn = self.store.get_connection(session.account_id, session.user_id)
         items = bootstrap.calendars().session_for_ref(ref).writable_calendars()
-        body, nonce = pages.calendars(lang, email, items, doc.get("calendar_id"), session.csrf_token(self.link_secret))
+        body, nonce = pages.calendars(lang, email, items, conn.calendar_id if conn else None,
+                                      session.csrf_token(self.link_secret))
         return Response(body, status=200,
                         headers=pages.security_headers(nonce, self.settings.allowed_return_origins))
 
@@ -197,11 +196,12 @@ class Integrations:
                                              "Cache-Control": "no-store"})
 
     def _save_choice(self, session: Session, calendar_id: str, ref: str, email: str) -> int:
-        doc = self.store.connection_doc(session.account_id, session.user_id) or {}
-        previous = doc.get("calendar_id")
+        conn = self.store.get_connection(session.account_id, session.user_id)
+        previous = conn.calendar_id if conn else None
         self.store.activate(session.account_id, session.user_id, calendar_id, ref, email or None)
         drift_channels.activated(session.account_id, session.user_id)  # §9: watch the chosen calendar
-        self._retire_replaced_grant(doc, ref, email)
+        if conn is not None:
+            self._retire_replaced_grant(conn, ref, email)
         bootstrap.vault().retire_others(ref)
         if not previous or previous == calendar_id:
             return 0
@@ -212,11 +212,11 @@ class Integrations:
         return start_move(engine().store, bootstrap.bulk_publisher(), session.account_id, session.user_id,
                           previous, calendar_id)
 
-    def _retire_replaced_grant(self, doc: dict[str, Any], ref: str, email: str) -> None:
+    def _retire_replaced_grant(self, doc: Connection, ref: str, email: str) -> None:
         """A grant of another Google account that this connection no longer uses is revoked.
         (Revoking one of the same account would revoke the new grant too: Google revokes per
         user and client.) Best effort: the token version is destroyed either way."""
-        old_ref, old_email = doc.get("token_ref"), doc.get("google_email")
+        old_ref, old_email = doc.token_ref, doc.google_email
         if not old_ref or old_ref == ref or not old_email or old_email == email:
             return
         try:
@@ -225,8 +225,8 @@ class Integrations:
             pass  # already gone
         except Retryable as exc:
             logs.log(logging.WARNING, "replaced grant not revoked at the provider",
-                     {"function": "integrations", "account_id": doc.get("account_id", ""),
-                      "user_id": doc.get("user_id", ""), "reason": exc.reason})
+                     {"function": "integrations", "account_id": doc.account_id,
+                      "user_id": doc.user_id, "reason": exc.reason})
 
     # -- the platform's API --------------------------------------------------------------------
     def api(self, request: Any, account_id: str, user_id: str, fields: dict[str, Any]) -> Response:
@@ -245,16 +245,17 @@ class Integrations:
         return _json(self.status(account_id, user_id), 200)
 
     def status(self, account_id: str, user_id: str) -> dict[str, Any]:
-        doc = self.store.connection_doc(account_id, user_id) or {}
-        if doc.get("status") == "disconnecting":  # disconnected for the platform: what is left is being removed
+        conn = self.store.get_connection(account_id, user_id)
+        # Disconnecting is disconnected for the platform: what is left is being removed.
+        if conn is not None and conn.status is ConnectionStatus.DISCONNECTING:
             from sync.disconnect.api import removing
 
             return {"account_id": account_id, "user_id": user_id, "status": "disconnected", "google_email": None,
                     "calendar_id": None, "last_synced_at": None, "last_error": None,
                     "counts": {"synced": 0, "failed": 0, "parked": 0, "deleted": 0}, "snapshot": None,
                     "moving": None, "removing": removing(account_id, user_id)}
-        status = doc.get("status", "disconnected")
-        figures = self.store.status_figures(account_id, user_id) if doc else {
+        status = conn.status.value if conn else "disconnected"
+        figures = self.store.status_figures(account_id, user_id) if conn else {
             "last_synced_at": None, "last_error": None, "counts": {"synced": 0, "failed": 0, "parked": 0, "deleted": 0}}
         if status == "needs_reauth":
             figures["last_error"] = {"reason": "google_grant_revoked", "event_id": None, "at": None}
@@ -263,9 +264,9 @@ class Integrations:
         from sync.snapshots.api import status_fields
 
         return {"account_id": account_id, "user_id": user_id, "status": status,
-                "google_email": doc.get("google_email") if status != "disconnected" else None,
-                "calendar_id": doc.get("calendar_id") if status != "disconnected" else None, **figures,
-                **(status_fields(account_id, user_id) if doc else {"snapshot": None, "moving": None}),
+                "google_email": conn.google_email if conn and status != "disconnected" else None,
+                "calendar_id": conn.calendar_id if conn and status != "disconnected" else None, **figures,
+                **(status_fields(account_id, user_id) if conn else {"snapshot": None, "moving": None}),
                 "removing": None}
 
     def disconnect(self, account_id: str, user_id: str, remove_events: bool) -> Response:

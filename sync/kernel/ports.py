@@ -116,6 +116,78 @@ class Publisher(Protocol):
         ...
 
 
+class NotificationOutbox(Protocol):
+    """Notifications staged with their transitions (by the stores) and not yet published."""
+
+    def flush_pending(self, account_id: str, user_id: str) -> int:
+        """Publish what a crash left staged for this connection; how many. Retryable when one could
+        not be published, or one is still being published by the process that staged it."""
+        ...
+
+    def republish_stale(self, older_than: float = 60.0) -> dict[str, int]:
+        """Publish what was left staged for over ``older_than`` seconds, anywhere (the maintenance task)."""
+        ...
+
+
+# -- connections (CONTRACT §4) ----------------------------------------------------------------------
+class ConnectionStore(Protocol):
+    """Each user's connection as the connect flow, the status route and the import see it."""
+
+    def get_connection(self, account_id: str, user_id: str) -> Connection | None: ...
+
+    def set_pending(self, account_id: str, user_id: str, token_ref: str, google_email: str) -> None:
+        """A new grant, not yet in use: the connection keeps working until a calendar is chosen."""
+        ...
+
+    def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
+                 google_email: str | None) -> None:
+        """Active on ``calendar_id`` with this grant, ``connection.activated`` staged with it;
+        DisconnectInProgress (nothing changed) while a disconnect is removing events."""
+        ...
+
+    def status_figures(self, account_id: str, user_id: str) -> dict[str, Any]:
+        """``last_synced_at``, ``last_error`` and ``counts`` of the status route."""
+        ...
+
+
+class OAuthStates(Protocol):
+    def put_state(self, state_hash: str, doc: dict[str, Any]) -> None: ...
+
+    def consume_state(self, state_hash: str) -> dict[str, Any] | None:
+        """The state's record, once: a second call finds nothing."""
+        ...
+
+
+@dataclass(frozen=True)
+class FlowGrant:
+    """The grant a browser session obtained at its own OAuth callback."""
+
+    token_ref: str
+    google_email: str
+
+
+class FlowSessions(Protocol):
+    """What each browser's connect flow may do, server side: started → authorized → used."""
+
+    def start(self, sid_hash: str, account_id: str, user_id: str, expires_at: datetime) -> None: ...
+
+    def authorize(self, sid_hash: str, account_id: str, user_id: str, token_ref: str, google_email: str) -> bool:
+        """started → authorized, keeping the grant; False if the record is not a started flow of this user."""
+        ...
+
+    def grant(self, sid_hash: str, account_id: str, user_id: str) -> FlowGrant | None:
+        """The grant of an authorized, unexpired flow of this user; None otherwise."""
+        ...
+
+    def use(self, sid_hash: str, account_id: str, user_id: str) -> FlowGrant | None:
+        """authorized → used, atomically: of concurrent callers one gets the grant, the others None."""
+        ...
+
+    def release(self, sid_hash: str) -> None:
+        """used → authorized again: saving the choice failed after ``use`` (the user may retry)."""
+        ...
+
+
 class Secrets(Protocol):
     """Configuration secrets (signing secrets, the OAuth client), by name: ConfigError when unset."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sync.apply.parked import resume_parked
-from sync.kernel.model import Connection, ConnectionStatus, connection_key
+from sync.kernel.model import connection_key
 
 
 def import_connection(store: Any, vault: Any, publisher: Any, *, account_id: str, user_id: str,
@@ -16,10 +16,9 @@ def import_connection(store: Any, vault: Any, publisher: Any, *, account_id: str
         raise ValueError("the refresh token file is empty")
     # One secret per connection: a new version, and the older ones retired once this is in use.
     ref = vault.store_refresh_token(connection_key(account_id, user_id), refresh_token.strip())
-    store.save_connection(Connection(
-        account_id=account_id, user_id=user_id, status=ConnectionStatus.ACTIVE, calendar_id=calendar_id,
-        token_ref=ref, google_email=google_email,
-    ))
+    from sync import bootstrap
+
+    bootstrap.container().connections.activate(account_id, user_id, calendar_id, ref, google_email)
     vault.retire_others(ref)
     from sync.drift import channels as drift_channels
 

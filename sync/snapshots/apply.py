@@ -72,7 +72,7 @@ class Snapshots:
 
     # -- the API ---------------------------------------------------------------------------------
     def create(self, account_id: str, user_id: str, request: m.SnapshotRequest) -> str:
-        connection = self.store.mappings.get_connection(account_id, user_id)
+        connection = self.store.get_connection(account_id, user_id)
         if connection is None or connection.gone:
             raise Refused(409, {"error": "not_connected"})
         now = self.clock()

@@ -16,7 +16,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from sync.adapters.firestore_store import WRITE_RETRY
+from sync.adapters.firestore.base import WRITE_RETRY
 from sync.apply.service import SyncService, utcnow
 from sync.apply.writes import move_event
 from sync.kernel.errors import AuthRevoked, Retryable

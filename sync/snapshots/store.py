@@ -35,9 +35,9 @@ from typing import Any
 from google.cloud import firestore
 
 from sync import logs
-from sync.adapters.firestore_store import EVENTS, WRITE_RETRY, FirestoreStore, retryable
+from sync.adapters.firestore.base import WRITE_RETRY, FirestoreBase, connection_from_doc, retryable
 from sync.kernel.errors import Retryable
-from sync.kernel.model import event_key
+from sync.kernel.model import Connection, event_key
 from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING
 
 SNAPSHOTS = "snapshots"
@@ -81,15 +81,11 @@ class PagesChanged(Exception):
     """A page was stored after ``complete`` read the pages: its plan is stale."""
 
 
-def batch_committer(batch: Any) -> Callable[[], Any]:
-    return lambda: batch.commit(retry=WRITE_RETRY)
+class SnapshotStore(FirestoreBase):
 
-
-class SnapshotStore:
-    def __init__(self, client: firestore.Client, notifications: Callable[[], Any] | None = None) -> None:
-        self.db = client
-        self.mappings = FirestoreStore(client)
-        self.notifications = notifications  # the notifications topic's publisher, when there is one
+    def get_connection(self, account_id: str, user_id: str) -> Connection | None:
+        snap = self.connection_ref(account_id, user_id).get()
+        return connection_from_doc(snap.to_dict() or {}) if snap.exists else None
 
     def ref(self, snapshot_id: str) -> firestore.DocumentReference:
         return self.db.collection(SNAPSHOTS).document(snapshot_id)
@@ -97,7 +93,7 @@ class SnapshotStore:
     # -- snapshot documents ----------------------------------------------------------------------
     def create(self, snapshot_id: str, doc: dict[str, Any]) -> None:
         self.ref(snapshot_id).create(doc, retry=WRITE_RETRY)
-        self.mappings.connection_ref(doc["account_id"], doc["user_id"]).set(
+        self.connection_ref(doc["account_id"], doc["user_id"]).set(
             {"latest_snapshot_id": snapshot_id}, merge=True, retry=WRITE_RETRY)
 
     def get(self, snapshot_id: str) -> dict[str, Any] | None:
@@ -105,7 +101,7 @@ class SnapshotStore:
         return snap.to_dict() if snap.exists else None
 
     def latest(self, account_id: str, user_id: str) -> dict[str, Any] | None:
-        conn = self.mappings.connection_ref(account_id, user_id).get()
+        conn = self.connection_ref(account_id, user_id).get()
         snapshot_id = (conn.to_dict() or {}).get("latest_snapshot_id") if conn.exists else None
         doc = self.get(snapshot_id) if snapshot_id else None
         return {**doc, "snapshot_id": snapshot_id} if doc else None
@@ -162,7 +158,7 @@ class SnapshotStore:
             return before
 
         try:
-            self._commit(lambda batch, item: batch.set(item[0], item[1]), writes)
+            self.commit_in_batches(lambda batch, item: batch.set(item[0], item[1]), writes)
             before = retryable(lambda: record(self.db.transaction()))
         except BaseException:
             self._discard(snapshot_id, refs)  # refused or failed: none of it stays
@@ -181,17 +177,10 @@ class SnapshotStore:
         """Delete event documents no page records (any more). Best effort: they are never read,
         and Firestore's TTL removes them with the snapshot if this fails."""
         try:
-            self._commit(lambda batch, ref: batch.delete(ref), refs)
+            self.commit_in_batches(lambda batch, ref: batch.delete(ref), refs)
         except Retryable as exc:
             logs.log(logging.WARNING, "snapshot events left to the TTL", {
                 "function": "integrations", "snapshot_id": snapshot_id, "count": len(refs), "reason": exc.reason})
-
-    def _commit(self, add: Callable[[Any, Any], None], items: list[Any]) -> None:
-        for start in range(0, len(items), _BATCH):
-            batch = self.db.batch()
-            for item in items[start:start + _BATCH]:
-                add(batch, item)
-            retryable(batch_committer(batch))
 
     def pages(self, snapshot_id: str) -> dict[int, dict[str, str]]:
         """Page number → {event id: version key} of what it holds."""
@@ -215,7 +204,7 @@ class SnapshotStore:
 
     def put_delete_chunks(self, snapshot_id: str, chunks: list[list[str]], purge_at: datetime) -> None:
         pages = self.ref(snapshot_id).collection(PAGES)
-        self._commit(lambda batch, item: batch.set(pages.document(chunk_id(item[0])), {
+        self.commit_in_batches(lambda batch, item: batch.set(pages.document(chunk_id(item[0])), {
             "kind": "deletes", "chunk": item[0], "ids": item[1], "count": len(item[1]), "purge_at": purge_at}),
             list(enumerate(chunks)))
 
@@ -230,8 +219,7 @@ class SnapshotStore:
 
     # -- mappings (what reconcile compares against) -----------------------------------------------
     def mapping_docs(self, account_id: str, user_id: str) -> list[dict[str, Any]]:
-        events = self.mappings.connection_ref(account_id, user_id).collection(EVENTS)
-        return [d.to_dict() or {} for d in events.select(MAPPING_FIELDS).stream()]
+        return [d.to_dict() or {} for d in self.events_ref(account_id, user_id).select(MAPPING_FIELDS).stream()]
 
     # -- results and counts ----------------------------------------------------------------------
     def result_exists(self, snapshot_id: str, event_id: str) -> bool:
@@ -278,8 +266,6 @@ class SnapshotStore:
         """applying → done, exactly once, with the final counts; the notification ``on_completed``
         returns is staged in the outbox by the same transaction (it commits with the transition, or
         not at all) and published after the commit."""
-        from sync.notifications import outbox
-
         ref = self.ref(snapshot_id)
         staged: list[Any] = []
 
@@ -297,14 +283,11 @@ class SnapshotStore:
                 return False
             txn.update(ref, {"state": DONE, "finished_at": now, "counts": counts})
             note = on_completed({**doc, "snapshot_id": snapshot_id}, counts)
-            if note is not None and outbox.stage(txn, self.db, note):
-                staged.append(note)
+            self.stage(txn, [note] if note is not None else [], staged)
             return True
 
         done: bool = retryable(lambda: run(self.db.transaction()))
-        if staged and self.notifications is not None:
-            # A publish that fails leaves its outbox document: the maintenance sweep sends it.
-            outbox.flush(self.db, self.notifications(), staged)
+        self.published(staged)  # a publish that fails leaves its outbox document: the sweep sends it
         return done
 
     def expire_abandoned(self, now: datetime) -> int:
@@ -323,7 +306,7 @@ class SnapshotStore:
         came first (call again: what is left goes then). The snapshot documents go first, so a page
         or a complete arriving meanwhile finds no snapshot (404) and stores nothing; their ids wait
         on the connection document (ids only) until everything under them is gone."""
-        conn_ref = self.mappings.connection_ref(account_id, user_id)
+        conn_ref = self.connection_ref(account_id, user_id)
         conn = conn_ref.get()
         left = list((conn.to_dict() or {}).get("forgetting_snapshots") or []) if conn.exists else []
         query = (self.db.collection(SNAPSHOTS).where(filter=firestore.FieldFilter("account_id", "==", account_id))
@@ -332,14 +315,14 @@ class SnapshotStore:
         ids = sorted(set(left) | set(found))
         if found:
             conn_ref.set({"forgetting_snapshots": ids}, merge=True, retry=WRITE_RETRY)
-            self._commit(lambda batch, snapshot_id: batch.delete(self.ref(snapshot_id)), found)
+            self.commit_in_batches(lambda batch, snapshot_id: batch.delete(self.ref(snapshot_id)), found)
         for snapshot_id in ids:
             for part in (SNAPSHOT_EVENTS, PAGES, RESULTS, SHARDS):
                 while docs := [d.reference for d in self.ref(snapshot_id).collection(part).select([])
                                .limit(_BATCH).stream()]:
                     if deadline():
                         return False
-                    self._commit(lambda batch, ref: batch.delete(ref), docs)
+                    self.commit_in_batches(lambda batch, ref: batch.delete(ref), docs)
         conn_ref.set({"forgetting_snapshots": firestore.DELETE_FIELD, "latest_snapshot_id": firestore.DELETE_FIELD},
                      merge=True, retry=WRITE_RETRY)
         return True

@@ -11,7 +11,6 @@ from collections import defaultdict
 
 import pytest
 import requests
-from google.cloud import firestore
 
 from local.pusher import Pusher, create_subscription
 from local.stack import PROJECT, Stack
@@ -66,11 +65,9 @@ def killer(stack: Stack, name: str, every: float, stop: threading.Event, kills: 
 def sweep_outbox() -> int:
     """The maintenance job's outbox task, as Cloud Scheduler would run it a while later."""
     from sync import bootstrap
-    from sync.notifications import outbox
 
     bootstrap.reset()
-    return outbox.republish_stale(firestore.Client(project=PROJECT), bootstrap.notifications_publisher(),
-                                  older_than=6)["notifications_republished"]
+    return bootstrap.container().outbox.republish_stale(older_than=6)["notifications_republished"]
 
 
 def test_deliver_notification_killed_mid_request_loses_nothing(chaos):

@@ -131,7 +131,7 @@ def test_a_permanent_calendar_error_is_recorded_and_acknowledged(platform, user,
     from sync import bootstrap
 
     bootstrap.reset()
-    mapping = bootstrap.store().get_mapping(user["account_id"], user["user_id"], "ev-1001")
+    mapping = bootstrap.container().mappings.get_mappings(user["account_id"], user["user_id"], ["ev-1001"])["ev-1001"]
     assert mapping.last_error == "calendar 400 invalid" and not mapping.google_exists
     newer = platform.accepted(ids(user, updated=1))
     platform.wait_outcome(newer, "created")

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 from google.cloud import firestore
 
-from sync.adapters.firestore_store import FirestoreStore
+from sync.adapters.firestore.mappings import FirestoreMappings
 from sync.apply.service import SyncService
 from sync.disconnect.removal import Disconnects
 from sync.disconnect.store import DisconnectStore
@@ -20,7 +20,7 @@ from sync.kernel.model import Connection, ConnectionStatus, google_event_id
 from sync.kernel.payload import parse_change
 from sync.snapshots.store import SnapshotStore
 from tests.fakes import FakeCalendar
-from tests.helpers import payload
+from tests.helpers import connect, payload
 
 pytestmark = pytest.mark.integration
 CAL = "cal@example.com"
@@ -65,12 +65,12 @@ def db(emulator_hosts):
     return firestore.Client(project="local-project")
 
 
-def connected(db) -> tuple[str, str, FirestoreStore]:
+def connected(db) -> tuple[str, str, FirestoreMappings]:
     """A fresh user, connected (active) to CAL."""
     tag = uuid.uuid4().hex[:8]
     a, u = f"acct-{tag}", f"u-{tag}"
-    store = FirestoreStore(db)
-    store.save_connection(Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/x", CAL))
+    store = FirestoreMappings(db)
+    connect(db, Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/x", CAL))
     return a, u, store
 
 
@@ -121,24 +121,24 @@ def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke
 
 
 def test_connecting_again_waits_for_the_disconnect_to_finish(db):
-    from sync.adapters.firestore_integrations import IntegrationsStore
+    from sync.adapters.firestore.connections import FirestoreConnections
     from sync.kernel.errors import DisconnectInProgress
 
     tag = uuid.uuid4().hex[:8]
     a, u = f"acct-{tag}", f"u-{tag}"
-    store = IntegrationsStore(db)
+    store = FirestoreConnections(db)
     store.activate(a, u, CAL, "local_tokens/x", CAL)
     removals = disconnect_store(db)
     begun = removals.begin(a, u, True, datetime.now(timezone.utc))
-    for connect in (lambda: store.activate(a, u, CAL, "local_tokens/y", CAL),  # the browser flow
-                    lambda: store.save_connection(Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/y",
-                                                             CAL))):  # import-connection
+    for again in (lambda: store.activate(a, u, CAL, "local_tokens/y", CAL),  # the browser flow
+                  lambda: connect(db, Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/y",
+                                                 CAL))):  # import-connection
         with pytest.raises(DisconnectInProgress):
-            connect()
-        assert store.connection_doc(a, u)["status"] == "disconnecting"
+            again()
+        assert store.get_connection(a, u).status is ConnectionStatus.DISCONNECTING
     removals.finish(begun.record, datetime.now(timezone.utc))
     store.activate(a, u, CAL, "local_tokens/y", CAL)
-    assert store.connection_doc(a, u)["status"] == "active"
+    assert store.get_connection(a, u).status is ConnectionStatus.ACTIVE
 
 
 class LateUpdate(HeldInsert):
@@ -165,7 +165,7 @@ def test_a_write_that_lands_after_its_event_was_removed_is_removed_before_the_re
     update = parse_change(payload("event.updated", account_id=a, user_id=u, event_id="late", updated=1), "wh-2")
     with pytest.raises(Retryable):
         service.apply(update)
-    assert store.get_mapping(a, u, "late").google_uncertain  # …so its outcome is unknown
+    assert store.get_mappings(a, u, ["late"])["late"].google_uncertain  # …so its outcome is unknown
     removals = disconnect_store(db)
     revoked: list[str] = []
     disconnects = Disconnects(removals, calendar, Vault(), revoked.append, stop_channel=lambda *args: None,

@@ -48,14 +48,14 @@ def test_a_page_refused_after_its_events_were_written_leaves_none_of_them(db):
     sid = new_snapshot(store)
     now = datetime.now(timezone.utc)
     store.put_page(sid, 0, rows(150, "kept"), now + timedelta(days=8), now)
-    commit, raced = store._commit, []
+    commit, raced = store.commit_in_batches, []
 
     def commit_then_complete(add, items):  # the PUT's events are written; `complete` commits meanwhile
         commit(add, items)
         if not raced:
             raced.append(store.transition(sid, (m.RECEIVING,), {"state": m.APPLYING}))
 
-    store._commit = commit_then_complete  # type: ignore[method-assign]
+    store.commit_in_batches = commit_then_complete  # type: ignore[method-assign]
     with pytest.raises(PageRefused) as refused:
         store.put_page(sid, 0, rows(1000, "refused"), now + timedelta(days=8), now)
     assert refused.value.error == "not_receiving" and raced

@@ -11,27 +11,19 @@ same cookie only one saves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from google.cloud import firestore
 
-from sync.adapters.firestore_store import WRITE_RETRY
+from sync.adapters.firestore.base import WRITE_RETRY
+from sync.kernel.ports import FlowGrant
 
 FLOW_SESSIONS = "flow_sessions"
 STARTED, AUTHORIZED, USED = "started", "authorized", "used"
 
 
-@dataclass(frozen=True)
-class FlowGrant:
-    """The grant a browser session obtained at its own OAuth callback."""
-
-    token_ref: str
-    google_email: str
-
-
-class FlowSessions:
+class FirestoreFlowSessions:
     def __init__(self, db: firestore.Client) -> None:
         self.db = db
 
