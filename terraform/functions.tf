@@ -93,19 +93,22 @@ locals {
       PLATFORM_WEBHOOK_URL = var.platform_webhook_url
     })
   }
-  # handle_webhook and integrations are public (signature / OAuth state are their guards);
-  # the push targets are reachable only from inside Google (Pub/Sub push) and only by the push identity.
+  # handle_webhook and integrations are public (signature / OAuth state are their guards): on
+  # their run.app URLs, or only through the load balancer (and its Cloud Armor policies) when
+  # custom_domain is set. The push targets are reachable only from inside Google (Pub/Sub push)
+  # and only by the push identity; they are never behind the load balancer.
+  public_ingress = local.edge ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"
   ingress = {
-    handle_webhook       = "ALLOW_ALL"
+    handle_webhook       = local.public_ingress
     sync_worker          = "ALLOW_INTERNAL_ONLY"
-    integrations         = "ALLOW_ALL"
+    integrations         = local.public_ingress
     deliver_notification = "ALLOW_INTERNAL_ONLY"
   }
   public_functions = toset(["handle_webhook", "integrations"])
 }
 
 resource "google_cloudfunctions2_function" "function" {
-  #checkov:skip=CKV_GCP_124:handle_webhook and integrations must be reachable by the platform and by users' browsers (their guards are the webhook signature and the signed link token); sync_worker and deliver_notification are ALLOW_INTERNAL_ONLY.
+  #checkov:skip=CKV_GCP_124:handle_webhook and integrations must be reachable by the platform and by users' browsers (their guards are the webhook signature and the signed link token): ALLOW_ALL on run.app by default, ALLOW_INTERNAL_AND_GCLB behind the load balancer with custom_domain; sync_worker and deliver_notification are ALLOW_INTERNAL_ONLY.
   for_each = local.entry_points
   project  = var.project_id
   location = var.region
@@ -148,6 +151,11 @@ resource "google_cloudfunctions2_function" "function" {
     precondition {
       condition     = can(regex("@functions_framework\\.http\\s+def ${each.value}\\(", file("${local.source_root}/main.py")))
       error_message = "main.py defines no @functions_framework.http target \"${each.value}\" (CONTRACT §1): its function could not start, so nothing is applied."
+    }
+    # Two front doors for one base URL would make PUBLIC_BASE_URL and the redirect URI ambiguous.
+    precondition {
+      condition     = var.custom_domain == "" || var.integrations_public_url == null
+      error_message = "Set custom_domain or integrations_public_url, not both: with custom_domain the base URL is https://<custom_domain>."
     }
   }
 }
