@@ -88,6 +88,8 @@ locals {
     })
     integrations = merge(local.sync_env, {
       ALLOWED_RETURN_ORIGINS = join(",", var.allowed_return_origins)
+      # /privacy states how long Pub/Sub keeps changes (validated as "<seconds>s").
+      QUEUE_RETENTION_SECONDS = trimsuffix(var.message_retention, "s")
     })
     deliver_notification = merge(local.push_env.deliver_notification, {
       PLATFORM_WEBHOOK_URL = var.platform_webhook_url

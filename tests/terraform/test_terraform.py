@@ -554,7 +554,8 @@ def test_each_function_gets_exactly_its_environment(tf):
     assert env["sync_worker"] == ('${merge(local.sync_env, local.push_env.sync_worker, {LEASE_SECONDS = '
                                   'tostring(var.functions["sync_worker"].timeout_seconds + 60)})}')
     assert env["integrations"] == ('${merge(local.sync_env, {ALLOWED_RETURN_ORIGINS = '
-                                   'join(",", var.allowed_return_origins)})}')
+                                   'join(",", var.allowed_return_origins), '
+                                   'QUEUE_RETENTION_SECONDS = trimsuffix(var.message_retention, "s")})}')
     assert env["deliver_notification"] == ('${merge(local.push_env.deliver_notification, '
                                            '{PLATFORM_WEBHOOK_URL = var.platform_webhook_url})}')
     assert tf["locals"]["sync_env"] == {
