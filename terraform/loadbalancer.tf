@@ -53,8 +53,8 @@ resource "google_compute_region_network_endpoint_group" "edge" {
   depends_on = [google_project_service.edge]
 }
 
-# Serverless NEG backends take no health check, port name or timeout (the function's own
-# timeout applies). Request logs: see google_logging_project_exclusion.edge_query_strings.
+# Serverless NEG backends take no health check or port name; no timeout is set (the function's
+# own timeout bounds a request). Request logs: see google_logging_project_exclusion.edge_query_strings.
 resource "google_compute_backend_service" "edge" {
   for_each              = local.edge_functions
   project               = var.project_id

@@ -265,7 +265,7 @@ def test_backends_are_external_managed_serverless_and_each_has_its_armor_policy(
     assert backend["for_each"] == "${local.edge_functions}"
     assert backend["load_balancing_scheme"] == "EXTERNAL_MANAGED"
     assert block(backend, "backend")["group"] == "${google_compute_region_network_endpoint_group.edge[each.key].id}"
-    # Serverless NEG backends take no health check, port name or timeout.
+    # Serverless NEG backends take no health check or port name; no timeout is set.
     assert not {"health_checks", "port_name", "timeout_sec"} & set(backend)
     assert backend["security_policy"] == ('${each.key == "integrations" ? '
                                           'google_compute_security_policy.integrations[0].self_link : '
