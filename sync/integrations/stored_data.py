@@ -156,7 +156,8 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
                 "created_at", "expires_at", "purge_at", "events", "pages_received", "started_at", "finished_at",
                 "counts", "published", "published_through", "page", "event_id", "event", "version", "versions",
                 "ids", "kind", "chunk", "count", "received_at", "category", "outcome", "at", "total", "pages",
-                "upserts", "deletes", "delete_chunks", "live", "unchanged_at_complete", *CATEGORIES),
+                "upserts", "deletes", "delete_chunks", "live", "unchanged_at_complete", "refused_deletes", "skip",
+                *CATEGORIES),
              Kept("ttl", SNAPSHOT_PURGE_AFTER.total_seconds()), "purge_at",
              {"pt-BR": "Cópias dos seus compromissos que a Evolutto envia de uma vez (uma \"fotografia\" da sua "
                        "agenda, por exemplo logo depois de conectar), com o resultado de cada um.",

@@ -123,6 +123,22 @@ def test_every_listed_field_is_one_the_code_names():
         assert not stale, f"{item.key}: {stale} is written nowhere in sync/"
 
 
+def test_every_field_a_firestore_write_names_is_listed():
+    """Writes spelled as dict literals (set/update/create on a document, a transaction or a batch;
+    any such call in sync/, to be safe): the rare paths the end-to-end walk may not take."""
+    listed = set().union(*(i.fields for i in inventory(settings()) if i.where == FIRESTORE))
+    unlisted = []
+    for path in SYNC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr in ("set", "update", "create"):
+                for arg in node.args:
+                    if isinstance(arg, ast.Dict):
+                        unlisted += [f"{path.relative_to(ROOT)}:{node.lineno} {k.value}" for k in arg.keys
+                                     if isinstance(k, ast.Constant) and k.value not in listed]
+    assert not unlisted, unlisted
+
+
 # Documents that never outlive a request (published then deleted; cleared when the check starts)
 # are not seen by the end-to-end walk: their writers are captured here instead.
 class _Recorder:
