@@ -189,3 +189,18 @@ moved {
   from = google_cloud_run_service_iam_member.push_invokes_worker
   to   = google_cloud_run_service_iam_member.push_invokes["sync_worker"]
 }
+
+# --- Request logs without credentials. --------------------------------------------------------
+# Cloud Run logs every request it serves (run.googleapis.com/requests) with its full URL, query
+# string included: GET /connect?token=<link token> and /oauth/callback?code=…&state=… would put
+# credentials into Cloud Logging, which nothing in this service may do. Those entries of
+# integrations are dropped before they are stored (the _Default sink's exclusion); integrations
+# still logs each request itself, without its query. (The load balancer's own entries, with
+# custom_domain: loadbalancer.tf.)
+resource "google_logging_project_exclusion" "request_query_strings" {
+  project     = var.project_id
+  name        = "${var.prefix}-request-query-strings"
+  description = "Cloud Run request entries of integrations whose URL has a query string (link tokens, OAuth codes and state)."
+  filter      = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${local.function_names.integrations}\" AND logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\" AND httpRequest.requestUrl:\"?\""
+  depends_on  = [google_project_service.apis]
+}

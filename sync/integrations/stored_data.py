@@ -194,8 +194,11 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
              contents=True),
         Item("logs", LOGGING, (), _f(), Kept("retention", LOG_RETENTION_DAYS * 86400.0), None,
              {"pt-BR": "Registros de operação: identificadores (conta, usuário, compromisso), horários e "
-                       "resultados. Nunca títulos, descrições, convidados, tokens nem o seu endereço Google.",
-              "en": "Operation logs: ids (account, user, appointment), times and outcomes. Never titles, "
+                       "resultados; nos registros de requisições do Google Cloud, também o endereço IP e o "
+                       "navegador de quem abriu as páginas. Nunca títulos, descrições, convidados, tokens nem o seu "
+                       "endereço Google.",
+              "en": "Operation logs: ids (account, user, appointment), times and outcomes; in Google Cloud's "
+                    "request logs, also the IP address and browser of whoever opened the pages. Never titles, "
                     "descriptions, guests, tokens or your Google address."},
              {"pt-BR": "Para investigar e corrigir falhas.", "en": "To investigate and fix failures."}),
     )

@@ -316,7 +316,14 @@ def test_https_with_a_managed_certificate_and_plain_http_only_redirects(tf):
     assert "default_service" not in resources(tf, "google_compute_url_map")["edge_redirect"]
 
 
-def test_no_credential_in_a_query_string_is_stored_from_the_load_balancer_logs(tf):
+def test_no_credential_in_a_query_string_is_stored_from_the_request_logs(tf):
+    # Always: Cloud Run's own request log of integrations (run.app or behind the load balancer).
+    run = resources(tf, "google_logging_project_exclusion")["request_query_strings"]
+    assert "count" not in run and "disabled" not in run
+    assert run["filter"] == (
+        'resource.type="cloud_run_revision" AND resource.labels.service_name="${local.function_names.integrations}" '
+        'AND logName="projects/${var.project_id}/logs/run.googleapis.com%2Frequests" AND httpRequest.requestUrl:"?"')
+    # With the front: the load balancer's entries too.
     exclusion = resources(tf, "google_logging_project_exclusion")["edge_query_strings"]
     assert exclusion["filter"] == (
         'resource.type="http_load_balancer" AND (resource.labels.url_map_name="${google_compute_url_map.edge[0].name}" '
