@@ -83,7 +83,8 @@ class Stack:
         self.ports = {name: emulators.free_port() for name in self.function_names}
         public_base = f"http://127.0.0.1:{self.ports.get('integrations', 0)}"
         self.standin = Server(state=State({CLIENT_ID: {
-            "secret": CLIENT_SECRET, "redirect_uris": [public_base + "/oauth/callback"]}})).start()
+            "secret": CLIENT_SECRET, "redirect_uris": [public_base + "/oauth/callback"],
+            "name": "Evolutto", "privacy_policy_uri": public_base + "/privacy"}})).start()
         self.env = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "PUBSUB_EMULATOR_HOST": hosts["pubsub"],
