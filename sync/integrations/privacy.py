@@ -70,6 +70,7 @@ TITLES = {
     "drift_meta": ("Manutenção", "Housekeeping"),
     "snapshot": ("Fotografias da agenda", "Agenda snapshots"),
     "calendar_move": ("Troca de agenda", "Calendar switch"),
+    "disconnect": ("Desconexão em andamento", "Disconnect in progress"),
     "notification": ("Avisos à Evolutto", "Notices to Evolutto"),
     "queue": ("Mudanças a caminho", "Changes on their way"),
     "logs": ("Registros de operação", "Operation logs"),
@@ -136,6 +137,8 @@ TEXT: dict[str, dict[str, str]] = {
         "service": "Enquanto o serviço existir.",
         "ttl": "{duration} a partir de quando é criado; depois é apagado automaticamente (em geral em até um dia).",
         "until_sent": "Até ser entregue à Evolutto, em geral em segundos; se a entrega falhar, é tentada de novo.",
+        "until_disconnected": "Só enquanto a desconexão está em andamento (em geral segundos; minutos quando há "
+                              "milhares de eventos a remover); apagado quando ela termina.",
         "queue_kept": "No máximo {duration}; a fila apaga as mensagens depois desse prazo.",
         "logs_kept": "{duration} (a retenção padrão do Cloud Logging).",
         "minutes": "{n} minutos", "minute": "1 minuto", "hours": "{n} horas", "hour": "1 hora",
@@ -191,6 +194,8 @@ TEXT: dict[str, dict[str, str]] = {
         "service": "As long as the service exists.",
         "ttl": "{duration} from when it is created; then deleted automatically (usually within a day).",
         "until_sent": "Until delivered to Evolutto, usually within seconds; a failed delivery is tried again.",
+        "until_disconnected": "Only while the disconnect is in progress (usually seconds; minutes when thousands of "
+                              "events are being removed); deleted when it finishes.",
         "queue_kept": "At most {duration}; the queue deletes messages after that.",
         "logs_kept": "{duration} (Cloud Logging's default retention).",
         "minutes": "{n} minutes", "minute": "1 minute", "hours": "{n} hours", "hour": "1 hour",

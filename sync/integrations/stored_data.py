@@ -31,7 +31,7 @@ FIRESTORE, SECRET_MANAGER, PUBSUB, LOGGING = "firestore", "secret_manager", "pub
 class Kept:
     """How long: while connected, a time-to-live, until sent, or a fixed retention."""
 
-    kind: str  # "connected" | "ttl" | "until_used" | "until_sent" | "retention"
+    kind: str  # "connected" | "ttl" | "until_sent" | "until_disconnected" | "retention"
     seconds: float = 0.0
 
 
@@ -61,7 +61,8 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
         Item("connection", FIRESTORE, ("connections",),
              _f("account_id", "user_id", "status", "calendar_id", "token_ref", "google_email", "updated_at",
                 "status_changed_at", "activated_at", "disconnected_at", "pending_token_ref",
-                "pending_google_email", "pending_at", "latest_snapshot_id"),
+                "pending_google_email", "pending_at", "latest_snapshot_id", "disconnect_id", "disconnect_requested_at",
+                "forgetting_snapshots"),
              Kept("connected"), None,
              {"pt-BR": "Sua conexão: os identificadores da sua conta e do seu usuário na Evolutto, o endereço da "
                        "conta Google conectada, o identificador da agenda escolhida, o estado (ativa, precisa "
@@ -131,7 +132,7 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
         Item("drift", FIRESTORE, ("drift", "drift_pending"),
              _f("account_id", "user_id", "sync_token", "sync_calendar_id", "check_lease_id", "check_lease_until",
                 "last_check_at", "next_scan_at", "channel_id", "channel_resource_id", "channel_calendar_id",
-                "channel_expires_at", "channel_renew_at", "at"),
+                "channel_expires_at", "channel_renew_at", "at", "check_started_at"),
              Kept("connected"), None,
              {"pt-BR": "O ponto até onde já conferimos as mudanças da agenda escolhida (o marcador de "
                        "sincronização do Google) e o canal pelo qual o Google nos avisa dessas mudanças.",
@@ -140,7 +141,7 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
              {"pt-BR": "Para perceber edições feitas à mão nos eventos da Evolutto sem reler a agenda inteira.",
               "en": "To notice hand edits to Evolutto's events without reading the whole calendar again."}),
         Item("drift_channel", FIRESTORE, ("drift_channels",),
-             _f("account_id", "user_id", "token_sha256", "calendar_id", "expires_at"),
+             _f("account_id", "user_id", "token_sha256", "calendar_id", "expires_at", "last_message_number"),
              Kept("ttl", settings.drift_channel_ttl_seconds), "expires_at",
              {"pt-BR": "A quem pertence cada canal de avisos do Google (com o hash do seu segredo).",
               "en": "Whom each of Google's notification channels belongs to (with its secret's hash)."},
@@ -157,6 +158,7 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
                 "counts", "published", "published_through", "page", "event_id", "event", "version", "versions",
                 "ids", "kind", "chunk", "count", "received_at", "category", "outcome", "at", "total", "pages",
                 "upserts", "deletes", "delete_chunks", "live", "unchanged_at_complete", "refused_deletes", "skip",
+                "skip_index", "upload", "revision",
                 *CATEGORIES),
              Kept("ttl", SNAPSHOT_PURGE_AFTER.total_seconds()), "purge_at",
              {"pt-BR": "Cópias dos seus compromissos que a Evolutto envia de uma vez (uma \"fotografia\" da sua "
@@ -174,6 +176,21 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
               "en": "The progress of moving the events to another calendar, when you switch calendars."},
              {"pt-BR": "Para mostrar o andamento e terminar a mudança mesmo se algo falhar no meio.",
               "en": "To show the progress, and to finish the move even if something fails half way."}),
+        Item("disconnect", FIRESTORE, ("disconnects",),
+             _f("disconnect_id", "account_id", "user_id", "remove_events", "announce", "token_refs", "calendar_id",
+                "channel", "phase", "total", "removed", "failed", "deleted_mappings", "job_seq", "requested_at",
+                "updated_at", "channel_stopped", "swept", "access_lost", "sweep_at", "sweep_calendars"),
+             Kept("until_disconnected"), None,
+             {"pt-BR": "Enquanto uma desconexão está em andamento: os seus identificadores, referências aos tokens "
+                       "a revogar, a agenda e o canal de avisos, e quantos eventos já foram removidos (nenhum "
+                       "conteúdo de compromisso).",
+              "en": "While a disconnect is in progress: your ids, references to the tokens to revoke, the calendar "
+                    "and the notification channel, and how many events were removed so far (no appointment "
+                    "contents)."},
+             {"pt-BR": "Para terminar a desconexão (remover os eventos, revogar o acesso) mesmo se algo falhar no "
+                       "meio, e mostrar o andamento.",
+              "en": "To finish the disconnect (remove the events, revoke access) even if something fails half way, "
+                    "and to show its progress."}),
         Item("notification", FIRESTORE, ("notification_outbox",),
              _f("webhook_id", "type", "account_id", "user_id", "connection_key", "ordering_key", "data",
                 "timestamp"),

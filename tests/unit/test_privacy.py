@@ -58,14 +58,20 @@ def collections_in_code() -> set[str]:
         known.update(_constants(tree))
     found: set[str] = set()
     for path, tree in modules.items():
+        # `for part in (A, B): ….collection(part)`: the loop variable stands for each constant
+        loops = {node.target.id: [e.id for e in node.iter.elts if isinstance(e, ast.Name)]
+                 for node in ast.walk(tree) if isinstance(node, ast.For) and isinstance(node.target, ast.Name)
+                 and isinstance(node.iter, ast.Tuple)}
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "collection":
                 [arg] = node.args
                 if isinstance(arg, ast.Constant):
                     found.add(arg.value)
-                else:
-                    assert isinstance(arg, ast.Name) and arg.id in known, f"{path}: {ast.unparse(node)}"
-                    found.add(known[arg.id])
+                    continue
+                assert isinstance(arg, ast.Name), f"{path}: {ast.unparse(node)}"
+                names = loops.get(arg.id, [arg.id])
+                assert names and all(n in known for n in names), f"{path}: {ast.unparse(node)}"
+                found.update(known[n] for n in names)
     return found
 
 
@@ -78,6 +84,7 @@ def test_every_collection_the_code_writes_is_in_the_inventory_and_none_more():
 
 def test_the_inventorys_names_are_the_codes_constants():
     from sync.adapters import firestore_integrations, firestore_store, flow_sessions, secrets
+    from sync.disconnect import store as disconnects
     from sync.drift import store as drift
     from sync.notifications import outbox
     from sync.snapshots import move
@@ -91,6 +98,7 @@ def test_the_inventorys_names_are_the_codes_constants():
         "snapshot": {snapshots.SNAPSHOTS, snapshots.PAGES, snapshots.SNAPSHOT_EVENTS, snapshots.RESULTS,
                      snapshots.SHARDS},
         "calendar_move": {snapshots.MOVES}, "local_token": {secrets.LOCAL_TOKENS},
+        "disconnect": {disconnects.DISCONNECTS},
     }
     assert {i.key: set(i.collections) for i in inventory(settings()) if i.where == FIRESTORE} == names
     assert stored_data.MOVE_PURGE_AFTER == move.PURGE_AFTER
