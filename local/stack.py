@@ -147,7 +147,7 @@ class Stack:
         )
         handle = emulators.Process(name, proc, f"127.0.0.1:{self.ports[name]}", self.log_dir / f"{name}.log")
         self.processes[name] = handle
-        emulators.wait_http(f"http://{handle.host}/", 60, proc)
+        emulators.wait_http(f"http://{handle.host}/", 60, proc, handle.log_path)
 
     def stop_function(self, name: str, sig: int = signal.SIGTERM) -> None:
         handle = self.processes.pop(name, None)

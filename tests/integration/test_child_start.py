@@ -20,7 +20,7 @@ import threading
 import pytest
 from google.cloud import pubsub_v1
 
-from local import shutdown
+from local import emulators, shutdown
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG")]
 PROJECT = "local-project"
@@ -87,3 +87,16 @@ def test_preexec_fn_is_refused():
     with pytest.raises(ValueError, match="preexec_fn"):
         shutdown.spawn([sys.executable, "-c", "pass"], "child", preexec_fn=lambda: None)
 
+
+def test_a_child_that_dies_while_starting_fails_loudly_with_its_log(tmp_path):
+    """What ``make bench``, the stack and the emulators wait with: the error carries the log's end."""
+    log_path = tmp_path / "child.log"
+    with log_path.open("wb") as log:
+        proc = shutdown.spawn([sys.executable, "-c", "import sys; print('cannot bind the port'); sys.exit(3)"],
+                              "child", stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        with pytest.raises(RuntimeError, match=r"exited with 3(.|\n)*cannot bind the port"):
+            emulators.wait_http(f"http://127.0.0.1:{emulators.free_port()}/", 30, proc, log_path)
+    finally:
+        proc.wait(timeout=30)
+        shutdown.forget(proc)
