@@ -13,7 +13,6 @@ import pytest
 import requests
 from google.cloud import firestore
 
-from local.pusher import Pusher, create_subscription
 from local.stack import PROJECT, Stack
 from local.standin import Fault
 from tests.chaos.stacks import chaos_stack
@@ -30,12 +29,10 @@ def chaos(emulator_hosts):
     stack = chaos_stack(emulator_hosts, "chaos-notifications", TOPIC)
     stack.notification_attempts = 30  # kills every few seconds must not exhaust a notification's attempts
     stack.start()
-    path = create_subscription(PROJECT, TOPIC, f"{TOPIC}-worker-pull", f"{TOPIC}-dead-letter", 10)
-    pusher = Pusher(path, stack.url("sync_worker"), timeout=10).start()
     try:
+        stack.push_lane(TOPIC, f"{TOPIC}-worker-pull", 10)
         yield stack
     finally:
-        pusher.stop()
         stack.stop()
 
 
