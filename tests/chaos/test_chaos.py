@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -27,6 +27,7 @@ from local.stack import PROJECT, Stack
 from local.standin import Fault
 from sync.adapters.pubsub import PubSubPublisher
 from tests.chaos import verdict
+from tests.chaos.killer import Killer
 from tests.chaos.stacks import chaos_stack
 from tests.chaos.verdict import Wrong
 from tests.helpers import payload, signed_headers, version, wait_for
@@ -145,7 +146,7 @@ def worker_lines(stack: Stack) -> list[dict]:
 
 
 def stream(platform: Platform, users: list[dict[str, str]], changes: int, seed: int, pause: float = 0.0,
-           events_per_user: int = 8) -> None:
+           events_per_user: int = 8, on_sent: Callable[[], None] | None = None) -> None:
     """Random creates, updates and deletes, versions increasing per event, sent in order."""
     rng = random.Random(seed)
     for _ in range(changes):
@@ -154,6 +155,8 @@ def stream(platform: Platform, users: list[dict[str, str]], changes: int, seed: 
         v = platform.next_version(u, event_id)
         kind = "event.created" if v == 1 else rng.choice(["event.updated"] * 4 + ["event.deleted"])
         platform.send(u, event_id, kind, v, f"{event_id} v{v} ✓")
+        if on_sent is not None:
+            on_sent()
         if pause:
             time.sleep(pause)
 
@@ -163,26 +166,14 @@ def test_worker_killed_mid_request_repeatedly(chaos):
     users = [platform.user() for _ in range(3)]
     with chaos.standin.state.lock:
         chaos.standin.state.faults.append(Fault(0, "", rate=1.0, delay=0.2))  # keep requests in flight
-    stop = threading.Event()
-    kills = []
-
-    def killer() -> None:
-        while not stop.wait(4.0):  # up for a few seconds, then killed mid-request
-            chaos.stop_function("sync_worker", signal.SIGKILL)
-            kills.append(time.monotonic())
-            time.sleep(0.5)
-            chaos.start_function("sync_worker")
-
-    thread = threading.Thread(target=killer)
-    thread.start()
     try:
-        stream(platform, users, 160, seed=1, pause=0.1)
+        # Four kills, each while a push is in flight, at set points of the 160 changes.
+        with Killer(chaos, "sync_worker", chaos.pushers[0], marks=[32, 64, 96, 128]) as killer:
+            stream(platform, users, 160, seed=1, pause=0.1, on_sent=killer.advance)
     finally:
-        stop.set()
-        thread.join(timeout=60)
         with chaos.standin.state.lock:
             chaos.standin.state.faults.clear()
-    assert len(kills) >= 3
+    killer.check()
     platform.settle(users)
 
 
