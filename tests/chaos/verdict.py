@@ -9,8 +9,8 @@ For each event whose calendar copy is wrong, follow the platform's newest change
   it applied the change; in the cloud Pub/Sub would keep delivering it (or ops would replay it
   from the dead-letter topic).
 * **product**: the worker acknowledged the newest change (a 2xx, so Pub/Sub forgets it) and
-  the calendar lacks it; or a copy or ghost is in the calendar; or the platform's change was
-  accepted (202) but never published.
+  the calendar lacks it; or a copy or ghost is in the calendar; or no webhook carried the change
+  (a snapshot item, a calendar move: bulk work) and the queue holds nothing more.
 """
 
 from __future__ import annotations
