@@ -19,12 +19,13 @@ def pytest_configure(config):
     emulators and functions down; a second signal during that kills what is left at once."""
     shutdown.install()
 
-ARTIFACTS = ROOT / "test-artifacts"
+# TEST_ARTIFACTS: another folder, for a session running beside another one (scripts/chaos.sh).
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS") or ROOT / "test-artifacts")
 
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
 
 
