@@ -68,7 +68,7 @@ class Platform:
     def user(self) -> dict[str, str]:
         tag = uuid.uuid4().hex[:6]
         u = {"account_id": f"chaos-{tag}", "user_id": f"u-{tag}", "email": f"chaos-{tag}@example.com"}
-        self.stack.connect(u["account_id"], u["user_id"], u["email"])
+        self.stack.connect(u["account_id"], u["user_id"], u["email"], in_process=True)
         return u
 
     def send(self, user: dict[str, str], event_id: str, kind: str, v: int, title: str,
