@@ -46,7 +46,7 @@ test: lint $(CHECKOV_STAMP)
 	$(PY) -m pytest -m "not chaos"
 
 chaos: $(STAMP)
-	$(PY) -m pytest -m chaos tests/chaos
+	PY=$(PY) scripts/chaos.sh
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

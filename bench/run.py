@@ -104,11 +104,13 @@ def start_handlers(stack: Stack) -> tuple[dict[str, str], dict[str, Any]]:
     urls, procs = {}, {}
     for name, (target, source) in HANDLERS.items():
         port = emulators.free_port()
-        procs[name] = shutdown.spawn([functions_framework_bin(), f"--target={target}", f"--source={source}",
-                                      f"--port={port}", "--host=127.0.0.1"], name, cwd=ROOT, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log_path = stack.log_dir / f"bench-{target}.log"
+        with log_path.open("ab") as log:
+            procs[name] = shutdown.spawn([functions_framework_bin(), f"--target={target}", f"--source={source}",
+                                          f"--port={port}", "--host=127.0.0.1"], name, cwd=ROOT, env=env,
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         urls[name] = f"http://127.0.0.1:{port}/"
-        emulators.wait_http(urls[name], 60)
+        emulators.wait_http(urls[name], 60, procs[name], log_path)  # a dead process raises with its log
     return urls, procs
 
 

@@ -24,12 +24,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll ``url`` until it answers, the process dies, or ``timeout`` passes."""
+def log_tail(path: Path | None, lines: int = 40) -> str:
+    """The last ``lines`` of a process's log, for an error message ('' without a log)."""
+    if path is None:
+        return ""
+    try:
+        text = path.read_bytes()[-16384:].decode(errors="replace")
+    except OSError as exc:
+        return f"\n(no log at {path}: {exc.strerror})"
+    return f"\n--- last lines of {path} ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None,
+              log_path: Path | None = None) -> None:
+    """Poll ``url`` until it answers, the process dies, or ``timeout`` passes; the last two raise
+    with the end of the process's log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}{log_tail(log_path)}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
@@ -37,7 +50,7 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = N
             if getattr(exc, "code", None):  # an HTTP error status still means it is up
                 return
             time.sleep(0.1)
-    raise TimeoutError(f"{url} did not come up within {timeout}s")
+    raise TimeoutError(f"{url} did not come up within {timeout}s{log_tail(log_path)}")
 
 
 @dataclass
@@ -95,7 +108,7 @@ def start(kind: str, log_dir: Path, port: int | None = None, timeout: float = 60
     host = f"127.0.0.1:{port}"
     handle = Process(kind, proc, host, log_path)
     try:
-        wait_http(f"http://{host}/", timeout, proc)
+        wait_http(f"http://{host}/", timeout, proc, log_path)
     except BaseException:
         handle.stop()
         raise

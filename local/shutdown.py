@@ -15,41 +15,55 @@ call ``install`` once. Nothing outlives the parent:
   from the main thread gets PR_SET_PDEATHSIG=SIGKILL, so it dies even when we are SIGKILLed.
   (The kernel sends it when the *thread* that forked exits, so children started from other
   threads, e.g. a worker restarted by a chaos test, rely on the other two guards.)
+
+No Python runs in a child between fork and exec: no ``preexec_fn``. A ``preexec_fn`` makes
+subprocess fork() the whole interpreter and run Python in the child; with gRPC clients live in
+other threads (a publisher, a pusher) gRPC's fork handlers give up ("Other threads are currently
+calling into gRPC, skipping fork() handlers") and the child inherits gRPC's pollers mid-call:
+some children print epoll errors, some abort (SIGABRT, -6). So the death signal is set by
+util-linux's ``setpriv --pdeathsig KILL``, which the child execs first and which execs the real
+command (the signal survives exec); the new session is made by subprocess's own C code. Without
+a ``preexec_fn`` subprocess can use vfork, which runs no fork handlers at all.
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-_PR_SET_PDEATHSIG = 1
 _groups: dict[int, str] = {}  # process group id → name, while not stopped
 _lock = threading.Lock()
 _received = 0
 
 
-def _pdeathsig() -> Callable[[], None] | None:
+@functools.cache
+def _setpriv() -> str:
+    path = shutil.which("setpriv")
+    if path is None:
+        raise RuntimeError("setpriv is needed to stop children with their parent (apt-get install util-linux)")
+    return path
+
+
+def _launcher() -> list[str]:
+    """What the child execs first: ``setpriv --pdeathsig KILL`` on Linux, from the main thread."""
     if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork: the child only calls it
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-    return preexec
+        return []
+    return [_setpriv(), "--pdeathsig", "KILL", "--"]
 
 
 def spawn(args: Sequence[str], name: str, **popen: Any) -> subprocess.Popen[bytes]:
     """``subprocess.Popen`` in a new session, remembered for the second signal and exit."""
-    proc: subprocess.Popen[bytes] = subprocess.Popen(args, start_new_session=True, preexec_fn=_pdeathsig(),
-                                                     **popen)
+    if "preexec_fn" in popen:
+        raise ValueError("no preexec_fn: it runs Python between fork and exec (see the module docstring)")
+    proc: subprocess.Popen[bytes] = subprocess.Popen([*_launcher(), *args], start_new_session=True, **popen)
     with _lock:
         _groups[proc.pid] = name
     return proc

@@ -83,7 +83,8 @@ class Stack:
         self.ports = {name: emulators.free_port() for name in self.function_names}
         public_base = f"http://127.0.0.1:{self.ports.get('integrations', 0)}"
         self.standin = Server(state=State({CLIENT_ID: {
-            "secret": CLIENT_SECRET, "redirect_uris": [public_base + "/oauth/callback"]}})).start()
+            "secret": CLIENT_SECRET, "redirect_uris": [public_base + "/oauth/callback"],
+            "name": "Evolutto", "privacy_policy_uri": public_base + "/privacy"}})).start()
         self.env = {
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "PUBSUB_EMULATOR_HOST": hosts["pubsub"],
@@ -147,7 +148,7 @@ class Stack:
         )
         handle = emulators.Process(name, proc, f"127.0.0.1:{self.ports[name]}", self.log_dir / f"{name}.log")
         self.processes[name] = handle
-        emulators.wait_http(f"http://{handle.host}/", 60, proc)
+        emulators.wait_http(f"http://{handle.host}/", 60, proc, handle.log_path)
 
     def stop_function(self, name: str, sig: int = signal.SIGTERM) -> None:
         handle = self.processes.pop(name, None)
@@ -235,21 +236,41 @@ class Stack:
         self.standin.state.add_user(email, calendars=calendars)
         return self.standin.state.issue_grant(email, CLIENT_ID, (SCOPE_EVENTS, SCOPE_CALENDARLIST_RO))
 
-    def connect(self, account_id: str, user_id: str, email: str, calendar_id: str | None = None) -> dict[str, Any]:
-        """Create a Google user and connect it, through ``python -m sync.ops import-connection``."""
+    def connect(self, account_id: str, user_id: str, email: str, calendar_id: str | None = None,
+                in_process: bool = False) -> dict[str, Any]:
+        """Create a Google user and connect it, through ``python -m sync.ops import-connection``:
+        in a process of its own, or (``in_process``, what the tests do for each of their users)
+        the same command's ``main`` called here, without a Python start and imports each time."""
         token = self.add_google_user(email)
         token_file = self.state_dir / f"token-{secrets.token_hex(4)}"
         token_file.write_text(token)
         token_file.chmod(0o600)
+        args = ["import-connection", "--account-id", account_id, "--user-id", user_id, "--calendar-id",
+                calendar_id or email, "--refresh-token-file", str(token_file), "--google-email", email]
         try:
-            out = subprocess.run(
-                [sys.executable, "-m", "sync.ops", "import-connection", "--account-id", account_id,
-                 "--user-id", user_id, "--calendar-id", calendar_id or email, "--refresh-token-file",
-                 str(token_file), "--google-email", email],
-                cwd=ROOT, env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60, check=True)
+            if in_process:
+                return self._connect_here(args)
+            out = subprocess.run([sys.executable, "-m", "sync.ops", *args], cwd=ROOT, env={**os.environ, **self.env},
+                                 capture_output=True, text=True, timeout=60, check=True)
         finally:
             token_file.unlink()
         return dict(json.loads(out.stdout))
+
+    def _connect_here(self, args: list[str]) -> dict[str, Any]:
+        import contextlib
+        import io
+
+        from sync import bootstrap
+        from sync.ops.__main__ import main as ops_main
+
+        os.environ.update(self.env)
+        bootstrap.reset()  # built from this stack's environment
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = ops_main(args)
+        if code != 0:
+            raise RuntimeError(f"import-connection exited with {code}: {out.getvalue()}")
+        return dict(json.loads(out.getvalue()))
 
     def write_env_file(self) -> Path:
         path = self.state_dir / "stack.env"

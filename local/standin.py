@@ -179,7 +179,8 @@ class State:
 
     def __init__(self, clients: dict[str, dict[str, Any]] | None = None) -> None:
         self.lock = threading.RLock()
-        self.clients = clients or {}  # client_id → {"secret", "redirect_uris"}
+        # client_id → {"secret", "redirect_uris", optional branding: "name", "privacy_policy_uri"}
+        self.clients = clients or {}
         self.users: dict[str, str] = {}  # email → display name
         self.calendars: dict[str, Calendar] = {}
         self.grants: dict[str, Grant] = {}  # refresh token → grant
@@ -760,8 +761,13 @@ class StandIn:
             f'<p><label><input type="radio" name="login" value="{html.escape(u)}"{" checked" if i == 0 else ""}>'
             f" {html.escape(u)}</label></p>" for i, u in enumerate(users))
         scopes = "".join(f"<li>{html.escape(s)}</li>" for s in args.get("scope", "").split())
+        # Google's consent screen shows the privacy policy link registered on the app's branding.
+        policy = client.get("privacy_policy_uri")
+        notice = (f'<p id="app-policy">Before using this app, you can review {html.escape(client.get("name", "its"))}'
+                  f'&#39;s <a href="{html.escape(policy)}" id="app-privacy-policy">privacy policy</a>.</p>'
+                  if policy else "")
         body = (f'<form method="post" action="/o/oauth2/approve">{hidden}<h2>Choose an account</h2>{options}'
-                f"<p>The application asks for:</p><ul>{scopes}</ul>"
+                f"<p>The application asks for:</p><ul>{scopes}</ul>{notice}"
                 '<button name="decision" value="allow" id="allow">Allow</button> '
                 '<button name="decision" value="deny" id="deny">Cancel</button></form>')
         return _page("Sign in – Google Accounts (stand-in)", body)

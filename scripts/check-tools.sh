@@ -7,6 +7,8 @@ set -euo pipefail
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+# Children of the local stack get their parent-death signal from setpriv (local/shutdown.py).
+command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 # The integrations pages are tested in a real headless Chromium (Debian's, with its driver).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)

@@ -45,6 +45,8 @@ class Settings:
     drift_policy: str = "restore"
     drift_scan_minutes: float = 360.0
     drift_channel_ttl_seconds: float = 7 * 24 * 3600.0
+    # How long Pub/Sub keeps changes and notifications (Terraform's message_retention): /privacy says so.
+    queue_retention_seconds: float = 7 * 24 * 3600.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -149,6 +151,7 @@ class Settings:
             drift_policy=drift_policy,
             drift_scan_minutes=_positive(env, "DRIFT_SCAN_MINUTES", cls.drift_scan_minutes),
             drift_channel_ttl_seconds=_positive(env, "DRIFT_CHANNEL_TTL_SECONDS", cls.drift_channel_ttl_seconds),
+            queue_retention_seconds=_positive(env, "QUEUE_RETENTION_SECONDS", cls.queue_retention_seconds),
             env=env,
         )
 

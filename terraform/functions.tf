@@ -88,24 +88,29 @@ locals {
     })
     integrations = merge(local.sync_env, {
       ALLOWED_RETURN_ORIGINS = join(",", var.allowed_return_origins)
+      # /privacy states how long Pub/Sub keeps changes (validated as "<seconds>s").
+      QUEUE_RETENTION_SECONDS = trimsuffix(var.message_retention, "s")
     })
     deliver_notification = merge(local.push_env.deliver_notification, {
       PLATFORM_WEBHOOK_URL = var.platform_webhook_url
     })
   }
-  # handle_webhook and integrations are public (signature / OAuth state are their guards);
-  # the push targets are reachable only from inside Google (Pub/Sub push) and only by the push identity.
+  # handle_webhook and integrations are public (signature / OAuth state are their guards): on
+  # their run.app URLs, or only through the load balancer (and its Cloud Armor policies) when
+  # custom_domain is set. The push targets are reachable only from inside Google (Pub/Sub push)
+  # and only by the push identity; they are never behind the load balancer.
+  public_ingress = local.edge ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"
   ingress = {
-    handle_webhook       = "ALLOW_ALL"
+    handle_webhook       = local.public_ingress
     sync_worker          = "ALLOW_INTERNAL_ONLY"
-    integrations         = "ALLOW_ALL"
+    integrations         = local.public_ingress
     deliver_notification = "ALLOW_INTERNAL_ONLY"
   }
   public_functions = toset(["handle_webhook", "integrations"])
 }
 
 resource "google_cloudfunctions2_function" "function" {
-  #checkov:skip=CKV_GCP_124:handle_webhook and integrations must be reachable by the platform and by users' browsers (their guards are the webhook signature and the signed link token); sync_worker and deliver_notification are ALLOW_INTERNAL_ONLY.
+  #checkov:skip=CKV_GCP_124:handle_webhook and integrations must be reachable by the platform and by users' browsers (their guards are the webhook signature and the signed link token): ALLOW_ALL on run.app by default, ALLOW_INTERNAL_AND_GCLB behind the load balancer with custom_domain; sync_worker and deliver_notification are ALLOW_INTERNAL_ONLY.
   for_each = local.entry_points
   project  = var.project_id
   location = var.region
@@ -149,6 +154,11 @@ resource "google_cloudfunctions2_function" "function" {
       condition     = can(regex("@functions_framework\\.http\\s+def ${each.value}\\(", file("${local.source_root}/main.py")))
       error_message = "main.py defines no @functions_framework.http target \"${each.value}\" (CONTRACT §1): its function could not start, so nothing is applied."
     }
+    # Two front doors for one base URL would make PUBLIC_BASE_URL and the redirect URI ambiguous.
+    precondition {
+      condition     = var.custom_domain == "" || var.integrations_public_url == null
+      error_message = "Set custom_domain or integrations_public_url, not both: with custom_domain the base URL is https://<custom_domain>."
+    }
   }
 }
 
@@ -178,4 +188,19 @@ resource "google_cloud_run_service_iam_member" "push_invokes" {
 moved {
   from = google_cloud_run_service_iam_member.push_invokes_worker
   to   = google_cloud_run_service_iam_member.push_invokes["sync_worker"]
+}
+
+# --- Request logs without credentials. --------------------------------------------------------
+# Cloud Run logs every request it serves (run.googleapis.com/requests) with its full URL, query
+# string included: GET /connect?token=<link token> and /oauth/callback?code=…&state=… would put
+# credentials into Cloud Logging, which nothing in this service may do. Those entries of
+# integrations are dropped before they are stored (the _Default sink's exclusion); integrations
+# still logs each request itself, without its query. (The load balancer's own entries, with
+# custom_domain: loadbalancer.tf.)
+resource "google_logging_project_exclusion" "request_query_strings" {
+  project     = var.project_id
+  name        = "${var.prefix}-request-query-strings"
+  description = "Cloud Run request entries of integrations whose URL has a query string (link tokens, OAuth codes and state)."
+  filter      = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${local.function_names.integrations}\" AND logName=\"projects/${var.project_id}/logs/run.googleapis.com%2Frequests\" AND httpRequest.requestUrl:\"?\""
+  depends_on  = [google_project_service.apis]
 }

@@ -28,9 +28,17 @@ locals {
   # function -> its own URL in its environment.
   run_urls = { for k, name in local.function_names : k => "https://${name}-${local.project_number}.${var.region}.run.app" }
 
-  # integrations' own host (not the project-wide cloudfunctions.net host) unless a custom domain.
-  integrations_url   = coalesce(var.integrations_public_url, local.run_urls.integrations)
+  # With custom_domain the load balancer (loadbalancer.tf) is the only way in: integrations is
+  # https://<domain> and the webhook https://<domain>/webhook. Otherwise integrations' own host
+  # (not the project-wide cloudfunctions.net host) unless integrations_public_url names a gateway.
+  edge               = var.custom_domain != ""
+  integrations_url   = local.edge ? "https://${var.custom_domain}" : coalesce(var.integrations_public_url, local.run_urls.integrations)
   oauth_redirect_uri = "${local.integrations_url}/oauth/callback"
+  # What the connect flow asks for (sync/adapters/calendar_api.py SCOPES; tests/terraform compares).
+  oauth_scopes = [
+    "https://www.googleapis.com/auth/calendar.events",
+    "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
+  ]
 
   # Refresh tokens live one secret per connection under this prefix (sync/adapters/secrets.py).
   token_secret_prefix = "projects/${local.project_number}/secrets/calendar-token-"

@@ -111,9 +111,13 @@ variable "retry_backoff" {
 }
 
 variable "message_retention" {
-  description = "How long unacknowledged changes (and dead letters) are kept."
+  description = "How long Pub/Sub keeps changes and notifications (topics, unacknowledged messages, dead letters); /privacy states it (QUEUE_RETENTION_SECONDS)."
   type        = string
   default     = "604800s"
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.message_retention)) && try(tonumber(trimsuffix(var.message_retention, "s")), 0) >= 600 && try(tonumber(trimsuffix(var.message_retention, "s")), 0) <= 604800
+    error_message = "message_retention is a number of seconds with an s, from 600s to 604800s (a subscription keeps messages at most 7 days)."
+  }
 }
 
 variable "send_updates" {
@@ -137,9 +141,45 @@ variable "allowed_return_origins" {
 }
 
 variable "integrations_public_url" {
-  description = "External URL of the integrations function, if served behind a custom domain; defaults to the function's own URL."
+  description = "External URL of the integrations function when a gateway you run (not custom_domain) fronts it; defaults to the function's own URL. Leave it null with custom_domain."
   type        = string
   default     = null
+  validation {
+    condition     = var.integrations_public_url == null || can(regex("^https://[^/?#\\s]+$", var.integrations_public_url))
+    error_message = "integrations_public_url is null or https://host[:port], without a path or a trailing slash."
+  }
+}
+
+variable "custom_domain" {
+  description = "Host name (sync.example.com) that serves handle_webhook and integrations through a global external Application Load Balancer with a Google-managed certificate and Cloud Armor (loadbalancer.tf, armor.tf). Empty keeps the functions' own run.app URLs and creates none of it."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.custom_domain == "" || (length(var.custom_domain) <= 253 && can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", var.custom_domain)) && !endswith(var.custom_domain, ".run.app") && !endswith(var.custom_domain, ".cloudfunctions.net"))
+    error_message = "custom_domain is empty or a lower-case host name you own (no scheme, port, path or trailing dot); a run.app or cloudfunctions.net host cannot be an authorized domain."
+  }
+}
+
+variable "edge_limits" {
+  description = "Cloud Armor limits per client IP when custom_domain is set (README: \"Cloud Armor: the numbers\"): browser_per_minute for the connect flow and its pages, ban_seconds for an IP that keeps exceeding it, calendar_quota_per_minute (the project's Calendar API quota, as granted) sizes the machine routes: Google's pings, the platform's webhooks and API calls."
+  type = object({
+    browser_per_minute        = optional(number, 120)
+    ban_seconds               = optional(number, 900)
+    calendar_quota_per_minute = optional(number, 10000)
+  })
+  default = {}
+  validation {
+    condition     = floor(var.edge_limits.browser_per_minute) == var.edge_limits.browser_per_minute && var.edge_limits.browser_per_minute >= 10 && var.edge_limits.browser_per_minute <= 10000
+    error_message = "edge_limits.browser_per_minute is a whole number from 10 to 10000."
+  }
+  validation {
+    condition     = floor(var.edge_limits.ban_seconds) == var.edge_limits.ban_seconds && var.edge_limits.ban_seconds >= 60 && var.edge_limits.ban_seconds <= 86400
+    error_message = "edge_limits.ban_seconds is a whole number of seconds from 60 to 86400."
+  }
+  validation {
+    condition     = floor(var.edge_limits.calendar_quota_per_minute) == var.edge_limits.calendar_quota_per_minute && var.edge_limits.calendar_quota_per_minute >= 600
+    error_message = "edge_limits.calendar_quota_per_minute is the project's Calendar API quota per minute: a whole number, at least the per-user 600."
+  }
 }
 
 variable "public_invoker" {

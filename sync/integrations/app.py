@@ -26,7 +26,7 @@ from sync import bootstrap, logs
 from sync.adapters.calendar_api import SCOPES
 from sync.apply.parked import resume_parked
 from sync.drift import channels as drift_channels
-from sync.integrations import oauth, pages
+from sync.integrations import oauth, pages, privacy
 from sync.integrations.paths import function_names, route_path, route_segments
 from sync.integrations.session import Session, cookie_header, cookie_name
 from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
@@ -288,7 +288,7 @@ def _route_label(path: str) -> str:
     """What the log says was asked for: a known route's path, never unknown input."""
     if path.startswith("/api/"):
         return "/api"
-    return path if path == "/done" or any(path == known for _, known in ROUTES) else "(unknown path)"
+    return path if path in ("/done", privacy.PATH) or any(path == known for _, known in ROUTES) else "(unknown path)"
 
 
 def _message_page(lang: str, status: int, key: str) -> Response:
@@ -301,6 +301,8 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
         from sync.drift import pings
 
         return pings.handle(request, fields)
+    if path == privacy.PATH:  # the data-use policy: sync/integrations/privacy.py
+        return privacy.handle(request, lang)
     app = Integrations()
     if path.startswith("/api/connections/"):
         parts = route_segments(request.environ, path, function_names(os.environ))  # ids may hold '/' or '%'

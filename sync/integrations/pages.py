@@ -50,6 +50,11 @@ TEXT = {
         "disconnecting_title": "Desconexão em andamento",
         "disconnecting_body": "Ainda estamos removendo os eventos da conexão anterior do Google Agenda. "
                               "Tente de novo em alguns minutos.",
+        "method_title": "Pedido não permitido",
+        "method_body": "Esta página só pode ser aberta no navegador.",
+        "policy": "Política de uso de dados",
+        "done_policy": "Você pode desconectar quando quiser, na aba Integrações externas da Evolutto. O que "
+                       "guardamos, por quanto tempo e como apagar:",
     },
     "en": {
         "title": "Google Calendar integration",
@@ -89,6 +94,11 @@ TEXT = {
         "disconnecting_title": "Disconnect in progress",
         "disconnecting_body": "The events of the previous connection are still being removed from Google Calendar. "
                               "Try again in a few minutes.",
+        "method_title": "Request not allowed",
+        "method_body": "This page can only be opened in a browser.",
+        "policy": "Data use policy",
+        "done_policy": "You can disconnect at any time, from Evolutto's External integrations tab. What we keep, "
+                       "for how long and how to delete it:",
     },
 }
 
@@ -107,6 +117,9 @@ button,.button{display:inline-block;font:inherit;font-weight:600;padding:.75rem 
 border:0;background:var(--accent);color:#fff;text-decoration:none;min-height:2.75rem;cursor:pointer}
 button:focus-visible,.button:focus-visible,input:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
 .muted{opacity:.75;font-size:.9rem}
+footer{margin:2rem 0 1rem;font-size:.9rem}
+a{color:var(--accent)}
+@media (prefers-color-scheme:dark){a{color:#8ab4f8}}
 """
 
 
@@ -138,22 +151,45 @@ def security_headers(nonce: str, form_targets: tuple[str, ...] = ()) -> dict[str
     }
 
 
-def _document(lang: str, title: str, body: str, nonce: str) -> str:
+PRIVACY_PATH = "/privacy"
+
+
+def policy_url() -> str:
+    """The data-use policy's address, on PUBLIC_BASE_URL like every link the service makes. A
+    misconfigured deployment (no settings) is answered with a 503 page, which still links it."""
+    from sync.config import settings
+    from sync.kernel.errors import ConfigError
+
+    try:
+        base = settings().public_base_url
+    except ConfigError:
+        base = ""
+    return base + PRIVACY_PATH
+
+
+def policy_link(lang: str, element_id: str = "policy-link") -> str:
+    return f'<a href="{html.escape(policy_url())}" id="{element_id}">{html.escape(TEXT[lang]["policy"])}</a>'
+
+
+def _document(lang: str, title: str, body: str, nonce: str, footer: bool = True, css: str = "") -> str:
+    end = f"<footer>{policy_link(lang)}</footer>" if footer else ""
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{html.escape(title)} · Evolutto</title><style nonce=\"{nonce}\">{STYLE}</style></head>"
-            f"<body><main>{body}</main></body></html>")
+            f"<title>{html.escape(title)} · Evolutto</title><style nonce=\"{nonce}\">{STYLE}{css}</style></head>"
+            f"<body><main>{body}{end}</main></body></html>")
 
 
 def message(lang: str, key: str, back_url: str | None = None) -> tuple[str, str]:
     """(html, nonce) of a page with a title and a sentence, e.g. an error."""
     t, nonce = TEXT[lang], secrets.token_urlsafe(16)
     body = f'<h1 id="title">{html.escape(t[key + "_title"])}</h1><p>{html.escape(t[key + "_body"])}</p>'
-    if key not in ("done",):
+    if key == "done":
+        body += f'<p>{html.escape(t["done_policy"])} {policy_link(lang, "done-policy-link")}</p>'
+    else:
         body += f'<p class="muted">{html.escape(t["again"])}</p>'
     if back_url:
         body += f'<p><a class="button" href="{html.escape(back_url)}">{html.escape(t["back"])}</a></p>'
-    return _document(lang, t[key + "_title"], body, nonce), nonce
+    return _document(lang, t[key + "_title"], body, nonce, footer=key != "done"), nonce  # done links it above
 
 
 def calendars(lang: str, email: str, items: list[dict[str, Any]], selected: str | None,

@@ -15,8 +15,7 @@ import time
 import pytest
 import requests
 
-from local.pusher import Pusher, create_subscription
-from local.stack import PROJECT, Stack
+from local.stack import Stack
 from local.standin import Fault
 from tests.chaos.stacks import chaos_stack
 from tests.chaos.test_chaos import Platform, stream
@@ -28,14 +27,11 @@ TOPIC = "chaos-drift"
 @pytest.fixture(scope="module")
 def drift_chaos(emulator_hosts):
     stack = chaos_stack(emulator_hosts, "chaos-drift", TOPIC, DRIFT_POLICY="restore").start()
-    live = create_subscription(PROJECT, TOPIC, f"{TOPIC}-worker-pull", f"{TOPIC}-dead-letter", 5)
-    bulk = create_subscription(PROJECT, f"{TOPIC}-bulk", f"{TOPIC}-bulk-pull", f"{TOPIC}-dead-letter", 20)
-    pushers = [Pusher(path, stack.url("sync_worker"), timeout=10).start() for path in (live, bulk)]
     try:
+        stack.push_lane(TOPIC, f"{TOPIC}-worker-pull", 5)
+        stack.push_lane(f"{TOPIC}-bulk", f"{TOPIC}-bulk-pull", 20)
         yield stack
     finally:
-        for pusher in pushers:
-            pusher.stop()
         stack.stop()
 
 

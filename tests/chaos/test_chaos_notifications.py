@@ -4,17 +4,15 @@ worker SIGKILLed mid-request. Every transition must reach the platform, each und
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections import defaultdict
 
 import pytest
 import requests
 
-from local.pusher import Pusher, create_subscription
-from local.stack import PROJECT, Stack
+from local.stack import Stack
 from local.standin import Fault
+from tests.chaos.killer import Killer
 from tests.chaos.stacks import chaos_stack
 from tests.chaos.test_chaos import Platform, stream
 from tests.e2e.conftest import api_token
@@ -29,12 +27,10 @@ def chaos(emulator_hosts):
     stack = chaos_stack(emulator_hosts, "chaos-notifications", TOPIC)
     stack.notification_attempts = 30  # kills every few seconds must not exhaust a notification's attempts
     stack.start()
-    path = create_subscription(PROJECT, TOPIC, f"{TOPIC}-worker-pull", f"{TOPIC}-dead-letter", 10)
-    pusher = Pusher(path, stack.url("sync_worker"), timeout=10).start()
     try:
+        stack.push_lane(TOPIC, f"{TOPIC}-worker-pull", 10)
         yield stack
     finally:
-        pusher.stop()
         stack.stop()
 
 
@@ -49,19 +45,6 @@ def delivered_ids(stack: Stack, users: list[dict[str, str]]) -> dict[tuple[str, 
     return out
 
 
-def killer(stack: Stack, name: str, every: float, stop: threading.Event, kills: list[float]) -> threading.Thread:
-    def run() -> None:
-        while not stop.wait(every):  # up for a few seconds, then killed mid-request
-            stack.stop_function(name, signal.SIGKILL)
-            kills.append(time.monotonic())
-            time.sleep(0.5)
-            stack.start_function(name)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 def sweep_outbox() -> int:
     """The maintenance job's outbox task, as Cloud Scheduler would run it a while later."""
     from sync import bootstrap
@@ -74,23 +57,23 @@ def test_deliver_notification_killed_mid_request_loses_nothing(chaos):
     assert chaos.receiver is not None
     chaos.receiver.receiver.set_mode(200, hang=0.7)  # keep deliveries in flight when the kill comes
     platform = Platform(chaos)
-    stop, kills = threading.Event(), []
-    thread = killer(chaos, "deliver_notification", 3.0, stop, kills)
     users = []
     try:
-        for _ in range(12):
-            u = platform.user()  # import-connection: connection.activated
-            users.append(u)
-            r = requests.delete(f"{chaos.url('integrations')}api/connections/{u['account_id']}/{u['user_id']}",
-                                headers={"Authorization": "Bearer " + api_token(chaos, u["account_id"], u["user_id"])},
-                                timeout=30)
-            assert r.status_code == 200  # connection.disconnected
-            time.sleep(0.5)
+        # Three kills, each while a notification is being delivered, after the 3rd, 6th and 9th user.
+        with Killer(chaos, "deliver_notification", chaos.notification_pusher, marks=[3, 6, 9]) as killer:
+            for _ in range(12):
+                u = platform.user()  # import-connection: connection.activated
+                users.append(u)
+                r = requests.delete(f"{chaos.url('integrations')}api/connections/{u['account_id']}/{u['user_id']}",
+                                    headers={"Authorization": "Bearer " + api_token(chaos, u["account_id"],
+                                                                                    u["user_id"])},
+                                    timeout=30)
+                assert r.status_code == 200  # connection.disconnected
+                killer.advance()
+                time.sleep(0.5)
     finally:
-        stop.set()
-        thread.join(timeout=60)
         chaos.receiver.receiver.set_mode(200)
-    assert len(kills) >= 3
+    killer.check()
     expected = {(u["user_id"], t) for u in users for t in ("connection.activated", "connection.disconnected")}
     got = wait_for(lambda: (d := delivered_ids(chaos, users)) and set(d) >= expected and d, timeout=180,
                    interval=1, what="every transition delivered")
@@ -105,21 +88,14 @@ def test_worker_killed_mid_transition_loses_no_transition(chaos):
         chaos.standin.state.revoke_user(u["email"])
     with chaos.standin.state.lock:
         chaos.standin.state.faults.append(Fault(0, "", rate=1.0, delay=0.2))  # keep requests in flight
-    stop, kills = threading.Event(), []
-    thread = killer(chaos, "sync_worker", 2.5, stop, kills)
     try:
-        stream(platform, users, 90, seed=11, pause=0.05)
-        # On a loaded machine the stream can end before the second kill (a restart takes seconds):
-        # keep killing while the queue drains, so the scenario always has its kills mid-transition.
-        deadline = time.monotonic() + 30
-        while len(kills) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        # Two kills, each while a change is being pushed to the worker, at set points of the stream.
+        with Killer(chaos, "sync_worker", chaos.pushers[0], marks=[30, 60]) as killer:
+            stream(platform, users, 90, seed=11, pause=0.05, on_sent=killer.advance)
     finally:
-        stop.set()
-        thread.join(timeout=60)
         with chaos.standin.state.lock:
             chaos.standin.state.faults.clear()
-    assert len(kills) >= 2
+    killer.check()
     expected = {(u["user_id"], "connection.needs_reauth") for u in users}
 
     def done() -> dict[tuple[str, str], set[str]] | None:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from local.pusher import Pusher, create_subscription
-from local.stack import PROJECT
 from local.standin import Fault
 from tests.chaos.stacks import chaos_stack
 from tests.chaos.test_chaos import Platform, stream
@@ -32,16 +30,12 @@ EVENT_CALLS = ("events.insert", "events.update", "events.delete", "events.move")
 @pytest.fixture(scope="module")
 def chaos(emulator_hosts):
     stack = chaos_stack(emulator_hosts, "chaos-snapshot", TOPIC).start()
-    live = create_subscription(PROJECT, TOPIC, f"{TOPIC}-worker-pull", f"{TOPIC}-dead-letter", 5)
-    # The bulk lane hands throttled and busy work back as a matter of course: more attempts.
-    bulk = create_subscription(PROJECT, f"{TOPIC}-bulk", f"{TOPIC}-bulk-worker-pull", f"{TOPIC}-dead-letter", 20)
-    pushers = [Pusher(live, stack.url("sync_worker"), timeout=10).start(),
-               Pusher(bulk, stack.url("sync_worker"), timeout=30).start()]
     try:
+        stack.push_lane(TOPIC, f"{TOPIC}-worker-pull", 5)
+        # The bulk lane hands throttled and busy work back as a matter of course: more attempts.
+        stack.push_lane(f"{TOPIC}-bulk", f"{TOPIC}-bulk-worker-pull", 20, timeout=30)
         yield stack
     finally:
-        for pusher in pushers:
-            pusher.stop()
         stack.stop()
 
 

@@ -87,7 +87,7 @@ def user(stack) -> dict[str, str]:
     """A freshly connected user (its own Google account and primary calendar)."""
     tag = uuid.uuid4().hex[:8]
     u = {"account_id": f"acct-{tag}", "user_id": f"u-{tag}", "email": f"user-{tag}@example.com"}
-    stack.connect(u["account_id"], u["user_id"], u["email"])
+    stack.connect(u["account_id"], u["user_id"], u["email"], in_process=True)  # the CLI itself: test_spine
     return u
 
 

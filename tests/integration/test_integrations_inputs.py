@@ -72,14 +72,14 @@ header_value = st.one_of(latin1, high_latin1, st.builds(lambda a, b: a + b, lati
 
 ROUTES = ["/connect", "/oauth/callback", "/calendars", "/calendars", "/done", "/api/connections/{a}/{b}",
           "/api/connections/{a}", "/{a}", "/integrations/{a}", "/evs-integrations/calendars",
-          "/integrations/api/connections/{a}/{b}", "/"]
+          "/integrations/api/connections/{a}/{b}", "/", "/privacy", "/integrations/privacy"]
 
 
 @st.composite
 def requests_(draw):
     route = draw(st.sampled_from(ROUTES)).format(a=draw(value) or "x", b=draw(value) or "y")
     method = draw(st.sampled_from(["GET", "GET", "POST", "POST", "DELETE", "PUT"]))
-    query = draw(st.dictionaries(st.sampled_from(["token", "state", "code", "error", "remove_events"]),
+    query = draw(st.dictionaries(st.sampled_from(["token", "state", "code", "error", "remove_events", "lang"]),
                                  st.one_of(value, st.just(link()), st.just(link(return_url="http://x:1:2/")),
                                            st.just(link(aud="api")),
                                            st.just(link(return_url="https://app.evolutto.com.br:²/"))),

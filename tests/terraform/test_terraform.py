@@ -23,7 +23,8 @@ PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 def _clean(value: Any) -> Any:
     """python-hcl2 keeps HCL's quotes on keys and strings; drop them and the parser's markers."""
     if isinstance(value, dict):
-        return {_unquote(k): _clean(v) for k, v in value.items() if k not in ("__is_block__", "__comments__")}
+        return {_unquote(k): _clean(v) for k, v in value.items()
+                if k not in ("__is_block__", "__comments__", "__inline_comments__")}
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return _unquote(value) if isinstance(value, str) else value
@@ -287,7 +288,9 @@ def test_only_the_push_identity_invokes_the_push_targets(tf):
     assert public["member"] == "${var.public_invoker}" and public["role"] == "roles/run.invoker"
     assert public["for_each"] == '${var.public_invoker == "" ? toset([]) : local.public_functions}'
     assert tf["locals"]["public_functions"] == '${toset(["handle_webhook", "integrations"])}'
-    assert tf["locals"]["ingress"] == {"handle_webhook": "ALLOW_ALL", "integrations": "ALLOW_ALL",
+    # ALLOW_ALL, or ALLOW_INTERNAL_AND_GCLB behind the custom domain (tests/terraform/test_custom_domain.py).
+    assert tf["locals"]["ingress"] == {"handle_webhook": "${local.public_ingress}",
+                                       "integrations": "${local.public_ingress}",
                                        "sync_worker": "ALLOW_INTERNAL_ONLY",
                                        "deliver_notification": "ALLOW_INTERNAL_ONLY"}
 
@@ -551,7 +554,8 @@ def test_each_function_gets_exactly_its_environment(tf):
     assert env["sync_worker"] == ('${merge(local.sync_env, local.push_env.sync_worker, {LEASE_SECONDS = '
                                   'tostring(var.functions["sync_worker"].timeout_seconds + 60)})}')
     assert env["integrations"] == ('${merge(local.sync_env, {ALLOWED_RETURN_ORIGINS = '
-                                   'join(",", var.allowed_return_origins)})}')
+                                   'join(",", var.allowed_return_origins), '
+                                   'QUEUE_RETENTION_SECONDS = trimsuffix(var.message_retention, "s")})}')
     assert env["deliver_notification"] == ('${merge(local.push_env.deliver_notification, '
                                            '{PLATFORM_WEBHOOK_URL = var.platform_webhook_url})}')
     assert tf["locals"]["sync_env"] == {
@@ -571,7 +575,8 @@ def test_each_function_gets_exactly_its_environment(tf):
 
 def test_urls_are_the_functions_own_deterministic_run_app_urls(tf, tmp_path):
     locals_ = tf["locals"]
-    assert locals_["integrations_url"] == "${coalesce(var.integrations_public_url, local.run_urls.integrations)}"
+    assert locals_["integrations_url"] == ('${local.edge ? "https://${var.custom_domain}" : '
+                                           'coalesce(var.integrations_public_url, local.run_urls.integrations)}')
     assert locals_["oauth_redirect_uri"] == "${local.integrations_url}/oauth/callback"
     assert "cloudfunctions.net" not in json.dumps(locals_)
     run_urls = _expr(locals_["run_urls"]).replace("var.region", '"southamerica-east1"')

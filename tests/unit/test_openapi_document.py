@@ -37,7 +37,7 @@ def test_the_strict_reading_is_valid_too():
 def test_every_route_of_the_functions_is_documented():
     paths = document()["paths"]
     served = {(method.lower(), path) for method, path in ROUTES} | {
-        ("get", "/done"), ("post", "/google/notifications"), ("post", "/"),
+        ("get", "/done"), ("get", "/privacy"), ("post", "/google/notifications"), ("post", "/"),
         ("get", "/api/connections/{account_id}/{user_id}"), ("delete", "/api/connections/{account_id}/{user_id}"),
         ("post", "/api/connections/{account_id}/{user_id}/snapshots"),
         ("get", "/api/connections/{account_id}/{user_id}/snapshots/{snapshot_id}"),
