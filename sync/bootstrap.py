@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from sync.config import Settings, settings
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from sync.disconnect.store import DisconnectStore
     from sync.drift.check import DriftCheck
     from sync.drift.store import FirestoreDriftStore
+    from sync.kernel.jobs import Jobs, Maintenance
     from sync.kernel.ports import (
         Calendars,
         ConnectionStore,
@@ -33,10 +35,12 @@ if TYPE_CHECKING:
         NotificationOutbox,
         OAuthStates,
         Publisher,
+        PushAuth,
         Secrets,
         TokenVault,
     )
     from sync.kernel.throttle import UserThrottle
+    from sync.notifications.deliver import Deliverer
     from sync.snapshots.apply import Snapshots
 
 T = TypeVar("T")
@@ -201,6 +205,26 @@ class Container:
 
         return DisconnectStore(self._firestore, self.drift_store, SnapshotStore(self._firestore), self._outbox)
 
+    # -- push-fed functions ----------------------------------------------------------------------
+    @lazy
+    def push_auth(self) -> PushAuth:
+        """The push subscription's OIDC identity, checked when PUSH_AUDIENCE is set."""
+        from sync.adapters.push_auth import OidcPushAuth
+
+        s = self.settings
+        return OidcPushAuth(s.push_audience, s.push_service_account, s.push_certs_url)
+
+    @lazy
+    def deliverer(self) -> Deliverer:
+        from sync.notifications import deliver
+
+        url = (self.settings.env.get("PLATFORM_WEBHOOK_URL") or "").strip()
+        if not url:
+            return deliver.Deliverer(None, self.secrets)
+        from sync.adapters.platform import PlatformWebhook
+
+        return deliver.Deliverer(PlatformWebhook(url), self.secrets, timeout=deliver.TIMEOUT_SECONDS)
+
     # -- Calendar --------------------------------------------------------------------------------
     @lazy
     def calendars(self) -> Calendars:
@@ -260,6 +284,52 @@ class Container:
                            revoke=lambda token: oauth.revoke(s.oauth_revoke_uri, token),
                            stop_channel=stop_forgotten, throttle=self.throttle,
                            sweep_grace=2 * s.calendar_timeout_seconds + 5)
+
+    # -- the worker's jobs (sync/kernel/jobs.py): kind → its handler, built when the first comes --
+    @lazy
+    def jobs(self) -> Jobs:
+        from sync.kernel.jobs import Jobs
+
+        return Jobs({kind: partial(_function, target) for kind, target in JOBS.items()})
+
+    @lazy
+    def maintenance(self) -> Maintenance:
+        from sync.kernel.jobs import Maintenance
+
+        return Maintenance([(name, partial(_function, target)) for name, target in TASKS])
+
+
+# kind → "module:function" (the function takes the message data and returns an Outcome)
+JOBS = {
+    "maintenance": "sync.bootstrap:run_maintenance",
+    "drift_check": "sync.drift.job:run",
+    # snapshots: fan-out of a page or a chunk of deletes, one event, a calendar switch
+    "snapshot_page": "sync.snapshots.apply:expand_job",
+    "snapshot_deletes": "sync.snapshots.apply:expand_job",
+    "snapshot_change": "sync.snapshots.apply:change_job",
+    "calendar_move": "sync.snapshots.move:move_job",
+    # a disconnect removing many events: one step, then the next job of its chain
+    "disconnect": "sync.disconnect.job:run",
+}
+# The maintenance job's tasks: (name in the log, "module:function" of no arguments → counts)
+TASKS = (
+    ("drift_channels", "sync.drift.channels:renew_due"),  # Calendar push channels expiring within a day
+    ("drift_scan", "sync.drift.scan:scan_due"),  # the fallback drift scan
+    ("snapshots_expired", "sync.snapshots.apply:expire_task"),  # snapshots never completed, after 24 h
+    ("notification_outbox", "sync.notifications.tasks:republish_stale_outbox"),  # what a crash left behind
+    ("disconnects_stalled", "sync.disconnect.job:resume_stalled"),  # a disconnect whose job chain was lost
+)
+
+
+def _function(target: str) -> Any:
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_maintenance(data: dict[str, Any]) -> Any:
+    return container().maintenance.run(data)
 
 
 _lock = threading.Lock()
@@ -326,5 +396,3 @@ def sync_service() -> SyncService:
     return container().sync_service
 
 
-def override(name: str, instance: Any) -> None:
-    container().override(**{name: instance})

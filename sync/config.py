@@ -85,7 +85,7 @@ class Settings:
 
     @property
     def push_auth_enabled(self) -> bool:
-        """Whether push requests must carry the push subscription's OIDC token (sync/push_auth.py)."""
+        """Whether push requests must carry the push subscription's OIDC token (sync/adapters/push_auth.py)."""
         return bool(self.push_audience)
 
     @property

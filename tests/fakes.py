@@ -397,7 +397,7 @@ def webhook_app(project: str, secret: str):  # type: ignore[no-untyped-def]
     mp.setenv("WEBHOOK_SIGNING_SECRET", secret)
     bootstrap.reset()
     publisher = FakePublisher()
-    bootstrap.override("publisher", publisher)
+    bootstrap.container().override(publisher=publisher)
     yield create_app("handle_webhook", "main.py").test_client(), publisher
     bootstrap.reset()
     mp.undo()

@@ -20,9 +20,10 @@ from typing import Any
 
 from flask import Response
 
-from sync import bootstrap, logs
+from sync import bootstrap
 from sync.disconnect import wiring
 from sync.disconnect.removal import INLINE_EVENTS, removing_view
+from sync.kernel import logs
 from sync.kernel.errors import AuthRevoked, CalendarNotFound, CalendarUnavailable, Permanent, Retryable
 from sync.kernel.model import ConnectionStatus
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sync import logs
 from sync.disconnect.store import may_exist
 from sync.drift.compare import source_event_id
+from sync.kernel import logs
 from sync.kernel.errors import (
     AuthRevoked,
     CalendarNotFound,

@@ -15,8 +15,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sync import bootstrap, logs
+from sync import bootstrap
 from sync.drift import wiring
+from sync.kernel import logs
 from sync.kernel.errors import SyncError
 from sync.kernel.ports import ChannelRecord
 

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sync import logs
 from sync.apply import writes
 from sync.drift.compare import same_content, source_event_id, source_version
+from sync.kernel import logs
 from sync.kernel import notification as notes
 from sync.kernel.errors import (
     AuthRevoked,

@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Response
 
-from sync import bootstrap, logs
+from sync import bootstrap
 from sync.adapters.calendar_api import SCOPES
 from sync.apply.parked import resume_parked
 from sync.drift import channels as drift_channels
@@ -30,6 +30,7 @@ from sync.integrations import oauth, pages, privacy
 from sync.integrations.paths import function_names, route_path, route_segments
 from sync.integrations.session import Session, cookie_header, cookie_name
 from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
+from sync.kernel import logs
 from sync.kernel.errors import (
     AuthRevoked,
     CalendarNotFound,

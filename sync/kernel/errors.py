@@ -84,3 +84,35 @@ class DisconnectInProgress(SyncError):
 class SyncTokenExpired(SyncError):
     """Calendar answered 410 to an incremental listing: the sync token must be dropped and a
     full listing made (CONTRACT §9)."""
+
+
+class PushRefused(SyncError):
+    """A push request not from the push subscription's identity: answer ``status``, do nothing."""
+
+    status = 401
+
+
+class PushUnauthenticated(PushRefused):
+    """No token, or one that does not verify (forged, expired, wrong issuer or audience)."""
+
+    status = 401
+
+
+class PushForbidden(PushRefused):
+    """A valid Google ID token, but of another service account."""
+
+    status = 403
+
+
+class PlatformUnreachable(Retryable):
+    """The platform's webhook endpoint did not take a notification: no answer (``timed_out``:
+    none within the timeout), or not a 2xx (``status``)."""
+
+    def __init__(self, reason: str, timed_out: bool = False, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.timed_out = timed_out
+        self.status = status
+
+
+class OAuthRefused(SyncError):
+    """The provider refused the exchange (bad code, wrong verifier, …): the user starts again."""

@@ -9,6 +9,7 @@ real thing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -185,6 +186,22 @@ class FlowSessions(Protocol):
 
     def release(self, sid_hash: str) -> None:
         """used → authorized again: saving the choice failed after ``use`` (the user may retry)."""
+        ...
+
+
+class PushAuth(Protocol):
+    def check(self, request_headers: MappingOf[str, str]) -> None:
+        """Raise PushRefused unless the request carries the push subscription's identity
+        (Retryable when that cannot be told now)."""
+        ...
+
+
+class PlatformEndpoint(Protocol):
+    """Where notifications go: the platform's webhook URL (PLATFORM_WEBHOOK_URL)."""
+
+    def post(self, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        """POST, never following a redirect and never reading the answer's body; its status.
+        PlatformUnreachable when no answer came (``timed_out`` when none within ``timeout``)."""
         ...
 
 

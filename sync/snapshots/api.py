@@ -14,8 +14,9 @@ from typing import Any
 
 from flask import Response
 
-from sync import bootstrap, logs
+from sync import bootstrap
 from sync.integrations.tokens import TokenForbidden, TokenInvalid, verify_api
+from sync.kernel import logs
 from sync.kernel.errors import InvalidPayload, Retryable
 from sync.snapshots import model as m
 from sync.snapshots.apply import Refused, Snapshots

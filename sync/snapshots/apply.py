@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from sync import logs
 from sync.apply.service import SyncService
+from sync.kernel import logs
 from sync.kernel import notification as notes
 from sync.kernel.errors import InvalidPayload, Retryable
 from sync.kernel.model import Change, Version, ordering_key

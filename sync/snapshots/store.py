@@ -34,8 +34,8 @@ from typing import Any
 
 from google.cloud import firestore
 
-from sync import logs
 from sync.adapters.firestore.base import WRITE_RETRY, FirestoreBase, connection_from_doc, retryable
+from sync.kernel import logs
 from sync.kernel.errors import Retryable
 from sync.kernel.model import Connection, event_key
 from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING

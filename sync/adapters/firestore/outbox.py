@@ -26,8 +26,8 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from sync import logs
 from sync.adapters.firestore.base import WRITE_RETRY
+from sync.kernel import logs
 from sync.kernel.errors import Retryable
 from sync.kernel.model import connection_key
 from sync.kernel.notification import Notification
