@@ -65,7 +65,6 @@ def edit_to_restore(stack: Stack) -> dict[str, Any]:
 
 def check_cost(stack: Stack) -> list[dict[str, Any]]:
     from sync import bootstrap
-    from sync.drift import wiring
     from sync.drift.check import DriftCheck
     from sync.kernel.payload import parse_change
 
@@ -78,7 +77,8 @@ def check_cost(stack: Stack) -> list[dict[str, Any]]:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: service.apply(parse_change(payload(
                 account_id=u["account_id"], user_id=u["user_id"], event_id=f"c{i}"), "bench")), range(CALENDAR_SIZE)))
-        check = DriftCheck(wiring.store(), bootstrap.store(), bootstrap.calendars(), policy="restore")
+        c = bootstrap.container()
+        check = DriftCheck(c.drift_store, c.mappings, c.calendars, policy="restore")
 
         def measure(name: str) -> dict[str, Any]:
             before = dict(state.calls)

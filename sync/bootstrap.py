@@ -24,12 +24,16 @@ if TYPE_CHECKING:
     from sync.apply.service import SyncService
     from sync.disconnect.removal import Disconnects
     from sync.disconnect.store import DisconnectStore
+    from sync.drift.channels import Channels
     from sync.drift.check import DriftCheck
-    from sync.drift.store import FirestoreDriftStore
-    from sync.kernel.jobs import Jobs, Maintenance
+    from sync.drift.jobs import DriftJobs
+    from sync.drift.scan import Scan
+    from sync.drift.schedule import Scheduler
+    from sync.kernel.jobs import JobHandler, Jobs, Maintenance, Task
     from sync.kernel.ports import (
         Calendars,
         ConnectionStore,
+        DriftStore,
         FlowSessions,
         MappingStore,
         NotificationOutbox,
@@ -193,8 +197,8 @@ class Container:
         return self._secret_manager  # type: ignore[no-any-return]
 
     @lazy
-    def drift_store(self) -> FirestoreDriftStore:
-        from sync.drift.store import FirestoreDriftStore
+    def drift_store(self) -> DriftStore:
+        from sync.adapters.firestore.drift import FirestoreDriftStore
 
         return FirestoreDriftStore(self._firestore, self.settings.drift_scan_minutes)
 
@@ -265,6 +269,35 @@ class Container:
                           lease_seconds=s.lease_seconds, debounce=DEBOUNCE_SECONDS)
 
     @lazy
+    def channels(self) -> Channels:
+        """Calendar push channels: opened when a connection becomes active, renewed, stopped."""
+        from sync.drift.channels import Channels
+
+        s = self.settings
+        return Channels(self.drift_store, self.mappings, self.calendars, policy=s.drift_policy,
+                        public_base_url=s.public_base_url, ttl_seconds=s.drift_channel_ttl_seconds,
+                        scan_minutes=s.drift_scan_minutes)
+
+    @lazy
+    def drift_scheduler(self) -> Scheduler:
+        from sync.drift.schedule import Scheduler
+
+        return Scheduler(self.drift_store, self.bulk_publisher)
+
+    @lazy
+    def drift_scan(self) -> Scan:
+        from sync.drift.scan import Scan
+
+        s = self.settings
+        return Scan(self.drift_store, self.drift_scheduler, policy=s.drift_policy, scan_minutes=s.drift_scan_minutes)
+
+    @lazy
+    def drift_jobs(self) -> DriftJobs:
+        from sync.drift.jobs import DriftJobs
+
+        return DriftJobs(self.drift_check)
+
+    @lazy
     def snapshots(self) -> Snapshots:
         from sync.snapshots.apply import Snapshots, completed
         from sync.snapshots.store import SnapshotStore
@@ -276,13 +309,12 @@ class Container:
     def disconnects(self) -> Disconnects:
         """The disconnect's steps, with Calendar paced by the instance's per-user throttle (bulk budget)."""
         from sync.disconnect.removal import Disconnects
-        from sync.drift.channels import stop_forgotten
         from sync.integrations import oauth
 
         s = self.settings
         return Disconnects(self.disconnect_store, self.calendars, self.vault,
                            revoke=lambda token: oauth.revoke(s.oauth_revoke_uri, token),
-                           stop_channel=stop_forgotten, throttle=self.throttle,
+                           stop_channel=self.channels.stop_forgotten, throttle=self.throttle,
                            sweep_grace=2 * s.calendar_timeout_seconds + 5)
 
     # -- the worker's jobs (sync/kernel/jobs.py): kind → its handler, built when the first comes --
@@ -290,34 +322,34 @@ class Container:
     def jobs(self) -> Jobs:
         from sync.kernel.jobs import Jobs
 
-        return Jobs({kind: partial(_function, target) for kind, target in JOBS.items()})
+        return Jobs({kind: partial(make, self) for kind, make in JOBS.items()})
 
     @lazy
     def maintenance(self) -> Maintenance:
         from sync.kernel.jobs import Maintenance
 
-        return Maintenance([(name, partial(_function, target)) for name, target in TASKS])
+        return Maintenance([(name, partial(make, self)) for name, make in TASKS])
 
 
-# kind → "module:function" (the function takes the message data and returns an Outcome)
-JOBS = {
-    "maintenance": "sync.bootstrap:run_maintenance",
-    "drift_check": "sync.drift.job:run",
+# kind → its handler, from the container (each capability's jobs object, built on first use)
+JOBS: dict[str, Callable[[Container], JobHandler]] = {
+    "maintenance": lambda c: c.maintenance.run,
+    "drift_check": lambda c: c.drift_jobs.check,
     # snapshots: fan-out of a page or a chunk of deletes, one event, a calendar switch
-    "snapshot_page": "sync.snapshots.apply:expand_job",
-    "snapshot_deletes": "sync.snapshots.apply:expand_job",
-    "snapshot_change": "sync.snapshots.apply:change_job",
-    "calendar_move": "sync.snapshots.move:move_job",
+    "snapshot_page": lambda c: _function("sync.snapshots.apply:expand_job"),
+    "snapshot_deletes": lambda c: _function("sync.snapshots.apply:expand_job"),
+    "snapshot_change": lambda c: _function("sync.snapshots.apply:change_job"),
+    "calendar_move": lambda c: _function("sync.snapshots.move:move_job"),
     # a disconnect removing many events: one step, then the next job of its chain
-    "disconnect": "sync.disconnect.job:run",
+    "disconnect": lambda c: _function("sync.disconnect.job:run"),
 }
-# The maintenance job's tasks: (name in the log, "module:function" of no arguments → counts)
-TASKS = (
-    ("drift_channels", "sync.drift.channels:renew_due"),  # Calendar push channels expiring within a day
-    ("drift_scan", "sync.drift.scan:scan_due"),  # the fallback drift scan
-    ("snapshots_expired", "sync.snapshots.apply:expire_task"),  # snapshots never completed, after 24 h
-    ("notification_outbox", "sync.notifications.tasks:republish_stale_outbox"),  # what a crash left behind
-    ("disconnects_stalled", "sync.disconnect.job:resume_stalled"),  # a disconnect whose job chain was lost
+# The maintenance job's tasks: (name in the log, the task from the container)
+TASKS: tuple[tuple[str, Callable[[Container], Task]], ...] = (
+    ("drift_channels", lambda c: c.channels.renew_due),  # Calendar push channels expiring within a day
+    ("drift_scan", lambda c: c.drift_scan.scan_due),  # the fallback drift scan
+    ("snapshots_expired", lambda c: _function("sync.snapshots.apply:expire_task")),  # never completed, after 24 h
+    ("notification_outbox", lambda c: c.outbox.republish_stale),  # what a crash left in the outbox
+    ("disconnects_stalled", lambda c: _function("sync.disconnect.job:resume_stalled")),  # a lost job chain
 )
 
 
@@ -326,10 +358,6 @@ def _function(target: str) -> Any:
 
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)
-
-
-def run_maintenance(data: dict[str, Any]) -> Any:
-    return container().maintenance.run(data)
 
 
 _lock = threading.Lock()

@@ -56,7 +56,7 @@ class DisconnectStore(FirestoreBase):
     def __init__(self, client: firestore.Client, drift: Any, snapshots: Any,
                  outbox: Outbox | None = None) -> None:
         super().__init__(client, outbox)
-        self.drift = drift  # sync.drift.store.FirestoreDriftStore: forgets inside our transaction
+        self.drift = drift  # sync/adapters/firestore/drift.py: forgets inside our transaction
         self.snapshots = snapshots  # sync.snapshots.store.SnapshotStore: the user's snapshots, moves
 
     def ref(self, account_id: str, user_id: str) -> firestore.DocumentReference:

@@ -25,7 +25,6 @@ from flask import Response
 from sync import bootstrap
 from sync.adapters.calendar_api import SCOPES
 from sync.apply.parked import resume_parked
-from sync.drift import channels as drift_channels
 from sync.integrations import oauth, pages, privacy
 from sync.integrations.paths import function_names, route_path, route_segments
 from sync.integrations.session import Session, cookie_header, cookie_name
@@ -200,7 +199,7 @@ class Integrations:
         conn = self.store.get_connection(session.account_id, session.user_id)
         previous = conn.calendar_id if conn else None
         self.store.activate(session.account_id, session.user_id, calendar_id, ref, email or None)
-        drift_channels.activated(session.account_id, session.user_id)  # §9: watch the chosen calendar
+        bootstrap.container().channels.activated(session.account_id, session.user_id)  # §9: watch it
         if conn is not None:
             self._retire_replaced_grant(conn, ref, email)
         bootstrap.vault().retire_others(ref)
@@ -299,9 +298,9 @@ def _message_page(lang: str, status: int, key: str) -> Response:
 
 def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Response:
     if path == "/google/notifications":  # Calendar push pings (§9)
-        from sync.drift import pings
+        from sync.web import pings
 
-        return pings.handle(request, fields)
+        return pings.handle(request, bootstrap.container(), fields)
     if path == privacy.PATH:  # the data-use policy: sync/integrations/privacy.py
         return privacy.handle(request, lang)
     app = Integrations()

@@ -20,9 +20,7 @@ def import_connection(store: Any, vault: Any, publisher: Any, *, account_id: str
 
     bootstrap.container().connections.activate(account_id, user_id, calendar_id, ref, google_email)
     vault.retire_others(ref)
-    from sync.drift import channels as drift_channels
-
-    drift_channels.activated(account_id, user_id)  # §9: watch the calendar (best effort)
+    bootstrap.container().channels.activated(account_id, user_id)  # §9: watch the calendar (best effort)
     resumed = resume_parked(store, publisher, account_id, user_id)
     return {"account_id": account_id, "user_id": user_id, "status": "active", "calendar_id": calendar_id,
             "resumed_parked_changes": resumed}

@@ -68,10 +68,9 @@ def run_maintenance(stack):
 
 def drift_store():
     from sync import bootstrap
-    from sync.drift import wiring
 
     bootstrap.reset()
-    return wiring.store()
+    return bootstrap.container().drift_store
 
 
 @contextmanager

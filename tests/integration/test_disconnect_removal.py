@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 import pytest
 from google.cloud import firestore
 
+from sync.adapters.firestore.drift import FirestoreDriftStore
 from sync.adapters.firestore.mappings import FirestoreMappings
 from sync.apply.service import SyncService
 from sync.disconnect.removal import Disconnects
 from sync.disconnect.store import DisconnectStore
-from sync.drift.store import FirestoreDriftStore
 from sync.kernel.model import Connection, ConnectionStatus, google_event_id
 from sync.kernel.payload import parse_change
 from sync.snapshots.store import SnapshotStore

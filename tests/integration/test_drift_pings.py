@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from google.cloud import firestore
 
-from sync.drift.store import FirestoreDriftStore
+from sync.adapters.firestore.drift import FirestoreDriftStore
 
 pytestmark = pytest.mark.integration
 

@@ -128,8 +128,8 @@ def test_the_sweep_publishes_only_what_was_left_behind(db, world):
 
 def disconnect(db, publisher, account, removed=0, enabled=True):
     """A DELETE's transition, then (nothing to remove) its end, through the disconnect's store."""
+    from sync.adapters.firestore.drift import FirestoreDriftStore
     from sync.disconnect.store import DisconnectStore
-    from sync.drift.store import FirestoreDriftStore
     from sync.snapshots.store import SnapshotStore
 
     store = DisconnectStore(db, FirestoreDriftStore(db), SnapshotStore(db),

@@ -86,9 +86,8 @@ def test_the_inventorys_names_are_the_codes_constants():
     from sync.adapters import secrets
     from sync.adapters.firestore import base as firestore_store
     from sync.adapters.firestore import connections as firestore_integrations
-    from sync.adapters.firestore import flow_sessions, outbox
+    from sync.adapters.firestore import drift, flow_sessions, outbox
     from sync.disconnect import store as disconnects
-    from sync.drift import store as drift
     from sync.snapshots import move
     from sync.snapshots import store as snapshots
 
@@ -185,7 +184,7 @@ def test_the_notification_outbox_fields_are_listed(monkeypatch):
 
 
 def test_the_drift_pending_marker_fields_are_listed():
-    from sync.drift.store import PENDING, FirestoreDriftStore
+    from sync.adapters.firestore.drift import PENDING, FirestoreDriftStore
 
     store = object.__new__(FirestoreDriftStore)
     recorder = _Recorder()

@@ -1,4 +1,4 @@
-"""Firestore for drift repair. Layout (beside the connections and their mappings)::
+"""The DriftStore port on Firestore. Layout (beside the connections and their mappings)::
 
     drift/{account:user}           per connection: sync token (+ the calendar it belongs to),
                                    the check lease, the next fallback scan, the current channel
