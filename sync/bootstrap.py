@@ -36,16 +36,19 @@ if TYPE_CHECKING:
         DriftStore,
         FlowSessions,
         MappingStore,
+        MoveStore,
         NotificationOutbox,
         OAuthStates,
         Publisher,
         PushAuth,
         Secrets,
+        SnapshotStore,
         TokenVault,
     )
     from sync.kernel.throttle import UserThrottle
+    from sync.moves.service import Moves
     from sync.notifications.deliver import Deliverer
-    from sync.snapshots.apply import Snapshots
+    from sync.snapshots.service import Snapshots
 
 T = TypeVar("T")
 
@@ -203,11 +206,21 @@ class Container:
         return FirestoreDriftStore(self._firestore, self.settings.drift_scan_minutes)
 
     @lazy
+    def snapshot_store(self) -> SnapshotStore:
+        from sync.adapters.firestore.snapshots import FirestoreSnapshots
+
+        return FirestoreSnapshots(self._firestore, self._outbox)
+
+    @lazy
+    def move_store(self) -> MoveStore:
+        from sync.adapters.firestore.moves import FirestoreMoves
+
+        return FirestoreMoves(self._firestore)
+
+    @lazy
     def disconnect_store(self) -> DisconnectStore:
         from sync.disconnect.store import DisconnectStore
-        from sync.snapshots.store import SnapshotStore
-
-        return DisconnectStore(self._firestore, self.drift_store, SnapshotStore(self._firestore), self._outbox)
+        return DisconnectStore(self._firestore, self.drift_store, self.snapshot_store, self.move_store, self._outbox)
 
     # -- push-fed functions ----------------------------------------------------------------------
     @lazy
@@ -299,11 +312,16 @@ class Container:
 
     @lazy
     def snapshots(self) -> Snapshots:
-        from sync.snapshots.apply import Snapshots, completed
-        from sync.snapshots.store import SnapshotStore
+        from sync.snapshots.service import Snapshots
 
-        store = SnapshotStore(self._firestore, self._outbox)
-        return Snapshots(store, self.bulk_publisher, on_completed=completed, service=lambda: self.sync_service)
+        return Snapshots(self.snapshot_store, self.bulk_publisher, service=lambda: self.sync_service)
+
+    @lazy
+    def moves(self) -> Moves:
+        """A calendar switch through the queue: started by the activation, run as bulk-lane jobs."""
+        from sync.moves.service import Moves
+
+        return Moves(self.move_store, self.bulk_publisher, self.sync_service)
 
     @lazy
     def disconnects(self) -> Disconnects:
@@ -336,10 +354,10 @@ JOBS: dict[str, Callable[[Container], JobHandler]] = {
     "maintenance": lambda c: c.maintenance.run,
     "drift_check": lambda c: c.drift_jobs.check,
     # snapshots: fan-out of a page or a chunk of deletes, one event, a calendar switch
-    "snapshot_page": lambda c: _function("sync.snapshots.apply:expand_job"),
-    "snapshot_deletes": lambda c: _function("sync.snapshots.apply:expand_job"),
-    "snapshot_change": lambda c: _function("sync.snapshots.apply:change_job"),
-    "calendar_move": lambda c: _function("sync.snapshots.move:move_job"),
+    "snapshot_page": lambda c: c.snapshots.expand,
+    "snapshot_deletes": lambda c: c.snapshots.expand,
+    "snapshot_change": lambda c: c.snapshots.apply_change,
+    "calendar_move": lambda c: c.moves.run,
     # a disconnect removing many events: one step, then the next job of its chain
     "disconnect": lambda c: _function("sync.disconnect.job:run"),
 }
@@ -347,7 +365,7 @@ JOBS: dict[str, Callable[[Container], JobHandler]] = {
 TASKS: tuple[tuple[str, Callable[[Container], Task]], ...] = (
     ("drift_channels", lambda c: c.channels.renew_due),  # Calendar push channels expiring within a day
     ("drift_scan", lambda c: c.drift_scan.scan_due),  # the fallback drift scan
-    ("snapshots_expired", lambda c: _function("sync.snapshots.apply:expire_task")),  # never completed, after 24 h
+    ("snapshots_expired", lambda c: c.snapshots.expire_abandoned),  # never completed: expired after 24 h
     ("notification_outbox", lambda c: c.outbox.republish_stale),  # what a crash left in the outbox
     ("disconnects_stalled", lambda c: _function("sync.disconnect.job:resume_stalled")),  # a lost job chain
 )

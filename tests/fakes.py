@@ -14,6 +14,8 @@ from sync.kernel.errors import (
     CalendarConflict,
     CalendarNotFound,
     CalendarUnavailable,
+    PageRefused,
+    PagesChanged,
     Permanent,
     PublishFailed,
     Retryable,
@@ -28,9 +30,13 @@ from sync.kernel.ports import (
     DriftStore,
     EventWork,
     MappingStore,
+    MoveStore,
+    OnCompleted,
     Publisher,
     R,
+    SnapshotStore,
 )
+from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING, chunk_id, page_id
 
 
 class FakeStore:
@@ -379,8 +385,8 @@ def active_connection(account_id: str = "acme-consulting", user_id: str = "u-42"
     return Connection(account_id, user_id, ConnectionStatus.ACTIVE, calendar_id, "local_tokens/x", "user@example.com")
 
 
-__all__ = ["FakeStore", "FakeCalendar", "FakePublisher", "FakeDriftStore", "active_connection", "Retryable",
-           "Permanent", "CalendarUnavailable"]
+__all__ = ["FakeStore", "FakeCalendar", "FakePublisher", "FakeDriftStore", "FakeSnapshotStore", "FakeMoveStore",
+           "active_connection", "Retryable", "Permanent", "CalendarUnavailable"]
 
 
 def webhook_app(project: str, secret: str):  # type: ignore[no-untyped-def]
@@ -403,6 +409,177 @@ def webhook_app(project: str, secret: str):  # type: ignore[no-untyped-def]
     mp.undo()
 
 
+def mapping_doc(m: Mapping) -> dict[str, Any]:
+    """A mapping as the stores read it for reconcile and moves (the fields they select)."""
+    return {"event_id": m.event_id, "google_event_id": m.google_event_id,
+            "version": m.version.key if m.version else None, "deleted": m.deleted,
+            "google_exists": m.google_exists, "google_uncertain": m.google_uncertain,
+            "has_parked": m.parked is not None, "lease_id": m.lease.id if m.lease else None,
+            "lease_until": m.lease.until if m.lease else None, "ends_at": m.ends_at, "open_ended": m.open_ended,
+            "calendar_id": m.calendar_id}
+
+
+class FakeSnapshotStore:
+    """Snapshots in memory, over a FakeStore's connections and mappings (what reconcile reads)."""
+
+    def __init__(self, mappings: FakeStore) -> None:
+        self.mappings = mappings
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.parts: dict[tuple[str, str], dict[str, Any]] = {}  # (snapshot, part id) → page or chunk of deletes
+        self.events: dict[tuple[str, int, str], dict[str, Any]] = {}  # (snapshot, page, event id) → stored event
+        self.results: dict[tuple[str, str], dict[str, Any]] = {}
+        self.latest_ids: dict[tuple[str, str], str] = {}
+        self.notifications: list[Any] = []  # what the done transitions staged
+        self.lock = threading.RLock()
+
+    def get_connection(self, account_id: str, user_id: str) -> Connection | None:
+        return self.mappings.get_connection(account_id, user_id)
+
+    def create(self, snapshot_id: str, doc: dict[str, Any]) -> None:
+        self.docs[snapshot_id] = copy.deepcopy(doc)
+        self.latest_ids[(doc["account_id"], doc["user_id"])] = snapshot_id
+
+    def get(self, snapshot_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.docs.get(snapshot_id))
+
+    def latest(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        snapshot_id = self.latest_ids.get((account_id, user_id))
+        doc = self.get(snapshot_id) if snapshot_id else None
+        return {**doc, "snapshot_id": snapshot_id} if doc else None
+
+    def transition(self, snapshot_id: str, from_states: Sequence[str], fields: dict[str, Any],
+                   skips: dict[int, list[int]] | None = None, revision: int | None = None) -> dict[str, Any] | None:
+        with self.lock:
+            doc = self.docs.get(snapshot_id)
+            if doc is None or doc.get("state") not in tuple(from_states):
+                return None
+            if revision is not None and int(doc.get("revision", 0)) != revision:
+                raise PagesChanged(snapshot_id)
+            doc.update(copy.deepcopy(fields))
+            for n, skip in (skips or {}).items():
+                self.parts[(snapshot_id, page_id(n))]["skip_index"] = list(skip)
+            return copy.deepcopy(doc)
+
+    def put_page(self, snapshot_id: str, n: int, events: list[tuple[str, dict[str, Any], str]],
+                 purge_at: datetime, now: datetime) -> None:
+        with self.lock:
+            doc = self.docs.get(snapshot_id)
+            if doc is None or doc.get("state") != RECEIVING:
+                raise PageRefused("not_receiving", state=(doc or {}).get("state"))
+            if doc["expires_at"] <= now:
+                raise PageRefused("snapshot_expired", state=EXPIRED)
+            before = self.parts.get((snapshot_id, page_id(n))) or {}
+            total = int(doc.get("events", 0)) - len(before.get("ids") or []) + len(events)
+            if total > MAX_EVENTS:
+                raise PageRefused("too_many_events", limit=MAX_EVENTS)
+            for event_id in before.get("ids") or []:
+                self.events.pop((snapshot_id, n, event_id), None)
+            self.parts[(snapshot_id, page_id(n))] = {"kind": "page", "page": n, "ids": [e[0] for e in events],
+                                                     "versions": [e[2] for e in events], "count": len(events)}
+            for event_id, raw, version in events:
+                self.events[(snapshot_id, n, event_id)] = {"page": n, "event_id": event_id,
+                                                           "event": copy.deepcopy(raw), "version": version}
+            doc.update(events=total, revision=int(doc.get("revision", 0)) + 1,
+                       pages_received=sorted({*doc.get("pages_received", []), n}))
+
+    def pages(self, snapshot_id: str) -> dict[int, dict[str, str]]:
+        return {int(p["page"]): dict(zip(p["ids"], p["versions"], strict=True))
+                for (sid, _), p in self.parts.items() if sid == snapshot_id and p["kind"] == "page"}
+
+    def page_events(self, snapshot_id: str, page: dict[str, Any], offset: int,
+                    limit: int) -> list[tuple[int, dict[str, Any]]]:
+        n = int(page["page"])
+        return [(offset + i, copy.deepcopy(self.events[(snapshot_id, n, event_id)]))
+                for i, event_id in enumerate((page.get("ids") or [])[offset:offset + limit])
+                if (snapshot_id, n, event_id) in self.events]
+
+    def put_delete_chunks(self, snapshot_id: str, chunks: list[list[str]], purge_at: datetime) -> None:
+        for i, ids in enumerate(chunks):
+            self.parts[(snapshot_id, chunk_id(i))] = {"kind": "deletes", "chunk": i, "ids": list(ids),
+                                                      "count": len(ids)}
+
+    def part(self, snapshot_id: str, part_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.parts.get((snapshot_id, part_id)))
+
+    def mark_published(self, snapshot_id: str, part_id: str, through: int | None = None) -> None:
+        self.parts[(snapshot_id, part_id)].update({"published": True} if through is None
+                                                  else {"published_through": through})
+
+    def mapping_docs(self, account_id: str, user_id: str) -> list[dict[str, Any]]:
+        return [mapping_doc(m) for (a, u, _), m in self.mappings.mappings.items() if (a, u) == (account_id, user_id)]
+
+    def result_exists(self, snapshot_id: str, event_id: str) -> bool:
+        return (snapshot_id, event_id) in self.results
+
+    def record_result(self, snapshot_id: str, event_id: str, category: str, outcome: str,
+                      purge_at: datetime) -> bool:
+        with self.lock:
+            if snapshot_id not in self.docs or (snapshot_id, event_id) in self.results:
+                return False
+            self.results[(snapshot_id, event_id)] = {"category": category, "outcome": outcome}
+            return True
+
+    def counts(self, snapshot_id: str) -> tuple[int, dict[str, int]]:
+        counts = dict.fromkeys(CATEGORIES, 0)
+        total = 0
+        for (sid, _), result in self.results.items():
+            if sid == snapshot_id:
+                counts[result["category"]] += 1
+                total += 1
+        return total, counts
+
+    def finish(self, snapshot_id: str, now: datetime, on_completed: OnCompleted) -> bool:
+        with self.lock:
+            doc = self.docs.get(snapshot_id)
+            if doc is None or doc.get("state") != APPLYING:
+                return False
+            total, counts = self.counts(snapshot_id)
+            known = int(doc.get("unchanged_at_complete", 0))
+            counts["unchanged"] += known
+            if total + known < int(doc.get("upserts", 0)) + int(doc.get("deletes", 0)):
+                return False
+            doc.update(state=DONE, finished_at=now, counts=counts)
+            note = on_completed({**copy.deepcopy(doc), "snapshot_id": snapshot_id}, counts)
+            if note is not None:
+                self.notifications.append(note)
+            return True
+
+    def expire_abandoned(self, now: datetime) -> int:
+        expired = [sid for sid, doc in self.docs.items()
+                   if doc.get("state") == RECEIVING and doc.get("expires_at") and doc["expires_at"] <= now]
+        for sid in expired:
+            self.transition(sid, (RECEIVING,), {"state": EXPIRED, "finished_at": now})
+        return len(expired)
+
+
+class FakeMoveStore:
+    """Calendar moves in memory, over a FakeStore's mappings."""
+
+    def __init__(self, mappings: FakeStore) -> None:
+        self.mappings = mappings
+        self.docs: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def movable(self, account_id: str, user_id: str, destination: str) -> list[str]:
+        docs = [mapping_doc(m) for (a, u, _), m in self.mappings.mappings.items() if (a, u) == (account_id, user_id)]
+        return sorted(d["event_id"] for d in docs if not d["deleted"] and d["calendar_id"] != destination
+                      and (d["google_exists"] or d["google_uncertain"] or d["lease_id"]))
+
+    def start(self, account_id: str, user_id: str, record: dict[str, Any]) -> None:
+        self.docs[(account_id, user_id)] = copy.deepcopy(record)
+
+    def get(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.docs.get((account_id, user_id)))
+
+    def chunk_done(self, account_id: str, user_id: str, move_id: str, chunk: int, size: int, now: datetime) -> None:
+        doc = self.docs.get((account_id, user_id))
+        if doc is None or doc.get("move_id") != move_id or chunk in doc["chunks_done"]:
+            return
+        doc["chunks_done"].append(chunk)
+        doc["done"] = int(doc["done"]) + size
+        if doc["done"] >= int(doc["total"]):
+            doc["finished_at"] = now
+
+
 # -- each fake holds to its port (checked by mypy in `make lint`) ------------------------------------
 def _conforms() -> None:
     _: MappingStore = FakeStore()
@@ -410,3 +587,5 @@ def _conforms() -> None:
     _session: CalendarSession = FakeCalendar()
     _publisher: Publisher = FakePublisher()
     _drift: DriftStore = FakeDriftStore()
+    _snapshots: SnapshotStore = FakeSnapshotStore(FakeStore())
+    _moves: MoveStore = FakeMoveStore(FakeStore())

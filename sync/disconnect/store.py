@@ -53,11 +53,12 @@ def may_exist(mapping: dict[str, Any]) -> bool:
 
 
 class DisconnectStore(FirestoreBase):
-    def __init__(self, client: firestore.Client, drift: Any, snapshots: Any,
+    def __init__(self, client: firestore.Client, drift: Any, snapshots: Any, moves: Any,
                  outbox: Outbox | None = None) -> None:
         super().__init__(client, outbox)
         self.drift = drift  # sync/adapters/firestore/drift.py: forgets inside our transaction
-        self.snapshots = snapshots  # sync.snapshots.store.SnapshotStore: the user's snapshots, moves
+        self.snapshots = snapshots  # sync/adapters/firestore/snapshots.py: the user's snapshots
+        self.moves = moves  # sync/adapters/firestore/moves.py: the calendar move in progress
 
     def ref(self, account_id: str, user_id: str) -> firestore.DocumentReference:
         return self.db.collection(DISCONNECTS).document(connection_key(account_id, user_id))
@@ -75,7 +76,7 @@ class DisconnectStore(FirestoreBase):
         and calendar move are forgotten, and the disconnect's record is created."""
         conn_ref, record_ref = self.connection_ref(account_id, user_id), self.ref(account_id, user_id)
         drift_ref = self.drift.drift_ref(account_id, user_id)
-        move_ref = self.snapshots.move_ref(connection_key(account_id, user_id))
+        move_ref = self.moves.ref(account_id, user_id)
         disconnect_id = "dc_" + secrets.token_urlsafe(12)
 
         @firestore.transactional

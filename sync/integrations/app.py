@@ -28,7 +28,6 @@ from sync.apply.parked import resume_parked
 from sync.integrations import oauth, pages, privacy
 from sync.integrations.paths import function_names, route_path, route_segments
 from sync.integrations.session import Session, cookie_header, cookie_name
-from sync.integrations.tokens import ReturnUrlRefused, TokenForbidden, TokenInvalid, verify_api, verify_link
 from sync.kernel import logs
 from sync.kernel.errors import (
     AuthRevoked,
@@ -40,6 +39,7 @@ from sync.kernel.errors import (
     Retryable,
 )
 from sync.kernel.model import Connection, ConnectionStatus, connection_key
+from sync.web.tokens import ReturnUrlRefused, TokenInvalid, api_refusal, verify_link
 
 STATE_SECONDS = 10 * 60
 
@@ -206,11 +206,7 @@ class Integrations:
         if not previous or previous == calendar_id:
             return 0
         # The synced events follow as jobs on the bulk lane (CONTRACT §7): the page answers at once.
-        from sync.snapshots.move import start_move
-        from sync.snapshots.wiring import engine
-
-        return start_move(engine().store, bootstrap.bulk_publisher(), session.account_id, session.user_id,
-                          previous, calendar_id)
+        return bootstrap.container().moves.start(session.account_id, session.user_id, previous, calendar_id)
 
     def _retire_replaced_grant(self, doc: Connection, ref: str, email: str) -> None:
         """A grant of another Google account that this connection no longer uses is revoked.
@@ -230,12 +226,9 @@ class Integrations:
 
     # -- the platform's API --------------------------------------------------------------------
     def api(self, request: Any, account_id: str, user_id: str, fields: dict[str, Any]) -> Response:
-        try:
-            verify_api(request.headers.get("Authorization", ""), self.link_secret, account_id, user_id)
-        except TokenInvalid:
-            return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": 'Bearer realm="evolutto-sync"'})
-        except TokenForbidden:
-            return _json({"error": "forbidden"}, 403)
+        refused = api_refusal(request, self.link_secret, account_id, user_id)
+        if refused is not None:
+            return refused
         # Only now are the path's ids worth a log field: they are the token's own.
         fields.update(account_id=account_id, user_id=user_id)
         if request.method not in ("GET", "DELETE"):  # as the snapshot routes: after the token, 405
@@ -261,12 +254,11 @@ class Integrations:
             figures["last_error"] = {"reason": "google_grant_revoked", "event_id": None, "at": None}
         elif status == "calendar_unavailable":
             figures["last_error"] = {"reason": "calendar_unavailable", "event_id": None, "at": None}
-        from sync.snapshots.api import status_fields
-
         return {"account_id": account_id, "user_id": user_id, "status": status,
                 "google_email": conn.google_email if conn and status != "disconnected" else None,
                 "calendar_id": conn.calendar_id if conn and status != "disconnected" else None, **figures,
-                **(status_fields(account_id, user_id) if conn else {"snapshot": None, "moving": None}),
+                "snapshot": bootstrap.container().snapshots.status(account_id, user_id) if conn else None,
+                "moving": bootstrap.container().moves.status(account_id, user_id) if conn else None,
                 "removing": None}
 
     def disconnect(self, account_id: str, user_id: str, remove_events: bool) -> Response:
@@ -307,9 +299,10 @@ def _route(request: Any, path: str, lang: str, fields: dict[str, Any]) -> Respon
     if path.startswith("/api/connections/"):
         parts = route_segments(request.environ, path, function_names(os.environ))  # ids may hold '/' or '%'
         if len(parts) > 5 and parts[5] == "snapshots":  # CONTRACT §7: sync/snapshots/api.py
-            from sync.snapshots import api as snapshots_api
+            from sync.web import snapshots as snapshots_api
 
-            return snapshots_api.handle(request, app.link_secret, parts[3], parts[4], parts[6:], fields)
+            return snapshots_api.handle(request, bootstrap.container(), app.link_secret, parts[3], parts[4],
+                                        parts[6:], fields)
         if len(parts) != 5:
             return _json({"error": "not_found"}, 404)
         return app.api(request, parts[3], parts[4], fields)

@@ -19,7 +19,7 @@ from sync.integrations.session import LIFETIME_SECONDS
 from sync.snapshots.model import CATEGORIES
 from sync.snapshots.model import PURGE_AFTER as SNAPSHOT_PURGE_AFTER
 
-# sync/snapshots/move.py PURGE_AFTER (that module loads the Firestore client; the tests compare).
+# sync/moves/service.py PURGE_AFTER (that module loads the Firestore client; the tests compare).
 MOVE_PURGE_AFTER = timedelta(days=8)
 # Cloud Logging keeps the _Default bucket's entries this long unless the deployer changes it.
 LOG_RETENTION_DAYS = 30

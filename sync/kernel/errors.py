@@ -116,3 +116,15 @@ class PlatformUnreachable(Retryable):
 
 class OAuthRefused(SyncError):
     """The provider refused the exchange (bad code, wrong verifier, …): the user starts again."""
+
+
+class PageRefused(SyncError):
+    """A snapshot cannot take this page: ``error`` is the API's error code."""
+
+    def __init__(self, error: str, **detail: object) -> None:
+        super().__init__(error)
+        self.error, self.detail = error, detail
+
+
+class PagesChanged(SyncError):
+    """A snapshot page was stored after ``complete`` read the pages: its plan is stale."""

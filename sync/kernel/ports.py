@@ -319,3 +319,120 @@ class DriftStore(Protocol):
     def sweep_due(self, period: timedelta) -> bool:
         """True once per ``period`` (across instances): time to enrol connections we missed."""
         ...
+
+
+# -- snapshots and calendar moves (CONTRACT §7) -------------------------------------------------------
+Doc = dict[str, Any]  # a stored record as the use case reads and writes it (JSON-like)
+# The snapshot document as stored and its final counts → the notification its done transition stages.
+OnCompleted = Callable[[Doc, dict[str, int]], Notification | None]
+
+
+class SnapshotStore(Protocol):
+    """A snapshot (its document, pages, event copies, per-event results and counters) and what
+    reconcile compares against (the user's mappings)."""
+
+    def get_connection(self, account_id: str, user_id: str) -> Connection | None: ...
+
+    def create(self, snapshot_id: str, doc: Doc) -> None:
+        """Store a new snapshot and make it the user's latest."""
+        ...
+
+    def get(self, snapshot_id: str) -> Doc | None: ...
+
+    def latest(self, account_id: str, user_id: str) -> Doc | None:
+        """The user's latest snapshot (with its ``snapshot_id``)."""
+        ...
+
+    def transition(self, snapshot_id: str, from_states: Sequence[str], fields: Doc,
+                   skips: dict[int, list[int]] | None = None, revision: int | None = None) -> Doc | None:
+        """Move the snapshot out of one of ``from_states`` (exactly once): ``fields`` merged, and
+        each page's ``skips`` (positions of events already applied) recorded with it; None if it
+        was not in one. ``revision``: the pages were read at this revision; PagesChanged if one
+        was stored since."""
+        ...
+
+    def put_page(self, snapshot_id: str, n: int, events: list[tuple[str, dict[str, Any], str]],
+                 purge_at: datetime, now: datetime) -> None:
+        """Store page ``n`` (replacing what it held): (event id, raw event, version key) each.
+        PageRefused, having stored nothing, when the snapshot cannot take it."""
+        ...
+
+    def pages(self, snapshot_id: str) -> dict[int, dict[str, str]]:
+        """Page number → {event id: version key} of what it holds."""
+        ...
+
+    def page_events(self, snapshot_id: str, page: Doc, offset: int, limit: int) -> list[tuple[int, Doc]]:
+        """(index in the page, stored event) for the page's recorded ids ``offset`` to ``offset + limit``."""
+        ...
+
+    def put_delete_chunks(self, snapshot_id: str, chunks: list[list[str]], purge_at: datetime) -> None: ...
+
+    def part(self, snapshot_id: str, part_id: str) -> Doc | None:
+        """A page (``p…``) or a chunk of deletes (``d…``)."""
+        ...
+
+    def mark_published(self, snapshot_id: str, part_id: str, through: int | None = None) -> None:
+        """The whole part was handed on (``through`` None), or its events before index ``through``."""
+        ...
+
+    def mapping_docs(self, account_id: str, user_id: str) -> list[Doc]:
+        """The user's mappings, the fields reconcile reads (ids, version, liveness, window)."""
+        ...
+
+    def result_exists(self, snapshot_id: str, event_id: str) -> bool: ...
+
+    def record_result(self, snapshot_id: str, event_id: str, category: str, outcome: str,
+                      purge_at: datetime) -> bool:
+        """Record one event's result once (True), or nothing when a delivery already did (False)."""
+        ...
+
+    def counts(self, snapshot_id: str) -> tuple[int, dict[str, int]]:
+        """(results recorded, per category)."""
+        ...
+
+    def finish(self, snapshot_id: str, now: datetime, on_completed: OnCompleted) -> bool:
+        """applying → done, exactly once, with the final counts; the notification ``on_completed``
+        returns staged by the same transaction."""
+        ...
+
+    def expire_abandoned(self, now: datetime) -> int:
+        """Snapshots still receiving past their expiry → expired; how many."""
+        ...
+
+
+class MoveStore(Protocol):
+    """The connection's latest calendar switch (``calendar_moves/{account:user}``)."""
+
+    def movable(self, account_id: str, user_id: str, destination: str) -> list[str]:
+        """The ids of the synced events not in ``destination`` (written, or of unknown outcome)."""
+        ...
+
+    def start(self, account_id: str, user_id: str, record: Doc) -> None:
+        """Record a switch (replacing the previous one)."""
+        ...
+
+    def get(self, account_id: str, user_id: str) -> Doc | None: ...
+
+    def chunk_done(self, account_id: str, user_id: str, move_id: str, chunk: int, size: int, now: datetime) -> None:
+        """Count a chunk moved, once (a redelivered chunk counts nothing)."""
+        ...
+
+
+class Watches(Protocol):
+    """Drift repair's Calendar push channels, as a connection's life sees them (sync/drift/channels.py)."""
+
+    def activated(self, account_id: str, user_id: str) -> None:
+        """A calendar was chosen or a grant imported: watch it (best effort, never raises)."""
+        ...
+
+    def stop_forgotten(self, account_id: str, user_id: str, token_ref: str, record: ChannelRecord) -> None:
+        """Stop a channel a disconnect forgot, with the grant it was opened with (never raises)."""
+        ...
+
+
+class CalendarMoves(Protocol):
+    """A calendar switch through the queue (sync/moves/), as the activation sees it."""
+
+    def start(self, account_id: str, user_id: str, source: str, destination: str) -> int:
+        """Record the switch and publish its move jobs; how many events will move."""
+        ...

@@ -55,6 +55,16 @@ class SnapshotRequest:
     repair: bool
 
 
+def page_id(n: int) -> str:
+    """The name of page ``n`` among a snapshot's parts (its pages and its chunks of deletes)."""
+    return f"p{n:06d}"
+
+
+def chunk_id(n: int) -> str:
+    """The name of reconcile's chunk of deletes ``n``."""
+    return f"d{n:06d}"
+
+
 def new_snapshot_id() -> str:
     """Random and unguessable; always looked up under the path's account and user as well."""
     return "snp_" + secrets.token_urlsafe(18)

@@ -13,12 +13,13 @@ from google.cloud import firestore
 
 from sync.adapters.firestore.drift import FirestoreDriftStore
 from sync.adapters.firestore.mappings import FirestoreMappings
+from sync.adapters.firestore.moves import FirestoreMoves
+from sync.adapters.firestore.snapshots import FirestoreSnapshots
 from sync.apply.service import SyncService
 from sync.disconnect.removal import Disconnects
 from sync.disconnect.store import DisconnectStore
 from sync.kernel.model import Connection, ConnectionStatus, google_event_id
 from sync.kernel.payload import parse_change
-from sync.snapshots.store import SnapshotStore
 from tests.fakes import FakeCalendar
 from tests.helpers import connect, payload
 
@@ -75,7 +76,7 @@ def connected(db) -> tuple[str, str, FirestoreMappings]:
 
 
 def disconnect_store(db) -> DisconnectStore:
-    return DisconnectStore(db, FirestoreDriftStore(db), SnapshotStore(db))
+    return DisconnectStore(db, FirestoreDriftStore(db), FirestoreSnapshots(db), FirestoreMoves(db))
 
 
 def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke(db):

@@ -129,10 +129,11 @@ def test_the_sweep_publishes_only_what_was_left_behind(db, world):
 def disconnect(db, publisher, account, removed=0, enabled=True):
     """A DELETE's transition, then (nothing to remove) its end, through the disconnect's store."""
     from sync.adapters.firestore.drift import FirestoreDriftStore
+    from sync.adapters.firestore.moves import FirestoreMoves
+    from sync.adapters.firestore.snapshots import FirestoreSnapshots
     from sync.disconnect.store import DisconnectStore
-    from sync.snapshots.store import SnapshotStore
 
-    store = DisconnectStore(db, FirestoreDriftStore(db), SnapshotStore(db),
+    store = DisconnectStore(db, FirestoreDriftStore(db), FirestoreSnapshots(db), FirestoreMoves(db),
                             FirestoreOutbox(db, lambda: publisher, enabled=enabled))
     now = datetime.now(timezone.utc)
     begun = store.begin(account, "u-42", False, now)

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from google.cloud import firestore
 
+from sync.adapters.firestore.snapshots import FirestoreSnapshots as SnapshotStore
+from sync.kernel.errors import PageRefused
 from sync.snapshots import model as m
-from sync.snapshots.store import PageRefused, SnapshotStore
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ def test_the_event_limit_holds_in_storage(db, monkeypatch):
     store = SnapshotStore(db)
     sid = new_snapshot(store)
     now = datetime.now(timezone.utc)
-    monkeypatch.setattr("sync.snapshots.store.MAX_EVENTS", 120)
+    monkeypatch.setattr("sync.adapters.firestore.snapshots.MAX_EVENTS", 120)
     store.put_page(sid, 0, rows(100, "a"), now + timedelta(days=8), now)
     with pytest.raises(PageRefused) as refused:
         store.put_page(sid, 1, rows(40, "b"), now + timedelta(days=8), now)

@@ -6,7 +6,7 @@ import pytest
 from sync.integrations.pages import language, security_headers
 from sync.integrations.paths import function_names, route_path
 from sync.integrations.session import Session, cookie_header
-from sync.integrations.tokens import (
+from sync.web.tokens import (
     ReturnUrlRefused,
     TokenForbidden,
     TokenInvalid,

@@ -86,10 +86,10 @@ def test_the_inventorys_names_are_the_codes_constants():
     from sync.adapters import secrets
     from sync.adapters.firestore import base as firestore_store
     from sync.adapters.firestore import connections as firestore_integrations
-    from sync.adapters.firestore import drift, flow_sessions, outbox
+    from sync.adapters.firestore import drift, flow_sessions, outbox, snapshots
+    from sync.adapters.firestore import moves as move_store
     from sync.disconnect import store as disconnects
-    from sync.snapshots import move
-    from sync.snapshots import store as snapshots
+    from sync.moves import service as move
 
     names = {
         "connection": {firestore_store.CONNECTIONS}, "mapping": {firestore_store.EVENTS},
@@ -98,7 +98,7 @@ def test_the_inventorys_names_are_the_codes_constants():
         "drift_channel": {drift.CHANNELS}, "drift_meta": {drift.META}, "notification": {outbox.OUTBOX},
         "snapshot": {snapshots.SNAPSHOTS, snapshots.PAGES, snapshots.SNAPSHOT_EVENTS, snapshots.RESULTS,
                      snapshots.SHARDS},
-        "calendar_move": {snapshots.MOVES}, "local_token": {secrets.LOCAL_TOKENS},
+        "calendar_move": {move_store.MOVES}, "local_token": {secrets.LOCAL_TOKENS},
         "disconnect": {disconnects.DISCONNECTS},
     }
     assert {i.key: set(i.collections) for i in inventory(settings()) if i.where == FIRESTORE} == names

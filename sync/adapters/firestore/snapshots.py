@@ -1,4 +1,4 @@
-"""Snapshots on Firestore.
+"""The SnapshotStore port on Firestore.
 
 Layout (every document carries ``purge_at``; a TTL policy on that field removes it)::
 
@@ -19,7 +19,6 @@ is recorded.
     snapshots/{id}/snapshot_results/{e:id}           one per applied event or delete: its category,
                                                      created once (redeliveries do not count twice)
     snapshots/{id}/snapshot_shards/{0..15}           counters: total and per category, +1 per result
-    calendar_moves/{account:user}                    the connection's latest calendar switch
     connections/{account:user}.latest_snapshot_id    the status route's pointer
 """
 
@@ -36,52 +35,27 @@ from google.cloud import firestore
 
 from sync.adapters.firestore.base import WRITE_RETRY, FirestoreBase, connection_from_doc, retryable
 from sync.kernel import logs
-from sync.kernel.errors import Retryable
+from sync.kernel.errors import PageRefused, PagesChanged, Retryable
 from sync.kernel.model import Connection, event_key
-from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING
+from sync.kernel.ports import OnCompleted
+from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING, chunk_id, page_id
 
 SNAPSHOTS = "snapshots"
 PAGES = "snapshot_pages"
 SNAPSHOT_EVENTS = "snapshot_events"
 RESULTS = "snapshot_results"
 SHARDS = "snapshot_shards"
-MOVES = "calendar_moves"
 SHARD_COUNT = 16
 _BATCH = 400
 MAPPING_FIELDS = ["event_id", "version", "deleted", "google_exists", "google_uncertain", "has_parked", "lease_id",
                   "ends_at", "open_ended", "calendar_id", "google_event_id"]
-
-# (transaction, snapshot document as stored, final counts) → None; runs inside the done transition.
-# (snapshot, final counts) → the notification to stage with the transition (CONTRACT §8), or None.
-OnCompleted = Callable[[dict[str, Any], dict[str, int]], Any]
-
-
-class PageRefused(Exception):
-    """The snapshot cannot take this page: ``error`` is the API's error code."""
-
-    def __init__(self, error: str, **detail: Any) -> None:
-        super().__init__(error)
-        self.error, self.detail = error, detail
-
-
-def page_id(n: int) -> str:
-    return f"p{n:06d}"
-
-
-def chunk_id(n: int) -> str:
-    return f"d{n:06d}"
-
 
 def event_doc_id(n: int, upload: str | None, event_id: str) -> str:
     """An event's document under its page's upload (pages stored before uploads existed: none)."""
     return f"{page_id(n)}:{upload}:{event_key(event_id)}" if upload else f"{page_id(n)}:{event_key(event_id)}"
 
 
-class PagesChanged(Exception):
-    """A page was stored after ``complete`` read the pages: its plan is stale."""
-
-
-class SnapshotStore(FirestoreBase):
+class FirestoreSnapshots(FirestoreBase):
 
     def get_connection(self, account_id: str, user_id: str) -> Connection | None:
         snap = self.connection_ref(account_id, user_id).get()
@@ -107,10 +81,13 @@ class SnapshotStore(FirestoreBase):
         return {**doc, "snapshot_id": snapshot_id} if doc else None
 
     def transition(self, snapshot_id: str, from_states: Iterable[str], fields: dict[str, Any],
-                   on_done: Callable[[Any, dict[str, Any]], None] | None = None,
+                   skips: dict[int, list[int]] | None = None,
                    revision: int | None = None) -> dict[str, Any] | None:
         """Move the snapshot out of one of ``from_states`` (exactly once); None if it was not in one.
-        ``revision``: the pages were read at this revision; PagesChanged if one was stored since."""
+        ``skips``: page → positions of its events already applied, recorded by the same transaction
+        (positions, 8 bytes each, room the PUT kept: never the ids again, a page of long ids would
+        outgrow Firestore's 1 MiB). ``revision``: the pages were read at this revision;
+        PagesChanged if one was stored since."""
         ref, allowed = self.ref(snapshot_id), tuple(from_states)
 
         @firestore.transactional
@@ -122,8 +99,8 @@ class SnapshotStore(FirestoreBase):
             if revision is not None and int(doc.get("revision", 0)) != revision:
                 raise PagesChanged(snapshot_id)
             txn.update(ref, fields)
-            if on_done is not None:
-                on_done(txn, doc)
+            for n, skip in (skips or {}).items():
+                txn.update(self.page_ref(snapshot_id, n), {"skip_index": skip})
             return {**doc, **fields}
 
         return retryable(lambda: run(self.db.transaction()))
@@ -326,11 +303,6 @@ class SnapshotStore(FirestoreBase):
         conn_ref.set({"forgetting_snapshots": firestore.DELETE_FIELD, "latest_snapshot_id": firestore.DELETE_FIELD},
                      merge=True, retry=WRITE_RETRY)
         return True
-
-    # -- calendar moves --------------------------------------------------------------------------
-    def move_ref(self, connection_key: str) -> firestore.DocumentReference:
-        return self.db.collection(MOVES).document(connection_key)
-
 
 def _admit(doc: dict[str, Any] | None, page: dict[str, Any] | None, count: int, now: datetime) -> int:
     """The snapshot's event total once this page replaces ``page``; PageRefused when the snapshot

@@ -1,4 +1,6 @@
-"""Applying a snapshot: ``complete`` plans and guards it, then fans it out on the bulk lane.
+"""Snapshots, the use case (docs/snapshots.md): create, pages, ``complete`` (plan, the mass-delete
+guard, the fan-out on the bulk lane), progress, and the bulk lane's jobs. On ports only: the
+snapshot store, the bulk lane, the worker's apply.
 
     complete ──▶ one "snapshot_page" job per page, one "snapshot_deletes" job per 500 deletes
     snapshot_page / snapshot_deletes ──▶ one "snapshot_change" per event (ordering key of the event)
@@ -12,7 +14,6 @@ once, an event whose result is recorded is not applied again).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,12 +23,14 @@ from typing import Any
 from sync.apply.service import SyncService
 from sync.kernel import logs
 from sync.kernel import notification as notes
-from sync.kernel.errors import InvalidPayload, Retryable
+from sync.kernel.errors import InvalidPayload, PageRefused, PagesChanged, Retryable
+from sync.kernel.jobs import publish_jobs
 from sync.kernel.model import Change, Version, ordering_key
 from sync.kernel.outcome import Outcome
 from sync.kernel.payload import parse_change
+from sync.kernel.ports import OnCompleted, Publisher, SnapshotStore
 from sync.snapshots import model as m
-from sync.snapshots.store import OnCompleted, PagesChanged, SnapshotStore, chunk_id, page_id
+from sync.snapshots.model import chunk_id, page_id
 
 DELETE_CHUNK = 100
 SLICE = 100  # a page is handed on 100 events per job, so no job holds a push slot for long
@@ -60,8 +63,8 @@ class Snapshots:
     a snapshot from applying to done (exactly once per snapshot); the notification it returns is
     staged by that transaction (``snapshot.completed``, CONTRACT §8)."""
 
-    def __init__(self, store: SnapshotStore, bulk: Any, on_completed: OnCompleted,
-                 service: Callable[[], SyncService], clock: Callable[[], datetime] = utcnow,
+    def __init__(self, store: SnapshotStore, bulk: Publisher, service: Callable[[], SyncService],
+                 on_completed: OnCompleted = completed, clock: Callable[[], datetime] = utcnow,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.store = store
         self.bulk = bulk
@@ -102,8 +105,6 @@ class Snapshots:
         if state != m.RECEIVING:
             raise Refused(409, {"error": "snapshot_expired" if state == m.EXPIRED else "not_receiving",
                                 "state": state})
-        from sync.snapshots.store import PageRefused
-
         try:
             self.store.put_page(snapshot_id, n, [(c.event_id, c.raw_event, c.version.key) for c in changes],
                                 doc["purge_at"], self.clock())
@@ -172,18 +173,12 @@ class Snapshots:
             raise Refused(409, {"error": "mass_delete_refused", "deletes": len(deletes), "live": live})
         chunks = [deletes[i:i + DELETE_CHUNK] for i in range(0, len(deletes), DELETE_CHUNK)]
         self.store.put_delete_chunks(snapshot_id, chunks, doc["purge_at"])
-
-        def skip_known(txn: Any, _: dict[str, Any]) -> None:
-            # Positions in the page's ids (8 bytes each, room the PUT kept), never the ids again: a
-            # page of long ids would outgrow Firestore's 1 MiB.
-            for n in range(pages):
-                skip = [i for i, event_id in enumerate(stored[n]) if event_id in known]
-                if skip:
-                    txn.update(self.store.page_ref(snapshot_id, n), {"skip_index": skip})
-
+        # Each page's events already at their version, by position: their changes are never published.
+        skips = {n: skip for n in range(pages)
+                 if (skip := [i for i, event_id in enumerate(stored[n]) if event_id in known])}
         applying = self.store.transition(snapshot_id, (m.RECEIVING,), {
             "state": m.APPLYING, "started_at": now, "pages": pages, "upserts": len(ids), "deletes": len(deletes),
-            "delete_chunks": len(chunks), "live": live, "unchanged_at_complete": len(known)}, skip_known,
+            "delete_chunks": len(chunks), "live": live, "unchanged_at_complete": len(known)}, skips,
             revision=revision)
         if applying is None:
             raise Refused(409, {"error": "not_receiving", "state": self.state(self.store.get(snapshot_id) or doc)})
@@ -214,7 +209,7 @@ class Snapshots:
                  "part": page_id(n)} for n in range(int(doc.get("pages", 0))) if n not in (nothing_to_do or ())]
         jobs += [{"schema": 1, "kind": "snapshot_deletes", "snapshot_id": snapshot_id, "account_id": a,
                   "user_id": u, "part": chunk_id(n)} for n in range(int(doc.get("delete_chunks", 0)))]
-        publish_all(self.bulk, [(job, f"{a}/{u}/{snapshot_id}:{job['part']}") for job in jobs])
+        publish_jobs(self.bulk, [(job, f"{a}/{u}/{snapshot_id}:{job['part']}") for job in jobs])
 
     # -- jobs on the bulk lane -------------------------------------------------------------------
     def expand(self, data: dict[str, Any]) -> Outcome:
@@ -251,7 +246,7 @@ class Snapshots:
         out = [({**msg, "expected": expected}, ordering_key(a, u, str(msg["event"]["id"]))) for msg in messages]
         if follow is not None:
             out.append((follow, f"{a}/{u}/{snapshot_id}:{part_name}"))
-        publish_all(self.bulk, out)
+        publish_jobs(self.bulk, out)
         self.store.mark_published(snapshot_id, part_name, follow["offset"] if follow else None)
         return Outcome("snapshot_part_published", fields={**fields, "count": len(messages)})
 
@@ -299,42 +294,18 @@ class Snapshots:
         self.store.finish(snapshot_id, self.clock(), self.on_completed)
 
     def expire_abandoned(self) -> dict[str, int]:
+        """The maintenance task: snapshots never completed, receiving → expired after 24 h."""
         return {"snapshots_expired": self.store.expire_abandoned(self.clock())}
 
-
-def publish_all(publisher: Any, messages: list[tuple[dict[str, Any], str]]) -> None:
-    """Publish (data, ordering key) pairs on the bulk lane, all confirmed before returning."""
-    encoded = []
-    for data, key in messages:
-        attributes = {k: str(data[k]) for k in ("kind", "snapshot_id", "account_id", "user_id", "webhook_id", "type")
-                      if k in data}
-        encoded.append((json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), key,
-                        attributes))
-    if hasattr(publisher, "publish_many"):
-        publisher.publish_many(encoded)
-    else:
-        for item in encoded:
-            publisher.publish(*item)
+    def status(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        """The status route's ``snapshot``: the latest snapshot's progress."""
+        latest = self.store.latest(account_id, user_id)
+        if latest is None:
+            return None
+        view = self.view(latest, latest["snapshot_id"])
+        return {k: view[k] for k in ("snapshot_id", "state", "events", "pending", "counts", "started_at",
+                                     "finished_at")}
 
 
 def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else None
-
-
-# -- the worker's job handlers (sync/jobs.py HANDLERS) -------------------------------------------
-def expand_job(data: dict[str, Any]) -> Outcome:
-    from sync.snapshots.wiring import engine
-
-    return engine().expand(data)
-
-
-def change_job(data: dict[str, Any]) -> Outcome:
-    from sync.snapshots.wiring import engine
-
-    return engine().apply_change(data)
-
-
-def expire_task() -> dict[str, int]:
-    from sync.snapshots.wiring import engine
-
-    return engine().expire_abandoned()

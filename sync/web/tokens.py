@@ -1,15 +1,19 @@
-"""The platform's HS256 JWTs: link tokens (browser → /connect) and API tokens (status API)."""
+"""The platform's HS256 JWTs (docs/connections.md#link-tokens, #api-tokens): link tokens (browser →
+/connect) and API tokens (every route under /api/), and the API-token check those routes share."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+from flask import Response
 
 from sync.kernel.errors import SyncError
 from sync.kernel.model import key_problem
+from sync.web.http import api_answer
 
 LINK_MAX_SECONDS = 15 * 60
 API_MAX_SECONDS = 60 * 60
@@ -116,3 +120,15 @@ def verify_api(authorization: str, secret: str, account_id: str, user_id: str, n
     if not (_is_identifier(account_id) and _is_identifier(user_id)) or key_problem(account_id, user_id):
         # No connection can have them (the webhook and link tokens refuse such ids): nothing to answer for.
         raise TokenForbidden("these ids cannot name a connection")
+
+
+def api_refusal(request: Any, secret: str, account_id: str, user_id: str) -> Response | None:
+    """The check of every route under ``/api/``: None when the bearer token vouches for the path's
+    ids, else the answer (401 with a challenge, or 403)."""
+    try:
+        verify_api(request.headers.get("Authorization", ""), secret, account_id, user_id)
+    except TokenInvalid:
+        return api_answer({"error": "unauthorized"}, 401, {"WWW-Authenticate": 'Bearer realm="evolutto-sync"'})
+    except TokenForbidden:
+        return api_answer({"error": "forbidden"}, 403)
+    return None
