@@ -22,9 +22,9 @@ def sync_worker(request):  # type: ignore[no-untyped-def]
 @functions_framework.http
 def integrations(request):  # type: ignore[no-untyped-def]
     """Connect → pick calendar → status → disconnect."""
-    from sync.integrations import app  # imported on first use: the other functions never load it
+    from sync.web import integrations  # imported on first use: the other functions never load it
 
-    return app.handle(request)
+    return integrations.handle(request, bootstrap.container())
 
 
 @functions_framework.http

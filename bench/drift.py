@@ -45,7 +45,7 @@ def edit_to_restore(stack: Stack) -> dict[str, Any]:
 
     assert stack.standin is not None
     [u] = connect_users(stack, "drift-latency", 1)
-    service = bootstrap.sync_service()
+    service = bootstrap.container().sync_service
     for i in range(EDITS):
         service.apply(parse_change(payload(account_id=u["account_id"], user_id=u["user_id"], event_id=f"d{i}",
                                            title=f"Evento {i}"), "bench"))
@@ -73,7 +73,7 @@ def check_cost(stack: Stack) -> list[dict[str, Any]]:
     requests.post(f"{stack.standin.url}_admin/pings", json={"enabled": False}, timeout=10)
     try:
         [u] = connect_users(stack, "drift-cost", 1)
-        service = bootstrap.sync_service()
+        service = bootstrap.container().sync_service
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: service.apply(parse_change(payload(
                 account_id=u["account_id"], user_id=u["user_id"], event_id=f"c{i}"), "bench")), range(CALENDAR_SIZE)))

@@ -227,15 +227,13 @@ def bench_ingest_mixed(stack: Stack, n: int = 3000, users: int = 50, connections
 # -- 2/6. end to end and scale ---------------------------------------------------------------------
 def connect_users(stack: Stack, account: str, count: int) -> list[dict[str, str]]:
     from sync import bootstrap
-    from sync.ops.connections import import_connection
 
     bootstrap.reset()
     users = []
     for i in range(count):
         u = {"account_id": account, "user_id": f"u{i}", "email": f"{account}-u{i}@example.com"}
         token = stack.add_google_user(u["email"])
-        import_connection(bootstrap.store(), bootstrap.vault(), bootstrap.publisher(), account_id=account,
-                          user_id=u["user_id"], calendar_id=u["email"], refresh_token=token)
+        bootstrap.container().activation.import_grant(account, u["user_id"], u["email"], token)
         users.append(u)
     return users
 
@@ -325,7 +323,7 @@ def cost_per_change(stack: Stack) -> list[dict[str, Any]]:
         get_all, add_writes, begin  # type: ignore[method-assign]
     try:
         [u] = connect_users(stack, "cost", 1)
-        service = bootstrap.sync_service()
+        service = bootstrap.container().sync_service
         assert stack.standin is not None
         calls = stack.standin.state.calls
         rows = []

@@ -22,8 +22,10 @@ from sync.config import Settings, settings
 
 if TYPE_CHECKING:
     from sync.apply.service import SyncService
-    from sync.disconnect.removal import Disconnects
-    from sync.disconnect.store import DisconnectStore
+    from sync.connections.activate import Activation
+    from sync.connections.disconnect import Disconnect
+    from sync.connections.flow import ConnectFlow
+    from sync.connections.status import StatusReport
     from sync.drift.channels import Channels
     from sync.drift.check import DriftCheck
     from sync.drift.jobs import DriftJobs
@@ -33,11 +35,13 @@ if TYPE_CHECKING:
     from sync.kernel.ports import (
         Calendars,
         ConnectionStore,
+        DisconnectStore,
         DriftStore,
         FlowSessions,
         MappingStore,
         MoveStore,
         NotificationOutbox,
+        OAuthClient,
         OAuthStates,
         Publisher,
         PushAuth,
@@ -219,8 +223,10 @@ class Container:
 
     @lazy
     def disconnect_store(self) -> DisconnectStore:
-        from sync.disconnect.store import DisconnectStore
-        return DisconnectStore(self._firestore, self.drift_store, self.snapshot_store, self.move_store, self._outbox)
+        from sync.adapters.firestore.disconnects import FirestoreDisconnects
+
+        return FirestoreDisconnects(self._firestore, self.drift_store, self.snapshot_store, self.move_store,
+                                    self._outbox)
 
     # -- push-fed functions ----------------------------------------------------------------------
     @lazy
@@ -323,17 +329,47 @@ class Container:
 
         return Moves(self.move_store, self.bulk_publisher, self.sync_service)
 
+    # -- connections: activate, the browser flow, the status, the disconnect -----------------------------
     @lazy
-    def disconnects(self) -> Disconnects:
-        """The disconnect's steps, with Calendar paced by the instance's per-user throttle (bulk budget)."""
-        from sync.disconnect.removal import Disconnects
-        from sync.integrations import oauth
+    def oauth(self) -> OAuthClient:
+        from sync.adapters.oauth import HttpOAuth
+
+        return HttpOAuth(self.settings.oauth_token_uri, self.settings.oauth_revoke_uri)
+
+    @lazy
+    def activation(self) -> Activation:
+        from sync.connections.activate import Activation
+
+        return Activation(self.connections, self.mappings, self.vault, self.publisher, self.channels, self.moves,
+                          self.oauth)
+
+    @lazy
+    def connect_flow(self) -> ConnectFlow:
+        from sync.connections.flow import ConnectFlow
 
         s = self.settings
-        return Disconnects(self.disconnect_store, self.calendars, self.vault,
-                           revoke=lambda token: oauth.revoke(s.oauth_revoke_uri, token),
-                           stop_channel=self.channels.stop_forgotten, throttle=self.throttle,
-                           sweep_grace=2 * s.calendar_timeout_seconds + 5)
+        return ConnectFlow(s.public_base_url, s.oauth_auth_uri, self.secrets, self.oauth_states, self.flow_sessions,
+                           self.connections, self.vault, self.calendars, self.oauth, self.activation)
+
+    @lazy
+    def status(self) -> StatusReport:
+        """The status route: the connection, and what each capability adds while connected."""
+        from sync.connections.status import StatusReport
+
+        return StatusReport(self.connections, {"snapshot": lambda a, u: self.snapshots.status(a, u),
+                                               "moving": lambda a, u: self.moves.status(a, u)},
+                            removing=lambda a, u: self.disconnect.removing(a, u))
+
+    @lazy
+    def disconnect(self) -> Disconnect:
+        from sync.connections.disconnect import Disconnect
+        from sync.connections.removal import Removal
+
+        s = self.settings
+        # The removal's Calendar calls are paced on the user's bulk budget by the instance's throttle.
+        removal = Removal(self.disconnect_store, self.calendars, self.vault, self.oauth, self.channels,
+                          throttle=self.throttle, sweep_grace=2 * s.calendar_timeout_seconds + 5)
+        return Disconnect(self.disconnect_store, self.connections, self.calendars, removal, self.bulk_publisher)
 
     # -- the worker's jobs (sync/kernel/jobs.py): kind → its handler, built when the first comes --
     @lazy
@@ -359,7 +395,7 @@ JOBS: dict[str, Callable[[Container], JobHandler]] = {
     "snapshot_change": lambda c: c.snapshots.apply_change,
     "calendar_move": lambda c: c.moves.run,
     # a disconnect removing many events: one step, then the next job of its chain
-    "disconnect": lambda c: _function("sync.disconnect.job:run"),
+    "disconnect": lambda c: c.disconnect.job,
 }
 # The maintenance job's tasks: (name in the log, the task from the container)
 TASKS: tuple[tuple[str, Callable[[Container], Task]], ...] = (
@@ -367,15 +403,8 @@ TASKS: tuple[tuple[str, Callable[[Container], Task]], ...] = (
     ("drift_scan", lambda c: c.drift_scan.scan_due),  # the fallback drift scan
     ("snapshots_expired", lambda c: c.snapshots.expire_abandoned),  # never completed: expired after 24 h
     ("notification_outbox", lambda c: c.outbox.republish_stale),  # what a crash left in the outbox
-    ("disconnects_stalled", lambda c: _function("sync.disconnect.job:resume_stalled")),  # a lost job chain
+    ("disconnects_stalled", lambda c: c.disconnect.resume_stalled),  # a disconnect whose job chain was lost
 )
-
-
-def _function(target: str) -> Any:
-    import importlib
-
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 _lock = threading.Lock()

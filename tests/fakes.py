@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,18 +23,25 @@ from sync.kernel.errors import (
 )
 from sync.kernel.model import SYNC_SOURCE, Connection, ConnectionStatus, Mapping, connection_key
 from sync.kernel.ports import (
+    Begun,
     Calendars,
     CalendarSession,
     ChannelRecord,
     CheckState,
+    ConnectionStore,
+    DisconnectStore,
     DriftStore,
     EventWork,
     MappingStore,
     MoveStore,
+    OAuthClient,
     OnCompleted,
     Publisher,
     R,
+    Removable,
     SnapshotStore,
+    TokenVault,
+    Watches,
 )
 from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING, chunk_id, page_id
 
@@ -580,6 +587,247 @@ class FakeMoveStore:
             doc["finished_at"] = now
 
 
+class FakeVault:
+    """Refresh tokens by reference; a connection's versions share its key."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+        self.destroyed: list[str] = []
+
+    def store_refresh_token(self, connection_key: str, token: str) -> str:
+        ref = f"local_tokens/{connection_key}.{len(self.tokens)}"
+        self.tokens[ref] = token
+        return ref
+
+    def read_refresh_token(self, ref: str) -> str:
+        if ref not in self.tokens:
+            raise AuthRevoked("stored token is gone")
+        return self.tokens[ref]
+
+    def retire_others(self, ref: str) -> None:
+        key = ref.rsplit(".", 1)[0]
+        for other in [r for r in self.tokens if r != ref and r.rsplit(".", 1)[0] == key]:
+            self.destroy(other)
+
+    def destroy(self, ref: str) -> None:
+        if self.tokens.pop(ref, None) is not None:
+            self.destroyed.append(ref)
+
+
+class FakeConnections:
+    """The connection store over a FakeStore's connections (the worker's view of the same users)."""
+
+    def __init__(self, mappings: FakeStore) -> None:
+        self.mappings = mappings
+        self.pending: dict[tuple[str, str], tuple[str, str]] = {}  # a new grant waiting for its calendar
+        self.notifications: list[Any] = []
+        self.figures: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def get_connection(self, account_id: str, user_id: str) -> Connection | None:
+        return self.mappings.get_connection(account_id, user_id)
+
+    def set_pending(self, account_id: str, user_id: str, token_ref: str, google_email: str) -> None:
+        self.pending[(account_id, user_id)] = (token_ref, google_email)
+        if (account_id, user_id) not in self.mappings.connections:
+            self.mappings.save_connection(Connection(account_id, user_id, ConnectionStatus.DISCONNECTED))
+
+    def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
+                 google_email: str | None) -> None:
+        from sync.kernel import notification as notes
+        from sync.kernel.errors import DisconnectInProgress
+
+        before = self.mappings.get_connection(account_id, user_id)
+        if before is not None and before.status is ConnectionStatus.DISCONNECTING:
+            raise DisconnectInProgress("a disconnect is under way")
+        self.mappings.save_connection(Connection(account_id, user_id, ConnectionStatus.ACTIVE, calendar_id,
+                                                 token_ref, google_email))
+        self.pending.pop((account_id, user_id), None)
+        self.notifications.append(notes.activated(account_id, user_id, google_email, calendar_id,
+                                                  before.calendar_id if before else None,
+                                                  (str(len(self.notifications)),)))
+
+    def status_figures(self, account_id: str, user_id: str) -> dict[str, Any]:
+        return copy.deepcopy(self.figures.get((account_id, user_id)) or {
+            "last_synced_at": None, "last_error": None,
+            "counts": {"synced": sum(m.google_exists for (a, u, _), m in self.mappings.mappings.items()
+                                     if (a, u) == (account_id, user_id)), "failed": 0, "parked": 0, "deleted": 0}})
+
+
+class FakeDisconnectStore:
+    """The disconnect's record and transitions over the other fakes (mappings and connections,
+    drift state, snapshots, moves), as the Firestore store makes them in its transactions."""
+
+    def __init__(self, connections: FakeConnections, drift: FakeDriftStore, snapshots: FakeSnapshotStore,
+                 moves: FakeMoveStore) -> None:
+        self.connections, self.drift, self.snapshots, self.moves = connections, drift, snapshots, moves
+        self.mappings = connections.mappings
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self.notifications: list[Any] = []
+        self.lock = threading.RLock()
+
+    def get(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.records.get((account_id, user_id)))
+
+    def begin(self, account_id: str, user_id: str, remove_events: bool, now: datetime) -> Begun:
+        with self.lock:
+            key = (account_id, user_id)
+            conn = self.mappings.connections.get(key)
+            if conn is None:
+                return Begun("never", {})
+            if conn.status is ConnectionStatus.DISCONNECTING:
+                return Begun("running", copy.deepcopy(self.records.get(key) or {}))
+            pending = self.connections.pending.get(key)
+            refs = [r for r in (conn.token_ref, pending[0] if pending else None) if r]
+            if conn.status is ConnectionStatus.DISCONNECTED and not refs:
+                return Begun("disconnected", {})
+            channel = self.drift.current_channel(account_id, user_id)
+            if channel is not None:
+                self.drift.channel_docs.pop(channel.id, None)
+            self.drift.docs.pop(key, None)
+            self.drift.pending.pop(key, None)
+            record = {"disconnect_id": f"dc_{len(self.notifications)}_{now.timestamp()}", "account_id": account_id,
+                      "user_id": user_id, "remove_events": remove_events and conn.status is not
+                      ConnectionStatus.DISCONNECTED, "announce": conn.status is not ConnectionStatus.DISCONNECTED,
+                      "token_refs": refs, "calendar_id": conn.calendar_id,
+                      "channel": {"id": channel.id, "resource_id": channel.resource_id} if channel else None,
+                      "phase": "forgetting", "total": None, "removed": 0, "failed": 0, "deleted_mappings": 0,
+                      "job_seq": 0, "requested_at": now, "updated_at": now}
+            self.records[key] = record
+            self.mappings.connections[key] = Connection(account_id, user_id, ConnectionStatus.DISCONNECTING)
+            self.connections.pending.pop(key, None)
+            self.moves.docs.pop(key, None)
+            return Begun("started", copy.deepcopy(record), channel)
+
+    def update(self, account_id: str, user_id: str, disconnect_id: str, fields: dict[str, Any]) -> bool:
+        with self.lock:
+            record = self.records.get((account_id, user_id))
+            if record is None or record["disconnect_id"] != disconnect_id:
+                return False
+            record.update(copy.deepcopy(fields))
+            return True
+
+    def advance(self, account_id: str, user_id: str, disconnect_id: str, seq: int, to: int, now: datetime) -> bool:
+        with self.lock:
+            record = self.records.get((account_id, user_id))
+            if record is None or record["disconnect_id"] != disconnect_id or int(record["job_seq"]) != seq:
+                return False
+            record.update(job_seq=to, updated_at=now)
+            return True
+
+    def _events(self, account_id: str, user_id: str) -> dict[str, Mapping]:
+        return {e: m for (a, u, e), m in self.mappings.mappings.items() if (a, u) == (account_id, user_id)}
+
+    def forget(self, record: dict[str, Any], deadline: Callable[[], bool], now: datetime) -> bool:
+        a, u = record["account_id"], record["user_id"]
+        kept, doubt = 0, set()
+        for event_id, m in self._events(a, u).items():
+            if record.get("remove_events") and (m.google_exists or m.google_uncertain or m.lease):
+                self.mappings.mappings[(a, u, event_id)] = Mapping(
+                    m.event_id, m.google_event_id, google_exists=m.google_exists, google_uncertain=m.google_uncertain,
+                    calendar_id=m.calendar_id, lease=m.lease)
+                kept += 1
+                if m.lease or m.google_uncertain:
+                    doubt.add(m.calendar_id or record.get("calendar_id") or "")
+            else:
+                del self.mappings.mappings[(a, u, event_id)]
+                self.records[(a, u)]["deleted_mappings"] += 1
+        for snapshot_id in [sid for sid, doc in self.snapshots.docs.items()
+                            if (doc["account_id"], doc["user_id"]) == (a, u)]:
+            del self.snapshots.docs[snapshot_id]
+        self.update(a, u, record["disconnect_id"], {"phase": "removing", "total": kept, "updated_at": now,
+                                                    "sweep_calendars": sorted(c for c in doubt if c)})
+        return True
+
+    def to_remove(self, account_id: str, user_id: str, limit: int) -> list[Removable]:
+        return [Removable(event_id, m.google_event_id, m.calendar_id,
+                          bool(m.google_exists or m.google_uncertain or m.lease), m.lease.until if m.lease else None)
+                for event_id, m in list(self._events(account_id, user_id).items())[:limit]]
+
+    def settle(self, record: dict[str, Any], removed: list[str], failed: list[str], now: datetime,
+               dropped: list[str] | None = None) -> None:
+        with self.lock:
+            a, u = record["account_id"], record["user_id"]
+            current = self.records.get((a, u))
+            if current is None or current["disconnect_id"] != record["disconnect_id"]:
+                return
+            there = {k for k in removed + failed + (dropped or []) if (a, u, k) in self.mappings.mappings}
+            for k in there:
+                del self.mappings.mappings[(a, u, k)]
+            current["removed"] += len(there & set(removed))
+            current["failed"] += len(there & set(failed))
+            current["deleted_mappings"] += len(there)
+            current["updated_at"] = now
+
+    def drop_mappings(self, record: dict[str, Any], now: datetime) -> int:
+        a, u = record["account_id"], record["user_id"]
+        left = list(self._events(a, u))
+        for event_id in left:
+            del self.mappings.mappings[(a, u, event_id)]
+        current = self.records[(a, u)]
+        current["failed"] += len(left)
+        current["deleted_mappings"] += len(left)
+        return len(left)
+
+    def pending_grant(self, account_id: str, user_id: str) -> str | None:
+        pending = self.connections.pending.get((account_id, user_id))
+        return pending[0] if pending else None
+
+    def finish(self, record: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        from sync.kernel import notification as notes
+
+        with self.lock:
+            a, u = record["account_id"], record["user_id"]
+            final = self.records.get((a, u))
+            if final is None or final["disconnect_id"] != record["disconnect_id"]:
+                return None
+            self.mappings.connections[(a, u)] = Connection(a, u, ConnectionStatus.DISCONNECTED)
+            self.connections.pending.pop((a, u), None)
+            del self.records[(a, u)]
+            self.drift.pending.pop((a, u), None)
+            if final.get("announce"):
+                self.notifications.append(notes.disconnected(a, u, int(final["removed"]),
+                                                             ("disconnect", record["disconnect_id"]), now))
+            return copy.deepcopy(final)
+
+    def stalled(self, before: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        return [copy.deepcopy(r) for r in self.records.values() if r["updated_at"] < before][:limit]
+
+
+class FakeOAuth:
+    """Google's OAuth endpoints: ``answers`` are the token responses of the next exchanges (an
+    exception is raised); ``revoked`` the tokens revoked."""
+
+    def __init__(self) -> None:
+        self.answers: list[dict[str, Any] | Exception] = []
+        self.exchanged: list[dict[str, str]] = []
+        self.revoked: list[str] = []
+
+    def exchange_code(self, client_id: str, client_secret: str, code: str, verifier: str,
+                      redirect_uri: str) -> dict[str, Any]:
+        self.exchanged.append({"code": code, "verifier": verifier, "redirect_uri": redirect_uri})
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def revoke(self, token: str) -> bool:
+        self.revoked.append(token)
+        return True
+
+
+class FakeWatches:
+    """Drift repair's channels as a connection's life calls them: what was asked, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def activated(self, account_id: str, user_id: str) -> None:
+        self.calls.append(("activated", account_id, user_id))
+
+    def stop_forgotten(self, account_id: str, user_id: str, token_ref: str, record: ChannelRecord) -> None:
+        self.calls.append(("stop", account_id, user_id, token_ref, record.id))
+
+
 # -- each fake holds to its port (checked by mypy in `make lint`) ------------------------------------
 def _conforms() -> None:
     _: MappingStore = FakeStore()
@@ -589,3 +837,9 @@ def _conforms() -> None:
     _drift: DriftStore = FakeDriftStore()
     _snapshots: SnapshotStore = FakeSnapshotStore(FakeStore())
     _moves: MoveStore = FakeMoveStore(FakeStore())
+    _oauth: OAuthClient = FakeOAuth()
+    _vault: TokenVault = FakeVault()
+    _connections: ConnectionStore = FakeConnections(FakeStore())
+    _disconnects: DisconnectStore = FakeDisconnectStore(FakeConnections(FakeStore()), FakeDriftStore(),
+                                                        FakeSnapshotStore(FakeStore()), FakeMoveStore(FakeStore()))
+    _watches: Watches = FakeWatches()

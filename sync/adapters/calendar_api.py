@@ -31,13 +31,9 @@ from sync.kernel.errors import (
     Retryable,
     SyncTokenExpired,
 )
-from sync.kernel.model import SYNC_SOURCE, Connection
+from sync.kernel.model import SCOPES, SYNC_SOURCE, Connection
 from sync.kernel.ports import TokenVault
 
-SCOPES = (
-    "https://www.googleapis.com/auth/calendar.events",
-    "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
-)
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
 NO_ACCESS_REASONS = {"requiredAccessLevel", "forbidden", "notACalendarUser"}
 _CACHE_SIZE = 1024

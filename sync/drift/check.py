@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.apply import writes
-from sync.drift.compare import same_content, source_event_id, source_version
+from sync.drift.compare import same_content
 from sync.kernel import logs
 from sync.kernel import notification as notes
 from sync.kernel.errors import (
@@ -48,7 +48,7 @@ from sync.kernel.leases import Claim, Leases, Pass, Record, Take, held
 from sync.kernel.model import Connection, Mapping
 from sync.kernel.outcome import Outcome
 from sync.kernel.payload import parse_change
-from sync.kernel.planner import event_body
+from sync.kernel.planner import event_body, source_event_id, source_version
 from sync.kernel.ports import Calendars, CalendarSession, CheckState, DriftStore, MappingStore
 from sync.kernel.throttle import UserThrottle
 

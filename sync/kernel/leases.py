@@ -86,7 +86,12 @@ def utcnow() -> datetime:
 
 def held(lease: Lease | None, now: datetime) -> bool:
     """A lease that has not run out: its writer may still be writing."""
-    return lease is not None and lease.until > now
+    return lease is not None and held_until(lease.until, now)
+
+
+def held_until(until: datetime | None, now: datetime) -> bool:
+    """A lease that runs until ``until`` (None: no lease) has not run out."""
+    return until is not None and until > now
 
 
 def ours(mapping: Mapping | None, lease_id: str | None) -> bool:

@@ -18,6 +18,11 @@ DELETED = "event.deleted"
 CHANGE_TYPES = (CREATED, UPDATED, DELETED)
 
 SYNC_SOURCE = "evolutto"
+# The Google OAuth scopes the service asks for and uses, nothing more (docs/connections.md#the-browser-flow).
+SCOPES = (
+    "https://www.googleapis.com/auth/calendar.events",
+    "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
+)
 MESSAGE_SCHEMA = 1
 
 _RFC3339 = re.compile(

@@ -151,6 +151,20 @@ class ConnectionStore(Protocol):
         ...
 
 
+class OAuthClient(Protocol):
+    """Google's OAuth endpoints ($OAUTH_TOKEN_URI, $OAUTH_REVOKE_URI)."""
+
+    def exchange_code(self, client_id: str, client_secret: str, code: str, verifier: str,
+                      redirect_uri: str) -> dict[str, Any]:
+        """The token response; OAuthRefused when the provider refuses (bad code, wrong verifier),
+        Retryable when it could not be asked."""
+        ...
+
+    def revoke(self, token: str) -> bool:
+        """Revoke a grant; True when revoked now or already gone. Retryable when unsure."""
+        ...
+
+
 class OAuthStates(Protocol):
     def put_state(self, state_hash: str, doc: dict[str, Any]) -> None: ...
 
@@ -435,4 +449,76 @@ class CalendarMoves(Protocol):
 
     def start(self, account_id: str, user_id: str, source: str, destination: str) -> int:
         """Record the switch and publish its move jobs; how many events will move."""
+        ...
+
+
+# -- the disconnect (docs/connections.md#disconnect) --------------------------------------------------
+@dataclass(frozen=True)
+class Begun:
+    """What a disconnect's transition found: "started" (this call made it), "running" (a disconnect
+    is under way already), "disconnected" (nothing to do) or "never" (no such connection)."""
+
+    kind: str
+    record: Doc
+    channel: ChannelRecord | None = None
+
+
+@dataclass(frozen=True)
+class Removable:
+    """A mapping whose Google event is still to be removed; only what the delete needs."""
+
+    key: str  # the mapping's document id
+    google_event_id: str
+    calendar_id: str | None
+    may_exist: bool  # written, or an attempt of unknown outcome (else: nothing to delete)
+    lease_until: datetime | None  # a write that began before the disconnect holds it until then
+
+
+class DisconnectStore(Protocol):
+    """``disconnects/{account:user}``: the disconnect under way (its id, the grants to revoke, the
+    calendar and the channel, the phase, counts, the sequence of its job chain)."""
+
+    def get(self, account_id: str, user_id: str) -> Doc | None: ...
+
+    def begin(self, account_id: str, user_id: str, remove_events: bool, now: datetime) -> Begun:
+        """In one transaction: the connection refuses writes (``disconnecting``), its drift state
+        and calendar move are forgotten, and the disconnect's record is created."""
+        ...
+
+    def update(self, account_id: str, user_id: str, disconnect_id: str, fields: Doc) -> bool:
+        """Merge ``fields`` into the record if it is still this disconnect's."""
+        ...
+
+    def advance(self, account_id: str, user_id: str, disconnect_id: str, seq: int, to: int, now: datetime) -> bool:
+        """Hand the job chain from ``seq`` on to ``to``: True for the one job that may continue it."""
+        ...
+
+    def forget(self, record: Doc, deadline: Callable[[], bool], now: datetime) -> bool:
+        """Delete the mappings that need no removal and strip the others to their ids; delete the
+        user's snapshots. False when ``deadline()`` came first (call again to go on)."""
+        ...
+
+    def to_remove(self, account_id: str, user_id: str, limit: int) -> list[Removable]: ...
+
+    def settle(self, record: Doc, removed: list[str], failed: list[str], now: datetime,
+               dropped: list[str] | None = None) -> None:
+        """Their events are gone (``removed``), refused for good (``failed``), or were never there
+        (``dropped``): delete these mappings and count them, once."""
+        ...
+
+    def drop_mappings(self, record: Doc, now: datetime) -> int:
+        """Whatever mappings are left (their events could not be removed): deleted, counted as failed."""
+        ...
+
+    def pending_grant(self, account_id: str, user_id: str) -> str | None:
+        """A grant obtained by a connect flow begun during the disconnect (revoked with the rest)."""
+        ...
+
+    def finish(self, record: Doc, now: datetime) -> Doc | None:
+        """``disconnecting`` → ``disconnected``, the record deleted and ``connection.disconnected``
+        staged, in one transaction, exactly once; the final record (None if already finished)."""
+        ...
+
+    def stalled(self, before: datetime, limit: int = 100) -> list[Doc]:
+        """Disconnects that made no progress since ``before`` (their job chain was lost)."""
         ...

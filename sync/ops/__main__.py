@@ -57,16 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "import-connection":
-            from sync.ops.connections import import_connection
-
             token = args.refresh_token_file.read_text(encoding="utf-8")
             if not token.strip():
                 raise ValueError(f"{args.refresh_token_file} is empty")
-            result = import_connection(
-                bootstrap.store(), bootstrap.vault(), bootstrap.publisher(),
-                account_id=args.account_id, user_id=args.user_id, calendar_id=args.calendar_id,
-                refresh_token=token, google_email=args.google_email,
-            )
+            result = bootstrap.container().activation.import_grant(
+                args.account_id, args.user_id, args.calendar_id, token, google_email=args.google_email)
             print(json.dumps(result))
             return 0
         if args.command == "dead-letters":

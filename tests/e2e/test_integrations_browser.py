@@ -115,7 +115,7 @@ def policy_page(driver: webdriver.Chrome, lang: str) -> None:
     assert driver.find_element(By.TAG_NAME, "h1").text == ("Política de uso de dados" if lang == "pt-BR"
                                                            else "Data use policy")
     from sync.adapters.calendar_api import SCOPES
-    from sync.integrations.privacy import LIMITED_USE
+    from sync.web.privacy import LIMITED_USE
 
     page = driver.find_element(By.TAG_NAME, "main").text
     assert all(scope in page for scope in SCOPES)

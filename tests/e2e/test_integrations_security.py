@@ -8,7 +8,7 @@ import requests
 from google.cloud import firestore
 
 from sync.adapters.firestore.connections import OAUTH_STATES
-from sync.integrations.session import Session
+from sync.web.session import Session
 from tests.e2e.conftest import Browser, api_token
 
 

@@ -11,16 +11,16 @@ from datetime import datetime, timezone
 import pytest
 from google.cloud import firestore
 
+from sync.adapters.firestore.disconnects import FirestoreDisconnects as DisconnectStore
 from sync.adapters.firestore.drift import FirestoreDriftStore
 from sync.adapters.firestore.mappings import FirestoreMappings
 from sync.adapters.firestore.moves import FirestoreMoves
 from sync.adapters.firestore.snapshots import FirestoreSnapshots
 from sync.apply.service import SyncService
-from sync.disconnect.removal import Disconnects
-from sync.disconnect.store import DisconnectStore
+from sync.connections.removal import Removal
 from sync.kernel.model import Connection, ConnectionStatus, google_event_id
 from sync.kernel.payload import parse_change
-from tests.fakes import FakeCalendar
+from tests.fakes import FakeCalendar, FakeOAuth, FakeWatches
 from tests.helpers import connect, payload
 
 pytestmark = pytest.mark.integration
@@ -93,11 +93,11 @@ def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke
     assert calendar.entered.wait(30)  # claimed (leased) before the disconnect, not answered yet
 
     removals = disconnect_store(db)
-    revoked: list[str] = []
     vault = Vault()
     slept: list[float] = []
-    disconnects = Disconnects(removals, calendar, vault, revoked.append, stop_channel=lambda *args: None,
-                              sleep=slept.append, sweep_grace=0)
+    oauth = FakeOAuth()
+    revoked = oauth.revoked
+    disconnects = Removal(removals, calendar, vault, oauth, FakeWatches(), sleep=slept.append, sweep_grace=0)
     begun = removals.begin(a, u, True, datetime.now(timezone.utc))
     assert begun.kind == "started"
     try:
@@ -168,9 +168,9 @@ def test_a_write_that_lands_after_its_event_was_removed_is_removed_before_the_re
         service.apply(update)
     assert store.get_mappings(a, u, ["late"])["late"].google_uncertain  # …so its outcome is unknown
     removals = disconnect_store(db)
-    revoked: list[str] = []
-    disconnects = Disconnects(removals, calendar, Vault(), revoked.append, stop_channel=lambda *args: None,
-                              sweep_grace=0)
+    oauth = FakeOAuth()
+    revoked = oauth.revoked
+    disconnects = Removal(removals, calendar, Vault(), oauth, FakeWatches(), sweep_grace=0)
     begun = removals.begin(a, u, True, datetime.now(timezone.utc))
     assert disconnects.step(begun.record, seconds=30.0).finished
     assert calendar.live(CAL) == {} and revoked

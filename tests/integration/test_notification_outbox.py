@@ -128,10 +128,10 @@ def test_the_sweep_publishes_only_what_was_left_behind(db, world):
 
 def disconnect(db, publisher, account, removed=0, enabled=True):
     """A DELETE's transition, then (nothing to remove) its end, through the disconnect's store."""
+    from sync.adapters.firestore.disconnects import FirestoreDisconnects as DisconnectStore
     from sync.adapters.firestore.drift import FirestoreDriftStore
     from sync.adapters.firestore.moves import FirestoreMoves
     from sync.adapters.firestore.snapshots import FirestoreSnapshots
-    from sync.disconnect.store import DisconnectStore
 
     store = DisconnectStore(db, FirestoreDriftStore(db), FirestoreSnapshots(db), FirestoreMoves(db),
                             FirestoreOutbox(db, lambda: publisher, enabled=enabled))

@@ -238,7 +238,7 @@ def test_times_compare_as_instants_and_foreign_events_do_not_count():
     assert same_content(google, ours)
     assert not same_content({"start": {"dateTime": "2026-11-25T15:00:00-03:00",
                                        "timeZone": "America/Sao_Paulo"}}, ours)
-    from sync.drift.compare import source_event_id
+    from sync.kernel.planner import source_event_id
 
     copied = {"id": "abcdefghij", "extendedProperties": {"private": {
         "sync_source": "evolutto", "source_account_id": A, "source_user_id": U, "source_event_id": "ev-1"}}}

@@ -1,4 +1,4 @@
-"""Firestore for disconnects. Layout (beside the connections and their mappings)::
+"""The DisconnectStore port on Firestore. Layout (beside the connections and their mappings)::
 
     disconnects/{account:user}    the disconnect under way: its id, whether the events are removed, the
                                   grants to revoke (secret version references), the calendar and the
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +23,7 @@ from google.cloud.firestore_v1.field_path import FieldPath
 from sync.adapters.firestore.base import FirestoreBase, Outbox, batch_committer, retryable
 from sync.kernel import notification as notes
 from sync.kernel.model import ConnectionStatus, connection_key
-from sync.kernel.ports import ChannelRecord
+from sync.kernel.ports import Begun, Removable
 
 DISCONNECTS = "disconnects"
 FORGETTING, REMOVING = "forgetting", "removing"
@@ -37,22 +36,12 @@ _STRIPPED = {"applied": None, "parked": None, "parked_version": None, "has_parke
              "open_ended": False, "last_error": None, "error_at": None}
 
 
-@dataclass(frozen=True)
-class Begun:
-    """What ``begin`` found: "started" (this call made the transition), "running" (a disconnect is
-    under way already), "disconnected" (nothing to do) or "never" (no such connection)."""
-
-    kind: str
-    record: dict[str, Any]
-    channel: ChannelRecord | None = None
-
-
 def may_exist(mapping: dict[str, Any]) -> bool:
     """A Google event may exist for this mapping: written, or an attempt of unknown outcome."""
     return bool(mapping.get("google_exists") or mapping.get("google_uncertain") or mapping.get("lease_id"))
 
 
-class DisconnectStore(FirestoreBase):
+class FirestoreDisconnects(FirestoreBase):
     def __init__(self, client: firestore.Client, drift: Any, snapshots: Any, moves: Any,
                  outbox: Outbox | None = None) -> None:
         super().__init__(client, outbox)
@@ -186,10 +175,13 @@ class DisconnectStore(FirestoreBase):
         return True
 
     # -- 4. remove ------------------------------------------------------------------------------
-    def to_remove(self, account_id: str, user_id: str, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` mappings whose Google event is still to be removed (each with ``key``)."""
+    def to_remove(self, account_id: str, user_id: str, limit: int) -> list[Removable]:
+        """Up to ``limit`` mappings whose Google event is still to be removed."""
         docs = self._events(account_id, user_id).select(REMOVAL_FIELDS).limit(limit).stream()
-        return [{**(snap.to_dict() or {}), "key": snap.id} for snap in docs]
+        rows = [(snap.id, snap.to_dict() or {}) for snap in docs]
+        return [Removable(key, str(d.get("google_event_id") or ""), d.get("calendar_id"), may_exist(d),
+                          d["lease_until"] if d.get("lease_id") and isinstance(d.get("lease_until"), datetime)
+                          else None) for key, d in rows]
 
     def settle(self, record: dict[str, Any], removed: list[str], failed: list[str], now: datetime,
                dropped: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
-"""The steps of a disconnect after its transition (sync/disconnect/__init__.py): stop the channel,
-forget, remove the events (paced, fenced by leases), revoke, finish. Each call of ``step`` goes as
-far as its time allows and can be called again, by the request or by the next job of the chain:
-every part is safe to run twice."""
+"""The steps of a disconnect after its transition (sync/connections/disconnect.py): stop the
+channel, forget, remove the events (paced, fenced by the writers' leases), revoke, finish. Each
+call of ``step`` goes as far as its time allows and can be called again, by the request or by the
+next job of the chain: every part is safe to run twice. On ports only."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sync.disconnect.store import may_exist
-from sync.drift.compare import source_event_id
 from sync.kernel import logs
 from sync.kernel.errors import (
     AuthRevoked,
@@ -23,8 +21,19 @@ from sync.kernel.errors import (
     RateLimited,
     Retryable,
 )
+from sync.kernel.leases import held_until
 from sync.kernel.model import connection_key
-from sync.kernel.ports import ChannelRecord
+from sync.kernel.planner import source_event_id
+from sync.kernel.ports import (
+    Calendars,
+    CalendarSession,
+    ChannelRecord,
+    DisconnectStore,
+    OAuthClient,
+    TokenVault,
+    Watches,
+)
+from sync.kernel.throttle import UserThrottle
 
 INLINE_EVENTS = 50  # at most this many events are removed within the DELETE request (200, as before)
 SETTLE_EVERY = 10  # removals recorded per transaction
@@ -53,17 +62,16 @@ def removing_view(record: dict[str, Any]) -> dict[str, Any]:
             "state": "removing"}
 
 
-class Disconnects:
-    def __init__(self, store: Any, calendars: Any, vault: Any, revoke: Callable[[str], Any],
-                 stop_channel: Callable[[str, str, str, Any], None], throttle: Any = None,
-                 sweep_grace: float = SWEEP_GRACE,
+class Removal:
+    def __init__(self, store: DisconnectStore, calendars: Calendars, vault: TokenVault, oauth: OAuthClient,
+                 watches: Watches, throttle: UserThrottle | None = None, sweep_grace: float = SWEEP_GRACE,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = utcnow) -> None:
         self.store = store
-        self.calendars = calendars  # .session_for_ref(token ref) → a CalendarSession
+        self.calendars = calendars
         self.vault = vault
-        self.revoke = revoke  # a refresh token → revoked at the provider (Retryable when unsure)
-        self.stop_channel = stop_channel  # (account, user, token ref, ChannelRecord)
+        self.oauth = oauth  # revokes the grants at the provider (Retryable when unsure)
+        self.watches = watches  # stops the forgotten channel with the grant
         self.throttle = throttle
         self.sweep_grace = sweep_grace
         self.sleep = sleep
@@ -103,9 +111,9 @@ class Disconnects:
         if not channel or record.get("channel_stopped"):
             return record
         if refs:
-            self.stop_channel(record["account_id"], record["user_id"], refs[0],
-                              ChannelRecord(str(channel["id"]), str(channel.get("resource_id") or ""), "",
-                                            self.now()))
+            self.watches.stop_forgotten(record["account_id"], record["user_id"], refs[0],
+                                        ChannelRecord(str(channel["id"]), str(channel.get("resource_id") or ""), "",
+                                                      self.now()))
         self.store.update(record["account_id"], record["user_id"], record["disconnect_id"],
                           {"channel_stopped": True})
         return {**record, "channel_stopped": True}
@@ -116,7 +124,7 @@ class Disconnects:
         a, u = record["account_id"], record["user_id"]
         refs = record.get("token_refs") or []
         key = connection_key(a, u)
-        session = None
+        session: CalendarSession | None = None
         while True:
             if self.clock() >= deadline:
                 return Progress(False, record)
@@ -124,16 +132,15 @@ class Disconnects:
             if not rows:
                 return None
             now = self.now()
-            gone = [r["key"] for r in rows if not may_exist(r)]  # a delete in flight finished meanwhile
+            gone = [r.key for r in rows if not r.may_exist]  # a delete in flight finished meanwhile
             if gone:
                 self.store.settle(record, [], [], now, dropped=gone)
                 continue
             # A write that began before the transition holds its mapping until it has recorded what
             # it did (or its lease ran out: it is over by then): its event is removed after that.
-            ready = [r for r in rows if not (r.get("lease_id") and isinstance(r.get("lease_until"), datetime)
-                                             and r["lease_until"] > now)]
+            ready = [r for r in rows if not held_until(r.lease_until, now)]
             if not ready:
-                wait = min(r["lease_until"] for r in rows).timestamp() - now.timestamp() + 0.2
+                wait = min(r.lease_until for r in rows if r.lease_until).timestamp() - now.timestamp() + 0.2
                 if self.clock() + wait >= deadline:
                     return Progress(False, record)
                 self.sleep(wait)
@@ -150,14 +157,14 @@ class Disconnects:
                     if not self._turn(key, deadline):
                         break
                     try:
-                        session.delete(row.get("calendar_id") or record.get("calendar_id"),
-                                       row["google_event_id"], send_updates="none")  # mails nobody
+                        session.delete(row.calendar_id or record.get("calendar_id") or "",
+                                       row.google_event_id, send_updates="none")  # mails nobody
                     except CalendarNotFound:
                         pass  # already gone: removed all the same
                     except Permanent:
-                        failed.append(row["key"])
+                        failed.append(row.key)
                         continue
-                    removed.append(row["key"])
+                    removed.append(row.key)
             except RateLimited as exc:
                 if self.throttle is not None:
                     self.throttle.cool_down(key, exc.retry_after)
@@ -253,7 +260,7 @@ class Disconnects:
         pending = self.store.pending_grant(a, u)
         for ref in refs + ([pending] if pending and pending not in refs else []):
             try:
-                self.revoke(self.vault.read_refresh_token(ref))
+                self.oauth.revoke(self.vault.read_refresh_token(ref))
             except AuthRevoked:
                 pass  # the token is gone already
             self.vault.destroy(ref)

@@ -1,5 +1,5 @@
 """Everything the service keeps about a person, where, and for how long: the inventory the
-data-use policy page (``/privacy``, sync/integrations/privacy.py) is rendered from.
+data-use policy page (``/privacy``, sync/web/privacy.py) is rendered from.
 
 Durations come from the constants and settings the service runs with (TTLs in code, the
 deployment's Pub/Sub retention, the Calendar channel lifetime). Collection names are written
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sync.config import Settings
-from sync.integrations.session import LIFETIME_SECONDS
 from sync.snapshots.model import CATEGORIES
 from sync.snapshots.model import PURGE_AFTER as SNAPSHOT_PURGE_AFTER
+from sync.web.session import LIFETIME_SECONDS
 
 # sync/moves/service.py PURGE_AFTER (that module loads the Firestore client; the tests compare).
 MOVE_PURGE_AFTER = timedelta(days=8)
@@ -54,7 +54,7 @@ def _f(*names: str) -> frozenset[str]:
 
 
 def inventory(settings: Settings) -> tuple[Item, ...]:
-    from sync.integrations.app import STATE_SECONDS
+    from sync.connections.flow import STATE_SECONDS
 
     queue = settings.queue_retention_seconds
     return (

@@ -1,8 +1,8 @@
 """``GET /privacy``: the data-use policy of the Google Calendar integration, pt-BR and en.
 
 Rendered from what the service runs with: the scopes it asks Google for
-(sync/adapters/calendar_api.SCOPES), the inventory of what it stores and for how long
-(sync/integrations/stored_data.py, durations from code and settings). It is the page the OAuth
+(sync/kernel/model.SCOPES), the inventory of what it stores and for how long
+(sync/web/stored_data.py, durations from code and settings). It is the page the OAuth
 consent screen's "privacy policy" link points to (terraform output ``oauth_client_settings``),
 and every page of the connect flow links it. ``?lang=en`` / ``?lang=pt-BR`` override the
 browser's language.
@@ -16,10 +16,10 @@ from typing import Any
 
 from flask import Response
 
-from sync.adapters.calendar_api import SCOPES
 from sync.config import Settings
-from sync.integrations import pages
-from sync.integrations.stored_data import FIRESTORE, LOGGING, PUBSUB, SECRET_MANAGER, Item, shown
+from sync.kernel.model import SCOPES
+from sync.web import pages
+from sync.web.stored_data import FIRESTORE, LOGGING, PUBSUB, SECRET_MANAGER, Item, shown
 
 PATH = pages.PRIVACY_PATH
 USER_DATA_POLICY = "https://developers.google.com/terms/api-services-user-data-policy"
@@ -292,12 +292,10 @@ def _limited_use() -> str:
     return f'{_esc(before)}<a href="{USER_DATA_POLICY}">{name}</a>{_esc(after)}'
 
 
-def handle(request: Any, lang: str) -> Response:
-    from sync import bootstrap
-
+def handle(request: Any, settings: Settings, lang: str) -> Response:
     if request.method not in ("GET", "HEAD"):
         body, nonce = pages.message(lang, "method")
         return Response(body, status=405, headers={**pages.security_headers(nonce), "Allow": "GET, HEAD"})
     chosen = request.args.get("lang")
-    body, nonce = render(chosen if chosen in LANGS else lang, bootstrap.config())
+    body, nonce = render(chosen if chosen in LANGS else lang, settings)
     return Response(body, status=200, headers=pages.security_headers(nonce))
