@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from sync.config import Settings, settings
 
 if TYPE_CHECKING:
+    from sync.adapters.firestore.outbox import FirestoreOutbox
+    from sync.adapters.secrets import SecretManagerVault
     from sync.apply.service import SyncService
     from sync.connections.activate import Activation
     from sync.connections.disconnect import Disconnect
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from sync.kernel.ports import (
         Calendars,
         ConnectionStore,
+        DeadLetterSubscription,
         DisconnectStore,
         DriftStore,
         FlowSessions,
@@ -130,7 +133,7 @@ class Container:
         return new_client(self.settings.project)
 
     @lazy
-    def _outbox(self) -> Any:
+    def _outbox(self) -> FirestoreOutbox:
         """The notification outbox every store stages in (on when PLATFORM_WEBHOOK_URL is set)."""
         from sync.adapters.firestore.outbox import FirestoreOutbox
 
@@ -138,7 +141,7 @@ class Container:
         return FirestoreOutbox(self._firestore, lambda: self.notifications_publisher, enabled=enabled)
 
     @lazy
-    def _secret_manager(self) -> Any:
+    def _secret_manager(self) -> SecretManagerVault:
         from sync.adapters.secrets import secret_manager_vault
 
         s = self.settings
@@ -175,7 +178,7 @@ class Container:
 
     @lazy
     def outbox(self) -> NotificationOutbox:
-        return self._outbox  # type: ignore[no-any-return]
+        return self._outbox
 
     @lazy
     def connections(self) -> ConnectionStore:
@@ -201,7 +204,7 @@ class Container:
             from sync.adapters.secrets import FirestoreTokenVault
 
             return FirestoreTokenVault(self._firestore)
-        return self._secret_manager  # type: ignore[no-any-return]
+        return self._secret_manager
 
     @lazy
     def drift_store(self) -> DriftStore:
@@ -371,6 +374,22 @@ class Container:
                           throttle=self.throttle, sweep_grace=2 * s.calendar_timeout_seconds + 5)
         return Disconnect(self.disconnect_store, self.connections, self.calendars, removal, self.bulk_publisher)
 
+    # -- operations (python -m sync.ops) ---------------------------------------------------------------
+    def dead_letter_subscription(self, notifications: bool) -> DeadLetterSubscription:
+        """The inspection subscription of the changes' (or the notifications') dead-letter topic."""
+        from sync.adapters.dead_letters import PubSubDeadLetters
+
+        s = self.settings
+        name = s.notifications_dead_letter_subscription if notifications else s.dead_letter_subscription
+        return PubSubDeadLetters(s.project, name)
+
+    @staticmethod
+    def cloud_errors() -> tuple[type[BaseException], ...]:
+        """Google's auth and API errors (what the CLI says in one line)."""
+        from sync.adapters.dead_letters import cloud_errors
+
+        return cloud_errors()
+
     # -- the worker's jobs (sync/kernel/jobs.py): kind → its handler, built when the first comes --
     @lazy
     def jobs(self) -> Jobs:
@@ -424,50 +443,3 @@ def reset() -> None:
     with _lock:
         _container.clear()
         settings.cache_clear()
-
-
-# -- the getters every module used before the container; they go as each capability is injected --
-def config() -> Settings:
-    return container().settings
-
-
-def config_secrets() -> Secrets:
-    return container().secrets
-
-
-def publisher() -> Publisher:
-    return container().publisher
-
-
-def bulk_publisher() -> Publisher:
-    return container().bulk_publisher
-
-
-def notifications_publisher() -> Publisher:
-    return container().notifications_publisher
-
-
-def firestore_client() -> Any:
-    return container()._firestore
-
-
-def store() -> Any:
-    return container().mappings
-
-
-def integrations_store() -> Any:
-    return container().connections
-
-
-def vault() -> TokenVault:
-    return container().vault
-
-
-def calendars() -> Any:
-    return container().calendars
-
-
-def sync_service() -> SyncService:
-    return container().sync_service
-
-

@@ -522,3 +522,30 @@ class DisconnectStore(Protocol):
     def stalled(self, before: datetime, limit: int = 100) -> list[Doc]:
         """Disconnects that made no progress since ``before`` (their job chain was lost)."""
         ...
+
+
+# -- operations (docs/configuration.md#operations) ----------------------------------------------------
+@dataclass(frozen=True)
+class Received:
+    """A message pulled from a subscription (leased until acknowledged or handed back)."""
+
+    message_id: str
+    ack_id: str
+    publish_time: str
+    attributes: dict[str, str]
+    data: bytes
+    delivery_attempt: int
+
+
+class DeadLetterSubscription(Protocol):
+    """A dead-letter topic's inspection subscription."""
+
+    def pull(self, max_messages: int, timeout: float) -> list[Received]:
+        """Up to ``max_messages`` held messages; none when nothing came within ``timeout``."""
+        ...
+
+    def hand_back(self, ack_ids: Sequence[str]) -> None:
+        """Give them back at once, unconsumed."""
+        ...
+
+    def acknowledge(self, ack_ids: Sequence[str]) -> None: ...

@@ -16,8 +16,8 @@ from typing import Any
 import hcl2
 import pytest
 
-from sync.adapters.calendar_api import SCOPES
 from sync.config import Settings
+from sync.kernel.model import SCOPES
 from sync.web import privacy, stored_data
 from sync.web.privacy import LIMITED_USE, render
 from sync.web.stored_data import FIRESTORE, inventory, shown

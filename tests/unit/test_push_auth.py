@@ -173,7 +173,7 @@ def test_audience_and_service_account_go_together():
         Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p", "PUSH_AUDIENCE": AUDIENCE})
     with pytest.raises(ConfigError):
         Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p", "PUSH_SERVICE_ACCOUNT": PUSH_SA})
-    assert not Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).push_auth_enabled
+    assert not Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).push_audience  # the check is off
 
 
 def test_deliver_notification_checks_the_same_push_identity(world, certs, monkeypatch):
