@@ -17,7 +17,7 @@ class PlatformWebhook:
     def _http(self) -> requests.Session:
         if not hasattr(self._local, "session"):  # one pool per thread, reused across requests
             self._local.session = requests.Session()
-        return self._local.session  # type: ignore[no-any-return]
+        return self._local.session
 
     def post(self, body: bytes, headers: dict[str, str], timeout: float) -> int:
         try:

@@ -63,7 +63,7 @@ class OidcPushAuth:
         from google.oauth2 import id_token
 
         try:
-            return id_token.verify_token(token, self._certs_request(), audience=self.audience,  # type: ignore[arg-type,no-any-return]
+            return id_token.verify_token(token, self._certs_request(), audience=self.audience,  # type: ignore[arg-type]
                                          certs_url=self.certs_url, clock_skew_in_seconds=CLOCK_SKEW_SECONDS)
         except exceptions.TransportError:
             raise Retryable("push token certificates unavailable") from None

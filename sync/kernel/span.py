@@ -98,7 +98,7 @@ def _series(lines: tuple[str, ...], start: datetime, zone: ZoneInfo | None) -> o
         kind = head[0].upper()
         if kind in ("RRULE", "EXRULE"):
             rule = rrulestr(value, dtstart=start)
-            (rset.rrule if kind == "RRULE" else rset.exrule)(rule)  # type: ignore[arg-type]
+            (rset.rrule if kind == "RRULE" else rset.exrule)(rule)
             continue
         params = {k.upper(): v for k, _, v in (p.partition("=") for p in head[1:])}
         tz = ZoneInfo(params["TZID"]) if "TZID" in params else zone

@@ -43,7 +43,7 @@ class FirestoreOAuthStates:
             txn.delete(ref)
             return snap.to_dict()
 
-        return take(self.db.transaction())  # type: ignore[no-any-return]
+        return take(self.db.transaction())
 
 
 class FirestoreConnections(FirestoreBase):

@@ -70,7 +70,7 @@ class FirestoreFlowSessions:
             txn.update(ref, fields)
             return doc
 
-        return step(self.db.transaction())  # type: ignore[no-any-return]
+        return step(self.db.transaction())
 
 
 def _valid(doc: dict[str, Any] | None, account_id: str, user_id: str, state: str) -> bool:
