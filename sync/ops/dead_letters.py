@@ -1,4 +1,4 @@
-"""Dead letters: list, show and replay what ran out of delivery attempts (contract §6, §8). On
+"""Dead letters: list, show and replay what ran out of delivery attempts (docs/configuration.md#operations). On
 ports: the dead-letter topic's inspection subscription and the topic's publisher.
 
 Messages are read from ``$SYNC_TOPIC-dead-letter-inspect`` without being consumed (each pull
@@ -31,7 +31,7 @@ class DeadLetter:
     attributes: dict[str, str]
     data: bytes
     delivery_attempt: int
-    notification: bool = False  # from the notifications topic (CONTRACT §8)
+    notification: bool = False  # from the notifications topic (docs/notifications.md#delivery)
 
     @property
     def change(self) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Notifications (CONTRACT §8): the model, the worker's transitions on fakes, the deliverer."""
+"""Notifications (docs/notifications.md): the model, the worker's transitions on fakes, the deliverer."""
 
 import base64
 import json
