@@ -18,19 +18,15 @@ from typing import Any
 
 from sync.kernel.errors import Retryable
 from sync.kernel.model import ordering_key
-from sync.kernel.ports import DeadLetterSubscription, Publisher
+from sync.kernel.ports import DeadLetterSubscription, Publisher, Received
 
 PULL_BATCH = 100
 
 
 @dataclass(frozen=True)
-class DeadLetter:
-    message_id: str
-    ack_id: str
-    publish_time: str
-    attributes: dict[str, str]
-    data: bytes
-    delivery_attempt: int
+class DeadLetter(Received):
+    """A dead letter as pulled, read as the change or the notification it carries."""
+
     notification: bool = False  # from the notifications topic (docs/notifications.md#delivery)
 
     @property
