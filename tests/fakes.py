@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -71,8 +72,7 @@ class FakeStore:
             if mapping is not None:
                 self.mappings[(account_id, user_id, event_id)] = mapping
             if status is not None and conn is not None and not conn.gone:
-                self.connections[(account_id, user_id)] = Connection(
-                    conn.account_id, conn.user_id, status, conn.calendar_id, conn.token_ref, conn.google_email)
+                self.connections[(account_id, user_id)] = replace(conn, status=status)
             return result
 
     def get_mappings(self, account_id: str, user_id: str, event_ids: Sequence[str]) -> dict[str, Mapping]:
@@ -622,6 +622,7 @@ class FakeConnections:
         self.pending: dict[tuple[str, str], tuple[str, str]] = {}  # a new grant waiting for its calendar
         self.notifications: list[Any] = []
         self.figures: dict[tuple[str, str], dict[str, Any]] = {}
+        self.activations = 0
 
     def get_connection(self, account_id: str, user_id: str) -> Connection | None:
         return self.mappings.get_connection(account_id, user_id)
@@ -639,8 +640,9 @@ class FakeConnections:
         before = self.mappings.get_connection(account_id, user_id)
         if before is not None and before.status is ConnectionStatus.DISCONNECTING:
             raise DisconnectInProgress("a disconnect is under way")
+        self.activations += 1  # the store's stamp of this activation
         self.mappings.save_connection(Connection(account_id, user_id, ConnectionStatus.ACTIVE, calendar_id,
-                                                 token_ref, google_email))
+                                                 token_ref, google_email, activation=f"a{self.activations}"))
         self.pending.pop((account_id, user_id), None)
         self.notifications.append(notes.activated(account_id, user_id, google_email, calendar_id,
                                                   before.calendar_id if before else None,

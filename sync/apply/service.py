@@ -20,7 +20,7 @@ from typing import Any
 from sync.apply import writes
 from sync.kernel import notification as notes
 from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent, RateLimited, Retryable
-from sync.kernel.leases import Claim, Leases, Pass, Record, Take
+from sync.kernel.leases import Claim, Leases, Pass, Record, Take, still_activated
 from sync.kernel.model import Change, Connection, ConnectionStatus, Mapping, google_event_id
 from sync.kernel.outcome import Outcome
 from sync.kernel.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
@@ -165,17 +165,32 @@ class SyncService:
         # at once would each read the connection and try to flip it, and Firestore's locks turn
         # that into lock timeouts; one at a time, the first flips it and the rest only read.
         with self._park_locks[hash(change.connection_key) % len(self._park_locks)]:
-            self._park_locked(change, claim, status, reason)
+            parked = self._park_locked(change, claim, status, reason)
+        if not parked:
+            raise Retryable("connection activated again meanwhile: written with its new grant on redelivery")
 
-    def _park_locked(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str) -> None:
+    def _park_locked(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str) -> bool:
+        """Park the change and flip the connection, in the transaction that records it; False
+        (nothing parked, nothing flipped, the lease cleared) when the connection was activated
+        again since the claim read it. The activation resumes the changes parked before it, and
+        it may already have looked: a change parked now would never be resumed, and the new
+        grant's connection would be flipped by what the old grant answered. Every interleaving
+        is one of two: this transaction reads the connection before the activation commits (the
+        change is parked before it, so its resume finds it), or after (the stamps differ)."""
         now = self.clock()
+        reactivated = False
 
         def record(conn: Connection | None, mapping: Mapping | None) -> Record:
             """The change kept on its mapping (even when our lease ran out meanwhile: the newest
             parked version wins), and the connection's new status."""
+            nonlocal reactivated
+            reactivated = False
             if conn is None or conn.gone:
                 # Disconnected while this change was in flight: nothing to park, no status to flip.
                 return mapping, None, ()
+            if not still_activated(claim, conn):
+                reactivated = True
+                return mapping, None, ()  # stored as it is (our lease cleared by finish)
             # Only the transaction that changes the status announces it: one notification per
             # transition, however many changes meet the revoked grant (CONTRACT §8).
             assert claim.lease_id is not None
@@ -192,9 +207,13 @@ class SyncService:
             ), status, flipped
 
         def lost(conn: Connection | None, mapping: Mapping | None) -> Record:
-            return (None, None, ()) if conn is None or conn.gone else record(conn, mapping)
+            if conn is None or conn.gone:
+                return None, None, ()
+            parked = record(conn, mapping)
+            return (None, None, ()) if reactivated else parked
 
         self.leases.finish(claim, record, when_lost=lost)
+        return not reactivated
 
 
 def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, change: Change,

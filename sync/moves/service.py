@@ -124,8 +124,9 @@ class Moves:
             # False: deleted by hand in the source, or the source is gone: the next change re-creates it.
             exists = move_event(service.calendars.session(conn), origin, mapping.google_event_id, destination)
         except AuthRevoked:
-            service.leases.release(claim, status=ConnectionStatus.NEEDS_REAUTH)
-            return "revoked"
+            if service.leases.release(claim, status=ConnectionStatus.NEEDS_REAUTH):
+                return "revoked"
+            return "later"  # reconnected since the claim: moved with the new grant when the chunk comes back
         except Retryable as exc:
             if throttle is not None and exc.retry_after is not None:
                 throttle.cool_down(conn.key, exc.retry_after)
