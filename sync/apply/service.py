@@ -76,9 +76,11 @@ class SyncService:
         session = None
         try:
             session = self.calendars.session(claim.connection)
+            # Our last recorded write's etag: every update and delete is made over it (writes.py).
+            last = claim.found.etag if claim.found is not None else None
             if claim.value.move_from:
-                writes.move_event(session, claim.value.move_from, gid, calendar_id)
-            name, calls, etag = self._write(session, action, calendar_id, gid, change)
+                last = writes.move_event(session, claim.value.move_from, gid, calendar_id)[1]
+            name, calls, etag = self._write(session, action, calendar_id, gid, change, last)
             calls += 1 if claim.value.move_from else 0
         except AuthRevoked as exc:
             self._park(change, claim, ConnectionStatus.NEEDS_REAUTH, str(exc))
@@ -117,15 +119,17 @@ class SyncService:
             raise Retryable("throttled", retry_after=wait)
 
     def _write(
-        self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change
+        self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change,
+        last: str | None,
     ) -> tuple[str, int, str | None]:
-        """One Calendar call in the steady state; the fallbacks add one more. Returns the outcome,
-        the calls made and the etag Calendar gave the event (None for a delete)."""
+        """One Calendar call in the steady state; the fallbacks add more. Returns the outcome,
+        the calls made and the etag Calendar gave the event (None for a delete). ``last``: the
+        etag of our last write of the event, the condition of an update or delete."""
         if action is Action.DELETE:
-            return writes.delete(session, calendar_id, gid)
+            return writes.delete(session, calendar_id, gid, last)
         body = event_body(change, gid)
         if action is Action.UPDATE:
-            return writes.update(session, calendar_id, gid, body)
+            return writes.update(session, calendar_id, gid, body, last)
         return writes.insert(session, calendar_id, gid, body)
 
     def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
