@@ -56,7 +56,8 @@ The test API (``State`` methods, the same behind ``/_admin`` routes for other pr
 hand edits                                  ``PATCH|DELETE /_admin/calendars/{cal}/events/{id}?sendUpdates=all``
 ==========================================  ===============================================================
 
-``calls`` (``/_admin/stats``) also counts ``mails.sent`` and ``rejected_usage_limit``.
+``calls`` (``/_admin/stats``) also counts ``mails.sent``, ``rejected_usage_limit`` and
+``rejected_precondition`` (a 412 to ``If-Match``).
 
 Run it alone with ``python -m local.standin --port 8089``.
 """
@@ -662,8 +663,11 @@ class StandIn:
             if method == "get":
                 self.state.meet.read(calendar, eid)  # settles its conference in place when due
                 return _json(current)
+            # Checked when the write is applied (after any injected delay), as Google checks a
+            # request it received even when its client has stopped waiting for the answer.
             if_match = request.headers.get("If-Match")
             if if_match and if_match != current["etag"]:
+                self.state.calls["rejected_precondition"] += 1
                 raise ApiError(412, "conditionNotMet", "Precondition Failed")
             if method == "delete":
                 if current["status"] == "cancelled":

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,6 +18,7 @@ from sync.kernel.errors import (
     CalendarNotFound,
     CalendarUnavailable,
     ConfigError,
+    EtagMismatch,
     PageRefused,
     PagesChanged,
     Permanent,
@@ -89,8 +91,7 @@ class FakeStore:
             if mapping is not None:
                 self.mappings[(account_id, user_id, event_id)] = mapping
             if status is not None and conn is not None and not conn.gone:
-                self.connections[(account_id, user_id)] = Connection(
-                    conn.account_id, conn.user_id, status, conn.calendar_id, conn.token_ref, conn.google_email)
+                self.connections[(account_id, user_id)] = replace(conn, status=status)
         if self.outbox is not None and self.outbox.publish(staged):  # after the commit
             raise Retryable("notification outbox: publish failed")  # the message's redelivery flushes it
         return result
@@ -126,6 +127,11 @@ class FakeCalendar:
         self.expired = False  # the next listing with a sync token answers 410
         self.channels: dict[str, dict[str, Any]] = {}  # open push channels by id
         self.calendar_list: dict[str, dict[str, Any]] = {}  # calendarList entries by id (writable ones)
+        # The next call of each method named here is abandoned by its client (a timeout: Retryable
+        # to the caller) yet applied by Calendar later, when land_abandoned() says so, its If-Match
+        # checked then, as Google does with a request it received.
+        self.abandon: list[str] = []
+        self.abandoned: list[Callable[[], object]] = []
 
     def session(self, connection: Connection) -> FakeCalendar:
         if self.revoked:
@@ -150,6 +156,36 @@ class FakeCalendar:
         self.etags += 1
         return f'"{self.etags}"'
 
+    def _abandoned(self, name: str, land: Callable[[], object]) -> None:
+        if name in self.abandon:
+            self.abandon.remove(name)
+            self.abandoned.append(land)
+            raise Retryable("calendar transport: TimeoutError")
+
+    def land_abandoned(self) -> list[str]:
+        """Apply the abandoned writes now, in order; what each did ("landed", or the error's name)."""
+        out = []
+        with self.lock:
+            while self.abandoned:
+                try:
+                    self.abandoned.pop(0)()
+                    out.append("landed")
+                except Exception as exc:  # noqa: BLE001 - what Calendar answered nobody
+                    out.append(type(exc).__name__)
+        return out
+
+    def _precondition(self, current: dict[str, Any], if_match: str | None) -> None:
+        if if_match is not None and if_match != current["etag"]:
+            raise EtagMismatch("calendar 412 precondition failed")
+
+    def get(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        with self.lock:
+            self._call("get")
+            current = self.events.get((calendar_id, event_id))
+            if current is None:
+                raise CalendarNotFound(404)
+            return copy.deepcopy(current)
+
     def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
         with self.lock:
             self._call("insert")
@@ -161,29 +197,42 @@ class FakeCalendar:
                 raise self.faults_after.pop(0)  # the write landed, the answer did not
             return str(self.events[(calendar_id, body["id"])]["etag"])
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> str | None:
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None) -> str | None:
         with self.lock:
             self._call("update")
-            if (calendar_id, event_id) not in self.events:
-                raise CalendarNotFound(404)
-            self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag(),
-                                                     "status": body.get("status", "confirmed")}
-            self._bump((calendar_id, event_id))
-            return str(self.events[(calendar_id, event_id)]["etag"])
+            body = copy.deepcopy(body)
+            self._abandoned("update", lambda: self._update(calendar_id, event_id, body, if_match))
+            return self._update(calendar_id, event_id, body, if_match)
 
-    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None) -> None:
+    def _update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None) -> str:
+        current = self.events.get((calendar_id, event_id))
+        if current is None:
+            raise CalendarNotFound(404)
+        self._precondition(current, if_match)
+        self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag(),
+                                                 "status": body.get("status", "confirmed")}
+        self._bump((calendar_id, event_id))
+        return str(self.events[(calendar_id, event_id)]["etag"])
+
+    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
+               if_match: str | None = None) -> None:
         with self.lock:
             self._call("delete" if send_updates is None else f"delete:{send_updates}")
-            current = self.events.get((calendar_id, event_id))
-            if current is None:
-                raise CalendarNotFound(404)
-            if current["status"] == "cancelled":
-                raise CalendarNotFound(410)
-            current["status"] = "cancelled"
-            current["etag"] = self._etag()
-            self._bump((calendar_id, event_id))
+            self._abandoned("delete", lambda: self._delete(calendar_id, event_id, if_match))
+            self._delete(calendar_id, event_id, if_match)
 
-    def move(self, calendar_id: str, event_id: str, destination: str) -> None:
+    def _delete(self, calendar_id: str, event_id: str, if_match: str | None) -> None:
+        current = self.events.get((calendar_id, event_id))
+        if current is None:
+            raise CalendarNotFound(404)
+        self._precondition(current, if_match)
+        if current["status"] == "cancelled":
+            raise CalendarNotFound(410)
+        current["status"] = "cancelled"
+        current["etag"] = self._etag()
+        self._bump((calendar_id, event_id))
+
+    def move(self, calendar_id: str, event_id: str, destination: str) -> str | None:
         with self.lock:
             self._call("move")
             current = self.events.get((calendar_id, event_id))
@@ -191,8 +240,9 @@ class FakeCalendar:
                 raise CalendarNotFound(404)
             if (destination, event_id) in self.events:
                 raise CalendarConflict("409")
-            self.events[(destination, event_id)] = self.events.pop((calendar_id, event_id))
+            self.events[(destination, event_id)] = {**self.events.pop((calendar_id, event_id)), "etag": self._etag()}
             self._bump((destination, event_id))
+            return str(self.events[(destination, event_id)]["etag"])
 
     def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:
         with self.lock:
@@ -768,6 +818,7 @@ class FakeConnections:
         self.pending: dict[tuple[str, str], tuple[str, str]] = {}  # a new grant waiting for its calendar
         self.notifications: list[Any] = []
         self.figures: dict[tuple[str, str], dict[str, Any]] = {}
+        self.activations = 0
 
     def get_connection(self, account_id: str, user_id: str) -> Connection | None:
         return self.mappings.get_connection(account_id, user_id)
@@ -785,8 +836,9 @@ class FakeConnections:
         before = self.mappings.get_connection(account_id, user_id)
         if before is not None and before.status is ConnectionStatus.DISCONNECTING:
             raise DisconnectInProgress("a disconnect is under way")
+        self.activations += 1  # the store's stamp of this activation
         self.mappings.save_connection(Connection(account_id, user_id, ConnectionStatus.ACTIVE, calendar_id,
-                                                 token_ref, google_email))
+                                                 token_ref, google_email, activation=f"a{self.activations}"))
         self.pending.pop((account_id, user_id), None)
         self.notifications.append(notes.activated(account_id, user_id, google_email, calendar_id,
                                                   before.calendar_id if before else None,

@@ -26,6 +26,7 @@ from sync.kernel.errors import (
     CalendarConflict,
     CalendarNotFound,
     CalendarUnavailable,
+    EtagMismatch,
     Permanent,
     RateLimited,
     Retryable,
@@ -77,7 +78,7 @@ def translate_http_error(err: HttpError) -> Exception:
     if status == 403 and reason in NO_ACCESS_REASONS:
         return CalendarUnavailable(f"calendar {status} {reason}")
     if status == 412:
-        return Retryable("calendar 412 precondition failed")
+        return EtagMismatch("calendar 412 precondition failed")
     return Permanent(f"calendar {status} {reason}".strip())
 
 
@@ -114,6 +115,13 @@ class _LRU:
 def _etag(response: Any) -> str | None:
     etag = response.get("etag") if isinstance(response, dict) else None
     return etag if isinstance(etag, str) else None
+
+
+def _conditional(request: Any, if_match: str | None) -> Any:
+    """The request made only over the event's version ``if_match`` (Calendar answers 412 else)."""
+    if if_match is not None:
+        request.headers["If-Match"] = if_match
+    return request
 
 
 class GoogleCalendars:
@@ -179,20 +187,26 @@ class GoogleCalendarSession:
         except CalendarNotFound as err:
             raise CalendarUnavailable("calendar not found") from err
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> str | None:
+    def get(self, calendar_id: str, event_id: str) -> dict[str, Any]:
         events = self.owner.service.events()
-        return _etag(self._execute(events.update(calendarId=calendar_id, eventId=event_id, body=body,
-                                                 sendUpdates=self.owner.send_updates)))
+        return dict(self._execute(events.get(calendarId=calendar_id, eventId=event_id, fields="id,etag,status")))
 
-    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None) -> None:
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None) -> str | None:
         events = self.owner.service.events()
-        self._execute(events.delete(calendarId=calendar_id, eventId=event_id,
-                                    sendUpdates=send_updates or self.owner.send_updates))
+        request = events.update(calendarId=calendar_id, eventId=event_id, body=body,
+                                sendUpdates=self.owner.send_updates)
+        return _etag(self._execute(_conditional(request, if_match)))
 
-    def move(self, calendar_id: str, event_id: str, destination: str) -> None:
+    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
+               if_match: str | None = None) -> None:
         events = self.owner.service.events()
-        self._execute(events.move(calendarId=calendar_id, eventId=event_id, destination=destination,
-                                  sendUpdates=self.owner.send_updates))
+        self._execute(_conditional(events.delete(calendarId=calendar_id, eventId=event_id,
+                                                 sendUpdates=send_updates or self.owner.send_updates), if_match))
+
+    def move(self, calendar_id: str, event_id: str, destination: str) -> str | None:
+        events = self.owner.service.events()
+        return _etag(self._execute(events.move(calendarId=calendar_id, eventId=event_id, destination=destination,
+                                               sendUpdates=self.owner.send_updates)))
 
     # -- drift repair (docs/drift.md) ---------------------------------------------------------
     def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:

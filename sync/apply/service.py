@@ -20,7 +20,7 @@ from typing import Any
 from sync.apply import writes
 from sync.kernel import notification as notes
 from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent, RateLimited, Retryable
-from sync.kernel.leases import Claim, Leases, Pass, Record, Take
+from sync.kernel.leases import Claim, Leases, Pass, Record, Take, still_activated
 from sync.kernel.model import Change, Connection, ConnectionStatus, Mapping, google_event_id
 from sync.kernel.outcome import Outcome
 from sync.kernel.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
@@ -76,9 +76,11 @@ class SyncService:
         session = None
         try:
             session = self.calendars.session(claim.connection)
+            # Our last recorded write's etag: every update and delete is made over it (writes.py).
+            last = claim.found.etag if claim.found is not None else None
             if claim.value.move_from:
-                writes.move_event(session, claim.value.move_from, gid, calendar_id)
-            name, calls, etag = self._write(session, action, calendar_id, gid, change)
+                last = writes.move_event(session, claim.value.move_from, gid, calendar_id)[1]
+            name, calls, etag = self._write(session, action, calendar_id, gid, change, last)
             calls += 1 if claim.value.move_from else 0
         except AuthRevoked as exc:
             self._park(change, claim, ConnectionStatus.NEEDS_REAUTH, str(exc))
@@ -117,15 +119,17 @@ class SyncService:
             raise Retryable("throttled", retry_after=wait)
 
     def _write(
-        self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change
+        self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change,
+        last: str | None,
     ) -> tuple[str, int, str | None]:
-        """One Calendar call in the steady state; the fallbacks add one more. Returns the outcome,
-        the calls made and the etag Calendar gave the event (None for a delete)."""
+        """One Calendar call in the steady state; the fallbacks add more. Returns the outcome,
+        the calls made and the etag Calendar gave the event (None for a delete). ``last``: the
+        etag of our last write of the event, the condition of an update or delete."""
         if action is Action.DELETE:
-            return writes.delete(session, calendar_id, gid)
+            return writes.delete(session, calendar_id, gid, last)
         body = event_body(change, gid)
         if action is Action.UPDATE:
-            return writes.update(session, calendar_id, gid, body)
+            return writes.update(session, calendar_id, gid, body, last)
         return writes.insert(session, calendar_id, gid, body)
 
     def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
@@ -165,17 +169,32 @@ class SyncService:
         # at once would each read the connection and try to flip it, and Firestore's locks turn
         # that into lock timeouts; one at a time, the first flips it and the rest only read.
         with self._park_locks[hash(change.connection_key) % len(self._park_locks)]:
-            self._park_locked(change, claim, status, reason)
+            parked = self._park_locked(change, claim, status, reason)
+        if not parked:
+            raise Retryable("connection activated again meanwhile: written with its new grant on redelivery")
 
-    def _park_locked(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str) -> None:
+    def _park_locked(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str) -> bool:
+        """Park the change and flip the connection, in the transaction that records it; False
+        (nothing parked, nothing flipped, the lease cleared) when the connection was activated
+        again since the claim read it. The activation resumes the changes parked before it, and
+        it may already have looked: a change parked now would never be resumed, and the new
+        grant's connection would be flipped by what the old grant answered. Every interleaving
+        is one of two: this transaction reads the connection before the activation commits (the
+        change is parked before it, so its resume finds it), or after (the stamps differ)."""
         now = self.clock()
+        reactivated = False
 
         def record(conn: Connection | None, mapping: Mapping | None) -> Record:
             """The change kept on its mapping (even when our lease ran out meanwhile: the newest
             parked version wins), and the connection's new status."""
+            nonlocal reactivated
+            reactivated = False
             if conn is None or conn.gone:
                 # Disconnected while this change was in flight: nothing to park, no status to flip.
                 return mapping, None, ()
+            if not still_activated(claim, conn):
+                reactivated = True
+                return mapping, None, ()  # stored as it is (our lease cleared by finish)
             # Only the transaction that changes the status announces it: one notification per
             # transition, however many changes meet the revoked grant (docs/notifications.md#body).
             assert claim.lease_id is not None
@@ -192,9 +211,13 @@ class SyncService:
             ), status, flipped
 
         def lost(conn: Connection | None, mapping: Mapping | None) -> Record:
-            return (None, None, ()) if conn is None or conn.gone else record(conn, mapping)
+            if conn is None or conn.gone:
+                return None, None, ()
+            parked = record(conn, mapping)
+            return (None, None, ()) if reactivated else parked
 
         self.leases.finish(claim, record, when_lost=lost)
+        return not reactivated
 
 
 def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, change: Change,

@@ -1,52 +1,97 @@
 """The Calendar writes every writer of an event shares, on the CalendarSession port: one call in
-the steady state, and the fallback that makes it idempotent (deterministic ids)."""
+the steady state, and the fallbacks that make it idempotent (deterministic ids) and safe against
+our own abandoned writes.
+
+A write whose answer never came (a timeout) may still be applied by Calendar later, after a newer
+write of the same event: an older version would then overwrite the newer one, or bring back an
+event deleted since. So every update and delete is conditional (``If-Match``) on the etag of our
+last recorded write: an abandoned write is conditioned on an etag that the newer write replaced,
+and fails with 412 instead of landing. When the event's etag is not the one we recorded (our
+abandoned write landed, someone edited the event, an attendee answered) the writer reads it and
+writes over what is there now, still conditionally. Inserts need no condition: a taken id is a 409.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sync.kernel.errors import CalendarConflict, CalendarNotFound, CalendarUnavailable
+from sync.kernel.errors import CalendarConflict, CalendarNotFound, CalendarUnavailable, EtagMismatch
 from sync.kernel.ports import CalendarSession
+
+ATTEMPTS = 2  # conditional writes per call: over the recorded etag, then over the one read
 
 
 def insert(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any]) -> tuple[str, int, str | None]:
     """Create the event: ("created", 1 call, etag); its id taken already (a redelivery, or an event
-    cancelled by hand) → an update brings it back: ("restored", 2, etag)."""
+    cancelled by hand) → an update over what is there brings it back: ("restored", 3, etag)."""
     try:
         return "created", 1, session.insert(calendar_id, body)
     except CalendarConflict:
-        return "restored", 2, session.update(calendar_id, gid, body)
+        _, calls, etag = update(session, calendar_id, gid, body, None)
+        return "restored", 1 + calls, etag
 
 
-def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any]) -> tuple[str, int, str | None]:
-    """Replace the event: ("updated", 1, etag); gone for good (404/410) → created again with the
-    same id: ("recreated", 2, etag)."""
+def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any],
+           etag: str | None) -> tuple[str, int, str | None]:
+    """Replace the event over ``etag`` (our last write's; None: unknown, read first): ("updated",
+    1, new etag); changed since → read, replace over what is there: ("updated", 3, new etag);
+    gone for good (404/410) → created again with the same id: ("recreated", +1, etag).
+    EtagMismatch (retryable) when it changes under every attempt."""
+    calls = 0
+    for _ in range(ATTEMPTS):
+        try:
+            if etag is None:
+                calls += 1
+                etag = current_etag(session, calendar_id, gid)
+            calls += 1
+            return "updated", calls, session.update(calendar_id, gid, body, if_match=etag)
+        except CalendarNotFound:
+            return "recreated", calls + 1, session.insert(calendar_id, body)
+        except EtagMismatch:
+            etag = None  # not the event we last wrote: read it, write over what is there now
+    raise EtagMismatch("calendar 412: the event kept changing under the write")
+
+
+def delete(session: CalendarSession, calendar_id: str, gid: str, etag: str | None) -> tuple[str, int, None]:
+    """Delete the event over ``etag`` as ``update`` does: ("deleted", calls); already gone
+    (404/410, or cancelled when read): ("deleted_already", calls)."""
+    calls = 0
+    for _ in range(ATTEMPTS):
+        try:
+            if etag is None:
+                calls += 1
+                event = session.get(calendar_id, gid)
+                if event.get("status") == "cancelled":
+                    return "deleted_already", calls, None
+                etag = str(event.get("etag") or "") or None
+            calls += 1
+            session.delete(calendar_id, gid, if_match=etag)
+        except CalendarNotFound:
+            return "deleted_already", calls, None
+        except EtagMismatch:
+            etag = None
+            continue
+        return "deleted", calls, None
+    raise EtagMismatch("calendar 412: the event kept changing under the delete")
+
+
+def current_etag(session: CalendarSession, calendar_id: str, gid: str) -> str | None:
+    """The event's etag as Calendar has it now (CalendarNotFound when there is none)."""
+    return str(session.get(calendar_id, gid).get("etag") or "") or None
+
+
+def move_event(session: CalendarSession, source: str, gid: str, destination: str) -> tuple[bool, str | None]:
+    """Bring an event over from the calendar it lives in (a calendar switch), same id. (True, its
+    etag) when it is now in ``destination``: moved, or already there (the copy left behind is
+    dropped; etag None: not known); (False, None) when it is gone from ``source`` or ``source``
+    itself is gone, so the next write re-creates it."""
     try:
-        return "updated", 1, session.update(calendar_id, gid, body)
-    except CalendarNotFound:
-        return "recreated", 2, session.insert(calendar_id, body)
-
-
-def delete(session: CalendarSession, calendar_id: str, gid: str) -> tuple[str, int, None]:
-    """Delete the event: ("deleted", 1); already gone (404/410): ("deleted_already", 1)."""
-    try:
-        session.delete(calendar_id, gid)
-    except CalendarNotFound:
-        return "deleted_already", 1, None
-    return "deleted", 1, None
-
-
-def move_event(session: CalendarSession, source: str, gid: str, destination: str) -> bool:
-    """Bring an event over from the calendar it lives in (a calendar switch), same id. True when it
-    is now in ``destination`` (moved, or already there: the copy left behind is dropped); False
-    when it is gone from ``source`` or ``source`` itself is gone, so the next write re-creates it."""
-    try:
-        session.move(source, gid, destination)
+        return True, session.move(source, gid, destination)
     except CalendarConflict:
         try:
             session.delete(source, gid)
         except (CalendarNotFound, CalendarUnavailable):
             pass
     except (CalendarNotFound, CalendarUnavailable):
-        return False
-    return True
+        return False, None
+    return True, None

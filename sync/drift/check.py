@@ -180,7 +180,7 @@ class DriftCheck:
         if self.policy == "report":
             seen = str(event.get("etag") or "")
             return self._settle(conn, mapping, seen, (kind, False, seen), "reported")
-        return self._restore(session, conn, mapping, body, kind, result)
+        return self._restore(session, conn, mapping, body, kind, str(event.get("etag") or "") or None, result)
 
     @staticmethod
     def _body(mapping: Mapping) -> dict[str, Any] | None:
@@ -223,7 +223,7 @@ class DriftCheck:
         return outcome
 
     def _restore(self, session: CalendarSession, conn: Connection, mapping: Mapping, body: dict[str, Any],
-                 kind: str, result: _Tally) -> str:
+                 kind: str, listed_etag: str | None, result: _Tally) -> str:
         assert conn.calendar_id is not None
 
         def judge(c: Connection | None, m: Mapping | None, now: datetime) -> Take[None] | Pass[None]:
@@ -239,7 +239,8 @@ class DriftCheck:
             return "raced"
         try:
             self._pace(conn)
-            _, calls, etag = writes.update(session, conn.calendar_id, mapping.google_event_id, body)
+            # Over the etag listed: a write of ours abandoned earlier cannot land over the restore.
+            _, calls, etag = writes.update(session, conn.calendar_id, mapping.google_event_id, body, listed_etag)
             result.calendar_calls += calls  # a 404/410 (purged for good): the same id again
         except RateLimited as exc:
             result.calendar_calls += 1

@@ -76,6 +76,12 @@ class CalendarConflict(SyncError):
     """Calendar answered 409: the event id is already taken (possibly by a cancelled event)."""
 
 
+class EtagMismatch(Retryable):
+    """Calendar answered 412 to a write made with ``If-Match``: the event changed since the etag
+    the write was conditioned on (a write abandoned after a timeout that landed anyway, an edit
+    by hand, an attendee's answer). Retryable when it reaches the queue."""
+
+
 class DisconnectInProgress(SyncError):
     """The connection is being disconnected (its events being removed): it cannot be connected
     again until that is done (a few minutes at most)."""

@@ -94,6 +94,13 @@ def held_until(until: datetime | None, now: datetime) -> bool:
     return until is not None and until > now
 
 
+def still_activated(claim: Claim[T], conn: Connection | None) -> bool:
+    """The connection is in the activation the claim read: no reconnect since. A writer's verdict
+    on the grant or calendar (revoked, gone) stands only then: after a reconnect, the activation's
+    resume of parked changes may already have run, so nothing may be parked or flipped on it."""
+    return claim.connection is not None and claim.connection.same_activation(conn)
+
+
 def ours(mapping: Mapping | None, lease_id: str | None) -> bool:
     return mapping is not None and mapping.lease is not None and lease_id is not None \
         and mapping.lease.id == lease_id
@@ -141,17 +148,21 @@ class Leases:
 
         return self.store.update_event(claim.account_id, claim.user_id, claim.event_id, work)
 
-    def release(self, claim: Claim[T], attempted: bool = False, status: ConnectionStatus | None = None) -> None:
+    def release(self, claim: Claim[T], attempted: bool = False, status: ConnectionStatus | None = None) -> bool:
         """One transaction: give the event back after a failure, while the lease is ``claim``'s.
         ``attempted``: Calendar was called, so its outcome is unknown (the mapping says so).
-        ``status``: the connection's new status (the grant turned out revoked), set either way."""
+        ``status``: the connection's new status (the grant turned out revoked), set either way,
+        unless the connection was activated again since the claim read it (reconnected: the
+        status is about a grant or calendar no longer in use). Returns False in that case."""
 
         def work(conn: Connection | None, mapping: Mapping | None) -> tuple[
-                None, Mapping | None, ConnectionStatus | None]:
+                bool, Mapping | None, ConnectionStatus | None]:
+            current = still_activated(claim, conn)
+            flip = status if current else None
             if not ours(mapping, claim.lease_id):
-                return None, None, status
+                return current, None, flip
             assert mapping is not None
-            return None, replace(mapping, lease=None,
-                                 google_uncertain=mapping.google_uncertain or attempted), status
+            return current, replace(mapping, lease=None,
+                                    google_uncertain=mapping.google_uncertain or attempted), flip
 
-        self.store.update_event(claim.account_id, claim.user_id, claim.event_id, work)
+        return self.store.update_event(claim.account_id, claim.user_id, claim.event_id, work)

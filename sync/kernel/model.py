@@ -288,6 +288,11 @@ class Connection:
     calendar_id: str | None = None
     token_ref: str | None = None
     google_email: str | None = None
+    # Which activation this is (the store's stamp of the last connect or import): a writer that
+    # read one activation and finds another when it records has met a reconnect in between, and
+    # what it learned (a revoked grant, a calendar gone) is about a grant or calendar no longer
+    # in use.
+    activation: str | None = None
 
     @property
     def key(self) -> str:
@@ -296,6 +301,10 @@ class Connection:
     @property
     def can_write(self) -> bool:
         return self.status is ConnectionStatus.ACTIVE and bool(self.calendar_id and self.token_ref)
+
+    def same_activation(self, other: Connection | None) -> bool:
+        """``other`` is this connection as a later read found it, not activated again since."""
+        return other is not None and other.activation == self.activation
 
     @property
     def gone(self) -> bool:

@@ -59,16 +59,25 @@ class CalendarSession(Protocol):
         """Create the event; return the etag Calendar gave it (drift repair recognises our writes)."""
         ...
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> str | None:
-        """Replace the event (a cancelled one comes back); return its new etag."""
+    def get(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """The event as Calendar has it now (a cancelled one too: ``status`` says so); its
+        ``etag`` is what a conditional write over it names. CalendarNotFound when there is none."""
         ...
 
-    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None) -> None:
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None) -> str | None:
+        """Replace the event (a cancelled one comes back); return its new etag. ``if_match``: only
+        if its etag is still that one (EtagMismatch otherwise, nothing changed)."""
+        ...
+
+    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
+               if_match: str | None = None) -> None:
         """Delete the event (a cancelled one answers 410); ``send_updates`` overrides SEND_UPDATES
-        (a disconnect's removal mails nobody: "none")."""
+        (a disconnect's removal mails nobody: "none"); ``if_match`` as for ``update``."""
         ...
 
-    def move(self, calendar_id: str, event_id: str, destination: str) -> None: ...
+    def move(self, calendar_id: str, event_id: str, destination: str) -> str | None:
+        """Move the event to ``destination`` (same id); return its new etag."""
+        ...
 
     def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:
         """One page of ``events.list``, deleted events included: everything without a sync token,

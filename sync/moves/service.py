@@ -122,20 +122,23 @@ class Moves:
                 return "later"
         try:
             # False: deleted by hand in the source, or the source is gone: the next change re-creates it.
-            exists = move_event(service.calendars.session(conn), origin, mapping.google_event_id, destination)
+            exists, etag = move_event(service.calendars.session(conn), origin, mapping.google_event_id, destination)
         except AuthRevoked:
-            service.leases.release(claim, status=ConnectionStatus.NEEDS_REAUTH)
-            return "revoked"
+            if service.leases.release(claim, status=ConnectionStatus.NEEDS_REAUTH):
+                return "revoked"
+            return "later"  # reconnected since the claim: moved with the new grant when the chunk comes back
         except Retryable as exc:
             if throttle is not None and exc.retry_after is not None:
                 throttle.cool_down(conn.key, exc.retry_after)
             service.leases.release(claim)
             return "later"
-        self._moved(claim, destination, exists)
+        self._moved(claim, destination, exists, etag)
         return "moved"
 
-    def _moved(self, claim: Claim[str], destination: str, exists: bool) -> None:
+    def _moved(self, claim: Claim[str], destination: str, exists: bool, etag: str | None) -> None:
+        # The move gave the event a new etag: the condition of its next write (None: read first).
         def record(conn: Connection | None, mapping: Mapping) -> Record:
-            return replace(mapping, calendar_id=destination, google_exists=exists, google_uncertain=False), None, ()
+            return replace(mapping, calendar_id=destination, google_exists=exists, google_uncertain=False,
+                           etag=etag), None, ()
 
         self.service.leases.finish(claim, record)

@@ -5,18 +5,20 @@ import pytest
 
 from local.standin import SCOPE_CALENDARLIST_RO, SCOPE_EVENTS, Fault, Server, State
 from sync.adapters.calendar_api import GoogleCalendars
+from sync.apply import writes
 from sync.kernel.errors import (
     AuthRevoked,
     CalendarConflict,
     CalendarNotFound,
     CalendarUnavailable,
+    EtagMismatch,
     Permanent,
     Retryable,
 )
 from sync.kernel.model import Connection, ConnectionStatus, google_event_id
 from sync.kernel.payload import parse_change
 from sync.kernel.planner import event_body
-from tests.helpers import payload
+from tests.helpers import payload, wait_for
 
 pytestmark = pytest.mark.integration
 CLIENT, SECRET = "client-1", "secret-1"
@@ -179,3 +181,42 @@ def test_list_own_finds_only_this_users_live_events(standin, session):
         session.insert(EMAIL, event_body(change, google_event_id("a", change.user_id, change.event_id)))
     page = session.list_own(EMAIL, "a", "u", None)
     assert [e["id"] for e in page["items"]] == [google_event_id("a", "u", "mine")]
+
+
+def test_updates_and_deletes_over_an_etag_that_is_no_longer_the_events_are_refused(session, standin):
+    b = body()
+    first = session.insert(EMAIL, b)
+    second = session.update(EMAIL, b["id"], {**b, "summary": "Novo"}, if_match=first)
+    assert second != first and session.get(EMAIL, b["id"])["etag"] == second
+    with pytest.raises(EtagMismatch):
+        session.update(EMAIL, b["id"], {**b, "summary": "Velho"}, if_match=first)
+    with pytest.raises(EtagMismatch):
+        session.delete(EMAIL, b["id"], if_match=first)
+    assert standin.state.events_of(EMAIL)[0]["summary"] == "Novo"  # nothing changed
+    assert standin.state.calls["rejected_precondition"] == 2
+    session.delete(EMAIL, b["id"], if_match=second)
+    assert session.get(EMAIL, b["id"])["status"] == "cancelled"
+
+
+def test_a_write_its_client_gave_up_on_cannot_land_over_a_newer_one(standin):
+    """The stand-in applies a delayed write after its client timed out, as Google may: made over
+    the etag of our last write, it is refused once a newer write replaced that etag."""
+    vault = DictVault()
+    vault.store_refresh_token("ref", standin.state.issue_grant(EMAIL, CLIENT, (SCOPE_EVENTS, SCOPE_CALENDARLIST_RO)))
+
+    def connect(timeout):
+        calendars = GoogleCalendars(standin.url + "calendar/v3/", standin.url + "token", CLIENT, SECRET, vault,
+                                    timeout=timeout)
+        return calendars.session(Connection("a", "u", ConnectionStatus.ACTIVE, EMAIL, "ref"))
+
+    patient, hasty = connect(10), connect(0.3)
+    b = body()
+    etag = patient.insert(EMAIL, b)
+    hasty.get(EMAIL, b["id"])  # its token fetched: the next call is the write alone
+    standin.state.faults.append(Fault(0, "", methods=("events.update",), count=1, delay=2.0))
+    with pytest.raises(Retryable):  # the old version's answer never comes; the stand-in has it
+        writes.update(hasty, EMAIL, b["id"], {**b, "summary": "Velho"}, etag)
+    assert writes.update(patient, EMAIL, b["id"], {**b, "summary": "Novo"}, etag)[0] == "updated"
+    wait_for(lambda: standin.state.calls["rejected_precondition"] >= 1, timeout=30,
+             what="the abandoned write to reach the calendar")
+    assert standin.state.events_of(EMAIL)[0]["summary"] == "Novo"

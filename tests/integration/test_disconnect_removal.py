@@ -146,8 +146,8 @@ class LateUpdate(HeldInsert):
     """A write that timed out (its mapping released as uncertain) is applied by Google anyway, just
     after the disconnect deleted its event: the event comes back."""
 
-    def delete(self, calendar_id, event_id, send_updates=None):
-        super().delete(calendar_id, event_id, send_updates)
+    def delete(self, calendar_id, event_id, send_updates=None, if_match=None):
+        super().delete(calendar_id, event_id, send_updates, if_match)
         if event_id == self.held_id and not self.go.is_set():
             self.go.set()
             self.events[(calendar_id, event_id)]["status"] = "confirmed"

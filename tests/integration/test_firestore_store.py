@@ -32,12 +32,26 @@ def conn(store):
     c = Connection(f"acct/{uuid.uuid4().hex[:6]}", "user:1", ConnectionStatus.ACTIVE, "cal@example.com",
                    "local_tokens/x", "cal@example.com")
     FirestoreConnections(store.db).activate(c.account_id, c.user_id, c.calendar_id, c.token_ref, c.google_email)
-    return c
+    stored = store.get_connection(c.account_id, c.user_id)
+    assert stored is not None and stored.activation  # stamped by the activation
+    return replace(c, activation=stored.activation)
 
 
 def test_connection_round_trip_with_awkward_ids(store, conn):
     assert store.get_connection(conn.account_id, conn.user_id) == conn
+    assert FirestoreConnections(store.db).get_connection(conn.account_id, conn.user_id) == conn
     assert store.get_connection(conn.account_id, "someone-else") is None
+
+
+def test_each_activation_has_its_own_stamp_and_a_status_flip_keeps_it(store, conn):
+    flip = lambda c, m: (c, None, ConnectionStatus.NEEDS_REAUTH)  # noqa: E731
+    assert store.update_event(conn.account_id, conn.user_id, "ev/1", flip).same_activation(conn)
+    flipped = store.get_connection(conn.account_id, conn.user_id)
+    assert flipped.status is ConnectionStatus.NEEDS_REAUTH and conn.same_activation(flipped)
+    FirestoreConnections(store.db).activate(conn.account_id, conn.user_id, conn.calendar_id, "local_tokens/y",
+                                            conn.google_email)
+    again = store.get_connection(conn.account_id, conn.user_id)
+    assert again.status is ConnectionStatus.ACTIVE and not conn.same_activation(again)
 
 
 def test_update_event_writes_mapping_and_status_in_one_transaction(store, conn):

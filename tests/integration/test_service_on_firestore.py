@@ -26,9 +26,9 @@ class SlowCalendar(FakeCalendar):
         time.sleep(0.05)
         super().insert(calendar_id, body)
 
-    def update(self, calendar_id, event_id, body):
+    def update(self, calendar_id, event_id, body, if_match=None):
         time.sleep(0.05)
-        super().update(calendar_id, event_id, body)
+        return super().update(calendar_id, event_id, body, if_match)
 
 
 def deliver_until_acknowledged(service, change, deadline):
@@ -67,9 +67,9 @@ def test_concurrent_out_of_order_deliveries_end_on_the_newest_version(emulator_h
 
 
 class VerySlowCalendar(FakeCalendar):
-    def update(self, calendar_id, event_id, body):
+    def update(self, calendar_id, event_id, body, if_match=None):
         time.sleep(1.0)
-        super().update(calendar_id, event_id, body)
+        return super().update(calendar_id, event_id, body, if_match)
 
     def insert(self, calendar_id, body):
         time.sleep(1.0)

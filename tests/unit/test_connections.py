@@ -15,7 +15,7 @@ from sync.connections.disconnect import Disconnect
 from sync.connections.flow import Browser, ConnectFlow, FlowRefused
 from sync.connections.removal import INLINE_EVENTS, Removal
 from sync.connections.status import StatusReport
-from sync.kernel.errors import DisconnectInProgress, OAuthRefused
+from sync.kernel.errors import AuthRevoked, DisconnectInProgress, OAuthRefused, Retryable
 from sync.kernel.model import SCOPES, Connection, ConnectionStatus, Lease
 from sync.kernel.payload import parse_change
 from sync.moves.service import Moves
@@ -118,6 +118,48 @@ def test_changes_parked_while_the_grant_was_revoked_are_sent_again_on_reconnect(
     assert result["resumed_parked_changes"] == 1
     [(data, key, attributes)] = world.live.messages
     assert json.loads(data)["event"]["id"] == "ev-1" and attributes["replay"] == "parked"
+
+
+def reconnect_during_the_next_session(world, token="1//again", calendar=CAL):
+    """The next Calendar session a writer opens meets the revoked grant, but only after the user
+    reconnected (activation and its resume of parked changes run first): the interleaving that
+    left parked changes behind, ordered here explicitly."""
+    opened = world.calendar.session
+
+    def session(connection):
+        world.calendar.session = opened
+        world.connect(token=token, calendar=calendar)
+        raise AuthRevoked("invalid_grant")
+
+    world.calendar.session = session
+
+
+def test_a_change_meeting_the_old_grant_after_a_reconnect_is_written_with_the_new_one_not_parked():
+    world = World()
+    world.connect(token="1//old")
+    world.change("ev-1", updated=1)
+    reconnect_during_the_next_session(world)
+    with pytest.raises(Retryable):  # back to the queue: the redelivery writes it with the new grant
+        world.change("ev-1", kind="event.updated", updated=2)
+    conn = world.mappings.connections[(A, U)]
+    assert conn.status is ConnectionStatus.ACTIVE  # the new grant's connection is not flipped back
+    assert world.mappings.parked(A, U) == [] and world.mappings.mappings[(A, U, "ev-1")].lease is None
+    assert [n.type for n in world.mappings.notifications] == []  # no needs_reauth for a grant not in use
+    assert world.change("ev-1", kind="event.updated", updated=2).name == "updated"
+
+
+def test_a_move_meeting_the_old_grant_after_a_reconnect_leaves_the_connection_active():
+    world = World()
+    world.connect(token="1//old")
+    world.change("ev-1")
+    world.activation.activate(A, U, OTHER, world.mappings.connections[(A, U)].token_ref, CAL)
+    [job] = world.jobs()
+    reconnect_during_the_next_session(world, calendar=OTHER)
+    outcome = world.moves.run(job)
+    assert (outcome.name, outcome.acknowledge) == ("move_busy", False)  # the chunk comes back
+    assert world.mappings.connections[(A, U)].status is ConnectionStatus.ACTIVE
+    assert world.moves.run(job).name == "moved"
+    assert world.calendar.live(OTHER) and not world.calendar.live(CAL)
 
 
 def test_an_empty_token_is_refused_and_nothing_changes():

@@ -67,7 +67,8 @@ def test_recreate_after_delete_restores_the_cancelled_event(world):
     service.apply(change(updated=1))
     service.apply(change("event.deleted", 2))
     assert service.apply(change("event.created", 3)).name == "restored"
-    assert calendar.calls == ["insert", "delete", "insert", "update"]
+    # The id is taken by the cancelled event: read for its etag, then an update over it.
+    assert calendar.calls == ["insert", "delete", "insert", "get", "update"]
     assert calendar.live(CAL)[GID]["status"] == "confirmed"
 
 
@@ -256,6 +257,81 @@ def test_a_delete_of_an_event_never_written_stays_free(world):
     calendar.faults.append(Retryable("calendar 503"))  # refused: nothing was written
     with pytest.raises(Retryable):
         service.apply(change(updated=1))
-    # Calendar was called, so its outcome counts as unknown: one delete, answered 404, is done.
+    # Calendar was called, so its outcome counts as unknown: one read (no etag of ours to delete
+    # over), answered 404, is done.
     assert service.apply(change("event.deleted", 2)).name == "deleted_already"
-    assert calendar.calls == ["insert", "delete"]
+    assert calendar.calls == ["insert", "get"]
+
+
+# -- writes abandoned after a timeout that Calendar applies anyway, later ------------------------------
+def test_an_abandoned_update_landing_after_a_newer_one_changes_nothing(world):
+    store, calendar, service, _ = world
+    service.apply(change(updated=1))
+    calendar.abandon.append("update")  # v2's answer never comes; Calendar has it, and applies it later
+    with pytest.raises(Retryable):
+        service.apply(change("event.updated", 2, title="v2"))
+    assert service.apply(change("event.updated", 3, title="v3")).name == "updated"
+    assert calendar.land_abandoned() == ["EtagMismatch"]  # conditioned on an etag v3 replaced: refused
+    assert calendar.live(CAL)[GID]["summary"] == "v3"
+
+
+def test_an_abandoned_update_landing_after_the_delete_does_not_bring_the_event_back(world):
+    store, calendar, service, _ = world
+    service.apply(change(updated=1))
+    calendar.abandon.append("update")
+    with pytest.raises(Retryable):
+        service.apply(change("event.updated", 2, title="v2"))
+    assert service.apply(change("event.deleted", 3)).name == "deleted"
+    assert calendar.land_abandoned() == ["EtagMismatch"]
+    assert calendar.live(CAL) == {}
+
+
+def test_an_abandoned_delete_landing_after_the_event_came_back_changes_nothing(world):
+    store, calendar, service, _ = world
+    service.apply(change(updated=1))
+    calendar.abandon.append("delete")
+    with pytest.raises(Retryable):
+        service.apply(change("event.deleted", 2))
+    assert service.apply(change("event.created", 3, title="De volta")).name == "updated"
+    assert calendar.land_abandoned() == ["EtagMismatch"]
+    assert calendar.live(CAL)[GID]["summary"] == "De volta"
+
+
+def test_an_abandoned_update_that_landed_first_is_written_over_after_a_read(world):
+    store, calendar, service, _ = world
+    service.apply(change(updated=1))
+    calendar.abandon.append("update")
+    with pytest.raises(Retryable):
+        service.apply(change("event.updated", 2, title="v2"))
+    assert calendar.land_abandoned() == ["landed"]  # before the next write: the etag is not ours
+    calendar.calls.clear()
+    outcome = service.apply(change("event.updated", 3, title="v3"))
+    assert (outcome.name, outcome.calendar_calls) == ("updated", 3)
+    assert calendar.calls == ["update", "get", "update"]  # refused over our etag, read, written over
+    assert calendar.live(CAL)[GID]["summary"] == "v3"
+    assert store.mappings[("acme-consulting", "u-42", "ev-1001")].etag == calendar.live(CAL)[GID]["etag"]
+
+
+def test_a_write_whose_event_keeps_changing_goes_back_to_the_queue(world):
+    from sync.kernel.errors import EtagMismatch
+
+    store, calendar, service, _ = world
+    service.apply(change(updated=1))
+    calendar.events[(CAL, GID)]["etag"] = '"edited"'  # not our write's etag any more
+    original = calendar.get
+
+    def get_then_changed(calendar_id, event_id):  # and edited again between our read and our write
+        event = original(calendar_id, event_id)
+        calendar.events[(calendar_id, event_id)]["etag"] = '"edited-again"'
+        return event
+
+    calendar.get = get_then_changed
+    calendar.calls.clear()
+    with pytest.raises(EtagMismatch):  # retryable: the message comes back
+        service.apply(change("event.updated", 2, title="v2"))
+    assert calendar.calls == ["update", "get", "update"]  # bounded: two conditional writes
+    calendar.get = original
+    mapping = store.mappings[("acme-consulting", "u-42", "ev-1001")]
+    assert mapping.lease is None and mapping.google_uncertain
+    assert service.apply(change("event.updated", 2, title="v2")).name == "updated"
+    assert calendar.live(CAL)[GID]["summary"] == "v2"

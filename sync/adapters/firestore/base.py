@@ -130,7 +130,17 @@ def connection_from_doc(doc: dict[str, Any] | None) -> Connection:
         calendar_id=doc.get("calendar_id"),
         token_ref=doc.get("token_ref"),
         google_email=doc.get("google_email"),
+        activation=activation_stamp(doc.get("activated_at")),
     )
+
+
+def activation_stamp(value: Any) -> str | None:
+    """The connection's ``activated_at`` (the commit time of its last activation, unique per
+    activation) as the Connection's ``activation``."""
+    if value is None:
+        return None
+    rfc3339 = getattr(value, "rfc3339", None)
+    return str(rfc3339()) if callable(rfc3339) else value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _version(text: str | None) -> Version | None:

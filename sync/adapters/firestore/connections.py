@@ -15,7 +15,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from sync.adapters.firestore.base import WRITE_RETRY, FirestoreBase
+from sync.adapters.firestore.base import WRITE_RETRY, FirestoreBase, activation_stamp
 from sync.kernel import notification as notes
 from sync.kernel.errors import DisconnectInProgress
 from sync.kernel.model import Connection, ConnectionStatus
@@ -55,7 +55,7 @@ class FirestoreConnections(FirestoreBase):
         return Connection(account_id=doc.get("account_id", account_id), user_id=doc.get("user_id", user_id),
                           status=ConnectionStatus(doc.get("status", ConnectionStatus.DISCONNECTED.value)),
                           calendar_id=doc.get("calendar_id"), token_ref=doc.get("token_ref"),
-                          google_email=doc.get("google_email"))
+                          google_email=doc.get("google_email"), activation=activation_stamp(doc.get("activated_at")))
 
     def set_pending(self, account_id: str, user_id: str, token_ref: str, google_email: str) -> None:
         """A new grant, not yet in use: the connection keeps working until a calendar is chosen."""
