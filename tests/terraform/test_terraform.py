@@ -235,6 +235,10 @@ def test_first_apply_on_a_fresh_project(tf):
                .removesuffix(")}").strip("[]").replace('"', "").replace(" ", "").split(","))
     assert {"cloudresourcemanager.googleapis.com", "iam.googleapis.com", "cloudscheduler.googleapis.com",
             "pubsub.googleapis.com", "secretmanager.googleapis.com"} <= apis
+    # The users' OAuth grants belong to this project's client, so Calendar calls are this
+    # project's: disabled, every one is a 403 accessNotConfigured, which the worker records as a
+    # permanent failure of the event.
+    assert "calendar-json.googleapis.com" in apis
     assert not {"eventarc.googleapis.com", "iamcredentials.googleapis.com"} & apis  # nothing uses them
     for name, sa in resources(tf, "google_service_account").items():
         assert "${google_project_service.apis}" in sa.get("depends_on", []), name
