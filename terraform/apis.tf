@@ -3,6 +3,10 @@
 resource "google_project_service" "apis" {
   for_each = toset([
     "artifactregistry.googleapis.com",
+    # Google Calendar API: the OAuth client lives in this project, so every Calendar call the
+    # worker and integrations make is charged to it and refused (403 accessNotConfigured) while
+    # it is disabled.
+    "calendar-json.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     # data.google_project and every project-level IAM grant go through Resource Manager.

@@ -39,8 +39,11 @@ resource "google_project_iam_member" "firestore_user" {
 }
 
 # --- Per-user refresh-token secrets. ---------------------------------------------------------
-# The worker only reads tokens. integrations creates a secret per connection, adds and
-# destroys its versions (connect, reconnect) and deletes it (disconnect).
+# The worker reads tokens, and deletes a user's token secret when it finishes a disconnect
+# that went on in the bulk lane (sync/disconnect/job.py: more events than the DELETE request
+# removes itself, or a stalled disconnect the maintenance tick resumes). integrations creates
+# a secret per connection, adds and destroys its versions (connect, reconnect) and deletes it
+# (disconnect).
 #
 # secretmanager.secrets.create is checked on the parent project (CreateSecret's `parent`), so
 # a condition on resource.name.startsWith(".../secrets/calendar-token-") is evaluated against
@@ -50,6 +53,28 @@ resource "google_project_iam_member" "firestore_user" {
 resource "google_project_iam_member" "worker_token_reader" {
   project = var.project_id
   role    = "roles/secretmanager.secretAccessor"
+  member  = google_service_account.function["sync_worker"].member
+  condition {
+    title      = "calendar-token-secrets-only"
+    expression = "resource.name.startsWith(\"${local.token_secret_prefix}\")"
+  }
+}
+
+# A disconnect finished by the worker ends with SecretManagerVault.destroy (delete_secret):
+# without this the job fails on PermissionDenied after the grant was revoked, and the user's
+# token secret outlives the disconnect that asked for its deletion.
+resource "google_project_iam_custom_role" "token_secret_remover" {
+  project     = var.project_id
+  role_id     = "${replace(var.prefix, "-", "_")}_tokenSecretRemover"
+  title       = "Delete calendar token secrets (${var.prefix})"
+  description = "Only secretmanager.secrets.delete; granted only on calendar-token-*."
+  permissions = ["secretmanager.secrets.delete"]
+  depends_on  = [google_project_service.apis]
+}
+
+resource "google_project_iam_member" "worker_token_remover" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.token_secret_remover.id
   member  = google_service_account.function["sync_worker"].member
   condition {
     title      = "calendar-token-secrets-only"

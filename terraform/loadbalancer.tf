@@ -48,7 +48,9 @@ resource "google_compute_region_network_endpoint_group" "edge" {
   region                = var.region
   network_endpoint_type = "SERVERLESS"
   cloud_run {
-    service = google_cloudfunctions2_function.function[each.key].service_config[0].service
+    # service_config.service is the full "projects/…/locations/…/services/<name>" (the IAM
+    # resources accept that form); a serverless NEG takes the bare RFC 1035 service name.
+    service = reverse(split("/", google_cloudfunctions2_function.function[each.key].service_config[0].service))[0]
   }
   depends_on = [google_project_service.edge]
 }

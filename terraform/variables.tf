@@ -43,6 +43,10 @@ variable "python_runtime" {
   description = "Cloud Functions runtime."
   type        = string
   default     = "python311"
+  validation {
+    condition     = can(regex("^python3[0-9]{2}$", var.python_runtime))
+    error_message = "python_runtime is a Cloud Functions Python runtime id such as python311."
+  }
 }
 
 variable "functions" {
@@ -68,6 +72,16 @@ variable "functions" {
   validation {
     condition     = alltrue([for f in values(var.functions) : f.timeout_seconds >= 10 && f.timeout_seconds <= 540 && f.max_instances >= 1 && f.concurrency >= 1 && f.concurrency <= 1000])
     error_message = "timeouts must be 10-540 s, max_instances at least 1, concurrency 1-1000."
+  }
+  validation {
+    condition     = alltrue([for f in values(var.functions) : f.min_instances >= 0 && f.min_instances <= f.max_instances])
+    error_message = "min_instances must be from 0 to max_instances."
+  }
+  # Cloud Run refuses more than one concurrent request per instance below one vCPU; the apply
+  # would stop at that function, after everything before it exists.
+  validation {
+    condition     = alltrue([for f in values(var.functions) : can(tonumber(f.cpu)) && (f.concurrency == 1 || try(tonumber(f.cpu), 0) >= 1)])
+    error_message = "cpu is a number of vCPUs (\"1\", \"0.5\"); concurrency above 1 needs cpu of at least 1."
   }
 }
 
@@ -108,6 +122,13 @@ variable "retry_backoff" {
     maximum = string
   })
   default = { minimum = "10s", maximum = "600s" }
+  # Pub/Sub takes durations of 0-600 s; a bad one fails only when the subscription is created,
+  # after the functions are built.
+  validation {
+    condition = alltrue([for d in [var.retry_backoff.minimum, var.retry_backoff.maximum] :
+    can(regex("^[0-9]+(\\.[0-9]+)?s$", d)) && try(tonumber(trimsuffix(d, "s")), 601) <= 600]) && try(tonumber(trimsuffix(var.retry_backoff.minimum, "s")) <= tonumber(trimsuffix(var.retry_backoff.maximum, "s")), false)
+    error_message = "retry_backoff.minimum and .maximum are seconds with an s (\"10s\"), at most 600s, minimum not above maximum."
+  }
 }
 
 variable "message_retention" {

@@ -250,13 +250,21 @@ def test_a_domain_and_a_gateway_url_together_are_refused_at_plan(tf, tmp_path):
 
 
 # --- what the load balancer routes where ---------------------------------------------------------------------
-def test_each_serverless_neg_names_its_function_cloud_run_service(tf):
+def test_each_serverless_neg_names_its_function_cloud_run_service(tf, tmp_path):
     neg = resources(tf, "google_compute_region_network_endpoint_group")["edge"]
     assert neg["for_each"] == "${local.edge_functions}"
     assert neg["network_endpoint_type"] == "SERVERLESS" and neg["region"] == "${var.region}"
     # Gen2 functions are Cloud Run services: the cloud_run block, never cloud_function (1st gen).
+    # service_config.service is the full resource name; the NEG wants the last segment.
     assert block(neg, "cloud_run")["service"] == \
-        "${google_cloudfunctions2_function.function[each.key].service_config[0].service}"
+        '${reverse(split("/", google_cloudfunctions2_function.function[each.key].service_config[0].service))[0]}'
+    expression = _expr(block(neg, "cloud_run")["service"]).replace(
+        "google_cloudfunctions2_function.function[each.key].service_config[0].service", "local.service")
+    for n, given in enumerate(("projects/p/locations/southamerica-east1/services/evolutto-sync-integrations",
+                               "evolutto-sync-integrations")):
+        (tmp_path / str(n)).mkdir()
+        assert base.tf_console(tmp_path / str(n), f'service = "{given}"', expression) == \
+            "evolutto-sync-integrations", given
     assert "cloud_function" not in neg and "app_engine" not in neg
 
 

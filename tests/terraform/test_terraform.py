@@ -235,6 +235,10 @@ def test_first_apply_on_a_fresh_project(tf):
                .removesuffix(")}").strip("[]").replace('"', "").replace(" ", "").split(","))
     assert {"cloudresourcemanager.googleapis.com", "iam.googleapis.com", "cloudscheduler.googleapis.com",
             "pubsub.googleapis.com", "secretmanager.googleapis.com"} <= apis
+    # The users' OAuth grants belong to this project's client, so Calendar calls are this
+    # project's: disabled, every one is a 403 accessNotConfigured, which the worker records as a
+    # permanent failure of the event.
+    assert "calendar-json.googleapis.com" in apis
     assert not {"eventarc.googleapis.com", "iamcredentials.googleapis.com"} & apis  # nothing uses them
     for name, sa in resources(tf, "google_service_account").items():
         assert "${google_project_service.apis}" in sa.get("depends_on", []), name
@@ -343,6 +347,7 @@ def test_no_primitive_roles_and_project_grants_are_narrowed(tf):  # noqa: C901
 PROJECT_GRANTS = {
     "firestore_user": ('${toset(["sync_worker", "integrations"])}', "roles/datastore.user"),
     "worker_token_reader": ("sync_worker", "roles/secretmanager.secretAccessor"),
+    "worker_token_remover": ("sync_worker", "${google_project_iam_custom_role.token_secret_remover.id}"),
     "integrations_token_creator": ("integrations", "${google_project_iam_custom_role.token_secret_creator.id}"),
     "integrations_token_keeper": ("integrations", "${google_project_iam_custom_role.token_secret_keeper.id}"),
     "build": ("build", '${toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])}'),
@@ -364,6 +369,7 @@ def test_project_level_grants_are_exactly_the_listed_ones(tf):
             assert g["member"] == f'${{google_service_account.function["{who}"].member}}' and g["role"] == role
     roles = resources(tf, "google_project_iam_custom_role")
     assert roles["token_secret_creator"]["permissions"] == ["secretmanager.secrets.create"]
+    assert roles["token_secret_remover"]["permissions"] == ["secretmanager.secrets.delete"]
     assert "secretmanager.secrets.create" not in str(roles["token_secret_keeper"])
     assert tf["locals"]["token_secret_permissions"].startswith("${sort(concat(values(local.token_secret_calls)")
 
@@ -371,7 +377,7 @@ def test_project_level_grants_are_exactly_the_listed_ones(tf):
 def test_secret_creation_is_unconditioned_and_everything_else_on_tokens_is_conditioned(tf):
     grants = resources(tf, "google_project_iam_member")
     assert "condition" not in grants["integrations_token_creator"]
-    for name in ("worker_token_reader", "integrations_token_keeper"):
+    for name in ("worker_token_reader", "worker_token_remover", "integrations_token_keeper"):
         assert block(grants[name], "condition")["expression"] == \
             'resource.name.startsWith("${local.token_secret_prefix}")'
 
@@ -381,6 +387,36 @@ def test_token_secret_role_covers_every_secret_manager_call_the_vault_makes(tf):
     calls = set(re.findall(r"self\.client\.(\w+)\(", source))
     covered = set(tf["locals"]["token_secret_calls"]) | {"create_secret"}  # create: its own role
     assert calls and calls <= covered, calls - covered
+
+
+# What roles/secretmanager.secretAccessor holds (Secret Manager, "Access control with IAM").
+SECRET_ACCESSOR_PERMISSIONS = {"secretmanager.versions.access"}
+
+
+def _vault_client_calls() -> dict[str, set[str]]:
+    """SecretManagerVault method -> the Secret Manager client calls its body makes."""
+    tree = ast.parse((ROOT / "sync" / "adapters" / "secrets.py").read_text())
+    vault = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SecretManagerVault")
+    return {m.name: set(re.findall(r"self\.client\.(\w+)\(", ast.unparse(m)))
+            for m in vault.body if isinstance(m, ast.FunctionDef)}
+
+
+def test_worker_may_do_to_token_secrets_whatever_its_code_paths_do(tf):
+    # The worker reads tokens (Calendar sessions) and finishes disconnects handed to the bulk
+    # lane, which destroy the user's token secret (sync/disconnect/removal.py, run by
+    # sync/disconnect/job.py on sync_worker). A call its grants do not cover is a
+    # PermissionDenied in the cloud only: the emulators and the local vault check nothing.
+    calls = _vault_client_calls()
+    used = set()
+    for module in ("sync/adapters/calendar_api.py", "sync/disconnect/removal.py"):
+        used |= set(re.findall(r"self\.vault\.(\w+)\(", (ROOT / module).read_text()))
+    assert {"read_refresh_token", "destroy"} <= used
+    permission = tf["locals"]["token_secret_calls"]
+    needed = {permission[call] for method in used for call in calls[method]}
+    roles = resources(tf, "google_project_iam_custom_role")
+    granted = SECRET_ACCESSOR_PERMISSIONS | set(roles["token_secret_remover"]["permissions"])
+    assert needed <= granted, needed - granted
+    assert not {"secretmanager.versions.add", "secretmanager.secrets.create"} & granted  # it never writes one
 
 
 def test_deliver_notification_reads_one_secret_and_has_no_other_grant(tf):
