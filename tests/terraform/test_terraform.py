@@ -403,12 +403,12 @@ def _vault_client_calls() -> dict[str, set[str]]:
 
 def test_worker_may_do_to_token_secrets_whatever_its_code_paths_do(tf):
     # The worker reads tokens (Calendar sessions) and finishes disconnects handed to the bulk
-    # lane, which destroy the user's token secret (sync/disconnect/removal.py, run by
-    # sync/disconnect/job.py on sync_worker). A call its grants do not cover is a
+    # lane, which destroy the user's token secret (sync/connections/removal.py, run on
+    # sync_worker by the disconnect's job in sync/connections/disconnect.py). A call its grants do not cover is a
     # PermissionDenied in the cloud only: the emulators and the local vault check nothing.
     calls = _vault_client_calls()
     used = set()
-    for module in ("sync/adapters/calendar_api.py", "sync/disconnect/removal.py"):
+    for module in ("sync/adapters/calendar_api.py", "sync/connections/removal.py"):
         used |= set(re.findall(r"self\.vault\.(\w+)\(", (ROOT / module).read_text()))
     assert {"read_refresh_token", "destroy"} <= used
     permission = tf["locals"]["token_secret_calls"]
