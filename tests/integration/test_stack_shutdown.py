@@ -106,6 +106,12 @@ def running_stack(tmp_path):
 ])
 def test_a_second_signal_during_cleanup_leaves_nothing_behind(running_stack, sig, gap, whole_group):
     proc, recorded, out = running_stack
+    # A child that does not stop (SIGSTOPped: the SIGTERM of the graceful stop stays pending)
+    # holds the cleanup for its 10 s grace, so the second signal surely lands during it, on a
+    # quiet machine too (where the whole cleanup can take less than ``gap``).
+    stuck = next(pid for pid, cmd in alive(recorded).items()
+                 if "integrations" in cmd and (st := _stat(pid)) is not None and st[0] == proc.pid)
+    os.kill(stuck, signal.SIGSTOP)
     send = (lambda: os.killpg(proc.pid, sig)) if whole_group else (lambda: proc.send_signal(sig))
     send()
     time.sleep(gap)
