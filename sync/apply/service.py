@@ -80,7 +80,8 @@ class SyncService:
             last = claim.found.etag if claim.found is not None else None
             if claim.value.move_from:
                 last = writes.move_event(session, claim.value.move_from, gid, calendar_id)[1]
-            name, calls, etag = self._write(session, action, calendar_id, gid, change, last)
+            name, calls, etag = self._write(session, action, calendar_id, gid, change, last,
+                                            lambda: self.leases.renew(claim))
             calls += 1 if claim.value.move_from else 0
         except AuthRevoked as exc:
             self._park(change, claim, ConnectionStatus.NEEDS_REAUTH, str(exc))
@@ -120,17 +121,18 @@ class SyncService:
 
     def _write(
         self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change,
-        last: str | None,
+        last: str | None, renew: writes.Renew,
     ) -> tuple[str, int, str | None]:
         """One Calendar call in the steady state; the fallbacks add more. Returns the outcome,
         the calls made and the etag Calendar gave the event (None for a delete). ``last``: the
-        etag of our last write of the event, the condition of an update or delete."""
+        etag of our last write of the event, the condition of an update or delete; ``renew``: the
+        event's lease run for another term before a 412's read and rewrite (writes.py)."""
         if action is Action.DELETE:
-            return writes.delete(session, calendar_id, gid, last)
+            return writes.delete(session, calendar_id, gid, last, renew)
         body = event_body(change, gid)
         if action is Action.UPDATE:
-            return writes.update(session, calendar_id, gid, body, last)
-        return writes.insert(session, calendar_id, gid, body)
+            return writes.update(session, calendar_id, gid, body, last, renew)
+        return writes.insert(session, calendar_id, gid, body, renew)
 
     def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
                 etag: str | None = None) -> None:

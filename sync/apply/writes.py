@@ -9,36 +9,53 @@ last recorded write: an abandoned write is conditioned on an etag that the newer
 and fails with 412 instead of landing. When the event's etag is not the one we recorded (our
 abandoned write landed, someone edited the event, an attendee answered) the writer reads it and
 writes over what is there now, still conditionally. Inserts need no condition: a taken id is a 409.
+
+That read and rewrite are calls the writer's lease was not taken for: they are made only once
+``renew`` has run the lease for another term (the event still ours). A lease that ran out during a
+slow 412 may already be another writer's (a newer change) or behind the disconnect's removal, and a
+rewrite then would put an older version over the newer one, delete what a newer change wrote, or
+bring back an event the disconnect removed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sync.kernel.errors import CalendarConflict, CalendarNotFound, CalendarUnavailable, EtagMismatch
 from sync.kernel.ports import CalendarSession
 
 ATTEMPTS = 2  # conditional writes per call: over the recorded etag, then over the one read
+Renew = Callable[[], bool]  # the writer's lease run for another term; False: it is no longer ours
 
 
-def insert(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any]) -> tuple[str, int, str | None]:
+def _renewed(renew: Renew | None) -> None:
+    if renew is not None and not renew():
+        raise EtagMismatch("calendar 412, and the event's lease ran out meanwhile: not written over")
+
+
+def insert(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any],
+           renew: Renew | None = None) -> tuple[str, int, str | None]:
     """Create the event: ("created", 1 call, etag); its id taken already (a redelivery, or an event
     cancelled by hand) → an update over what is there brings it back: ("restored", 3, etag)."""
     try:
         return "created", 1, session.insert(calendar_id, body)
     except CalendarConflict:
-        _, calls, etag = update(session, calendar_id, gid, body, None)
+        _, calls, etag = update(session, calendar_id, gid, body, None, renew)
         return "restored", 1 + calls, etag
 
 
 def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any],
-           etag: str | None) -> tuple[str, int, str | None]:
+           etag: str | None, renew: Renew | None = None) -> tuple[str, int, str | None]:
     """Replace the event over ``etag`` (our last write's; None: unknown, read first): ("updated",
     1, new etag); changed since → read, replace over what is there: ("updated", 3, new etag);
     gone for good (404/410) → created again with the same id: ("recreated", +1, etag).
-    EtagMismatch (retryable) when it changes under every attempt."""
+    EtagMismatch (retryable) when it changes under every attempt, or when ``renew`` says the
+    lease is no longer ours after a 412."""
     calls = 0
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            _renewed(renew)
         try:
             if etag is None:
                 calls += 1
@@ -52,11 +69,14 @@ def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str,
     raise EtagMismatch("calendar 412: the event kept changing under the write")
 
 
-def delete(session: CalendarSession, calendar_id: str, gid: str, etag: str | None) -> tuple[str, int, None]:
+def delete(session: CalendarSession, calendar_id: str, gid: str, etag: str | None,
+           renew: Renew | None = None) -> tuple[str, int, None]:
     """Delete the event over ``etag`` as ``update`` does: ("deleted", calls); already gone
     (404/410, or cancelled when read): ("deleted_already", calls)."""
     calls = 0
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            _renewed(renew)
         try:
             if etag is None:
                 calls += 1

@@ -240,7 +240,8 @@ class DriftCheck:
         try:
             self._pace(conn)
             # Over the etag listed: a write of ours abandoned earlier cannot land over the restore.
-            _, calls, etag = writes.update(session, conn.calendar_id, mapping.google_event_id, body, listed_etag)
+            _, calls, etag = writes.update(session, conn.calendar_id, mapping.google_event_id, body, listed_etag,
+                                           lambda: self.leases.renew(claim))
             result.calendar_calls += calls  # a 404/410 (purged for good): the same id again
         except RateLimited as exc:
             result.calendar_calls += 1

@@ -148,6 +148,22 @@ class Leases:
 
         return self.store.update_event(claim.account_id, claim.user_id, claim.event_id, work)
 
+    def renew(self, claim: Claim[T]) -> bool:
+        """One transaction: while the lease is still ``claim``'s and has not run out, run it for
+        another full term; True then. False once it ran out or another writer took the event: a
+        call begun now could land after the other writer's, or after the disconnect's removal
+        (which does not wait for a lease that ran out). For a writer about to make more calls
+        than it claimed the event for (a 412's read and rewrite)."""
+        now = self.clock()
+
+        def work(conn: Connection | None, mapping: Mapping | None) -> tuple[bool, Mapping | None, None]:
+            if not ours(mapping, claim.lease_id) or mapping is None or not held(mapping.lease, now):
+                return False, None, None
+            assert mapping.lease is not None
+            return True, replace(mapping, lease=replace(mapping.lease, until=now + self.ttl)), None
+
+        return self.store.update_event(claim.account_id, claim.user_id, claim.event_id, work)
+
     def release(self, claim: Claim[T], attempted: bool = False, status: ConnectionStatus | None = None) -> bool:
         """One transaction: give the event back after a failure, while the lease is ``claim``'s.
         ``attempted``: Calendar was called, so its outcome is unknown (the mapping says so).

@@ -106,3 +106,17 @@ def test_release_sets_the_status_even_when_the_lease_is_lost_and_leaves_the_othe
     stored = store.mappings[(A, U, E)]
     assert ours(stored, second.lease_id) and not stored.google_uncertain
     assert store.connections[(A, U)].status is ConnectionStatus.NEEDS_REAUTH
+
+
+def test_a_lease_is_renewed_only_while_it_is_still_the_writer_s_and_running():
+    store, leases, clock = world()
+    claim = leases.claim(A, U, E, take)
+    clock.now += timedelta(seconds=50)
+    assert leases.renew(claim)  # 10 s left: another full term
+    assert store.mappings[(A, U, E)].lease == Lease(claim.lease_id, V1, clock.now + timedelta(seconds=60))
+    clock.now += timedelta(seconds=60)
+    assert not leases.renew(claim)  # ran out: another writer or the disconnect's removal may be past it
+    assert store.mappings[(A, U, E)].lease.until == clock.now  # not revived
+    other = leases.claim(A, U, E, take)
+    assert other.held and not leases.renew(claim) and leases.renew(other)
+    assert ours(store.mappings[(A, U, E)], other.lease_id)

@@ -335,3 +335,52 @@ def test_a_write_whose_event_keeps_changing_goes_back_to_the_queue(world):
     assert mapping.lease is None and mapping.google_uncertain
     assert service.apply(change("event.updated", 2, title="v2")).name == "updated"
     assert calendar.live(CAL)[GID]["summary"] == "v2"
+
+
+# -- a 412's read and rewrite only while the event's lease is still ours ------------------------------
+def _first_write_outlives_the_lease(calendar, clock, method, meanwhile):
+    """The next ``method`` call takes longer than the lease (the clock moves past it), another
+    delivery takes the event over meanwhile (``meanwhile``), then the call answers 412."""
+    from sync.kernel.errors import EtagMismatch
+
+    original = getattr(calendar, method)
+
+    def slow_then_refused(*args, **kwargs):
+        setattr(calendar, method, original)
+        clock.now += timedelta(seconds=61)  # the lease was 60 s
+        meanwhile()
+        raise EtagMismatch("calendar 412 precondition failed")
+
+    setattr(calendar, method, slow_then_refused)
+
+
+def test_a_412_after_the_lease_ran_out_does_not_write_an_older_version_over_a_newer_one(world):
+    store, calendar, service, clock = world
+    service.apply(change(updated=1))
+    calendar.events[(CAL, GID)]["etag"] = '"edited"'  # edited by hand: our recorded etag is stale
+    _first_write_outlives_the_lease(calendar, clock, "update", lambda: service.apply(
+        change("event.updated", 3, title="v3")))
+    with pytest.raises(Retryable):  # the event is another writer's now: back to the queue
+        service.apply(change("event.updated", 2, title="v2"))
+    assert calendar.live(CAL)[GID]["summary"] == "v3"
+    assert service.apply(change("event.updated", 2, title="v2")).name == "stale"
+
+
+def test_a_412_after_the_lease_ran_out_does_not_delete_the_event_a_newer_change_wrote(world):
+    store, calendar, service, clock = world
+    service.apply(change(updated=1))
+    calendar.events[(CAL, GID)]["etag"] = '"edited"'
+    _first_write_outlives_the_lease(calendar, clock, "delete", lambda: service.apply(
+        change("event.updated", 3, title="v3")))
+    with pytest.raises(Retryable):
+        service.apply(change("event.deleted", 2))
+    assert calendar.live(CAL)[GID]["summary"] == "v3"
+
+
+def test_a_412_while_the_lease_holds_renews_it_for_the_read_and_the_rewrite(world):
+    store, calendar, service, clock = world
+    service.apply(change(updated=1))
+    calendar.events[(CAL, GID)]["etag"] = '"edited"'
+    assert service.apply(change("event.updated", 2, title="v2")).name == "updated"
+    assert calendar.calls[-3:] == ["update", "get", "update"]
+    assert calendar.live(CAL)[GID]["summary"] == "v2"
