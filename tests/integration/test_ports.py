@@ -9,14 +9,21 @@ the start must still end with our process serving.
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
 from werkzeug.wrappers import Response
 
-from local import emulators, ports
+from local import emulators, function_server, ports
 from local.serving import BackgroundServer
+from local.stack import ROOT
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not ports.supported(), reason="owners read from /proc (Linux)")]
@@ -80,3 +87,45 @@ def test_an_emulator_whose_port_is_bound_but_silent_starts_on_another(first_choi
 def test_an_emulator_on_a_given_port_that_is_taken_fails_loudly(decoy, tmp_path):
     with pytest.raises(emulators.PortTaken, match=f"another process listens on port {decoy.port}"):
         emulators.start("pubsub", tmp_path, port=decoy.port)
+
+
+def serve_bare(sock: socket.socket, log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        proc = function_server.spawn("bare", "bench/baselines.py", sock, "bare", ROOT, dict(os.environ), log)
+    emulators.wait_http(f"http://127.0.0.1:{sock.getsockname()[1]}/", 60, proc, log_path)
+    return proc
+
+
+def test_a_function_serves_the_socket_it_was_handed_from_choice_to_restart(tmp_path):
+    sock = ports.listening_socket()
+    port = sock.getsockname()[1]
+    log_path = tmp_path / "bare.log"
+    procs = []
+    try:
+        for attempt in range(2):  # a start, then a restart after a SIGKILL (the chaos killer's)
+            thief = socket.socket()  # another process trying to take the port in the gap
+            with pytest.raises(OSError) as refused:
+                thief.bind(("127.0.0.1", port))
+            thief.close()
+            assert refused.value.errno == errno.EADDRINUSE
+            procs.append(proc := serve_bare(sock, log_path))
+            assert ports.owner(port, proc.pid) == "ours"
+            assert requests.post(f"http://127.0.0.1:{port}/", json={}, timeout=10).status_code == 202
+            if attempt == 0:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    finally:
+        for proc in procs:
+            emulators.Process("bare", proc, "").stop()
+        sock.close()
+
+
+def test_the_function_server_refuses_what_is_not_a_listening_socket(tmp_path):
+    client = socket.socket()
+    try:
+        out = subprocess.run([sys.executable, "-m", "local.function_server", "--target=bare",
+                              "--source=bench/baselines.py", f"--fd={client.fileno()}"], cwd=ROOT,
+                             pass_fds=(client.fileno(),), capture_output=True, text=True, timeout=60)
+    finally:
+        client.close()
+    assert out.returncode == 2 and "is not a listening TCP socket" in out.stderr
