@@ -52,7 +52,7 @@ def test_every_connection_and_event_type_from_its_real_cause(stack, platform, go
 
     # Calendar refuses an event for good (400): event.failed, without the title.
     with stack.standin.state.lock:
-        stack.standin.state.faults.append(Fault(400, "invalid", ("events.insert",), count=1))
+        stack.standin.state.faults.append(Fault(400, "invalid", ("events.insert",), count=1, users=(user["email"],)))
     hook = platform.accepted(ids(user, event_id="ev-bad", updated=7, title=TITLE))
     platform.wait_outcome(hook, "failed_permanent")
     [failed] = wait_received(stack, user, "event.failed")
