@@ -50,10 +50,10 @@ def synced(platform, user, n, prefix="ev", title="Sessão"):
 
 def quiet_drift(stack, platform, user):
     """Let the checks our writes' pings scheduled run, so what follows starts from a settled calendar."""
-    from tests.e2e.test_drift import drift_lines
+    from tests.e2e.test_drift import drift_lines, wait_drift_quiet
 
     wait_for(lambda: drift_lines(platform, user, "drift_checked"), what="the writes' drift check")
-    time.sleep(3)
+    wait_drift_quiet(stack, platform, user)
 
 
 def test_removing_40_events_with_drift_repair_on_leaves_none_and_restores_none(stack, platform, user):
@@ -70,7 +70,9 @@ def test_removing_40_events_with_drift_repair_on_leaves_none_and_restores_none(s
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "disconnected" and r.json()["removed_events"] == 40
         assert ours_live(platform, user) == []  # gone when it answers
-        time.sleep(5)  # any drift check a ping could have started has run by now
+        from tests.e2e.test_drift import wait_drift_quiet
+
+        wait_drift_quiet(stack, platform, user)  # any drift check a ping could have started has run
     assert ours_live(platform, user) == []
     delta = {name: calls(stack, name, user) - n for name, n in before.items()}
     print(f"\n40-event removal: {took:.1f} s, {delta}")

@@ -4,6 +4,7 @@ reported or ignored by DRIFT_POLICY; our own writes never cause a rewrite."""
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import contextmanager
 
@@ -56,6 +57,28 @@ def drift_lines(platform, user, outcome=None):
     return [line for line in platform.worker_lines()
             if line.get("job") == "drift_check" and line.get("user_id") == user["user_id"]
             and (outcome is None or line.get("outcome") == outcome)]
+
+
+def drift_quiet(stack, platform, user):
+    """True once no drift check of ``user``'s can still call Calendar: every ping sent on the
+    user's calendar was answered, and every check those pings scheduled ran to its end (answered
+    2xx, so Pub/Sub will not deliver it again)."""
+    state = stack.standin.state
+    with state.lock:
+        sent = sum(c.messages for c in state.channels.values() if c.calendar_id == user["email"])
+    answered = state.stats(calendar=user["email"])
+    if answered["pings.sent"] + answered["pings.failed"] < sent:
+        return False
+    lines = (stack.log_dir / "integrations.log").read_text().splitlines()
+    scheduled = sum(1 for line in lines if '"drift_check_scheduled"' in line and line.startswith("{")
+                    and (entry := json.loads(line)).get("outcome") == "drift_check_scheduled"
+                    and entry.get("account_id") == user["account_id"] and entry.get("user_id") == user["user_id"])
+    done = {line["message_id"] for line in drift_lines(platform, user) if 200 <= int(line.get("status", 0)) < 300}
+    return len(done) >= scheduled
+
+
+def wait_drift_quiet(stack, platform, user):
+    wait_for(lambda: drift_quiet(stack, platform, user), timeout=60, what=f"no drift check left for {user['user_id']}")
 
 
 def synced(platform, user, **kw):

@@ -42,7 +42,12 @@ def test_backfill_creates_every_event_once_and_counts_them(snap, platform, user,
     assert status["snapshot"]["snapshot_id"] == sid and status["snapshot"]["state"] == "done"
 
     # The same snapshot again: every event unchanged, no Calendar call (of this user's: other
-    # tests' work may still be running).
+    # tests' work may still be running; and once the drift checks the first one's pings
+    # scheduled are over, as they list the calendar).
+    from tests.e2e.test_drift import wait_drift_quiet
+
+    wait_drift_quiet(stack, platform, user)
+
     def event_calls() -> int:
         return sum(n for k, n in stack.standin.state.stats(user=user["email"]).items() if k.startswith("events."))
 
