@@ -17,7 +17,7 @@ help:
 	@echo "make test   - install, lint, then run the whole test suite (unit, integration, end to end)"
 	@echo "make chaos  - fault injection with an invariant checker (a few minutes; CI runs it too)"
 	@echo "make unit   - only the fast unit tests"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and the import contracts (lint-imports)"
 	@echo "make lock   - re-resolve requirements.in into the pinned requirements.txt"
 	@echo "make bench  - ingest, latency, throughput, cost per change, cold start, scale, snapshots (prints tables)"
 	@echo "make fuzz   - Schemathesis from docs/openapi.yaml on the local stack, FUZZ_EXAMPLES (default 200) per operation"
@@ -53,7 +53,8 @@ unit: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy sync local main.py
+	$(PY) -m mypy sync local main.py tests/fakes.py
+	$(VENV)/bin/lint-imports --no-cache
 
 lock:
 	rm -rf build/lock && $(PYTHON) -m venv build/lock

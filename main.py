@@ -1,33 +1,35 @@
-"""Cloud Functions entry points (contract §1). Nothing but thin wrappers: see sync/."""
+"""Cloud Functions entry points (docs/README.md#the-functions): each hands the request and this
+instance's container (sync/bootstrap.py) to its function's routes in sync/web/."""
 
 import functions_framework
 
-from sync import entrypoints
+from sync import bootstrap
+from sync.web import webhook, worker
 
 
 @functions_framework.http
 def handle_webhook(request):  # type: ignore[no-untyped-def]
     """Platform webhooks → verified, validated, published to Pub/Sub with an ordering key."""
-    return entrypoints.handle_webhook(request)
+    return webhook.handle(request, bootstrap.container())
 
 
 @functions_framework.http
 def sync_worker(request):  # type: ignore[no-untyped-def]
     """Raw Pub/Sub push envelope → Google Calendar."""
-    return entrypoints.sync_worker(request)
+    return worker.handle(request, bootstrap.container())
 
 
 @functions_framework.http
 def integrations(request):  # type: ignore[no-untyped-def]
     """Connect → pick calendar → status → disconnect."""
-    from sync.integrations import app  # imported on first use: the other functions never load it
+    from sync.web import integrations  # imported on first use: the other functions never load it
 
-    return app.handle(request)
+    return integrations.handle(request, bootstrap.container())
 
 
 @functions_framework.http
 def deliver_notification(request):  # type: ignore[no-untyped-def]
     """A notification's push envelope → signed POST to the platform (Standard Webhooks)."""
-    from sync.notifications import deliver  # imported on first use: the other functions never load it
+    from sync.web import notifications  # imported on first use: the other functions never load it
 
-    return deliver.deliver_notification(request)
+    return notifications.handle(request, bootstrap.container())

@@ -25,7 +25,7 @@ import requests
 
 from bench.run import OUT, ROOT, connect_users, emit, pct, table
 from local.stack import Stack
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.helpers import payload, wait_for
 
 EDITS = 20
@@ -41,11 +41,11 @@ def _hand_edit(stack: Stack, email: str, gid: str, summary: str) -> None:
 
 def edit_to_restore(stack: Stack) -> dict[str, Any]:
     from sync import bootstrap
-    from sync.payload import parse_change
+    from sync.kernel.payload import parse_change
 
     assert stack.standin is not None
     [u] = connect_users(stack, "drift-latency", 1)
-    service = bootstrap.sync_service()
+    service = bootstrap.container().sync_service
     for i in range(EDITS):
         service.apply(parse_change(payload(account_id=u["account_id"], user_id=u["user_id"], event_id=f"d{i}",
                                            title=f"Evento {i}"), "bench"))
@@ -65,20 +65,20 @@ def edit_to_restore(stack: Stack) -> dict[str, Any]:
 
 def check_cost(stack: Stack) -> list[dict[str, Any]]:
     from sync import bootstrap
-    from sync.drift import wiring
     from sync.drift.check import DriftCheck
-    from sync.payload import parse_change
+    from sync.kernel.payload import parse_change
 
     assert stack.standin is not None
     state = stack.standin.state
     requests.post(f"{stack.standin.url}_admin/pings", json={"enabled": False}, timeout=10)
     try:
         [u] = connect_users(stack, "drift-cost", 1)
-        service = bootstrap.sync_service()
+        service = bootstrap.container().sync_service
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: service.apply(parse_change(payload(
                 account_id=u["account_id"], user_id=u["user_id"], event_id=f"c{i}"), "bench")), range(CALENDAR_SIZE)))
-        check = DriftCheck(wiring.store(), bootstrap.calendars(), policy="restore")
+        c = bootstrap.container()
+        check = DriftCheck(c.drift_store, c.mappings, c.calendars, policy="restore")
 
         def measure(name: str) -> dict[str, Any]:
             before = dict(state.calls)

@@ -28,7 +28,7 @@ import requests
 
 from local import emulators, function_server, ports, shutdown
 from local.stack import CLIENT_ID, PROJECT, ROOT, Stack
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.helpers import payload, signed_headers, wait_for
 
 OUT: list[str] = []
@@ -232,15 +232,13 @@ def bench_ingest_mixed(stack: Stack, n: int = 3000, users: int = 50, connections
 # -- 2/6. end to end and scale ---------------------------------------------------------------------
 def connect_users(stack: Stack, account: str, count: int) -> list[dict[str, str]]:
     from sync import bootstrap
-    from sync.ops.connections import import_connection
 
     bootstrap.reset()
     users = []
     for i in range(count):
         u = {"account_id": account, "user_id": f"u{i}", "email": f"{account}-u{i}@example.com"}
         token = stack.add_google_user(u["email"])
-        import_connection(bootstrap.store(), bootstrap.vault(), bootstrap.publisher(), account_id=account,
-                          user_id=u["user_id"], calendar_id=u["email"], refresh_token=token)
+        bootstrap.container().activation.import_grant(account, u["user_id"], u["email"], token)
         users.append(u)
     return users
 
@@ -292,8 +290,8 @@ def standin_capacity(stack: Stack, n: int, concurrency: int) -> float:
     token = requests.post(stack.env["OAUTH_TOKEN_URI"], data={
         "grant_type": "refresh_token", "refresh_token": stack.add_google_user(email), "client_id": CLIENT_ID,
         "client_secret": stack.env["OAUTH_CLIENT_SECRET"]}, timeout=10).json()["access_token"]
-    from sync.payload import parse_change
-    from sync.planner import event_body
+    from sync.kernel.payload import parse_change
+    from sync.kernel.planner import event_body
 
     bodies = [json.dumps(event_body(parse_change(payload(event_id=f"cap-{i}"), "m"),
                                     google_event_id("cap", "cap", f"cap-{i}"))) for i in range(n)]
@@ -309,7 +307,7 @@ def cost_per_change(stack: Stack) -> list[dict[str, Any]]:
     from google.cloud.firestore_v1 import transaction as fs_txn
 
     from sync import bootstrap
-    from sync.payload import parse_change
+    from sync.kernel.payload import parse_change
 
     counts = {"reads": 0, "writes": 0, "transactions": 0}
     originals = (fs_txn.Transaction.get_all, fs_txn.Transaction._add_write_pbs, fs_txn.Transaction._begin)
@@ -330,7 +328,7 @@ def cost_per_change(stack: Stack) -> list[dict[str, Any]]:
         get_all, add_writes, begin  # type: ignore[method-assign]
     try:
         [u] = connect_users(stack, "cost", 1)
-        service = bootstrap.sync_service()
+        service = bootstrap.container().sync_service
         assert stack.standin is not None
         calls = stack.standin.state.calls
         rows = []

@@ -25,7 +25,7 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook
 
 from local.stack import BROWSER_DEMO, DEMO, ROOT
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 
 
 def load_env(path: Path) -> dict[str, str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 
-from sync.errors import ConfigError
+from sync.kernel.errors import ConfigError
 
 SEND_UPDATES_CHOICES = ("all", "externalOnly", "none")
 SECRETS_BACKENDS = ("secret-manager", "env")
@@ -50,10 +50,6 @@ class Settings:
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def dead_letter_topic(self) -> str:
-        return f"{self.sync_topic}-dead-letter"
-
-    @property
     def dead_letter_subscription(self) -> str:
         return f"{self.sync_topic}-dead-letter-inspect"
 
@@ -63,30 +59,13 @@ class Settings:
         return f"{self.sync_topic}-bulk"
 
     @property
-    def bulk_subscription(self) -> str:
-        return f"{self.sync_topic}-bulk-worker"
-
-    @property
     def notifications_topic(self) -> str:
         """Notifications to the platform (CONTRACT §8)."""
         return f"{self.sync_topic}-notifications"
 
     @property
-    def notifications_subscription(self) -> str:
-        return f"{self.sync_topic}-notifications-deliver"
-
-    @property
-    def notifications_dead_letter_topic(self) -> str:
-        return f"{self.sync_topic}-notifications-dead-letter"
-
-    @property
     def notifications_dead_letter_subscription(self) -> str:
         return f"{self.sync_topic}-notifications-dead-letter-inspect"
-
-    @property
-    def push_auth_enabled(self) -> bool:
-        """Whether push requests must carry the push subscription's OIDC token (sync/push_auth.py)."""
-        return bool(self.push_audience)
 
     @property
     def max_version_skew(self) -> timedelta:

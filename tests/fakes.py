@@ -1,14 +1,49 @@
-"""Simple in-memory fakes of the ports (no mocks): they behave like the real things."""
+"""Simple in-memory fakes of the ports (sync/kernel/ports.py; no mocks): they behave like the
+real things. The bottom of the file holds each one to its Protocol (mypy, ``make lint``)."""
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sync.errors import AuthRevoked, CalendarConflict, CalendarNotFound, Permanent, PublishFailed, Retryable
-from sync.model import Connection, ConnectionStatus, Mapping
-from sync.ports import EventWork, R
+from sync.kernel.errors import (
+    AuthRevoked,
+    CalendarConflict,
+    CalendarNotFound,
+    CalendarUnavailable,
+    PageRefused,
+    PagesChanged,
+    Permanent,
+    PublishFailed,
+    Retryable,
+    SyncTokenExpired,
+)
+from sync.kernel.model import SYNC_SOURCE, Connection, ConnectionStatus, Mapping, connection_key
+from sync.kernel.ports import (
+    Begun,
+    Calendars,
+    CalendarSession,
+    ChannelRecord,
+    CheckState,
+    ConnectionStore,
+    DisconnectStore,
+    DriftStore,
+    EventWork,
+    MappingStore,
+    MoveStore,
+    OAuthClient,
+    OnCompleted,
+    Publisher,
+    R,
+    Removable,
+    SnapshotStore,
+    TokenVault,
+    Watches,
+)
+from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING, chunk_id, page_id
 
 
 class FakeStore:
@@ -40,6 +75,11 @@ class FakeStore:
                     conn.account_id, conn.user_id, status, conn.calendar_id, conn.token_ref, conn.google_email)
             return result
 
+    def get_mappings(self, account_id: str, user_id: str, event_ids: Sequence[str]) -> dict[str, Mapping]:
+        with self.lock:
+            return {e: copy.deepcopy(self.mappings[(account_id, user_id, e)]) for e in event_ids
+                    if (account_id, user_id, e) in self.mappings}
+
     def parked(self, account_id: str, user_id: str) -> list[Mapping]:
         return [m for (a, u, _), m in self.mappings.items() if (a, u) == (account_id, user_id) and m.parked]
 
@@ -49,7 +89,9 @@ class FakeStore:
 
 
 class FakeCalendar:
-    """Google's semantics: deleted events stay as cancelled, ids are never reused."""
+    """Google's semantics: deleted events stay as cancelled, ids are never reused; ``events.list``
+    with sync tokens (a change counter: a token lists what changed after it); push channels; the
+    account's calendar list. Both ports at once: ``Calendars`` hands out itself as the session."""
 
     def __init__(self) -> None:
         self.events: dict[tuple[str, str], dict[str, Any]] = {}
@@ -57,13 +99,27 @@ class FakeCalendar:
         self.faults: list[Exception] = []  # raised, in order, by the next calls
         self.faults_after: list[BaseException] = []  # raised by the next calls after they took effect
         self.revoked = False
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.etags = 0
+        self.seq = 0  # the sync token: every change of an event bumps it
+        self.changed: dict[tuple[str, str], int] = {}
+        self.expired = False  # the next listing with a sync token answers 410
+        self.channels: dict[str, dict[str, Any]] = {}  # open push channels by id
+        self.calendar_list: dict[str, dict[str, Any]] = {}  # calendarList entries by id (writable ones)
 
     def session(self, connection: Connection) -> FakeCalendar:
         if self.revoked:
             raise AuthRevoked("invalid_grant")
         return self
+
+    def session_for_ref(self, ref: str, access_token: str | None = None) -> FakeCalendar:
+        if self.revoked:
+            raise AuthRevoked("invalid_grant")
+        return self
+
+    def _bump(self, key: tuple[str, str]) -> None:
+        self.seq += 1
+        self.changed[key] = self.seq
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -80,6 +136,7 @@ class FakeCalendar:
             if (calendar_id, body["id"]) in self.events:
                 raise CalendarConflict("409")
             self.events[(calendar_id, body["id"])] = {**copy.deepcopy(body), "etag": self._etag()}
+            self._bump((calendar_id, body["id"]))
             if self.faults_after:
                 raise self.faults_after.pop(0)  # the write landed, the answer did not
             return str(self.events[(calendar_id, body["id"])]["etag"])
@@ -89,7 +146,9 @@ class FakeCalendar:
             self._call("update")
             if (calendar_id, event_id) not in self.events:
                 raise CalendarNotFound(404)
-            self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag()}
+            self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag(),
+                                                     "status": body.get("status", "confirmed")}
+            self._bump((calendar_id, event_id))
             return str(self.events[(calendar_id, event_id)]["etag"])
 
     def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None) -> None:
@@ -102,6 +161,7 @@ class FakeCalendar:
                 raise CalendarNotFound(410)
             current["status"] = "cancelled"
             current["etag"] = self._etag()
+            self._bump((calendar_id, event_id))
 
     def move(self, calendar_id: str, event_id: str, destination: str) -> None:
         with self.lock:
@@ -112,6 +172,56 @@ class FakeCalendar:
             if (destination, event_id) in self.events:
                 raise CalendarConflict("409")
             self.events[(destination, event_id)] = self.events.pop((calendar_id, event_id))
+            self._bump((destination, event_id))
+
+    def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append("list")
+            if sync_token is not None and self.expired:
+                self.expired = False
+                raise SyncTokenExpired("410")
+            since = int(sync_token or 0)
+            items = [copy.deepcopy(e) for (cal, eid), e in self.events.items()
+                     if cal == calendar_id and self.changed.get((cal, eid), 0) > since]
+            return {"items": items, "nextSyncToken": str(self.seq)}
+
+    def list_own(self, calendar_id: str, account_id: str, user_id: str, page_token: str | None) -> dict[str, Any]:
+        with self.lock:
+            self._call("list_own")
+            items = [copy.deepcopy(e) for (cal, _), e in self.events.items()
+                     if cal == calendar_id and e["status"] != "cancelled"
+                     and (e.get("extendedProperties") or {}).get("private", {}).get("sync_source") == SYNC_SOURCE
+                     and e["extendedProperties"]["private"].get("source_account_id") == account_id
+                     and e["extendedProperties"]["private"].get("source_user_id") == user_id]
+            return {"items": items}
+
+    def watch(self, calendar_id: str, channel_id: str, address: str, token: str, ttl_seconds: int) -> dict[str, Any]:
+        with self.lock:
+            self._call("watch")
+            expires = datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
+            self.channels[channel_id] = {"calendar_id": calendar_id, "address": address, "token": token,
+                                         "resourceId": f"res-{channel_id[:8]}"}
+            return {"id": channel_id, "resourceId": f"res-{channel_id[:8]}",
+                    "expiration": str(int(expires.timestamp() * 1000))}
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        with self.lock:
+            self._call("stop_channel")
+            self.channels.pop(channel_id, None)
+
+    def writable_calendars(self) -> list[dict[str, Any]]:
+        with self.lock:
+            self._call("calendar_list")
+            return sorted((copy.deepcopy(c) for c in self.calendar_list.values()),
+                          key=lambda c: (not c.get("primary", False), str(c.get("summary", "")).lower()))
+
+    def calendar_entry(self, calendar_id: str) -> dict[str, Any]:
+        with self.lock:
+            self._call("calendar_entry")
+            entry = self.calendar_list.get(calendar_id)
+            if entry is None:
+                raise CalendarNotFound(404)
+            return copy.deepcopy(entry)
 
     def live(self, calendar_id: str) -> dict[str, dict[str, Any]]:
         return {eid: e for (cal, eid), e in self.events.items() if cal == calendar_id and e["status"] != "cancelled"}
@@ -128,13 +238,162 @@ class FakePublisher:
         self.messages.append((data, ordering_key, attributes))
         return str(len(self.messages))
 
+    def publish_many(self, messages: Sequence[tuple[bytes, str, dict[str, str]]]) -> int:
+        for data, key, attributes in messages:
+            self.publish(data, key, attributes)
+        return len(messages)
+
+
+class FakeDriftStore:
+    """The drift store (one account's drift state per connection, channels, pending pings)."""
+
+    def __init__(self, scan_minutes: float = 360.0) -> None:
+        self.docs: dict[tuple[str, str], dict[str, Any]] = {}  # drift/{account:user}
+        self.channel_docs: dict[str, dict[str, Any]] = {}  # drift_channels/{id}
+        self.pending: dict[tuple[str, str], datetime] = {}  # drift_pending/{account:user}
+        self.sweep_at: datetime | None = None
+        self.active: list[tuple[str, str]] = []  # what active_connections answers
+        self.scan_period = timedelta(minutes=scan_minutes)
+        self.lock = threading.Lock()
+
+    def _doc(self, account_id: str, user_id: str) -> dict[str, Any]:
+        return self.docs.setdefault((account_id, user_id), {"account_id": account_id, "user_id": user_id})
+
+    def begin_check(self, account_id: str, user_id: str, lease_id: str, until: datetime) -> CheckState | None:
+        with self.lock:
+            doc = self.docs.get((account_id, user_id))
+            if doc is None:
+                self.pending.pop((account_id, user_id), None)
+                return CheckState(lease_id, None, None, enrolled=False)
+            held = doc.get("check_lease_until")
+            if doc.get("check_lease_id") and isinstance(held, datetime) and held > datetime.now(timezone.utc):
+                return None
+            doc.update(check_lease_id=lease_id, check_lease_until=until)
+            return CheckState(lease_id, doc.get("sync_token"), doc.get("sync_calendar_id"),
+                              self.pending.get((account_id, user_id)), last_started_at=doc.get("check_started_at"))
+
+    def listing_started(self, account_id: str, user_id: str, lease_id: str, at: datetime) -> None:
+        with self.lock:
+            self.pending.pop((account_id, user_id), None)
+            doc = self.docs.get((account_id, user_id))
+            if doc is not None and doc.get("check_lease_id") == lease_id:
+                doc["check_started_at"] = at
+
+    def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
+                  calendar_id: str, keep_token: bool) -> None:
+        fields: dict[str, Any] = {"last_check_at": datetime.now(timezone.utc),
+                                  "next_scan_at": datetime.now(timezone.utc) + self.scan_period}
+        if not keep_token:
+            fields.update(sync_token=sync_token, sync_calendar_id=calendar_id)
+        self._leave(account_id, user_id, lease_id, fields)
+
+    def release_check(self, account_id: str, user_id: str, lease_id: str) -> None:
+        self._leave(account_id, user_id, lease_id, {})
+
+    def _leave(self, account_id: str, user_id: str, lease_id: str, fields: dict[str, Any]) -> None:
+        with self.lock:
+            doc = self.docs.get((account_id, user_id))
+            if doc is not None and doc.get("check_lease_id") == lease_id:
+                doc.update(fields, check_lease_id=None, check_lease_until=None)
+
+    def mark_pending(self, account_id: str, user_id: str, window: timedelta) -> bool:
+        with self.lock:
+            now = datetime.now(timezone.utc)
+            at = self.pending.get((account_id, user_id))
+            if at is not None and now - at < window:
+                return False
+            self.pending[(account_id, user_id)] = now
+            return True
+
+    def clear_pending(self, account_id: str, user_id: str) -> None:
+        with self.lock:
+            self.pending.pop((account_id, user_id), None)
+
+    def channel(self, channel_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.channel_docs.get(channel_id))
+
+    def accept_message(self, channel_id: str, number: int) -> bool:
+        with self.lock:
+            doc = self.channel_docs.get(channel_id)
+            if doc is None or number <= int(doc.get("last_message_number") or 0):
+                return False
+            doc["last_message_number"] = number
+            return True
+
+    def drift_doc(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.docs.get((account_id, user_id)))
+
+    def current_channel(self, account_id: str, user_id: str) -> ChannelRecord | None:
+        doc = self.docs.get((account_id, user_id)) or {}
+        if not doc.get("channel_id"):
+            return None
+        return ChannelRecord(doc["channel_id"], doc.get("channel_resource_id") or "",
+                             doc.get("channel_calendar_id") or "", doc["channel_expires_at"])
+
+    def set_channel(self, account_id: str, user_id: str, channel: ChannelRecord, token_sha256: str,
+                    renew_at: datetime) -> ChannelRecord | None:
+        with self.lock:
+            previous = self.current_channel(account_id, user_id)
+            doc = self._doc(account_id, user_id)
+            doc.update(channel_id=channel.id, channel_resource_id=channel.resource_id,
+                       channel_calendar_id=channel.calendar_id, channel_expires_at=channel.expires_at,
+                       channel_renew_at=renew_at)
+            doc.setdefault("next_scan_at", datetime.now(timezone.utc) + self.scan_period)
+            self.channel_docs[channel.id] = {"account_id": account_id, "user_id": user_id,
+                                             "token_sha256": token_sha256, "calendar_id": channel.calendar_id,
+                                             "expires_at": channel.expires_at}
+            if previous is not None and previous.id != channel.id:
+                self.channel_docs.pop(previous.id, None)
+            return previous
+
+    def channel_failed(self, account_id: str, user_id: str, retry_at: datetime) -> None:
+        with self.lock:
+            self._doc(account_id, user_id).update(channel_renew_at=retry_at,
+                                                  next_scan_at=datetime.now(timezone.utc) + self.scan_period)
+
+    def clear_channel(self, account_id: str, user_id: str, channel_id: str) -> None:
+        with self.lock:
+            doc = self.docs.get((account_id, user_id))
+            if doc is not None and doc.get("channel_id") == channel_id:
+                doc.update(channel_id=None, channel_resource_id=None, channel_calendar_id=None,
+                           channel_expires_at=None, channel_renew_at=None)
+            self.channel_docs.pop(channel_id, None)
+
+    def due(self, field: str, now: datetime, limit: int) -> list[tuple[str, str]]:
+        return [key for key, doc in self.docs.items()
+                if isinstance(doc.get(field), datetime) and doc[field] <= now][:limit]
+
+    def postpone_scan(self, account_id: str, user_id: str, at: datetime) -> None:
+        self._doc(account_id, user_id)["next_scan_at"] = at
+
+    def enroll(self, account_id: str, user_id: str, next_scan_at: datetime) -> None:
+        with self.lock:
+            if (account_id, user_id) not in self.docs:
+                self.docs[(account_id, user_id)] = {"account_id": account_id, "user_id": user_id,
+                                                    "channel_renew_at": datetime.now(timezone.utc),
+                                                    "next_scan_at": next_scan_at}
+
+    def active_connections(self) -> list[tuple[str, str]]:
+        return list(self.active)
+
+    def enrolled(self) -> set[str]:
+        return {connection_key(a, u) for a, u in self.docs}
+
+    def sweep_due(self, period: timedelta) -> bool:
+        now = datetime.now(timezone.utc)
+        if self.sweep_at is not None and self.sweep_at > now:
+            return False
+        self.sweep_at = now + period
+        return True
+
 
 def active_connection(account_id: str = "acme-consulting", user_id: str = "u-42",
                       calendar_id: str = "user@example.com") -> Connection:
     return Connection(account_id, user_id, ConnectionStatus.ACTIVE, calendar_id, "local_tokens/x", "user@example.com")
 
 
-__all__ = ["FakeStore", "FakeCalendar", "FakePublisher", "active_connection", "Retryable", "Permanent"]
+__all__ = ["FakeStore", "FakeCalendar", "FakePublisher", "FakeDriftStore", "FakeSnapshotStore", "FakeMoveStore",
+           "active_connection", "Retryable", "Permanent", "CalendarUnavailable"]
 
 
 def webhook_app(project: str, secret: str):  # type: ignore[no-untyped-def]
@@ -151,7 +410,436 @@ def webhook_app(project: str, secret: str):  # type: ignore[no-untyped-def]
     mp.setenv("WEBHOOK_SIGNING_SECRET", secret)
     bootstrap.reset()
     publisher = FakePublisher()
-    bootstrap.override("publisher", publisher)
+    bootstrap.container().override(publisher=publisher)
     yield create_app("handle_webhook", "main.py").test_client(), publisher
     bootstrap.reset()
     mp.undo()
+
+
+def mapping_doc(m: Mapping) -> dict[str, Any]:
+    """A mapping as the stores read it for reconcile and moves (the fields they select)."""
+    return {"event_id": m.event_id, "google_event_id": m.google_event_id,
+            "version": m.version.key if m.version else None, "deleted": m.deleted,
+            "google_exists": m.google_exists, "google_uncertain": m.google_uncertain,
+            "has_parked": m.parked is not None, "lease_id": m.lease.id if m.lease else None,
+            "lease_until": m.lease.until if m.lease else None, "ends_at": m.ends_at, "open_ended": m.open_ended,
+            "calendar_id": m.calendar_id}
+
+
+class FakeSnapshotStore:
+    """Snapshots in memory, over a FakeStore's connections and mappings (what reconcile reads)."""
+
+    def __init__(self, mappings: FakeStore) -> None:
+        self.mappings = mappings
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.parts: dict[tuple[str, str], dict[str, Any]] = {}  # (snapshot, part id) → page or chunk of deletes
+        self.events: dict[tuple[str, int, str], dict[str, Any]] = {}  # (snapshot, page, event id) → stored event
+        self.results: dict[tuple[str, str], dict[str, Any]] = {}
+        self.latest_ids: dict[tuple[str, str], str] = {}
+        self.notifications: list[Any] = []  # what the done transitions staged
+        self.lock = threading.RLock()
+
+    def get_connection(self, account_id: str, user_id: str) -> Connection | None:
+        return self.mappings.get_connection(account_id, user_id)
+
+    def create(self, snapshot_id: str, doc: dict[str, Any]) -> None:
+        self.docs[snapshot_id] = copy.deepcopy(doc)
+        self.latest_ids[(doc["account_id"], doc["user_id"])] = snapshot_id
+
+    def get(self, snapshot_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.docs.get(snapshot_id))
+
+    def latest(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        snapshot_id = self.latest_ids.get((account_id, user_id))
+        doc = self.get(snapshot_id) if snapshot_id else None
+        return {**doc, "snapshot_id": snapshot_id} if doc else None
+
+    def transition(self, snapshot_id: str, from_states: Sequence[str], fields: dict[str, Any],
+                   skips: dict[int, list[int]] | None = None, revision: int | None = None) -> dict[str, Any] | None:
+        with self.lock:
+            doc = self.docs.get(snapshot_id)
+            if doc is None or doc.get("state") not in tuple(from_states):
+                return None
+            if revision is not None and int(doc.get("revision", 0)) != revision:
+                raise PagesChanged(snapshot_id)
+            doc.update(copy.deepcopy(fields))
+            for n, skip in (skips or {}).items():
+                self.parts[(snapshot_id, page_id(n))]["skip_index"] = list(skip)
+            return copy.deepcopy(doc)
+
+    def put_page(self, snapshot_id: str, n: int, events: list[tuple[str, dict[str, Any], str]],
+                 purge_at: datetime, now: datetime) -> None:
+        with self.lock:
+            doc = self.docs.get(snapshot_id)
+            if doc is None or doc.get("state") != RECEIVING:
+                raise PageRefused("not_receiving", state=(doc or {}).get("state"))
+            if doc["expires_at"] <= now:
+                raise PageRefused("snapshot_expired", state=EXPIRED)
+            before = self.parts.get((snapshot_id, page_id(n))) or {}
+            total = int(doc.get("events", 0)) - len(before.get("ids") or []) + len(events)
+            if total > MAX_EVENTS:
+                raise PageRefused("too_many_events", limit=MAX_EVENTS)
+            for event_id in before.get("ids") or []:
+                self.events.pop((snapshot_id, n, event_id), None)
+            self.parts[(snapshot_id, page_id(n))] = {"kind": "page", "page": n, "ids": [e[0] for e in events],
+                                                     "versions": [e[2] for e in events], "count": len(events)}
+            for event_id, raw, version in events:
+                self.events[(snapshot_id, n, event_id)] = {"page": n, "event_id": event_id,
+                                                           "event": copy.deepcopy(raw), "version": version}
+            doc.update(events=total, revision=int(doc.get("revision", 0)) + 1,
+                       pages_received=sorted({*doc.get("pages_received", []), n}))
+
+    def pages(self, snapshot_id: str) -> dict[int, dict[str, str]]:
+        return {int(p["page"]): dict(zip(p["ids"], p["versions"], strict=True))
+                for (sid, _), p in self.parts.items() if sid == snapshot_id and p["kind"] == "page"}
+
+    def page_events(self, snapshot_id: str, page: dict[str, Any], offset: int,
+                    limit: int) -> list[tuple[int, dict[str, Any]]]:
+        n = int(page["page"])
+        return [(offset + i, copy.deepcopy(self.events[(snapshot_id, n, event_id)]))
+                for i, event_id in enumerate((page.get("ids") or [])[offset:offset + limit])
+                if (snapshot_id, n, event_id) in self.events]
+
+    def put_delete_chunks(self, snapshot_id: str, chunks: list[list[str]], purge_at: datetime) -> None:
+        for i, ids in enumerate(chunks):
+            self.parts[(snapshot_id, chunk_id(i))] = {"kind": "deletes", "chunk": i, "ids": list(ids),
+                                                      "count": len(ids)}
+
+    def part(self, snapshot_id: str, part_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.parts.get((snapshot_id, part_id)))
+
+    def mark_published(self, snapshot_id: str, part_id: str, through: int | None = None) -> None:
+        self.parts[(snapshot_id, part_id)].update({"published": True} if through is None
+                                                  else {"published_through": through})
+
+    def mapping_docs(self, account_id: str, user_id: str) -> list[dict[str, Any]]:
+        return [mapping_doc(m) for (a, u, _), m in self.mappings.mappings.items() if (a, u) == (account_id, user_id)]
+
+    def result_exists(self, snapshot_id: str, event_id: str) -> bool:
+        return (snapshot_id, event_id) in self.results
+
+    def record_result(self, snapshot_id: str, event_id: str, category: str, outcome: str,
+                      purge_at: datetime) -> bool:
+        with self.lock:
+            if snapshot_id not in self.docs or (snapshot_id, event_id) in self.results:
+                return False
+            self.results[(snapshot_id, event_id)] = {"category": category, "outcome": outcome}
+            return True
+
+    def counts(self, snapshot_id: str) -> tuple[int, dict[str, int]]:
+        counts = dict.fromkeys(CATEGORIES, 0)
+        total = 0
+        for (sid, _), result in self.results.items():
+            if sid == snapshot_id:
+                counts[result["category"]] += 1
+                total += 1
+        return total, counts
+
+    def finish(self, snapshot_id: str, now: datetime, on_completed: OnCompleted) -> bool:
+        with self.lock:
+            doc = self.docs.get(snapshot_id)
+            if doc is None or doc.get("state") != APPLYING:
+                return False
+            total, counts = self.counts(snapshot_id)
+            known = int(doc.get("unchanged_at_complete", 0))
+            counts["unchanged"] += known
+            if total + known < int(doc.get("upserts", 0)) + int(doc.get("deletes", 0)):
+                return False
+            doc.update(state=DONE, finished_at=now, counts=counts)
+            note = on_completed({**copy.deepcopy(doc), "snapshot_id": snapshot_id}, counts)
+            if note is not None:
+                self.notifications.append(note)
+            return True
+
+    def expire_abandoned(self, now: datetime) -> int:
+        expired = [sid for sid, doc in self.docs.items()
+                   if doc.get("state") == RECEIVING and doc.get("expires_at") and doc["expires_at"] <= now]
+        for sid in expired:
+            self.transition(sid, (RECEIVING,), {"state": EXPIRED, "finished_at": now})
+        return len(expired)
+
+
+class FakeMoveStore:
+    """Calendar moves in memory, over a FakeStore's mappings."""
+
+    def __init__(self, mappings: FakeStore) -> None:
+        self.mappings = mappings
+        self.docs: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def movable(self, account_id: str, user_id: str, destination: str) -> list[str]:
+        docs = [mapping_doc(m) for (a, u, _), m in self.mappings.mappings.items() if (a, u) == (account_id, user_id)]
+        return sorted(d["event_id"] for d in docs if not d["deleted"] and d["calendar_id"] != destination
+                      and (d["google_exists"] or d["google_uncertain"] or d["lease_id"]))
+
+    def start(self, account_id: str, user_id: str, record: dict[str, Any]) -> None:
+        self.docs[(account_id, user_id)] = copy.deepcopy(record)
+
+    def get(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.docs.get((account_id, user_id)))
+
+    def chunk_done(self, account_id: str, user_id: str, move_id: str, chunk: int, size: int, now: datetime) -> None:
+        doc = self.docs.get((account_id, user_id))
+        if doc is None or doc.get("move_id") != move_id or chunk in doc["chunks_done"]:
+            return
+        doc["chunks_done"].append(chunk)
+        doc["done"] = int(doc["done"]) + size
+        if doc["done"] >= int(doc["total"]):
+            doc["finished_at"] = now
+
+
+class FakeVault:
+    """Refresh tokens by reference; a connection's versions share its key."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+        self.destroyed: list[str] = []
+
+    def store_refresh_token(self, connection_key: str, token: str) -> str:
+        ref = f"local_tokens/{connection_key}.{len(self.tokens)}"
+        self.tokens[ref] = token
+        return ref
+
+    def read_refresh_token(self, ref: str) -> str:
+        if ref not in self.tokens:
+            raise AuthRevoked("stored token is gone")
+        return self.tokens[ref]
+
+    def retire_others(self, ref: str) -> None:
+        key = ref.rsplit(".", 1)[0]
+        for other in [r for r in self.tokens if r != ref and r.rsplit(".", 1)[0] == key]:
+            self.destroy(other)
+
+    def destroy(self, ref: str) -> None:
+        if self.tokens.pop(ref, None) is not None:
+            self.destroyed.append(ref)
+
+
+class FakeConnections:
+    """The connection store over a FakeStore's connections (the worker's view of the same users)."""
+
+    def __init__(self, mappings: FakeStore) -> None:
+        self.mappings = mappings
+        self.pending: dict[tuple[str, str], tuple[str, str]] = {}  # a new grant waiting for its calendar
+        self.notifications: list[Any] = []
+        self.figures: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def get_connection(self, account_id: str, user_id: str) -> Connection | None:
+        return self.mappings.get_connection(account_id, user_id)
+
+    def set_pending(self, account_id: str, user_id: str, token_ref: str, google_email: str) -> None:
+        self.pending[(account_id, user_id)] = (token_ref, google_email)
+        if (account_id, user_id) not in self.mappings.connections:
+            self.mappings.save_connection(Connection(account_id, user_id, ConnectionStatus.DISCONNECTED))
+
+    def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
+                 google_email: str | None) -> None:
+        from sync.kernel import notification as notes
+        from sync.kernel.errors import DisconnectInProgress
+
+        before = self.mappings.get_connection(account_id, user_id)
+        if before is not None and before.status is ConnectionStatus.DISCONNECTING:
+            raise DisconnectInProgress("a disconnect is under way")
+        self.mappings.save_connection(Connection(account_id, user_id, ConnectionStatus.ACTIVE, calendar_id,
+                                                 token_ref, google_email))
+        self.pending.pop((account_id, user_id), None)
+        self.notifications.append(notes.activated(account_id, user_id, google_email, calendar_id,
+                                                  before.calendar_id if before else None,
+                                                  (str(len(self.notifications)),)))
+
+    def status_figures(self, account_id: str, user_id: str) -> dict[str, Any]:
+        return copy.deepcopy(self.figures.get((account_id, user_id)) or {
+            "last_synced_at": None, "last_error": None,
+            "counts": {"synced": sum(m.google_exists for (a, u, _), m in self.mappings.mappings.items()
+                                     if (a, u) == (account_id, user_id)), "failed": 0, "parked": 0, "deleted": 0}})
+
+
+class FakeDisconnectStore:
+    """The disconnect's record and transitions over the other fakes (mappings and connections,
+    drift state, snapshots, moves), as the Firestore store makes them in its transactions."""
+
+    def __init__(self, connections: FakeConnections, drift: FakeDriftStore, snapshots: FakeSnapshotStore,
+                 moves: FakeMoveStore) -> None:
+        self.connections, self.drift, self.snapshots, self.moves = connections, drift, snapshots, moves
+        self.mappings = connections.mappings
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self.notifications: list[Any] = []
+        self.lock = threading.RLock()
+
+    def get(self, account_id: str, user_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.records.get((account_id, user_id)))
+
+    def begin(self, account_id: str, user_id: str, remove_events: bool, now: datetime) -> Begun:
+        with self.lock:
+            key = (account_id, user_id)
+            conn = self.mappings.connections.get(key)
+            if conn is None:
+                return Begun("never", {})
+            if conn.status is ConnectionStatus.DISCONNECTING:
+                return Begun("running", copy.deepcopy(self.records.get(key) or {}))
+            pending = self.connections.pending.get(key)
+            refs = [r for r in (conn.token_ref, pending[0] if pending else None) if r]
+            if conn.status is ConnectionStatus.DISCONNECTED and not refs:
+                return Begun("disconnected", {})
+            channel = self.drift.current_channel(account_id, user_id)
+            if channel is not None:
+                self.drift.channel_docs.pop(channel.id, None)
+            self.drift.docs.pop(key, None)
+            self.drift.pending.pop(key, None)
+            record = {"disconnect_id": f"dc_{len(self.notifications)}_{now.timestamp()}", "account_id": account_id,
+                      "user_id": user_id, "remove_events": remove_events and conn.status is not
+                      ConnectionStatus.DISCONNECTED, "announce": conn.status is not ConnectionStatus.DISCONNECTED,
+                      "token_refs": refs, "calendar_id": conn.calendar_id,
+                      "channel": {"id": channel.id, "resource_id": channel.resource_id} if channel else None,
+                      "phase": "forgetting", "total": None, "removed": 0, "failed": 0, "deleted_mappings": 0,
+                      "job_seq": 0, "requested_at": now, "updated_at": now}
+            self.records[key] = record
+            self.mappings.connections[key] = Connection(account_id, user_id, ConnectionStatus.DISCONNECTING)
+            self.connections.pending.pop(key, None)
+            self.moves.docs.pop(key, None)
+            return Begun("started", copy.deepcopy(record), channel)
+
+    def update(self, account_id: str, user_id: str, disconnect_id: str, fields: dict[str, Any]) -> bool:
+        with self.lock:
+            record = self.records.get((account_id, user_id))
+            if record is None or record["disconnect_id"] != disconnect_id:
+                return False
+            record.update(copy.deepcopy(fields))
+            return True
+
+    def advance(self, account_id: str, user_id: str, disconnect_id: str, seq: int, to: int, now: datetime) -> bool:
+        with self.lock:
+            record = self.records.get((account_id, user_id))
+            if record is None or record["disconnect_id"] != disconnect_id or int(record["job_seq"]) != seq:
+                return False
+            record.update(job_seq=to, updated_at=now)
+            return True
+
+    def _events(self, account_id: str, user_id: str) -> dict[str, Mapping]:
+        return {e: m for (a, u, e), m in self.mappings.mappings.items() if (a, u) == (account_id, user_id)}
+
+    def forget(self, record: dict[str, Any], deadline: Callable[[], bool], now: datetime) -> bool:
+        a, u = record["account_id"], record["user_id"]
+        kept, doubt = 0, set()
+        for event_id, m in self._events(a, u).items():
+            if record.get("remove_events") and (m.google_exists or m.google_uncertain or m.lease):
+                self.mappings.mappings[(a, u, event_id)] = Mapping(
+                    m.event_id, m.google_event_id, google_exists=m.google_exists, google_uncertain=m.google_uncertain,
+                    calendar_id=m.calendar_id, lease=m.lease)
+                kept += 1
+                if m.lease or m.google_uncertain:
+                    doubt.add(m.calendar_id or record.get("calendar_id") or "")
+            else:
+                del self.mappings.mappings[(a, u, event_id)]
+                self.records[(a, u)]["deleted_mappings"] += 1
+        for snapshot_id in [sid for sid, doc in self.snapshots.docs.items()
+                            if (doc["account_id"], doc["user_id"]) == (a, u)]:
+            del self.snapshots.docs[snapshot_id]
+        self.update(a, u, record["disconnect_id"], {"phase": "removing", "total": kept, "updated_at": now,
+                                                    "sweep_calendars": sorted(c for c in doubt if c)})
+        return True
+
+    def to_remove(self, account_id: str, user_id: str, limit: int) -> list[Removable]:
+        return [Removable(event_id, m.google_event_id, m.calendar_id,
+                          bool(m.google_exists or m.google_uncertain or m.lease), m.lease.until if m.lease else None)
+                for event_id, m in list(self._events(account_id, user_id).items())[:limit]]
+
+    def settle(self, record: dict[str, Any], removed: list[str], failed: list[str], now: datetime,
+               dropped: list[str] | None = None) -> None:
+        with self.lock:
+            a, u = record["account_id"], record["user_id"]
+            current = self.records.get((a, u))
+            if current is None or current["disconnect_id"] != record["disconnect_id"]:
+                return
+            there = {k for k in removed + failed + (dropped or []) if (a, u, k) in self.mappings.mappings}
+            for k in there:
+                del self.mappings.mappings[(a, u, k)]
+            current["removed"] += len(there & set(removed))
+            current["failed"] += len(there & set(failed))
+            current["deleted_mappings"] += len(there)
+            current["updated_at"] = now
+
+    def drop_mappings(self, record: dict[str, Any], now: datetime) -> int:
+        a, u = record["account_id"], record["user_id"]
+        left = list(self._events(a, u))
+        for event_id in left:
+            del self.mappings.mappings[(a, u, event_id)]
+        current = self.records[(a, u)]
+        current["failed"] += len(left)
+        current["deleted_mappings"] += len(left)
+        return len(left)
+
+    def pending_grant(self, account_id: str, user_id: str) -> str | None:
+        pending = self.connections.pending.get((account_id, user_id))
+        return pending[0] if pending else None
+
+    def finish(self, record: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        from sync.kernel import notification as notes
+
+        with self.lock:
+            a, u = record["account_id"], record["user_id"]
+            final = self.records.get((a, u))
+            if final is None or final["disconnect_id"] != record["disconnect_id"]:
+                return None
+            self.mappings.connections[(a, u)] = Connection(a, u, ConnectionStatus.DISCONNECTED)
+            self.connections.pending.pop((a, u), None)
+            del self.records[(a, u)]
+            self.drift.pending.pop((a, u), None)
+            if final.get("announce"):
+                self.notifications.append(notes.disconnected(a, u, int(final["removed"]),
+                                                             ("disconnect", record["disconnect_id"]), now))
+            return copy.deepcopy(final)
+
+    def stalled(self, before: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        return [copy.deepcopy(r) for r in self.records.values() if r["updated_at"] < before][:limit]
+
+
+class FakeOAuth:
+    """Google's OAuth endpoints: ``answers`` are the token responses of the next exchanges (an
+    exception is raised); ``revoked`` the tokens revoked."""
+
+    def __init__(self) -> None:
+        self.answers: list[dict[str, Any] | Exception] = []
+        self.exchanged: list[dict[str, str]] = []
+        self.revoked: list[str] = []
+
+    def exchange_code(self, client_id: str, client_secret: str, code: str, verifier: str,
+                      redirect_uri: str) -> dict[str, Any]:
+        self.exchanged.append({"code": code, "verifier": verifier, "redirect_uri": redirect_uri})
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def revoke(self, token: str) -> bool:
+        self.revoked.append(token)
+        return True
+
+
+class FakeWatches:
+    """Drift repair's channels as a connection's life calls them: what was asked, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def activated(self, account_id: str, user_id: str) -> None:
+        self.calls.append(("activated", account_id, user_id))
+
+    def stop_forgotten(self, account_id: str, user_id: str, token_ref: str, record: ChannelRecord) -> None:
+        self.calls.append(("stop", account_id, user_id, token_ref, record.id))
+
+
+# -- each fake holds to its port (checked by mypy in `make lint`) ------------------------------------
+def _conforms() -> None:
+    _: MappingStore = FakeStore()
+    _calendars: Calendars = FakeCalendar()
+    _session: CalendarSession = FakeCalendar()
+    _publisher: Publisher = FakePublisher()
+    _drift: DriftStore = FakeDriftStore()
+    _snapshots: SnapshotStore = FakeSnapshotStore(FakeStore())
+    _moves: MoveStore = FakeMoveStore(FakeStore())
+    _oauth: OAuthClient = FakeOAuth()
+    _vault: TokenVault = FakeVault()
+    _connections: ConnectionStore = FakeConnections(FakeStore())
+    _disconnects: DisconnectStore = FakeDisconnectStore(FakeConnections(FakeStore()), FakeDriftStore(),
+                                                        FakeSnapshotStore(FakeStore()), FakeMoveStore(FakeStore()))
+    _watches: Watches = FakeWatches()

@@ -16,6 +16,14 @@ from standardwebhooks.webhooks import Webhook
 T = TypeVar("T")
 
 
+def connect(db: Any, connection: Any, outbox: Any = None) -> None:
+    """Seed an active connection on the Firestore emulator, as the connect flow leaves it."""
+    from sync.adapters.firestore.connections import FirestoreConnections
+
+    FirestoreConnections(db, outbox).activate(connection.account_id, connection.user_id, connection.calendar_id,
+                                              connection.token_ref, connection.google_email)
+
+
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 

@@ -21,7 +21,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 
-from sync.errors import (
+from sync.kernel.errors import (
     AuthRevoked,
     CalendarConflict,
     CalendarNotFound,
@@ -31,13 +31,9 @@ from sync.errors import (
     Retryable,
     SyncTokenExpired,
 )
-from sync.model import SYNC_SOURCE, Connection
-from sync.ports import TokenVault
+from sync.kernel.model import SCOPES, SYNC_SOURCE, Connection
+from sync.kernel.ports import TokenVault
 
-SCOPES = (
-    "https://www.googleapis.com/auth/calendar.events",
-    "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
-)
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
 NO_ACCESS_REASONS = {"requiredAccessLevel", "forbidden", "notACalendarUser"}
 _CACHE_SIZE = 1024

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Sequence
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.cloud.pubsub_v1.publisher import exceptions as pexc
 
-from sync.errors import PublishFailed
+from sync.kernel.errors import PublishFailed
 
 
 def new_publisher_client() -> pubsub_v1.PublisherClient:
@@ -56,7 +57,7 @@ class PubSubPublisher:
                 raise PublishFailed(f"pubsub: {type(exc).__name__}") from exc
         raise PublishFailed("pubsub: unreachable")  # pragma: no cover
 
-    def publish_many(self, messages: list[tuple[bytes, str, dict[str, str]]]) -> int:
+    def publish_many(self, messages: Sequence[tuple[bytes, str, dict[str, str]]]) -> int:
         """Publish all at once and wait for every confirmation (the fan-out of bulk work); return
         how many. PublishFailed if any was not confirmed: publishing them all again is safe."""
         futures: list[tuple[str, object]] = []

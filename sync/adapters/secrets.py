@@ -21,7 +21,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from sync.errors import AuthRevoked, ConfigError, Retryable
+from sync.kernel.errors import AuthRevoked, ConfigError, Retryable
 
 TOKEN_SECRET_PREFIX = "calendar-token-"
 LOCAL_TOKENS = "local_tokens"
@@ -99,6 +99,22 @@ class SecretManagerVault:
             request={"name": f"projects/{self.project}/secrets/{name.lower().replace('_', '-')}/versions/latest"}
         )
         return bytes(response.payload.data).decode("utf-8")
+
+
+def secret_manager_vault(project: str, endpoint: str | None,
+                         replica_locations: tuple[str, ...] = ()) -> SecretManagerVault:
+    """The vault on Secret Manager; ``endpoint``: a local Secret Manager stand-in (REST), for tests
+    and local runs."""
+    from google.cloud import secretmanager
+
+    if endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        client = secretmanager.SecretManagerServiceClient(
+            transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint})
+    else:
+        client = secretmanager.SecretManagerServiceClient()
+    return SecretManagerVault(project, client, replica_locations)
 
 
 class FirestoreTokenVault:

@@ -1,12 +1,15 @@
 """Drift repair (CONTRACT §9): hand edits and deletions in Google Calendar are noticed and undone.
 
-    Google ──ping──▶ integrations POST /google/notifications (pings.py: check channel + token,
-                     coalesce) ──drift_check job, bulk lane──▶ worker (check.py: events.list with
-                     the sync token, our events only, etag recorded at write time) ──▶ restore
-                     (one events.update from the last applied change) or report, and the
-                     ``event.drift_repaired`` notice inside the recording transaction.
+    Google ──ping──▶ integrations POST /google/notifications (sync/web/pings.py: check channel +
+                     token) ──schedule.py (coalesce) ──drift_check job, bulk lane──▶ worker
+                     (jobs.py → check.py: events.list with the sync token, our events only, etag
+                     recorded at write time) ──▶ restore (one events.update from the last applied
+                     change, under the event's lease) or report, and ``event.drift_repaired``
+                     staged by the recording transaction.
     maintenance job ──▶ channels.py (renew before expiry) · scan.py (the fallback scan)
+    a connection's life ──▶ channels.py (opened on activation, stopped on disconnect)
 
-``compare.py`` is pure (what counts as drift); ``check.py`` imports no google.* (ports and
-fakes); ``store.py`` is its Firestore side; ``wiring.py`` builds them lazily.
+``compare.py`` is pure (what counts as drift); the rest works on the kernel's ports: the drift
+store (sync/adapters/firestore/drift.py), the mappings, Calendar. The composition root
+(sync/bootstrap.py) builds each.
 """

@@ -1,7 +1,7 @@
 """One drift check of one connection: list what changed in its calendar, repair or report.
 
-Imports no google.*: the store and Calendar are ports (``store.py`` and the Calendar adapter
-implement them; the unit tests use fakes). The rules:
+On the kernel's ports only (the drift store, the mappings, Calendar; the unit tests use fakes).
+The rules:
 
 * Only our own events count (``source_event_id`` in compare.py), and only those whose mapping
   is live (synced, not tombstoned) in the connection's calendar.
@@ -12,8 +12,9 @@ implement them; the unit tests use fakes). The rules:
 * A cancelled event on a live mapping was deleted by hand; a different etag with different
   content (compare.py) was edited by hand; a different etag with the same content (a move, a
   lost answer) is adopted quietly.
-* ``restore``: the mapping is claimed with a lease, as a change is (so a platform change
-  arriving meanwhile waits and then wins), one ``events.update`` from the last applied change
+* ``restore``: the mapping is claimed with the event's lease (sync/kernel/leases.py), as a
+  change is (so a platform change arriving meanwhile waits and then wins), one
+  ``events.update`` from the last applied change
   (it also brings back a cancelled event), and the new etag recorded together with the
   ``event.drift_repaired`` notice. ``report``: the notice only, and the edited etag recorded so
   it is reported once.
@@ -25,16 +26,17 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from sync import logs
-from sync.drift.compare import same_content, source_event_id, source_version
-from sync.errors import (
+from sync.apply import writes
+from sync.drift.compare import same_content
+from sync.kernel import logs
+from sync.kernel import notification as notes
+from sync.kernel.errors import (
     AuthRevoked,
-    CalendarNotFound,
     CalendarUnavailable,
     InvalidPayload,
     Permanent,
@@ -42,83 +44,21 @@ from sync.errors import (
     Retryable,
     SyncTokenExpired,
 )
-from sync.model import Connection, Lease, Mapping
-from sync.payload import parse_change
-from sync.planner import event_body
-from sync.throttle import UserThrottle
+from sync.kernel.leases import Claim, Leases, Pass, Record, Take, held
+from sync.kernel.model import Connection, Mapping
+from sync.kernel.outcome import Outcome
+from sync.kernel.payload import parse_change
+from sync.kernel.planner import event_body, source_event_id, source_version
+from sync.kernel.ports import Calendars, CalendarSession, CheckState, DriftStore, MappingStore
+from sync.kernel.throttle import UserThrottle
 
-R = TypeVar("R")
 EDITED, DELETED = "edited", "deleted"
 
 
-@dataclass(frozen=True)
-class DriftNotice:
-    """What ``event.drift_repaired`` (CONTRACT §8) says: ids and the kind, never contents."""
-
-    account_id: str
-    user_id: str
-    event_id: str
-    kind: str  # "edited" | "deleted"
-    restored: bool  # False under DRIFT_POLICY=report
-    identity: str = ""  # the etag that names this drift (what we found, or our restore): one webhook-id per drift
-
-
-# A unit of work over one mapping, run in a transaction that may retry (so pure):
-# (connection, mapping) → (result, mapping to store or None, notice to stage or None).
-DriftWork = Callable[[Connection | None, Mapping | None], tuple[R, Mapping | None, DriftNotice | None]]
-
-
-@dataclass(frozen=True)
-class CheckState:
-    lease_id: str
-    sync_token: str | None
-    calendar_id: str | None  # the calendar the token belongs to
-    pending_at: datetime | None = None  # when the ping that scheduled this check came
-    enrolled: bool = True  # False: the connection has no drift state (disconnected): no lease taken
-    last_started_at: datetime | None = None  # when the connection's previous check started listing
-
-
-class DriftStore(Protocol):
-    def get_connection(self, account_id: str, user_id: str) -> Connection | None: ...
-
-    def begin_check(self, account_id: str, user_id: str, lease_id: str, until: datetime) -> CheckState | None:
-        """Take the connection's check lease (None: another check holds it)."""
-        ...
-
-    def listing_started(self, account_id: str, user_id: str, lease_id: str, at: datetime) -> None:
-        """The check starts listing at ``at``: from now on a ping schedules one more check (this one
-        may list before its change), which starts no earlier than a debounce window after ``at``."""
-        ...
-
-    def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
-                  calendar_id: str, keep_token: bool) -> None: ...
-
-    def release_check(self, account_id: str, user_id: str, lease_id: str) -> None: ...
-
-    def get_mappings(self, account_id: str, user_id: str, event_ids: list[str]) -> dict[str, Mapping]: ...
-
-    def update_mapping(self, account_id: str, user_id: str, event_id: str, work: DriftWork[R]) -> R:
-        """Run ``work`` in one transaction; a returned notice is staged in that transaction."""
-        ...
-
-
-class DriftCalendar(Protocol):
-    def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]: ...
-
-    def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None: ...
-
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any]) -> str | None: ...
-
-
-class DriftCalendars(Protocol):
-    def session(self, connection: Connection) -> DriftCalendar: ...
-
-
 @dataclass
-class CheckResult:
-    name: str
-    acknowledge: bool = True
-    retry_after: float | None = None
+class _Tally:
+    """What a check has done so far: Calendar calls, and its events by what was found."""
+
     calendar_calls: int = 0
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -127,31 +67,41 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def drift_notification(conn: Connection, event_id: str, kind: str, restored: bool,
+                       identity: str) -> notes.Notification:
+    """``event.drift_repaired`` (CONTRACT §8): ids and the kind, never contents; ``restored`` (an
+    extension) is False under DRIFT_POLICY=report. ``identity`` is the etag that names this drift
+    (what we found, or our restore's): one webhook-id per drift."""
+    return notes.drift_repaired(conn.account_id, conn.user_id, event_id, kind, (identity,), restored=restored)
+
+
 class DriftCheck:
-    def __init__(self, store: DriftStore, calendars: DriftCalendars, policy: str = "restore",
+    def __init__(self, store: DriftStore, mappings: MappingStore, calendars: Calendars, policy: str = "restore",
                  throttle: UserThrottle | None = None, max_wait: float = 5.0, lease_seconds: float = 120.0,
                  clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
                  debounce: float = 0.0) -> None:
         self.store = store
+        self.mappings = mappings
+        self.leases = Leases(mappings, lease_seconds, clock)
         self.calendars = calendars
         self.policy = policy
         self.throttle = throttle
         self.max_wait = max_wait
-        self.lease = timedelta(seconds=lease_seconds)
+        self.check_lease = timedelta(seconds=lease_seconds)
         self.clock = clock
         self.sleep = sleep
         self.debounce = debounce  # seconds a burst of pings has to settle into this one check
 
-    def run(self, account_id: str, user_id: str) -> CheckResult:
+    def run(self, account_id: str, user_id: str) -> Outcome:
         if self.policy == "off":
-            return CheckResult("drift_off")
+            return Outcome("drift_off")
         lease_id = uuid.uuid4().hex
-        state = self.store.begin_check(account_id, user_id, lease_id, self.clock() + self.lease)
+        state = self.store.begin_check(account_id, user_id, lease_id, self.clock() + self.check_lease)
         if state is None:  # another check is running: this one comes back after it
-            return CheckResult("drift_busy", acknowledge=False, retry_after=5)
+            return Outcome("drift_busy", acknowledge=False, retry_after=5)
         if not state.enrolled:
-            return CheckResult("drift_not_enrolled")  # disconnected (its drift state forgotten)
-        result = CheckResult("drift_checked")
+            return Outcome("drift_not_enrolled")  # disconnected (its drift state forgotten)
+        result = _Tally()
         try:
             # A burst of pings settles first, and a connection's checks start at least one debounce
             # window apart however the pings come (CONTRACT §9).
@@ -162,19 +112,19 @@ class DriftCheck:
                 self.sleep(min(wait, self.debounce))
             self.store.listing_started(account_id, user_id, lease_id, self.clock())
             # Read after the pause: a calendar switched meanwhile is the one to list.
-            connection = self.store.get_connection(account_id, user_id)
+            connection = self.mappings.get_connection(account_id, user_id)
             if connection is None or not connection.can_write or connection.calendar_id is None:
                 self.store.release_check(account_id, user_id, lease_id)
-                return CheckResult("drift_not_active")
+                return Outcome("drift_not_active")
             token, keep = self._pages(connection, state, result)
         except BaseException:
             self.store.release_check(account_id, user_id, lease_id)
             raise
         self.store.end_check(account_id, user_id, lease_id, token, connection.calendar_id, keep)
-        return result
+        return Outcome("drift_checked", calendar_calls=result.calendar_calls, counts=result.counts)
 
     # -- listing -----------------------------------------------------------------------------
-    def _pages(self, conn: Connection, state: CheckState, result: CheckResult) -> tuple[str | None, bool]:
+    def _pages(self, conn: Connection, state: CheckState, result: _Tally) -> tuple[str | None, bool]:
         """Every page since the stored token (or all, without one); the next token, and whether
         the old one must be kept because an event was busy."""
         assert conn.calendar_id is not None
@@ -198,7 +148,7 @@ class DriftCheck:
             result.calendar_calls += 1
             ours = {eid: e for e in page.get("items") or []
                     if (eid := source_event_id(e, conn.account_id, conn.user_id)) is not None}
-            mappings = self.store.get_mappings(conn.account_id, conn.user_id, sorted(ours)) if ours else {}
+            mappings = self.mappings.get_mappings(conn.account_id, conn.user_id, sorted(ours)) if ours else {}
             for event_id, event in ours.items():
                 outcome = self._one(session, conn, event_id, event, mappings.get(event_id), result)
                 result.counts[outcome] += 1
@@ -208,14 +158,14 @@ class DriftCheck:
                 return page.get("nextSyncToken"), busy
 
     # -- one event ---------------------------------------------------------------------------
-    def _one(self, session: DriftCalendar, conn: Connection, event_id: str, event: dict[str, Any],
-             mapping: Mapping | None, result: CheckResult) -> str:
+    def _one(self, session: CalendarSession, conn: Connection, event_id: str, event: dict[str, Any],
+             mapping: Mapping | None, result: _Tally) -> str:
         now = self.clock()
         if mapping is None or mapping.deleted or not mapping.google_exists:
             return "not_live"  # ours and deleted by us, never written, or from an earlier connection
         if mapping.calendar_id not in (None, conn.calendar_id):
             return "elsewhere"
-        if mapping.lease is not None and mapping.lease.until > now:
+        if held(mapping.lease, now):
             return "busy"  # a write in flight wins
         if event.get("etag") == mapping.etag:
             return "ours"
@@ -229,8 +179,7 @@ class DriftCheck:
         kind = DELETED if deleted else EDITED
         if self.policy == "report":
             seen = str(event.get("etag") or "")
-            notice = DriftNotice(conn.account_id, conn.user_id, event_id, kind, restored=False, identity=seen)
-            return self._settle(conn, mapping, seen, notice, "reported")
+            return self._settle(conn, mapping, seen, (kind, False, seen), "reported")
         return self._restore(session, conn, mapping, body, kind, result)
 
     @staticmethod
@@ -243,75 +192,81 @@ class DriftCheck:
             return None
         return event_body(change, mapping.google_event_id) if not change.is_delete else None
 
-    def _settle(self, conn: Connection, expected: Mapping, etag: str, notice: DriftNotice | None,
-                outcome: str, lease_id: str | None = None) -> str:
-        """Record ``etag`` as ours (and stage the notice) if the mapping is still what we judged."""
-
+    def _settle(self, conn: Connection, expected: Mapping, etag: str, notice: tuple[str, bool, str] | None,
+                outcome: str) -> str:
+        """Record ``etag`` as ours (and stage the notice: kind, restored, identity) if the mapping
+        is still what we judged and no write started meanwhile."""
         now = self.clock()
 
-        def work(c: Connection | None, m: Mapping | None):  # type: ignore[no-untyped-def]
-            if m is None or not _same_judgement(m, expected, lease_id):
-                return False, None, None
-            if lease_id is None and m.lease is not None and m.lease.until > now:
-                return False, None, None  # a write started meanwhile: it wins
-            # Disconnected meanwhile: the disconnect removes the event; nothing is announced.
-            gone = c is None or c.gone
-            return True, replace(m, etag=etag, lease=None if lease_id else m.lease), None if gone else notice
+        def work(c: Connection | None, m: Mapping | None) -> tuple[bool, Mapping | None, None,
+                                                                    Sequence[notes.Notification]]:
+            if m is None or not _same_judgement(m, expected) or held(m.lease, now):
+                return False, None, None, ()  # a change got in between, or a write started: it wins
+            return True, replace(m, etag=etag), None, self._notice(c, expected.event_id, notice)
 
-        done = self.store.update_mapping(conn.account_id, conn.user_id, expected.event_id, work)
-        if done and notice is not None:
+        done = self.mappings.update_event(conn.account_id, conn.user_id, expected.event_id, work)
+        return self._settled(conn, expected.event_id, notice, outcome) if done else "raced"
+
+    def _notice(self, conn: Connection | None, event_id: str,
+                notice: tuple[str, bool, str] | None) -> Sequence[notes.Notification]:
+        # Disconnected meanwhile: the disconnect removes the event; nothing is announced.
+        if notice is None or conn is None or conn.gone:
+            return ()
+        kind, restored, identity = notice
+        return [drift_notification(conn, event_id, kind, restored, identity)]
+
+    def _settled(self, conn: Connection, event_id: str, notice: tuple[str, bool, str] | None, outcome: str) -> str:
+        if notice is not None:
             logs.log(logging.INFO, "drift " + outcome, {
                 "function": "sync_worker", "job": "drift_check", "account_id": conn.account_id,
-                "user_id": conn.user_id, "event_id": notice.event_id, "drift_kind": notice.kind, "outcome": outcome})
-        return outcome if done else "raced"
+                "user_id": conn.user_id, "event_id": event_id, "drift_kind": notice[0], "outcome": outcome})
+        return outcome
 
-    def _restore(self, session: DriftCalendar, conn: Connection, mapping: Mapping, body: dict[str, Any],
-                 kind: str, result: CheckResult) -> str:
+    def _restore(self, session: CalendarSession, conn: Connection, mapping: Mapping, body: dict[str, Any],
+                 kind: str, result: _Tally) -> str:
         assert conn.calendar_id is not None
-        lease_id = uuid.uuid4().hex
-        now = self.clock()
 
-        def claim(c: Connection | None, m: Mapping | None):  # type: ignore[no-untyped-def]
-            if m is None or not _same_judgement(m, mapping, None) or (m.lease is not None and m.lease.until > now):
-                return None, None, None
+        def judge(c: Connection | None, m: Mapping | None, now: datetime) -> Take[None] | Pass[None]:
+            if m is None or not _same_judgement(m, mapping) or held(m.lease, now):
+                return Pass(None)
             if c is None or not c.can_write:  # a disconnect began: its own deletes are not drift
-                return None, None, None
+                return Pass(None)
             assert m.version is not None
-            claimed = replace(m, lease=Lease(lease_id, m.version, now + self.lease))
-            return claimed, claimed, None
+            return Take(None, m, m.version)
 
-        claimed = self.store.update_mapping(conn.account_id, conn.user_id, mapping.event_id, claim)
-        if claimed is None:
+        claim = self.leases.claim(conn.account_id, conn.user_id, mapping.event_id, judge)
+        if not claim.held:
             return "raced"
         try:
             self._pace(conn)
-            try:
-                result.calendar_calls += 1
-                etag = session.update(conn.calendar_id, mapping.google_event_id, body)
-            except CalendarNotFound:  # purged for good: the same id again
-                result.calendar_calls += 1
-                etag = session.insert(conn.calendar_id, body)
+            _, calls, etag = writes.update(session, conn.calendar_id, mapping.google_event_id, body)
+            result.calendar_calls += calls  # a 404/410 (purged for good): the same id again
         except RateLimited as exc:
+            result.calendar_calls += 1
             self._cool_down(conn, exc)
-            self._release(conn, mapping.event_id, lease_id)
+            self.leases.release(claim)
             raise
         except (Permanent, AuthRevoked, CalendarUnavailable):
-            self._release(conn, mapping.event_id, lease_id)
+            result.calendar_calls += 1
+            self.leases.release(claim)
             return "failed"
         except BaseException:
-            self._release(conn, mapping.event_id, lease_id)
+            self.leases.release(claim)
             raise
-        notice = DriftNotice(conn.account_id, conn.user_id, mapping.event_id, kind, restored=True,
-                             identity=etag or lease_id)
-        return self._settle(conn, claimed, etag or "", notice, "restored", lease_id)
+        return self._restored(conn, claim, kind, etag)
 
-    def _release(self, conn: Connection, event_id: str, lease_id: str) -> None:
-        def work(c: Connection | None, m: Mapping | None):  # type: ignore[no-untyped-def]
-            if m is None or m.lease is None or m.lease.id != lease_id:
-                return None, None, None
-            return None, replace(m, lease=None), None
+    def _restored(self, conn: Connection, claim: Claim[None], kind: str, etag: str | None) -> str:
+        """Our restore's etag recorded, with its notice, while the lease is still ours."""
+        assert claim.lease_id is not None
+        notice = (kind, True, etag or claim.lease_id)
 
-        self.store.update_mapping(conn.account_id, conn.user_id, event_id, work)
+        def record(c: Connection | None, m: Mapping) -> Record | None:
+            if claim.leased is None or m.etag != claim.leased.etag:
+                return None  # changed under our lease: nothing to record
+            return replace(m, etag=etag or ""), None, self._notice(c, claim.event_id, notice)
+
+        done = self.leases.finish(claim, record)
+        return self._settled(conn, claim.event_id, notice, "restored") if done else "raced"
 
     # -- quota: a listing is a call like any other, on the bulk budget ----------------------
     def _pace(self, conn: Connection) -> None:
@@ -328,9 +283,7 @@ class DriftCheck:
             self.throttle.cool_down(conn.key, exc.retry_after)
 
 
-def _same_judgement(now: Mapping, judged: Mapping, lease_id: str | None) -> bool:
+def _same_judgement(now: Mapping, judged: Mapping) -> bool:
     """The mapping still is what the decision was made on (else a change got in between)."""
-    if lease_id is not None:
-        return now.lease is not None and now.lease.id == lease_id and now.etag == judged.etag
     return (now.version, now.etag, now.deleted, now.google_exists, now.calendar_id) == \
         (judged.version, judged.etag, judged.deleted, judged.google_exists, judged.calendar_id)

@@ -12,30 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sync.model import SYNC_SOURCE, Version, google_event_id
-
-PRIVATE_KEYS = ("sync_source", "source_account_id", "source_user_id", "source_event_id", "source_updated_at")
-
-
-def source_event_id(event: dict[str, Any], account_id: str, user_id: str) -> str | None:
-    """The platform event id if ``event`` is ours for this account/user (and its id is the one we
-    derive, so copied properties do not count), else None."""
-    private = (event.get("extendedProperties") or {}).get("private") or {}
-    if private.get("sync_source") != SYNC_SOURCE or private.get("source_account_id") != account_id \
-            or private.get("source_user_id") != user_id:
-        return None
-    event_id = private.get("source_event_id")
-    if not isinstance(event_id, str) or event.get("id") != google_event_id(account_id, user_id, event_id):
-        return None
-    return event_id
-
-
-def source_version(event: dict[str, Any]) -> Version | None:
-    text = ((event.get("extendedProperties") or {}).get("private") or {}).get("source_updated_at")
-    try:
-        return Version.parse(text) if isinstance(text, str) else None
-    except ValueError:
-        return None
+from sync.kernel.planner import PRIVATE_KEYS
 
 
 def _text(value: Any) -> str:

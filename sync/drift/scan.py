@@ -8,31 +8,42 @@ repair existed) are enrolled, their first scans spread over the period.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sync import bootstrap
-from sync.drift import wiring
-from sync.drift.schedule import schedule_check
-from sync.model import connection_key
+from sync.drift.schedule import Scheduler
+from sync.kernel.model import connection_key
+from sync.kernel.ports import DriftStore
 
 BATCH = 500
 
 
-def scan_due() -> dict[str, int]:
-    s, store = bootstrap.config(), wiring.store()
-    if s.drift_policy == "off":
-        return {}
-    now = datetime.now(timezone.utc)
-    period = timedelta(minutes=s.drift_scan_minutes)
-    enrolled = 0
-    if store.sweep_due(period):
-        known = store.enrolled()
-        for account_id, user_id in store.active_connections():
-            if connection_key(account_id, user_id) not in known:
-                store.enroll(account_id, user_id, now + period * random.random())
-                enrolled += 1
-    started = 0
-    for account_id, user_id in store.due("next_scan_at", now, BATCH):
-        started += schedule_check(account_id, user_id, "scan")
-        store.postpone_scan(account_id, user_id, now + period)
-    return {"drift_scans_started": started, "drift_enrolled": enrolled}
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Scan:
+    def __init__(self, store: DriftStore, scheduler: Scheduler, policy: str = "restore", scan_minutes: float = 360.0,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.scheduler = scheduler
+        self.policy = policy
+        self.period = timedelta(minutes=scan_minutes)
+        self.clock = clock
+
+    def scan_due(self) -> dict[str, int]:
+        if self.policy == "off":
+            return {}
+        now = self.clock()
+        enrolled = 0
+        if self.store.sweep_due(self.period):
+            known = self.store.enrolled()
+            for account_id, user_id in self.store.active_connections():
+                if connection_key(account_id, user_id) not in known:
+                    self.store.enroll(account_id, user_id, now + self.period * random.random())
+                    enrolled += 1
+        started = 0
+        for account_id, user_id in self.store.due("next_scan_at", now, BATCH):
+            started += self.scheduler.schedule(account_id, user_id, "scan")
+            self.store.postpone_scan(account_id, user_id, now + self.period)
+        return {"drift_scans_started": started, "drift_enrolled": enrolled}

@@ -9,12 +9,11 @@ may have missed its change). A marker older than ``PENDING_WINDOW``
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
-from sync import bootstrap
-from sync.drift import wiring
-from sync.errors import Retryable
+from sync.kernel.errors import Retryable
+from sync.kernel.jobs import publish_jobs
+from sync.kernel.ports import DriftStore, Publisher
 
 KIND = "drift_check"
 PENDING_WINDOW = timedelta(seconds=120)
@@ -25,17 +24,19 @@ def drift_ordering_key(account_id: str, user_id: str) -> str:
     return f"{account_id}/{user_id}/~drift"
 
 
-def schedule_check(account_id: str, user_id: str, reason: str) -> bool:
-    """Publish a check unless one is already scheduled; True if this call published it."""
-    store = wiring.store()
-    if not store.mark_pending(account_id, user_id, PENDING_WINDOW):
-        return False
-    data = {"schema": 1, "kind": KIND, "account_id": account_id, "user_id": user_id, "reason": reason}
-    try:
-        bootstrap.bulk_publisher().publish(
-            json.dumps(data, separators=(",", ":")).encode("utf-8"), drift_ordering_key(account_id, user_id),
-            {"kind": KIND, "account_id": account_id, "user_id": user_id})
-    except Retryable:
-        store.clear_pending(account_id, user_id)
-        raise
-    return True
+class Scheduler:
+    def __init__(self, store: DriftStore, bulk: Publisher) -> None:
+        self.store = store
+        self.bulk = bulk
+
+    def schedule(self, account_id: str, user_id: str, reason: str) -> bool:
+        """Publish a check unless one is already scheduled; True if this call published it."""
+        if not self.store.mark_pending(account_id, user_id, PENDING_WINDOW):
+            return False
+        data = {"schema": 1, "kind": KIND, "account_id": account_id, "user_id": user_id, "reason": reason}
+        try:
+            publish_jobs(self.bulk, [(data, drift_ordering_key(account_id, user_id))])
+        except Retryable:
+            self.store.clear_pending(account_id, user_id)
+            raise
+        return True

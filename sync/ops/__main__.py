@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sync import bootstrap
-from sync.errors import SyncError
+from sync.kernel.errors import SyncError
+
+if TYPE_CHECKING:
+    from sync.ops.dead_letters import DeadLetters
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,33 +44,25 @@ def _parser() -> argparse.ArgumentParser:
 TOPICS = ("changes", "notifications")
 
 
-def _dead_letters(topic: str = "changes"):  # type: ignore[no-untyped-def]
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
+def _dead_letters(topic: str = "changes") -> DeadLetters:
     from sync.ops.dead_letters import DeadLetters
 
-    s = bootstrap.config()
+    c = bootstrap.container()
     if topic == "notifications":
-        return DeadLetters(s.project, s.notifications_topic, s.notifications_dead_letter_subscription,
-                           pubsub_v1.SubscriberClient(), bootstrap.notifications_publisher(), notifications=True)
-    return DeadLetters(s.project, s.sync_topic, s.dead_letter_subscription, pubsub_v1.SubscriberClient(),
-                       bootstrap.publisher())
+        return DeadLetters(c.dead_letter_subscription(notifications=True), c.notifications_publisher,
+                           notifications=True)
+    return DeadLetters(c.dead_letter_subscription(notifications=False), c.publisher)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "import-connection":
-            from sync.ops.connections import import_connection
-
             token = args.refresh_token_file.read_text(encoding="utf-8")
             if not token.strip():
                 raise ValueError(f"{args.refresh_token_file} is empty")
-            result = import_connection(
-                bootstrap.store(), bootstrap.vault(), bootstrap.publisher(),
-                account_id=args.account_id, user_id=args.user_id, calendar_id=args.calendar_id,
-                refresh_token=token, google_email=args.google_email,
-            )
+            result = bootstrap.container().activation.import_grant(
+                args.account_id, args.user_id, args.calendar_id, token, google_email=args.google_email)
             print(json.dumps(result))
             return 0
         if args.command == "dead-letters":
@@ -94,10 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the CLI's boundary: Google's auth and API errors, said in one line
-        from google.api_core.exceptions import GoogleAPIError
-        from google.auth.exceptions import GoogleAuthError
-
-        if isinstance(exc, (GoogleAuthError, GoogleAPIError)):
+        if isinstance(exc, bootstrap.container().cloud_errors()):
             print(f"error: {type(exc).__name__}: cannot reach Google Cloud with these credentials "
                   "(for local runs source .local/stack.env)", file=sys.stderr)
             return 2

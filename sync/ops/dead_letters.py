@@ -1,4 +1,5 @@
-"""Dead letters: list, show and replay what ran out of delivery attempts (contract §6, §8).
+"""Dead letters: list, show and replay what ran out of delivery attempts (contract §6, §8). On
+ports: the dead-letter topic's inspection subscription and the topic's publisher.
 
 Messages are read from ``$SYNC_TOPIC-dead-letter-inspect`` without being consumed (each pull
 is handed back at once), and replayed to ``$SYNC_TOPIC`` with their ordering keys, in their
@@ -15,10 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from google.api_core import exceptions as gexc
-
-from sync.errors import Retryable
-from sync.model import ordering_key
+from sync.kernel.errors import Retryable
+from sync.kernel.model import ordering_key
+from sync.kernel.ports import DeadLetterSubscription, Publisher
 
 PULL_BATCH = 100
 
@@ -87,12 +87,9 @@ class DeadLetter:
 
 
 class DeadLetters:
-    def __init__(self, project: str, topic: str, subscription: str, subscriber: Any, publisher: Any,
-                 notifications: bool = False) -> None:
-        self.subscriber = subscriber
-        self.path = subscriber.subscription_path(project, subscription)
-        self.publisher = publisher  # sync.adapters.pubsub.PubSubPublisher, ordering on
-        self.topic = topic
+    def __init__(self, subscription: DeadLetterSubscription, publisher: Publisher, notifications: bool = False) -> None:
+        self.subscription = subscription
+        self.publisher = publisher  # the topic's own, ordering on
         self.notifications = notifications
 
     def _pull_all(self, deadline: float = 20.0) -> list[DeadLetter]:
@@ -101,28 +98,21 @@ class DeadLetters:
         end = time.monotonic() + deadline
         wait = 5.0
         while time.monotonic() < end:
-            try:
-                response = self.subscriber.pull(request={"subscription": self.path, "max_messages": PULL_BATCH},
-                                                timeout=wait)
-            except (gexc.DeadlineExceeded, gexc.ServiceUnavailable):
+            received = self.subscription.pull(PULL_BATCH, wait)
+            if not received:
                 break
-            if not response.received_messages:
-                break
-            fresh = [m for m in response.received_messages if m.message.message_id not in seen]
-            for m in response.received_messages:
-                seen.setdefault(m.message.message_id, DeadLetter(
-                    m.message.message_id, m.ack_id, m.message.publish_time.isoformat(), dict(m.message.attributes),
-                    bytes(m.message.data), m.delivery_attempt, self.notifications))
+            fresh = [m for m in received if m.message_id not in seen]
+            for m in received:
+                seen.setdefault(m.message_id, DeadLetter(m.message_id, m.ack_id, m.publish_time, m.attributes,
+                                                         m.data, m.delivery_attempt, self.notifications))
             if not fresh:
                 break
             # A partial batch is usually all there is: confirm with a short pull instead of a long one.
-            wait = 5.0 if len(response.received_messages) == PULL_BATCH else 1.5
+            wait = 5.0 if len(received) == PULL_BATCH else 1.5
         return sorted(seen.values(), key=lambda d: d.publish_time)
 
     def _hand_back(self, letters: list[DeadLetter]) -> None:
-        if letters:
-            self.subscriber.modify_ack_deadline(request={
-                "subscription": self.path, "ack_ids": [d.ack_id for d in letters], "ack_deadline_seconds": 0})
+        self.subscription.hand_back([d.ack_id for d in letters])
 
     def listing(self) -> list[dict[str, Any]]:
         letters = self._pull_all()
@@ -153,7 +143,7 @@ class DeadLetters:
                 failed.append(d.message_id)
                 self._hand_back([d])
                 continue
-            self.subscriber.acknowledge(request={"subscription": self.path, "ack_ids": [d.ack_id]})
+            self.subscription.acknowledge([d.ack_id])
             replayed.append(d.message_id)
         missing: list[str] = sorted(set(message_ids or []) - {d.message_id for d in chosen})
         return {"replayed": replayed, "failed": failed, "not_found": missing}

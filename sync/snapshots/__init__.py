@@ -1,6 +1,5 @@
 """Snapshots: backfill and reconcile (CONTRACT §7), and the calendar switch through the queue.
 
-    window.py   when an event ends (mappings learn it; reconcile's window uses it)
     model.py    the snapshot document, request validation, result categories
     store.py    Firestore: snapshots/{id} and its snapshot_pages / snapshot_events /
                 snapshot_results / snapshot_shards subcollections; calendar moves

@@ -1,6 +1,6 @@
 """Snapshot requests and rules (CONTRACT §7). Pure: validation, the guard, result categories.
 
-Events are validated by the webhook's own parser (``sync.payload.parse_change``), so a snapshot
+Events are validated by the webhook's own parser (``sync.kernel.payload.parse_change``), so a snapshot
 event is accepted exactly when the same ``event`` in an ``event.updated`` webhook would be;
 each problem's ``loc`` is re-rooted at its index (``events[3].start``).
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sync.errors import InvalidPayload
-from sync.model import DELETED, UPDATED, Change, Version, contract_event
-from sync.payload import MAX_VERSION_SKEW, parse_change
+from sync.kernel.errors import InvalidPayload
+from sync.kernel.model import DELETED, UPDATED, Change, Version, contract_event
+from sync.kernel.payload import MAX_VERSION_SKEW, parse_change
 
 MAX_PAGE_EVENTS = 1000
 # An event is stored as one Firestore document (1 MiB at most): what a webhook's 1 MiB body can carry,
@@ -53,6 +53,16 @@ class SnapshotRequest:
     covers_from: str | None  # a Version-style key: events ending at or after it are in the window
     allow_mass_delete: bool
     repair: bool
+
+
+def page_id(n: int) -> str:
+    """The name of page ``n`` among a snapshot's parts (its pages and its chunks of deletes)."""
+    return f"p{n:06d}"
+
+
+def chunk_id(n: int) -> str:
+    """The name of reconcile's chunk of deletes ``n``."""
+    return f"d{n:06d}"
 
 
 def new_snapshot_id() -> str:

@@ -229,13 +229,11 @@ def test_grant_revoked_mid_stream_parks_and_loses_nothing(chaos):
     wait_for(lambda: any(line.get("user_id") == victim["user_id"] and line.get("outcome") == "parked_needs_reauth"
                          for line in worker_lines(chaos)), timeout=60, what="the worker meeting the revoked grant")
     from sync import bootstrap
-    from sync.ops.connections import import_connection
 
     bootstrap.reset()
     token = chaos.standin.state.issue_grant(victim["email"], "local-client.apps.example",
                                             ("https://www.googleapis.com/auth/calendar.events",))
-    import_connection(bootstrap.store(), bootstrap.vault(), bootstrap.publisher(), account_id=victim["account_id"],
-                      user_id=victim["user_id"], calendar_id=victim["email"], refresh_token=token)
+    bootstrap.container().activation.import_grant(victim["account_id"], victim["user_id"], victim["email"], token)
     platform.settle(users)
 
 

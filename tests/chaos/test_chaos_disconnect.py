@@ -21,7 +21,7 @@ import requests
 from local.pusher import Pusher, create_subscription
 from local.stack import PROJECT, Stack
 from local.standin import Fault
-from sync.model import connection_key
+from sync.kernel.model import connection_key
 from tests.chaos.stacks import chaos_stack
 from tests.chaos.test_chaos import Platform, stream
 from tests.chaos.test_chaos_drift import hand_editor

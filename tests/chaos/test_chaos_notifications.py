@@ -9,9 +9,8 @@ from collections import defaultdict
 
 import pytest
 import requests
-from google.cloud import firestore
 
-from local.stack import PROJECT, Stack
+from local.stack import Stack
 from local.standin import Fault
 from tests.chaos.killer import Killer
 from tests.chaos.stacks import chaos_stack
@@ -49,11 +48,9 @@ def delivered_ids(stack: Stack, users: list[dict[str, str]]) -> dict[tuple[str, 
 def sweep_outbox() -> int:
     """The maintenance job's outbox task, as Cloud Scheduler would run it a while later."""
     from sync import bootstrap
-    from sync.notifications import outbox
 
     bootstrap.reset()
-    return outbox.republish_stale(firestore.Client(project=PROJECT), bootstrap.notifications_publisher(),
-                                  older_than=6)["notifications_republished"]
+    return bootstrap.container().outbox.republish_stale(older_than=6)["notifications_republished"]
 
 
 def test_deliver_notification_killed_mid_request_loses_nothing(chaos):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests import openapi_check
 from tests.helpers import signed_headers, wait_for
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.e2e.conftest import api_token
 from tests.e2e.test_notifications import data, wait_received
 from tests.helpers import payload, push_envelope, wait_for
@@ -94,10 +94,9 @@ def run_maintenance(stack):
 
 def drift_store():
     from sync import bootstrap
-    from sync.drift import wiring
 
     bootstrap.reset()
-    return wiring.store()
+    return bootstrap.container().drift_store
 
 
 @contextmanager

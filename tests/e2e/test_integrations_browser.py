@@ -89,7 +89,7 @@ def test_a_person_connects_picks_a_calendar_and_sees_events_land(stack, platform
     finally:
         driver.quit()
     platform.accepted(payload(account_id=user["account_id"], user_id=user["user_id"], title="Pelo navegador"))
-    from sync.model import google_event_id
+    from sync.kernel.model import google_event_id
 
     gid = google_event_id(user["account_id"], user["user_id"], "ev-1001")
     event = wait_for(lambda: platform.events(user["team"]).get(gid), what="the webhook in the chosen calendar")
@@ -115,7 +115,7 @@ def policy_page(driver: webdriver.Chrome, lang: str) -> None:
     assert driver.find_element(By.TAG_NAME, "h1").text == ("Política de uso de dados" if lang == "pt-BR"
                                                            else "Data use policy")
     from sync.adapters.calendar_api import SCOPES
-    from sync.integrations.privacy import LIMITED_USE
+    from sync.web.privacy import LIMITED_USE
 
     page = driver.find_element(By.TAG_NAME, "main").text
     assert all(scope in page for scope in SCOPES)

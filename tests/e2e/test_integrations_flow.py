@@ -2,7 +2,7 @@
 
 import requests
 
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.e2e.conftest import Browser, api_token
 from tests.helpers import payload, wait_for
 

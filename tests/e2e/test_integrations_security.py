@@ -7,8 +7,8 @@ import pytest
 import requests
 from google.cloud import firestore
 
-from sync.adapters.firestore_integrations import OAUTH_STATES
-from sync.integrations.session import Session
+from sync.adapters.firestore.connections import OAUTH_STATES
+from sync.web.session import Session
 from tests.e2e.conftest import Browser, api_token
 
 

@@ -14,7 +14,7 @@ import requests
 
 from local.stack import ROOT
 from local.standin import Fault
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.e2e.conftest import Browser
 from tests.e2e.test_integrations_flow import disconnect, ids, status
 from tests.helpers import new_secret, payload, version, wait_for
@@ -129,7 +129,7 @@ def test_500_failing_changes_are_one_needs_reauth(stack, platform, user):
     for t in threads:
         t.join(timeout=300)
     bootstrap.reset()
-    store = bootstrap.integrations_store()
+    store = bootstrap.container().connections
     wait_for(lambda: store.status_figures(user["account_id"], user["user_id"])["counts"]["parked"] == 500,
              timeout=240, interval=1, what="all 500 changes parked")
     [reauth] = wait_received(stack, user, "connection.needs_reauth")

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from sync.adapters.firestore_store import FirestoreStore, mapping_to_doc
-from sync.model import Mapping, Version, google_event_id
+from sync.adapters.firestore.base import mapping_to_doc
+from sync.adapters.firestore.mappings import FirestoreMappings
+from sync.kernel.model import Mapping, Version, google_event_id
 from tests.e2e.snapshots_client import SnapshotApi, event, events, version
 from tests.e2e.test_notifications import data, wait_received
 from tests.helpers import wait_for
@@ -90,7 +91,7 @@ def test_complete_never_grows_a_page_past_the_limit(snap, user, stack):
     snapshot stayed `receiving`)."""
     from google.cloud import firestore
 
-    store = FirestoreStore(firestore.Client(project="local-project"))
+    store = FirestoreMappings(firestore.Client(project="local-project"))
     ids = [long_id(user, i) for i in range(530)]
     newer = Version.parse(version(500))
     batch = store.db.batch()

@@ -99,7 +99,7 @@ def test_webhooks_and_snapshot_events_follow_the_version_rules(snap, platform, u
 def _mapping_doc(user, event_id):
     from google.cloud import firestore
 
-    from sync.model import connection_key, event_key
+    from sync.kernel.model import connection_key, event_key
 
     db = firestore.Client(project="local-project")
     return db.collection("connections").document(connection_key(user["account_id"], user["user_id"])) \
@@ -182,7 +182,6 @@ def test_an_incomplete_snapshot_expires(snap, stack, user):
     from google.cloud import firestore
 
     from sync import bootstrap
-    from sync.snapshots.apply import expire_task
 
     sid = snap.create(version(10))
     assert snap.put(sid, 0, [event("x")]).status_code == 202
@@ -193,7 +192,7 @@ def test_an_incomplete_snapshot_expires(snap, stack, user):
     assert r.status_code == 409 and r.json()["error"] == "snapshot_expired"
     assert snap.complete(sid, 1).json()["error"] == "snapshot_expired"
     bootstrap.reset()
-    assert expire_task()["snapshots_expired"] >= 1  # the maintenance task records it
+    assert bootstrap.container().snapshots.expire_abandoned()["snapshots_expired"] >= 1  # the maintenance task
     assert firestore.Client(project="local-project").collection("snapshots").document(sid).get() \
         .get("state") == "expired"
 

@@ -7,7 +7,7 @@ import sys
 import requests
 
 from local.stack import ROOT
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.helpers import payload, push_envelope, wait_for
 
 
@@ -132,7 +132,7 @@ def test_a_permanent_calendar_error_is_recorded_and_acknowledged(platform, user,
     from sync import bootstrap
 
     bootstrap.reset()
-    mapping = bootstrap.store().get_mapping(user["account_id"], user["user_id"], "ev-1001")
+    mapping = bootstrap.container().mappings.get_mappings(user["account_id"], user["user_id"], ["ev-1001"])["ev-1001"]
     assert mapping.last_error == "calendar 400 invalid" and not mapping.google_exists
     newer = platform.accepted(ids(user, updated=1))
     platform.wait_outcome(newer, "created")
@@ -151,7 +151,8 @@ def test_revoked_grant_parks_changes_until_reconnect(platform, user, stack):
     from sync import bootstrap
 
     bootstrap.reset()
-    assert bootstrap.store().get_connection(user["account_id"], user["user_id"]).status.value == "needs_reauth"
+    connection = bootstrap.container().mappings.get_connection(user["account_id"], user["user_id"])
+    assert connection.status.value == "needs_reauth"
     assert platform.event(user, "ev-1001")["summary"] == "Diagnóstico — Cliente X"
 
     # The user grants access again (here through the operator CLI, as the connect flow would).
@@ -174,15 +175,13 @@ def test_a_removed_calendar_parks_as_calendar_unavailable(platform, user, stack)
     token = stack.standin.state.issue_grant(user["email"], "local-client.apps.example",
                                             ("https://www.googleapis.com/auth/calendar.events",))
     from sync import bootstrap
-    from sync.ops.connections import import_connection
 
     bootstrap.reset()
-    import_connection(bootstrap.store(), bootstrap.vault(), bootstrap.publisher(), account_id=user["account_id"],
-                      user_id=user["user_id"], calendar_id=secondary, refresh_token=token)
+    bootstrap.container().activation.import_grant(user["account_id"], user["user_id"], secondary, token)
     platform.wait_outcome(platform.accepted(ids(user)), "created")
     assert google_event_id(user["account_id"], user["user_id"], "ev-1001") in platform.events(secondary)
     stack.standin.state.calendars.pop(secondary)
     hook = platform.accepted(ids(user, kind="event.updated", updated=1))
     platform.wait_outcome(hook, "parked_calendar_unavailable")
-    assert bootstrap.store().get_connection(user["account_id"], user["user_id"]).status.value == \
+    assert bootstrap.container().mappings.get_connection(user["account_id"], user["user_id"]).status.value == \
         "calendar_unavailable"

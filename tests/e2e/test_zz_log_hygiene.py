@@ -11,7 +11,7 @@ import json
 import requests
 
 from local.standin import Fault
-from sync.model import google_event_id
+from sync.kernel.model import google_event_id
 from tests.helpers import payload, signed_headers, wait_for
 
 MARK = "Título-confidencial-7d1e"

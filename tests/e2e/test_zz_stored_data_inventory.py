@@ -4,7 +4,7 @@ Drives one person through every path that keeps something (connect, an unfinishe
 webhook, a snapshot, a calendar switch, a revoked grant that parks a change, the maintenance
 tick), then walks every document of the emulator's database, subcollections included, and what
 the earlier end-to-end tests left there too (this module runs last, by name). A collection or a
-top-level field that sync/integrations/stored_data.py does not list fails: the page would be
+top-level field that sync/web/stored_data.py does not list fails: the page would be
 hiding it. A listed collection the walk never meets fails too, so the journey keeps covering the
 whole inventory (the three that never outlive their work are checked in tests/unit/test_privacy.py).
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from local.stack import PROJECT
 from sync.config import Settings
-from sync.integrations.stored_data import FIRESTORE, inventory
+from sync.web.stored_data import FIRESTORE, inventory
 from tests.e2e.conftest import Browser, api_token
 from tests.e2e.snapshots_client import SnapshotApi, events
 from tests.helpers import payload, version, wait_for

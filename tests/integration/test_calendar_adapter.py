@@ -5,7 +5,7 @@ import pytest
 
 from local.standin import SCOPE_CALENDARLIST_RO, SCOPE_EVENTS, Fault, Server, State
 from sync.adapters.calendar_api import GoogleCalendars
-from sync.errors import (
+from sync.kernel.errors import (
     AuthRevoked,
     CalendarConflict,
     CalendarNotFound,
@@ -13,9 +13,9 @@ from sync.errors import (
     Permanent,
     Retryable,
 )
-from sync.model import Connection, ConnectionStatus, google_event_id
-from sync.payload import parse_change
-from sync.planner import event_body
+from sync.kernel.model import Connection, ConnectionStatus, google_event_id
+from sync.kernel.payload import parse_change
+from sync.kernel.planner import event_body
 from tests.helpers import payload
 
 pytestmark = pytest.mark.integration

@@ -11,17 +11,17 @@ from datetime import datetime, timezone
 import pytest
 from google.cloud import firestore
 
-from sync.adapters.firestore_store import FirestoreStore
-from sync.disconnect.removal import Disconnects
-from sync.disconnect.store import DisconnectStore
-from sync.drift.notify import notification
-from sync.drift.store import FirestoreDriftStore
-from sync.model import Connection, ConnectionStatus, google_event_id
-from sync.payload import parse_change
-from sync.service import SyncService
-from sync.snapshots.store import SnapshotStore
-from tests.fakes import FakeCalendar
-from tests.helpers import payload
+from sync.adapters.firestore.disconnects import FirestoreDisconnects as DisconnectStore
+from sync.adapters.firestore.drift import FirestoreDriftStore
+from sync.adapters.firestore.mappings import FirestoreMappings
+from sync.adapters.firestore.moves import FirestoreMoves
+from sync.adapters.firestore.snapshots import FirestoreSnapshots
+from sync.apply.service import SyncService
+from sync.connections.removal import Removal
+from sync.kernel.model import Connection, ConnectionStatus, google_event_id
+from sync.kernel.payload import parse_change
+from tests.fakes import FakeCalendar, FakeOAuth, FakeWatches
+from tests.helpers import connect, payload
 
 pytestmark = pytest.mark.integration
 CAL = "cal@example.com"
@@ -66,17 +66,17 @@ def db(emulator_hosts):
     return firestore.Client(project="local-project")
 
 
-def connected(db) -> tuple[str, str, FirestoreStore]:
+def connected(db) -> tuple[str, str, FirestoreMappings]:
     """A fresh user, connected (active) to CAL."""
     tag = uuid.uuid4().hex[:8]
     a, u = f"acct-{tag}", f"u-{tag}"
-    store = FirestoreStore(db)
-    store.save_connection(Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/x", CAL))
+    store = FirestoreMappings(db)
+    connect(db, Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/x", CAL))
     return a, u, store
 
 
 def disconnect_store(db) -> DisconnectStore:
-    return DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db))
+    return DisconnectStore(db, FirestoreDriftStore(db), FirestoreSnapshots(db), FirestoreMoves(db))
 
 
 def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke(db):
@@ -93,11 +93,11 @@ def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke
     assert calendar.entered.wait(30)  # claimed (leased) before the disconnect, not answered yet
 
     removals = disconnect_store(db)
-    revoked: list[str] = []
     vault = Vault()
     slept: list[float] = []
-    disconnects = Disconnects(removals, calendar, vault, revoked.append, stop_channel=lambda *args: None,
-                              sleep=slept.append, sweep_grace=0)
+    oauth = FakeOAuth()
+    revoked = oauth.revoked
+    disconnects = Removal(removals, calendar, vault, oauth, FakeWatches(), sleep=slept.append, sweep_grace=0)
     begun = removals.begin(a, u, True, datetime.now(timezone.utc))
     assert begun.kind == "started"
     try:
@@ -122,24 +122,24 @@ def test_a_write_in_flight_is_waited_for_and_its_event_removed_before_the_revoke
 
 
 def test_connecting_again_waits_for_the_disconnect_to_finish(db):
-    from sync.adapters.firestore_integrations import IntegrationsStore
-    from sync.errors import DisconnectInProgress
+    from sync.adapters.firestore.connections import FirestoreConnections
+    from sync.kernel.errors import DisconnectInProgress
 
     tag = uuid.uuid4().hex[:8]
     a, u = f"acct-{tag}", f"u-{tag}"
-    store = IntegrationsStore(db)
+    store = FirestoreConnections(db)
     store.activate(a, u, CAL, "local_tokens/x", CAL)
     removals = disconnect_store(db)
     begun = removals.begin(a, u, True, datetime.now(timezone.utc))
-    for connect in (lambda: store.activate(a, u, CAL, "local_tokens/y", CAL),  # the browser flow
-                    lambda: store.save_connection(Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/y",
-                                                             CAL))):  # import-connection
+    for again in (lambda: store.activate(a, u, CAL, "local_tokens/y", CAL),  # the browser flow
+                  lambda: connect(db, Connection(a, u, ConnectionStatus.ACTIVE, CAL, "local_tokens/y",
+                                                 CAL))):  # import-connection
         with pytest.raises(DisconnectInProgress):
-            connect()
-        assert store.connection_doc(a, u)["status"] == "disconnecting"
+            again()
+        assert store.get_connection(a, u).status is ConnectionStatus.DISCONNECTING
     removals.finish(begun.record, datetime.now(timezone.utc))
     store.activate(a, u, CAL, "local_tokens/y", CAL)
-    assert store.connection_doc(a, u)["status"] == "active"
+    assert store.get_connection(a, u).status is ConnectionStatus.ACTIVE
 
 
 class LateUpdate(HeldInsert):
@@ -154,7 +154,7 @@ class LateUpdate(HeldInsert):
 
 
 def test_a_write_that_lands_after_its_event_was_removed_is_removed_before_the_revoke(db):
-    from sync.errors import Retryable
+    from sync.kernel.errors import Retryable
 
     a, u, store = connected(db)
     calendar = LateUpdate(google_event_id(a, u, "late"))
@@ -166,11 +166,11 @@ def test_a_write_that_lands_after_its_event_was_removed_is_removed_before_the_re
     update = parse_change(payload("event.updated", account_id=a, user_id=u, event_id="late", updated=1), "wh-2")
     with pytest.raises(Retryable):
         service.apply(update)
-    assert store.get_mapping(a, u, "late").google_uncertain  # …so its outcome is unknown
+    assert store.get_mappings(a, u, ["late"])["late"].google_uncertain  # …so its outcome is unknown
     removals = disconnect_store(db)
-    revoked: list[str] = []
-    disconnects = Disconnects(removals, calendar, Vault(), revoked.append, stop_channel=lambda *args: None,
-                              sweep_grace=0)
+    oauth = FakeOAuth()
+    revoked = oauth.revoked
+    disconnects = Removal(removals, calendar, Vault(), oauth, FakeWatches(), sweep_grace=0)
     begun = removals.begin(a, u, True, datetime.now(timezone.utc))
     assert disconnects.step(begun.record, seconds=30.0).finished
     assert calendar.live(CAL) == {} and revoked

@@ -9,15 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from google.cloud import firestore
 
-from sync.drift.notify import notification
-from sync.drift.store import FirestoreDriftStore
+from sync.adapters.firestore.drift import FirestoreDriftStore
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def store(emulator_hosts):
-    return FirestoreDriftStore(firestore.Client(project="local-project"), notification)
+    return FirestoreDriftStore(firestore.Client(project="local-project"))
 
 
 def test_each_message_number_passes_once_and_older_ones_never(store):

@@ -9,7 +9,7 @@ import pytest
 import requests
 from googleapiclient.errors import HttpError
 
-from sync.errors import CalendarUnavailable, Permanent, SyncTokenExpired
+from sync.kernel.errors import CalendarUnavailable, Permanent, SyncTokenExpired
 from tests.helpers import wait_for
 from tests.integration.test_calendar_adapter import EMAIL, body, session, standin  # noqa: F401 (fixtures)
 

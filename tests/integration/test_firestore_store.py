@@ -8,10 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from google.cloud import firestore
 
-from sync.adapters.firestore_store import FirestoreStore
+from sync.adapters.firestore.connections import FirestoreConnections
+from sync.adapters.firestore.mappings import FirestoreMappings
 from sync.adapters.secrets import FirestoreTokenVault
-from sync.errors import AuthRevoked
-from sync.model import Connection, ConnectionStatus, Lease, Mapping, Version, connection_key
+from sync.kernel.errors import AuthRevoked
+from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, Version, connection_key
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +24,14 @@ def db(emulator_hosts):
 
 @pytest.fixture
 def store(db):
-    return FirestoreStore(db)
+    return FirestoreMappings(db)
 
 
 @pytest.fixture
 def conn(store):
     c = Connection(f"acct/{uuid.uuid4().hex[:6]}", "user:1", ConnectionStatus.ACTIVE, "cal@example.com",
                    "local_tokens/x", "cal@example.com")
-    store.save_connection(c)
+    FirestoreConnections(store.db).activate(c.account_id, c.user_id, c.calendar_id, c.token_ref, c.google_email)
     return c
 
 
@@ -82,7 +83,7 @@ def test_concurrent_transactions_serialise_read_modify_write(store, conn):
     for t in threads:
         t.join(timeout=60)
     retried = len(errors)
-    final = store.get_mapping(conn.account_id, conn.user_id, "counter")
+    final = store.get_mappings(conn.account_id, conn.user_id, ["counter"])["counter"]
     assert int(final.last_error) == 6 - retried
     assert all(type(e).__name__ == "Retryable" for e in errors)
 
@@ -117,6 +118,7 @@ def test_a_connection_write_outlasts_a_transaction_holding_its_read_lock(db, sto
     worker = threading.Thread(target=store.update_event, args=(conn.account_id, conn.user_id, "slow", slow_worker))
     worker.start()
     held.wait(10)
-    store.save_connection(replace(conn, calendar_id="new-calendar"))  # would raise Aborted without the retry
+    FirestoreConnections(db).activate(conn.account_id, conn.user_id, "new-calendar", conn.token_ref,
+                                      conn.google_email)  # would raise Aborted without the retry
     worker.join(timeout=30)
     assert store.get_connection(conn.account_id, conn.user_id).calendar_id == "new-calendar"

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sync import bootstrap
-from sync.integrations.session import Session
+from sync.web.session import Session
 
 LINK_SECRET = "link-secret-for-the-inprocess-tests-0123456789"
 PUBLIC = "https://evs-integrations-abc123-uc.a.run.app"
@@ -140,21 +140,25 @@ def test_the_status_route_answers_other_methods_405_after_the_token(client):
 def test_a_dependency_down_is_a_json_503_on_the_api_and_the_pings(client, monkeypatch):
     """The platform's API and Google's pings are called by programs: a 503 there is JSON, as
     docs/openapi.yaml says (it was the people's HTML page)."""
-    from sync.drift import wiring
-    from sync.errors import Retryable
-    from sync.integrations.app import Integrations
+    from sync import bootstrap
+    from sync.connections.status import StatusReport
+    from sync.kernel.errors import Retryable
+    from sync.web.connect import Connect
 
     def down(*_args, **_kwargs):
         raise Retryable("firestore unavailable")
 
-    monkeypatch.setattr(Integrations, "status", down)
+    monkeypatch.setattr(StatusReport, "status", down)
     r = client.get("/api/connections/a-1/u-1", headers={"Authorization": "Bearer " + api_token()})
     assert (r.status_code, r.json, r.headers["Retry-After"]) == (503, {"error": "unavailable"}, "5")
     assert r.headers["Content-Type"] == "application/json"
-    monkeypatch.setattr(wiring, "store", down)
+    class Down:
+        channel = down
+
+    bootstrap.container().override(drift_store=Down())
     r = client.post("/google/notifications", headers={"X-Goog-Channel-ID": "0" * 32, "X-Goog-Channel-Token": "t"})
     assert (r.status_code, r.json) == (503, {"error": "unavailable"})
-    monkeypatch.setattr(Integrations, "show_calendars", down)
+    monkeypatch.setattr(Connect, "show_calendars", down)
     page = client.get("/calendars")
     assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html")  # people get a page
 

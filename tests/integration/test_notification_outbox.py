@@ -9,26 +9,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from google.cloud import firestore
 
-from sync.adapters.firestore_integrations import IntegrationsStore
-from sync.config import settings
-from sync.errors import Retryable
-from sync.model import ConnectionStatus
-from sync.notifications import model as notes
-from sync.notifications import outbox
-from sync.payload import parse_change
-from sync.service import SyncService
+from sync.adapters.firestore.connections import FirestoreConnections
+from sync.adapters.firestore.mappings import FirestoreMappings
+from sync.adapters.firestore.outbox import FirestoreOutbox
+from sync.apply.service import SyncService
+from sync.kernel import notification as notes
+from sync.kernel.errors import Retryable
+from sync.kernel.model import ConnectionStatus
+from sync.kernel.payload import parse_change
 from tests.fakes import FakeCalendar, FakePublisher, active_connection
-from tests.helpers import payload
+from tests.helpers import connect, payload
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def notifications_on(monkeypatch, emulator_hosts):
-    monkeypatch.setenv("PLATFORM_WEBHOOK_URL", "http://127.0.0.1:9/hooks")
-    settings.cache_clear()
-    yield
-    settings.cache_clear()
 
 
 @pytest.fixture
@@ -37,11 +29,14 @@ def db(emulator_hosts):
 
 
 @pytest.fixture
-def world(db, notifications_on):
+def world(db):
+    """A connection's stores with notifications on (PLATFORM_WEBHOOK_URL set): the mappings (the
+    worker's side) and the connections (the connect flow's), on one outbox."""
     publisher = FakePublisher()
-    store = IntegrationsStore(db, lambda: publisher)
+    outbox = FirestoreOutbox(db, lambda: publisher, enabled=True)
+    store = FirestoreMappings(db, outbox)
     account = "ntf-" + uuid.uuid4().hex[:8]
-    store.save_connection(active_connection(account_id=account, calendar_id="cal@example.com"))
+    connect(db, active_connection(account_id=account, calendar_id="cal@example.com"), outbox)
     publisher.messages.clear()  # the import's own connection.activated
     return store, publisher, account
 
@@ -52,7 +47,7 @@ def published(publisher, type_=None):
 
 
 def outbox_docs(db, account):
-    return outbox.pending(db, account, "u-42")
+    return FirestoreOutbox(db).pending(account, "u-42")
 
 
 def change(account, event_id, updated=1):
@@ -109,8 +104,8 @@ def test_a_failed_publish_keeps_the_notification_for_the_redelivery(db, world):
         service.apply(c)
     assert published(publisher) == []
     # Later, the redelivery of the same change finds the transition made and flushes the outbox.
-    assert outbox.flush_pending(db, publisher, account, "u-42",
-                                now=datetime.now(timezone.utc) + timedelta(seconds=10)) == 1
+    assert FirestoreOutbox(db, lambda: publisher, enabled=True).flush_pending(
+        account, "u-42", now=datetime.now(timezone.utc) + timedelta(seconds=10)) == 1
     [m] = published(publisher)
     assert m["webhook_id"] == kept.id and outbox_docs(db, account) == []
     assert service.apply(c).name == "duplicate" and len(published(publisher)) == 1
@@ -120,24 +115,26 @@ def test_the_sweep_publishes_only_what_was_left_behind(db, world):
     store, publisher, account = world
     old = notes.disconnected(account, "u-42", 0, ("old",), datetime.now(timezone.utc) - timedelta(minutes=5))
     young = notes.disconnected(account, "u-42", 0, ("young",))
+    outbox = FirestoreOutbox(db, lambda: publisher, enabled=True)
     batch = db.batch()
-    assert outbox.stage(batch, db, old) and outbox.stage(batch, db, young)
+    assert outbox.stage(batch, old) and outbox.stage(batch, young)
     batch.commit()
-    counts = outbox.republish_stale(db, publisher)
+    counts = outbox.republish_stale()
     assert counts["notifications_republished"] >= 1
     assert old.id in [m["webhook_id"] for m in published(publisher)]
     assert young.id not in [m["webhook_id"] for m in published(publisher)]
     assert [n.id for n in outbox_docs(db, account)] == [young.id]
 
 
-def disconnect(db, publisher, account, removed=0):
+def disconnect(db, publisher, account, removed=0, enabled=True):
     """A DELETE's transition, then (nothing to remove) its end, through the disconnect's store."""
-    from sync.disconnect.store import DisconnectStore
-    from sync.drift.notify import notification
-    from sync.drift.store import FirestoreDriftStore
-    from sync.snapshots.store import SnapshotStore
+    from sync.adapters.firestore.disconnects import FirestoreDisconnects as DisconnectStore
+    from sync.adapters.firestore.drift import FirestoreDriftStore
+    from sync.adapters.firestore.moves import FirestoreMoves
+    from sync.adapters.firestore.snapshots import FirestoreSnapshots
 
-    store = DisconnectStore(db, FirestoreDriftStore(db, notification), SnapshotStore(db), lambda: publisher)
+    store = DisconnectStore(db, FirestoreDriftStore(db), FirestoreSnapshots(db), FirestoreMoves(db),
+                            FirestoreOutbox(db, lambda: publisher, enabled=enabled))
     now = datetime.now(timezone.utc)
     begun = store.begin(account, "u-42", False, now)
     if begun.kind == "started":
@@ -147,7 +144,8 @@ def disconnect(db, publisher, account, removed=0):
 
 
 def test_activation_switch_and_disconnect_are_one_notification_each(db, world):
-    store, publisher, account = world
+    _, publisher, account = world
+    store = FirestoreConnections(db, FirestoreOutbox(db, lambda: publisher, enabled=True))
     store.activate(account, "u-42", "team@example.com", "local_tokens/t2", "user@example.com")
     assert disconnect(db, publisher, account, removed=3) == "started"
     assert disconnect(db, publisher, account) == "disconnected"  # a repeated DELETE: no transition
@@ -161,17 +159,16 @@ def test_activation_switch_and_disconnect_are_one_notification_each(db, world):
     assert outbox_docs(db, account) == []
 
 
-def test_nothing_is_staged_without_a_platform_url(db, monkeypatch, emulator_hosts):
-    monkeypatch.delenv("PLATFORM_WEBHOOK_URL", raising=False)
-    settings.cache_clear()
+def test_nothing_is_staged_without_a_platform_url(db):
     publisher = FakePublisher()
-    store = IntegrationsStore(db, lambda: publisher)
+    outbox = FirestoreOutbox(db, lambda: publisher, enabled=False)  # PLATFORM_WEBHOOK_URL unset
+    store = FirestoreMappings(db, outbox)
     account = "off-" + uuid.uuid4().hex[:8]
-    store.save_connection(active_connection(account_id=account, calendar_id="cal"))
+    connect(db, active_connection(account_id=account, calendar_id="cal"), outbox)
     calendar = FakeCalendar()
     calendar.revoked = True
     assert SyncService(store, calendar).apply(change(account, "ev-1")).name == "parked_needs_reauth"
-    assert disconnect(db, publisher, account) == "started"
+    assert disconnect(db, publisher, account, enabled=False) == "started"
     assert publisher.messages == [] and outbox_docs(db, account) == []
 
 
@@ -181,14 +178,16 @@ def test_any_transaction_can_stage_a_notification(db, world):
     note = notes.snapshot_completed(account, "u-42", "snap-1", {"created": 2, "deleted": 1})
     ref = db.collection("it_snapshots").document(uuid.uuid4().hex)
 
+    outbox = FirestoreOutbox(db, lambda: publisher, enabled=True)
+
     @firestore.transactional
     def finish(txn):
         txn.get(ref)
         txn.set(ref, {"state": "done"})
-        outbox.stage(txn, db, note)
+        outbox.stage(txn, note)
 
     finish(db.transaction())
     assert [n.id for n in outbox_docs(db, account)] == [note.id]
-    assert outbox.flush(db, publisher, [note]) == []
+    assert outbox.publish([note]) == []
     assert published(publisher)[0]["data"]["counts"] == {"created": 2, "deleted": 1}
     assert outbox_docs(db, account) == []

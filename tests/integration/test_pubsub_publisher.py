@@ -7,7 +7,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from sync.adapters.pubsub import PubSubPublisher
-from sync.errors import PublishFailed
+from sync.kernel.errors import PublishFailed
 
 pytestmark = pytest.mark.integration
 PROJECT = "local-project"

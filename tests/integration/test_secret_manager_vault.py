@@ -5,8 +5,8 @@ import pytest
 from local.secretmanager import SecretManagerServer
 from sync import bootstrap
 from sync.adapters.secrets import ConfigSecrets, token_secret_id
-from sync.errors import AuthRevoked, ConfigError
-from sync.model import connection_key
+from sync.kernel.errors import AuthRevoked, ConfigError
+from sync.kernel.model import connection_key
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def vault(server, monkeypatch):
     for name in ("WEBHOOK_SIGNING_SECRET", "LINK_SIGNING_SECRET", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"):
         monkeypatch.delenv(name, raising=False)
     bootstrap.reset()
-    yield bootstrap.vault()
+    yield bootstrap.container().vault
     bootstrap.reset()
 
 
@@ -61,7 +61,7 @@ def test_destroy_deletes_the_whole_secret(vault):
 
 def test_config_secrets_from_environment_first_then_secret_manager(vault, server, monkeypatch):
     server.app.put("proj-1", "webhook-signing-secret", "whsec_from_secret_manager")
-    secrets = bootstrap.config_secrets()
+    secrets = bootstrap.container().secrets
     assert secrets.get("WEBHOOK_SIGNING_SECRET") == "whsec_from_secret_manager"
     with pytest.raises(ConfigError):
         secrets.get("LINK_SIGNING_SECRET")
@@ -71,7 +71,7 @@ def test_config_secrets_from_environment_first_then_secret_manager(vault, server
 
 def test_config_secrets_are_cached(vault, server):
     server.app.put("proj-1", "oauth-client-id", "client-1")
-    secrets = bootstrap.config_secrets()
+    secrets = bootstrap.container().secrets
     for _ in range(5):
         assert secrets.get("OAUTH_CLIENT_ID") == "client-1"
     assert server.app.accesses == 1

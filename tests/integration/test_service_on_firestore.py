@@ -8,13 +8,13 @@ import uuid
 import pytest
 from google.cloud import firestore
 
-from sync.adapters.firestore_store import FirestoreStore
-from sync.errors import Retryable
-from sync.model import google_event_id
-from sync.payload import parse_change
-from sync.service import SyncService
+from sync.adapters.firestore.mappings import FirestoreMappings
+from sync.apply.service import SyncService
+from sync.kernel.errors import Retryable
+from sync.kernel.model import google_event_id
+from sync.kernel.payload import parse_change
 from tests.fakes import FakeCalendar, active_connection
-from tests.helpers import payload
+from tests.helpers import connect, payload
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +44,9 @@ def deliver_until_acknowledged(service, change, deadline):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_concurrent_out_of_order_deliveries_end_on_the_newest_version(emulator_hosts, seed):
-    store = FirestoreStore(firestore.Client(project="local-project"))
+    store = FirestoreMappings(firestore.Client(project="local-project"))
     account = "race-" + uuid.uuid4().hex[:6]
-    store.save_connection(active_connection(account_id=account, calendar_id="cal"))
+    connect(store.db, active_connection(account_id=account, calendar_id="cal"))
     calendar = SlowCalendar()
     service = SyncService(store, calendar, lease_seconds=30)
     changes = [parse_change(payload("event.updated", account_id=account, updated=i, title=f"v{i}"), f"m{i}")
@@ -61,7 +61,7 @@ def test_concurrent_out_of_order_deliveries_end_on_the_newest_version(emulator_h
     gid = google_event_id(account, "u-42", "ev-1001")
     assert calendar.live("cal")[gid]["summary"] == "v4"
     assert len(calendar.live("cal")) == 1
-    mapping = store.get_mapping(account, "u-42", "ev-1001")
+    mapping = store.get_mappings(account, "u-42", ["ev-1001"])["ev-1001"]
     assert mapping.version == changes[0].version.__class__.parse("2026-11-20T13:00:04.123Z")
     assert mapping.lease is None
 
@@ -78,9 +78,9 @@ class VerySlowCalendar(FakeCalendar):
 
 def test_an_older_delivery_during_a_newer_write_never_overwrites_it(emulator_hosts):
     """Firestore read locks are shared: without the lease both would write and the older win."""
-    store = FirestoreStore(firestore.Client(project="local-project"))
+    store = FirestoreMappings(firestore.Client(project="local-project"))
     account = "inflight-" + uuid.uuid4().hex[:6]
-    store.save_connection(active_connection(account_id=account, calendar_id="cal"))
+    connect(store.db, active_connection(account_id=account, calendar_id="cal"))
     calendar = VerySlowCalendar()
     service = SyncService(store, calendar, lease_seconds=30)
     newer = parse_change(payload("event.updated", account_id=account, updated=9, title="newer"), "m9")

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from google.cloud import firestore
 
+from sync.adapters.firestore.snapshots import FirestoreSnapshots as SnapshotStore
+from sync.kernel.errors import PageRefused
 from sync.snapshots import model as m
-from sync.snapshots.store import PageRefused, SnapshotStore
 
 pytestmark = pytest.mark.integration
 
@@ -48,14 +49,14 @@ def test_a_page_refused_after_its_events_were_written_leaves_none_of_them(db):
     sid = new_snapshot(store)
     now = datetime.now(timezone.utc)
     store.put_page(sid, 0, rows(150, "kept"), now + timedelta(days=8), now)
-    commit, raced = store._commit, []
+    commit, raced = store.commit_in_batches, []
 
     def commit_then_complete(add, items):  # the PUT's events are written; `complete` commits meanwhile
         commit(add, items)
         if not raced:
             raced.append(store.transition(sid, (m.RECEIVING,), {"state": m.APPLYING}))
 
-    store._commit = commit_then_complete  # type: ignore[method-assign]
+    store.commit_in_batches = commit_then_complete  # type: ignore[method-assign]
     with pytest.raises(PageRefused) as refused:
         store.put_page(sid, 0, rows(1000, "refused"), now + timedelta(days=8), now)
     assert refused.value.error == "not_receiving" and raced
@@ -66,7 +67,7 @@ def test_the_event_limit_holds_in_storage(db, monkeypatch):
     store = SnapshotStore(db)
     sid = new_snapshot(store)
     now = datetime.now(timezone.utc)
-    monkeypatch.setattr("sync.snapshots.store.MAX_EVENTS", 120)
+    monkeypatch.setattr("sync.adapters.firestore.snapshots.MAX_EVENTS", 120)
     store.put_page(sid, 0, rows(100, "a"), now + timedelta(days=8), now)
     with pytest.raises(PageRefused) as refused:
         store.put_page(sid, 1, rows(40, "b"), now + timedelta(days=8), now)

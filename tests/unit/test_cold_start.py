@@ -16,7 +16,7 @@ def test_importing_main_loads_no_google_client_library():
                          env={"PATH": "/usr/bin:/bin"})
     loaded = json.loads(out.stdout)
     assert not [m for m in loaded if m.startswith(HEAVY)]
-    assert "sync.entrypoints" in loaded
+    assert "sync.web.webhook" in loaded and "sync.web.worker" in loaded
 
 
 def test_ops_cli_refuses_an_empty_token_file(tmp_path):

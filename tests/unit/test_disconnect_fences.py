@@ -7,11 +7,11 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 
+from sync.apply.service import SyncService
 from sync.drift.check import DriftCheck
-from sync.errors import AuthRevoked
-from sync.model import ConnectionStatus, google_event_id
-from sync.payload import parse_change
-from sync.service import SyncService
+from sync.kernel.errors import AuthRevoked
+from sync.kernel.model import ConnectionStatus, google_event_id
+from sync.kernel.payload import parse_change
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import payload
 from tests.unit.test_drift_check import CAL, A, Calendar, Store, U
@@ -78,7 +78,7 @@ def test_a_drift_restore_never_starts_once_the_connection_is_gone():
 
     calendar.list_events = list_then_disconnect
     calendar.calls.clear()
-    result = DriftCheck(store, calendar).run(A, U)
+    result = DriftCheck(store, store, calendar).run(A, U)
     assert [c for c in calendar.calls if c != "list"] == [] and result.counts["restored"] == 0
     assert store.notices == []
     assert calendar.event("ev-1")["status"] == "cancelled"

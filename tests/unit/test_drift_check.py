@@ -2,49 +2,25 @@
 do, and that our own writes and writes in flight never cause a rewrite."""
 
 import copy
+from collections import namedtuple
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sync.drift.check import CheckState, DriftCheck
+from sync.apply.service import SyncService
+from sync.drift.check import DriftCheck
 from sync.drift.compare import same_content
-from sync.errors import SyncTokenExpired
-from sync.model import Lease, Version, google_event_id
-from sync.payload import parse_change
-from sync.service import SyncService
-from tests.fakes import FakeCalendar, FakeStore, active_connection
+from sync.kernel.model import Lease, Version, google_event_id
+from sync.kernel.payload import parse_change
+from sync.kernel.ports import CheckState
+from tests.fakes import FakeCalendar, FakeDriftStore, FakeStore, active_connection
 from tests.helpers import payload
 
 A, U, CAL = "acme-consulting", "u-42", "user@example.com"
 
 
 class Calendar(FakeCalendar):
-    """FakeCalendar with events.list and sync tokens (a change counter)."""
-
-    def __init__(self):
-        super().__init__()
-        self.seq = 0
-        self.changed: dict[tuple[str, str], int] = {}
-        self.expired = False
-
-    def _bump(self, key):
-        self.seq += 1
-        self.changed[key] = self.seq
-
-    def insert(self, calendar_id, body):
-        etag = super().insert(calendar_id, body)
-        self._bump((calendar_id, body["id"]))
-        return etag
-
-    def update(self, calendar_id, event_id, body):
-        etag = super().update(calendar_id, event_id, body)
-        self.events[(calendar_id, event_id)]["status"] = body.get("status", "confirmed")
-        self._bump((calendar_id, event_id))
-        return etag
-
-    def delete(self, calendar_id, event_id, send_updates=None):
-        super().delete(calendar_id, event_id, send_updates)
-        self._bump((calendar_id, event_id))
+    """FakeCalendar (events.list with sync tokens) and a person's hand in Google Calendar."""
 
     def by_hand(self, event_id, **fields):
         gid = google_event_id(A, U, event_id)
@@ -52,63 +28,48 @@ class Calendar(FakeCalendar):
             self.events[(CAL, gid)].update(fields, etag=self._etag())
             self._bump((CAL, gid))
 
-    def list_events(self, calendar_id, sync_token, page_token):
-        self.calls.append("list")
-        if sync_token is not None and self.expired:
-            self.expired = False
-            raise SyncTokenExpired("410")
-        since = int(sync_token or 0)
-        items = [copy.deepcopy(e) for (cal, eid), e in self.events.items()
-                 if cal == calendar_id and self.changed.get((cal, eid), 0) > since]
-        return {"items": items, "nextSyncToken": str(self.seq)}
-
     def event(self, event_id):
         return self.events[(CAL, google_event_id(A, U, event_id))]
 
 
-class Store(FakeStore):
-    """FakeStore plus the drift check's port; staged notices are kept in order."""
+Notice = namedtuple("Notice", "event_id kind restored")
+
+
+class Store(FakeStore, FakeDriftStore):
+    """The mappings and the drift state of one connection in one fake (both ports)."""
 
     def __init__(self):
-        super().__init__()
-        self.token: str | None = None
-        self.check_lease: str | None = None
-        self.notices = []
-        self.started_at = None  # when the last check started listing
+        FakeStore.__init__(self)
+        FakeDriftStore.__init__(self)
+        self.docs[(A, U)] = {"account_id": A, "user_id": U}  # enrolled
 
-    def begin_check(self, account_id, user_id, lease_id, until):
-        if self.check_lease:
-            return None
-        self.check_lease = lease_id
-        return CheckState(lease_id, self.token, CAL if self.token else None, last_started_at=self.started_at)
+    @property
+    def token(self):
+        return self.docs[(A, U)].get("sync_token")
 
-    def end_check(self, account_id, user_id, lease_id, sync_token, calendar_id, keep_token):
-        assert self.check_lease == lease_id
-        self.check_lease = None
-        if not keep_token:
-            self.token = sync_token
+    @token.setter
+    def token(self, value):
+        self.docs[(A, U)]["sync_token"] = value
+        self.docs[(A, U)]["sync_calendar_id"] = CAL if value else None
 
-    def listing_started(self, account_id, user_id, lease_id, at):
-        self.started_at = at
+    @property
+    def check_lease(self):
+        return self.docs[(A, U)].get("check_lease_id")
 
-    def release_check(self, account_id, user_id, lease_id):
-        self.check_lease = None
+    @check_lease.setter
+    def check_lease(self, value):
+        self.docs[(A, U)].update(check_lease_id=value,
+                                 check_lease_until=datetime.now(timezone.utc) + timedelta(minutes=1))
 
-    def get_mappings(self, account_id, user_id, event_ids):
-        return {e: copy.deepcopy(self.mappings_[e]) for e in event_ids if e in self.mappings_}
+    @property
+    def notices(self):
+        """The event.drift_repaired notifications staged, in order."""
+        return [Notice(n.data["event_id"], n.data["kind"], n.data["restored"]) for n in self.notifications
+                if n.type == "event.drift_repaired"]
 
     @property
     def mappings_(self):
         return {e: m for (a, u, e), m in self.mappings.items() if (a, u) == (A, U)}
-
-    def update_mapping(self, account_id, user_id, event_id, work):
-        def wrapped(conn, mapping):
-            result, new, notice = work(conn, mapping)
-            if notice is not None:
-                self.notices.append(notice)
-            return result, new, None
-
-        return self.update_event(account_id, user_id, event_id, wrapped)
 
 
 @pytest.fixture
@@ -127,7 +88,7 @@ def apply(service, kind="event.created", event_id="ev-1", updated=0, **fields):
 
 
 def check(store, calendar, policy="restore"):
-    return DriftCheck(store, calendar, policy=policy).run(A, U)
+    return DriftCheck(store, store, calendar, policy=policy).run(A, U)
 
 
 def writes(calendar):
@@ -277,7 +238,7 @@ def test_times_compare_as_instants_and_foreign_events_do_not_count():
     assert same_content(google, ours)
     assert not same_content({"start": {"dateTime": "2026-11-25T15:00:00-03:00",
                                        "timeZone": "America/Sao_Paulo"}}, ours)
-    from sync.drift.compare import source_event_id
+    from sync.kernel.planner import source_event_id
 
     copied = {"id": "abcdefghij", "extendedProperties": {"private": {
         "sync_source": "evolutto", "source_account_id": A, "source_user_id": U, "source_event_id": "ev-1"}}}
@@ -288,7 +249,7 @@ def test_times_compare_as_instants_and_foreign_events_do_not_count():
 
 def test_drift_settings_default_and_refuse_bad_values():
     from sync.config import Settings
-    from sync.errors import ConfigError
+    from sync.kernel.errors import ConfigError
 
     s = Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"})
     assert (s.drift_policy, s.drift_scan_minutes) == ("restore", 360.0)
@@ -310,7 +271,7 @@ def test_a_burst_settles_before_the_check_lists(world):
         return CheckState(lease, state.sync_token, state.calendar_id, pending_at=now)
 
     store.begin_check = begin
-    DriftCheck(store, calendar, clock=lambda: now, sleep=slept.append, debounce=2.0).run(A, U)
+    DriftCheck(store, store, calendar, clock=lambda: now, sleep=slept.append, debounce=2.0).run(A, U)
     assert slept == [2.0]
 
 
@@ -325,7 +286,7 @@ def test_checks_start_at_least_a_debounce_window_apart(world):
         slept.append(seconds)
         t[0] += timedelta(seconds=seconds)
 
-    drift = DriftCheck(store, calendar, clock=lambda: t[0], sleep=sleep, debounce=2.0)
+    drift = DriftCheck(store, store, calendar, clock=lambda: t[0], sleep=sleep, debounce=2.0)
     drift.run(A, U)
     assert slept == []  # nothing pending, no check before: at once
     t[0] += timedelta(seconds=0.5)
@@ -334,8 +295,8 @@ def test_checks_start_at_least_a_debounce_window_apart(world):
 
 
 def test_drift_checks_are_paced_on_the_bulk_budget_behind_live_changes(world):
-    from sync.errors import Retryable
-    from sync.throttle import UserThrottle
+    from sync.kernel.errors import Retryable
+    from sync.kernel.throttle import UserThrottle
 
     store, calendar, service = world
     apply(service)
@@ -344,7 +305,7 @@ def test_drift_checks_are_paced_on_the_bulk_budget_behind_live_changes(world):
     throttle.reserve(key)
     throttle.reserve(key)  # live changes took two: the two left are theirs
     calendar.calls.clear()
-    drift = DriftCheck(store, calendar, throttle=throttle, max_wait=1.0, sleep=lambda s: None)
+    drift = DriftCheck(store, store, calendar, throttle=throttle, max_wait=1.0, sleep=lambda s: None)
     with pytest.raises(Retryable, match="throttled"):
         drift.run(A, U)
     assert calendar.calls == [] and store.check_lease is None

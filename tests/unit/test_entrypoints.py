@@ -6,8 +6,8 @@ import pytest
 from functions_framework import create_app
 
 from sync import bootstrap
-from sync.logs import CloudLoggingFormatter
-from sync.service import SyncService
+from sync.apply.service import SyncService
+from sync.kernel.logs import CloudLoggingFormatter
 from tests.fakes import FakeCalendar, FakePublisher, FakeStore, active_connection
 from tests.helpers import new_secret, payload, push_envelope, signed_headers
 
@@ -27,7 +27,7 @@ def env(monkeypatch):
 @pytest.fixture
 def publisher(env):
     fake = FakePublisher()
-    bootstrap.override("publisher", fake)
+    bootstrap.container().override(publisher=fake)
     return fake
 
 
@@ -73,7 +73,7 @@ def test_publish_not_confirmed_is_503(webhook, publisher):
 def test_missing_secret_is_503_not_acceptance(webhook, publisher, monkeypatch):
     monkeypatch.delenv("WEBHOOK_SIGNING_SECRET")
     bootstrap.reset()
-    bootstrap.override("publisher", publisher)
+    bootstrap.container().override(publisher=publisher)
     assert post(webhook, payload()).status_code == 503
     assert publisher.messages == []
 
@@ -110,7 +110,7 @@ def test_bad_input_gets_its_4xx_and_publishes_nothing(webhook, publisher, name, 
 def world(env):
     store, calendar = FakeStore(), FakeCalendar()
     store.save_connection(active_connection())
-    bootstrap.override("sync_service", SyncService(store, calendar))
+    bootstrap.container().override(sync_service=SyncService(store, calendar))
     return store, calendar
 
 
@@ -125,7 +125,7 @@ def test_worker_applies_and_acknowledges(worker, world):
 
 
 def test_worker_retries_transient_failures_with_non_2xx(worker, world):
-    from sync.errors import Retryable
+    from sync.kernel.errors import Retryable
 
     world[1].faults.append(Retryable("calendar 429", retry_after=7))
     r = worker.post("/", json=push_envelope(message()))
@@ -147,7 +147,7 @@ def test_worker_bug_is_500_and_logged_without_message(worker, world, caplog):
         def apply(self, change):
             raise RuntimeError("secret-looking detail")
 
-    bootstrap.override("sync_service", Exploding())
+    bootstrap.container().override(sync_service=Exploding())
     r = worker.post("/", json=push_envelope(message()))
     assert r.status_code == 500
     formatter = CloudLoggingFormatter("unit-project")
@@ -175,7 +175,7 @@ def test_the_version_skew_is_configurable(webhook, publisher, monkeypatch):
 
     monkeypatch.setenv("MAX_VERSION_SKEW_HOURS", "1")
     bootstrap.reset()
-    bootstrap.override("publisher", publisher)
+    bootstrap.container().override(publisher=publisher)
     two_hours = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
     assert post(webhook, payload(updated_at=two_hours)).status_code == 400
     half_hour = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from local.standin import _check_event_semantics, _instant
-from sync.errors import InvalidPayload
-from sync.payload import instant, parse_change
-from sync.planner import CUT_MARKER, ELLIPSIS, event_body, utf16_length
+from sync.kernel.errors import InvalidPayload
+from sync.kernel.payload import instant, parse_change
+from sync.kernel.planner import CUT_MARKER, ELLIPSIS, event_body, utf16_length
 from tests.helpers import payload
 
 

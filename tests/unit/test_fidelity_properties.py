@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from local import discovery
 from local.standin import _check_event_semantics, _instant
-from sync.errors import InvalidPayload
-from sync.model import google_event_id
-from sync.payload import instant, parse_change
-from sync.planner import ELLIPSIS, event_body
+from sync.kernel.errors import InvalidPayload
+from sync.kernel.model import google_event_id
+from sync.kernel.payload import instant, parse_change
+from sync.kernel.planner import ELLIPSIS, event_body
 
 ZONES = ["America/Sao_Paulo", "America/New_York", "Europe/Lisbon", "UTC", "Asia/Kolkata", "Asia/Kathmandu",
          "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns", "Africa/Casablanca", "America/Noronha"]

@@ -8,8 +8,8 @@ from dateutil.rrule import rrulestr
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync import recurrence
-from sync.model import Version
+from sync.kernel import recurrence
+from sync.kernel.model import Version
 
 RULES = ["FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10", "FREQ=DAILY;UNTIL=20270131T120000Z", "FREQ=DAILY;UNTIL=20270131",
          "FREQ=MONTHLY;BYMONTHDAY=31", "FREQ=YEARLY;BYWEEKNO=53;BYDAY=MO", "FREQ=WEEKLY;BYSETPOS=-1;BYDAY=FR",

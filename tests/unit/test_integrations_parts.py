@@ -3,10 +3,10 @@ import time
 import jwt
 import pytest
 
-from sync.integrations.pages import language, security_headers
-from sync.integrations.paths import function_names, route_path
-from sync.integrations.session import Session, cookie_header
-from sync.integrations.tokens import (
+from sync.web.pages import language, security_headers
+from sync.web.paths import function_names, route_path
+from sync.web.session import Session, cookie_header
+from sync.web.tokens import (
     ReturnUrlRefused,
     TokenForbidden,
     TokenInvalid,

@@ -6,9 +6,10 @@ import json
 import pytest
 from functions_framework import create_app
 
-from sync import bootstrap, jobs, maintenance
-from sync.errors import Retryable
-from sync.jobs import JobOutcome
+from sync import bootstrap
+from sync.kernel.errors import Retryable
+from sync.kernel.jobs import Jobs, Maintenance
+from sync.kernel.outcome import Outcome
 
 
 @pytest.fixture
@@ -27,15 +28,15 @@ def push(client, data):
 
 
 def echo(data):
-    return JobOutcome("echoed", fields={"count": len(data)})
+    return Outcome("echoed", fields={"count": len(data)})
 
 
 def busy(data):
     raise Retryable("busy", retry_after=7)
 
 
-def test_a_job_runs_its_handler_and_is_acknowledged(worker, monkeypatch):
-    monkeypatch.setitem(jobs.HANDLERS, "echo", "tests.unit.test_jobs:echo")
+def test_a_job_runs_its_handler_and_is_acknowledged(worker):
+    bootstrap.container().override(jobs=Jobs({"echo": lambda: echo}))
     r = push(worker, {"schema": 1, "kind": "echo", "x": 1})
     assert r.status_code == 200 and r.get_json() == {"outcome": "echoed"}
 
@@ -45,8 +46,8 @@ def test_an_unknown_job_is_refused_so_it_dead_letters(worker):
     assert r.status_code == 400 and r.get_json() == {"outcome": "unknown_job"}
 
 
-def test_a_retryable_job_is_handed_back_with_its_wait(worker, monkeypatch):
-    monkeypatch.setitem(jobs.HANDLERS, "busy", "tests.unit.test_jobs:busy")
+def test_a_retryable_job_is_handed_back_with_its_wait(worker):
+    bootstrap.container().override(jobs=Jobs({"busy": lambda: busy}))
     r = push(worker, {"schema": 1, "kind": "busy"})
     assert r.status_code == 503 and r.headers["Retry-After"] == "7"
 
@@ -69,11 +70,25 @@ def task_retry():
     raise Retryable("firestore: contention")
 
 
-def test_maintenance_runs_every_task_even_when_one_fails(monkeypatch):
+def test_maintenance_runs_every_task_even_when_one_fails():
     calls.clear()
-    monkeypatch.setattr(maintenance, "TASKS", ("tests.unit.test_jobs:task_retry", "tests.unit.test_jobs:task_ok"))
+    maintenance = Maintenance([("retry", lambda: task_retry), ("ok", lambda: task_ok)])
     outcome = maintenance.run({"schema": 1, "kind": "maintenance"})
     assert calls == ["retry", "ok"]
     assert not outcome.acknowledge and outcome.fields == {"renewed": 2}
-    monkeypatch.setattr(maintenance, "TASKS", ("tests.unit.test_jobs:task_ok",))
-    assert maintenance.run({"schema": 1, "kind": "maintenance"}).acknowledge
+    assert Maintenance([("ok", lambda: task_ok)]).run({"schema": 1, "kind": "maintenance"}).acknowledge
+
+
+def test_every_kind_the_service_publishes_has_a_handler_and_each_is_built_once(monkeypatch):
+    """The container's registry knows each job the code publishes; a handler is made on first use."""
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "unit-project")
+    bootstrap.reset()
+    registry = bootstrap.container().jobs
+    assert set(registry.factories) == {"maintenance", "drift_check", "snapshot_page", "snapshot_deletes",
+                                       "snapshot_change", "calendar_move", "disconnect"}
+    made = []
+    registry = Jobs({"echo": lambda: made.append(1) or echo})
+    registry.run({"kind": "echo"})
+    registry.run({"kind": "echo"})
+    assert made == [1]
+    bootstrap.reset()

@@ -1,8 +1,8 @@
 import json
 import logging
 
-from sync.errors import Retryable
-from sync.logs import MAX_VALUE_CHARS, CloudLoggingFormatter, safe_traceback, trace_from_headers
+from sync.kernel.errors import Retryable
+from sync.kernel.logs import MAX_VALUE_CHARS, CloudLoggingFormatter, safe_traceback, trace_from_headers
 
 
 def record(fields, exc=None, trace=None):

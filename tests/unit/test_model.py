@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from sync.model import Version, connection_key, event_key, google_event_id
+from sync.kernel.model import Version, connection_key, event_key, google_event_id
 
 
 def test_google_event_id_is_stable_and_valid_for_calendar():

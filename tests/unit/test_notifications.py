@@ -12,12 +12,12 @@ from standardwebhooks.webhooks import Webhook
 
 from local.receiver import Receiver, ReceiverServer
 from sync import bootstrap
-from sync.errors import AuthRevoked, CalendarUnavailable, Permanent
-from sync.model import ConnectionStatus
+from sync.apply.service import SyncService
+from sync.kernel import notification as notes
+from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent
+from sync.kernel.model import ConnectionStatus
+from sync.kernel.payload import parse_change
 from sync.notifications import deliver
-from sync.notifications import model as notes
-from sync.payload import parse_change
-from sync.service import SyncService
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import new_secret, payload
 

@@ -17,10 +17,10 @@ from referencing.jsonschema import DRAFT202012
 
 from local.openapi_doc import document, strict_document
 from local.receiver import Receiver
-from sync.integrations.app import ROUTES
-from sync.notifications import model as notes
-from sync.payload import parse_change
+from sync.kernel import notification as notes
+from sync.kernel.payload import parse_change
 from sync.snapshots.model import parse_page
+from sync.web.connect import ROUTES
 
 METHODS = ("get", "put", "post", "delete", "patch")
 

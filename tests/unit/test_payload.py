@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from sync.errors import InvalidPayload
-from sync.model import Version
-from sync.payload import parse_body, parse_change
+from sync.kernel.errors import InvalidPayload
+from sync.kernel.model import Version
+from sync.kernel.payload import parse_body, parse_change
 from tests.helpers import payload
 
 

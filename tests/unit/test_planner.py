@@ -1,8 +1,8 @@
 from datetime import datetime, timedelta, timezone
 
-from sync.model import Connection, ConnectionStatus, Lease, Mapping, Version
-from sync.payload import parse_change
-from sync.planner import Action, decide, event_body
+from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, Version
+from sync.kernel.payload import parse_change
+from sync.kernel.planner import Action, decide, event_body
 from tests.fakes import active_connection
 from tests.helpers import payload, version
 

@@ -1,5 +1,5 @@
-"""/privacy (sync/integrations/privacy.py) and the inventory it is rendered from
-(sync/integrations/stored_data.py): every collection the code writes, every TTL Terraform sets,
+"""/privacy (sync/web/privacy.py) and the inventory it is rendered from
+(sync/web/stored_data.py): every collection the code writes, every TTL Terraform sets,
 every duration the code runs with and every scope it asks for is on the page, in both languages.
 The fields of the stored documents are checked against real traffic by
 tests/e2e/test_zz_stored_data_inventory.py."""
@@ -16,11 +16,11 @@ from typing import Any
 import hcl2
 import pytest
 
-from sync.adapters.calendar_api import SCOPES
 from sync.config import Settings
-from sync.integrations import privacy, stored_data
-from sync.integrations.privacy import LIMITED_USE, render
-from sync.integrations.stored_data import FIRESTORE, inventory, shown
+from sync.kernel.model import SCOPES
+from sync.web import privacy, stored_data
+from sync.web.privacy import LIMITED_USE, render
+from sync.web.stored_data import FIRESTORE, inventory, shown
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNC = ROOT / "sync"
@@ -83,12 +83,12 @@ def test_every_collection_the_code_writes_is_in_the_inventory_and_none_more():
 
 
 def test_the_inventorys_names_are_the_codes_constants():
-    from sync.adapters import firestore_integrations, firestore_store, flow_sessions, secrets
-    from sync.disconnect import store as disconnects
-    from sync.drift import store as drift
-    from sync.notifications import outbox
-    from sync.snapshots import move
-    from sync.snapshots import store as snapshots
+    from sync.adapters import secrets
+    from sync.adapters.firestore import base as firestore_store
+    from sync.adapters.firestore import connections as firestore_integrations
+    from sync.adapters.firestore import disconnects, drift, flow_sessions, outbox, snapshots
+    from sync.adapters.firestore import moves as move_store
+    from sync.moves import service as move
 
     names = {
         "connection": {firestore_store.CONNECTIONS}, "mapping": {firestore_store.EVENTS},
@@ -97,7 +97,7 @@ def test_the_inventorys_names_are_the_codes_constants():
         "drift_channel": {drift.CHANNELS}, "drift_meta": {drift.META}, "notification": {outbox.OUTBOX},
         "snapshot": {snapshots.SNAPSHOTS, snapshots.PAGES, snapshots.SNAPSHOT_EVENTS, snapshots.RESULTS,
                      snapshots.SHARDS},
-        "calendar_move": {snapshots.MOVES}, "local_token": {secrets.LOCAL_TOKENS},
+        "calendar_move": {move_store.MOVES}, "local_token": {secrets.LOCAL_TOKENS},
         "disconnect": {disconnects.DISCONNECTS},
     }
     assert {i.key: set(i.collections) for i in inventory(settings()) if i.where == FIRESTORE} == names
@@ -172,18 +172,18 @@ def _fields(key: str) -> frozenset[str]:
 
 
 def test_the_notification_outbox_fields_are_listed(monkeypatch):
-    from sync.notifications import model, outbox
+    from sync.adapters.firestore.outbox import OUTBOX, FirestoreOutbox
+    from sync.kernel import notification as model
 
-    monkeypatch.setattr(outbox, "enabled", lambda env=None: True)
     recorder = _Recorder()
     note = model.activated("a", "u", "x@example.com", "cal", None, ("t",))
-    assert outbox.stage(recorder, recorder, note)
+    assert FirestoreOutbox(recorder, enabled=True).stage(recorder, note)  # type: ignore[arg-type]
     [(collection, fields)] = recorder.writes
-    assert collection == outbox.OUTBOX and set(fields) <= _fields("notification")
+    assert collection == OUTBOX and set(fields) <= _fields("notification")
 
 
 def test_the_drift_pending_marker_fields_are_listed():
-    from sync.drift.store import PENDING, FirestoreDriftStore
+    from sync.adapters.firestore.drift import PENDING, FirestoreDriftStore
 
     store = object.__new__(FirestoreDriftStore)
     recorder = _Recorder()
@@ -194,8 +194,8 @@ def test_the_drift_pending_marker_fields_are_listed():
 
 
 def test_the_oauth_state_written_by_connect_is_listed():
-    source = (SYNC / "integrations" / "app.py").read_text()
-    call = re.search(r"self\.store\.put_state\(_sha\(state\), (\{.*?\})\)", source, re.S)
+    source = (SYNC / "connections" / "flow.py").read_text()
+    call = re.search(r"\.put_state\(_sha\(state\), (\{.*?\})\)", source, re.S)
     assert call, "the /connect state document moved: update this test"
     keys = {k.value for k in ast.parse(call.group(1), mode="eval").body.keys}  # type: ignore[attr-defined]
     assert keys and keys <= _fields("oauth_state")
@@ -243,8 +243,8 @@ def test_every_stored_item_is_on_the_page_with_its_retention(lang):
 
 
 def test_durations_follow_the_code_and_the_deployment():
-    from sync.integrations.app import STATE_SECONDS
-    from sync.integrations.session import LIFETIME_SECONDS
+    from sync.connections.flow import STATE_SECONDS
+    from sync.web.session import LIFETIME_SECONDS
 
     assert (STATE_SECONDS, LIFETIME_SECONDS) == (600, 1800)
     page, _ = render("en", settings())
@@ -283,7 +283,7 @@ def test_both_languages_say_the_same_things():
 
 
 def test_every_page_of_the_flow_links_the_policy(monkeypatch):
-    from sync.integrations import pages
+    from sync.web import pages
 
     monkeypatch.setattr("sync.config.settings", lambda: settings())
     for lang in ("pt-BR", "en"):
@@ -300,23 +300,21 @@ def test_every_page_of_the_flow_links_the_policy(monkeypatch):
 def test_the_route_answers_get_in_either_language_and_refuses_other_methods(monkeypatch):
     from flask import Flask
 
-    from sync import bootstrap
-
-    monkeypatch.setattr(bootstrap, "config", lambda: settings())
+    monkeypatch.setattr("sync.config.settings", lambda: settings())
     app = Flask(__name__)
     with app.test_request_context("/privacy?lang=en", headers={"Accept-Language": "pt-BR"}):
         from flask import request
 
-        response = privacy.handle(request, "pt-BR")
+        response = privacy.handle(request, settings(), "pt-BR")
         assert response.status_code == 200 and '<html lang="en">' in response.get_data(as_text=True)
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     with app.test_request_context("/privacy?lang=xx"):
         from flask import request
 
-        assert '<html lang="pt-BR">' in privacy.handle(request, "pt-BR").get_data(as_text=True)
+        assert '<html lang="pt-BR">' in privacy.handle(request, settings(), "pt-BR").get_data(as_text=True)
     with app.test_request_context("/privacy", method="POST"):
         from flask import request
 
-        response = privacy.handle(request, "en")
+        response = privacy.handle(request, settings(), "en")
         assert response.status_code == 405 and response.headers["Allow"] == "GET, HEAD"
 

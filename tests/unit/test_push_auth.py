@@ -1,4 +1,4 @@
-"""The worker's push identity check (sync/push_auth.py) through functions-framework's test client:
+"""The worker's push identity check (sync/adapters/push_auth.py) through functions-framework's test client:
 Google-style ID tokens signed with a test RSA key, certificates served by a local HTTP server."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from functions_framework import create_app
 from google.auth import crypt
 from google.auth import jwt as google_jwt
 
-from sync import bootstrap, push_auth
-from sync.errors import ConfigError
-from sync.service import SyncService
+from sync import bootstrap
+from sync.apply.service import SyncService
+from sync.kernel.errors import ConfigError
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import payload, push_envelope
 
@@ -92,7 +92,6 @@ def world(monkeypatch):
     monkeypatch.setenv("SECRETS_BACKEND", "env")
     for name in ("PUSH_AUDIENCE", "PUSH_SERVICE_ACCOUNT", "PUSH_CERTS_URL"):
         monkeypatch.delenv(name, raising=False)
-    push_auth.reset_cache()
 
     def start(check: bool, certs_url: str = "") -> tuple:
         if check:
@@ -102,12 +101,11 @@ def world(monkeypatch):
         bootstrap.reset()
         store, calendar = FakeStore(), FakeCalendar()
         store.save_connection(active_connection())
-        bootstrap.override("sync_service", SyncService(store, calendar))
+        bootstrap.container().override(sync_service=SyncService(store, calendar))
         return create_app("sync_worker", "main.py").test_client(), calendar
 
     yield start
     bootstrap.reset()
-    push_auth.reset_cache()
 
 
 def push(client, token: str | None, event_id: str = "ev-1"):
@@ -175,22 +173,22 @@ def test_audience_and_service_account_go_together():
         Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p", "PUSH_AUDIENCE": AUDIENCE})
     with pytest.raises(ConfigError):
         Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p", "PUSH_SERVICE_ACCOUNT": PUSH_SA})
-    assert not Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).push_auth_enabled
+    assert not Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).push_audience  # the check is off
 
 
 def test_deliver_notification_checks_the_same_push_identity(world, certs, monkeypatch):
     """The fourth function is fed by a push subscription too: no token, no delivery attempt."""
-    from sync.notifications import deliver
-    from sync.notifications import model as notes
+    from sync.kernel import notification as notes
+    from sync.web import notifications
 
     world(check=True, certs_url=certs.url)
     posts: list[str] = []
 
-    def delivered(raw, fields):
+    def delivered(raw, fields, c):
         posts.append("post")
         return 200, ("{}", 200, {}), 20
 
-    monkeypatch.setattr(deliver, "_deliver", delivered)
+    monkeypatch.setattr(notifications, "_deliver", delivered)
     client = create_app("deliver_notification", "main.py").test_client()
     note = notes.snapshot_completed("acct", "u-1", "snp_1", {"created": 1})
     body = push_envelope(note.to_message())

@@ -2,7 +2,7 @@ from datetime import date, datetime
 
 import pytest
 
-from sync.recurrence import problems
+from sync.kernel.recurrence import problems
 
 TIMED = (datetime(2026, 11, 25, 14, 0), "America/Sao_Paulo")
 ALL_DAY = (date(2026, 11, 25), None)

@@ -18,11 +18,11 @@ import time
 
 import pytest
 
-from sync.integrations.tokens import ReturnUrlRefused, verify_link
-from sync.model import Change, Version, contract_event
-from sync.payload import parse_body, parse_change
-from sync.signature import decode_secrets
-from sync.signature import sign as hmac_sign
+from sync.kernel.model import Change, Version, contract_event
+from sync.kernel.payload import parse_body, parse_change
+from sync.kernel.signature import decode_secrets
+from sync.kernel.signature import sign as hmac_sign
+from sync.web.tokens import ReturnUrlRefused, verify_link
 from tests.fakes import webhook_app
 from tests.helpers import new_secret, payload
 from tests.unit.test_push_auth import certs, id_token, push, world  # noqa: F401  (fixtures)
@@ -164,7 +164,7 @@ def test_a_string_exp_is_an_invalid_token_not_a_500(kind):
     """PyJWT accepts "exp": "1795320828" (it calls int()); the lifetime check then raised TypeError."""
     import jwt
 
-    from sync.integrations.tokens import TokenInvalid, verify_api
+    from sync.web.tokens import TokenInvalid, verify_api
 
     claims = {"sub": "u", "acct": "a", "exp": str(int(time.time()) + 60), **({"aud": "api"} if kind == "api" else {})}
     token = jwt.encode(claims, KEY, algorithm="HS256")
@@ -179,10 +179,10 @@ def test_ids_that_cannot_name_a_firestore_document_are_refused_at_the_edge():
 
     import jwt
 
-    from sync.errors import InvalidPayload
-    from sync.integrations.tokens import TokenForbidden, TokenInvalid, verify_api, verify_link
-    from sync.model import key_problem
-    from sync.payload import parse_change
+    from sync.kernel.errors import InvalidPayload
+    from sync.kernel.model import key_problem
+    from sync.kernel.payload import parse_change
+    from sync.web.tokens import TokenForbidden, TokenInvalid, verify_api, verify_link
     from tests.helpers import payload
 
     wide = "é" * 200  # 400 bytes of UTF-8, 1,200 once escaped

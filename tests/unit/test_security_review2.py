@@ -20,9 +20,10 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from sync.payload import parse_change
-from sync.snapshots import api as snapshots_api
-from sync.snapshots.window import event_span
+from sync.config import Settings
+from sync.kernel.payload import parse_change
+from sync.kernel.span import event_span
+from sync.web import snapshots as snapshots_api
 
 KEY = "link-secret-for-the-review-tests-0123456789"
 
@@ -45,14 +46,17 @@ class _Engine:
         return {"account_id": account_id, "user_id": user_id, "state": "receiving"}
 
 
-@pytest.fixture
-def route(monkeypatch):
-    monkeypatch.setattr("sync.snapshots.wiring.engine", lambda: _Engine())
+class _Container:
+    snapshots = _Engine()
+    settings = Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"})
 
+
+@pytest.fixture
+def route():
     def call(method: str, rest: list[str], data: bytes = b"{}") -> Any:
         env = EnvironBuilder(method=method, data=data, headers={"Authorization": "Bearer " + _token(),
                                                                  "Content-Type": "application/json"}).get_environ()
-        return snapshots_api.handle(Request(env), KEY, "a", "u", rest, {})
+        return snapshots_api.handle(Request(env), _Container(), KEY, "a", "u", rest, {})
 
     return call
 

@@ -3,10 +3,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sync.errors import AuthRevoked, CalendarUnavailable, Permanent, Retryable
-from sync.model import ConnectionStatus, google_event_id
-from sync.payload import parse_change
-from sync.service import SyncService, resume_parked
+from sync.apply.parked import resume_parked
+from sync.apply.service import SyncService
+from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent, Retryable
+from sync.kernel.model import ConnectionStatus, google_event_id
+from sync.kernel.payload import parse_change
 from tests.fakes import FakeCalendar, FakePublisher, FakeStore, active_connection
 from tests.helpers import payload
 
@@ -122,7 +123,7 @@ def test_a_crashed_delivery_blocks_until_its_lease_expires(world):
     # _release ran in the finally; simulate a real SIGKILL by putting a live lease back:
     from dataclasses import replace
 
-    from sync.model import Lease, Version
+    from sync.kernel.model import Lease, Version
     key = ("acme-consulting", "u-42", "ev-1001")
     store.mappings[key] = replace(store.mappings[key], lease=Lease("dead", Version.parse("2026-11-20T13:00:01.123Z"),
                                                                    clock.now + timedelta(seconds=60)))
@@ -191,8 +192,8 @@ def test_steady_state_costs_two_short_transactions(world):
 
 
 def test_throttled_changes_wait_briefly_or_go_back_to_the_queue():
-    from sync.errors import RateLimited
-    from sync.throttle import UserThrottle
+    from sync.kernel.errors import RateLimited
+    from sync.kernel.throttle import UserThrottle
 
     store, calendar, clock = FakeStore(), FakeCalendar(), Clock()
     store.save_connection(active_connection(calendar_id=CAL))
@@ -239,7 +240,7 @@ def test_a_delete_after_a_worker_killed_mid_write_still_deletes(world):
         service.apply(change(updated=1))
     from dataclasses import replace
 
-    from sync.model import Lease, Version
+    from sync.kernel.model import Lease, Version
 
     key = ("acme-consulting", "u-42", "ev-1001")  # a killed process runs no cleanup: lease stays, flag unset
     store.mappings[key] = replace(store.mappings[key], google_uncertain=False,

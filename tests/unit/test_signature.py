@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sync.errors import ConfigError, InvalidSignature
-from sync.signature import decode_secrets, sign, verify
+from sync.kernel.errors import ConfigError, InvalidSignature
+from sync.kernel.signature import decode_secrets, sign, verify
 from tests.helpers import new_secret, signed_headers
 
 BODY = b'{"type":"event.created"}'

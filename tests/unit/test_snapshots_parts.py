@@ -6,14 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sync.errors import InvalidPayload
-from sync.model import Version
-from sync.payload import parse_change
-from sync.planner import Action, decide
-from sync.service import SyncService
+from sync.apply.service import SyncService
+from sync.kernel.errors import InvalidPayload
+from sync.kernel.model import Version
+from sync.kernel.payload import parse_change
+from sync.kernel.planner import Action, decide
+from sync.kernel.span import event_span
+from sync.kernel.throttle import UserThrottle
 from sync.snapshots import model as m
-from sync.snapshots.window import event_span
-from sync.throttle import UserThrottle
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import event, payload, version
 
@@ -97,7 +97,7 @@ def test_repair_rewrites_an_equal_version_but_never_a_tombstone():
 
 
 def m_mapping(updated, **fields):
-    from sync.model import Mapping
+    from sync.kernel.model import Mapping
 
     return Mapping(event_id="ev-1001", google_event_id="gid", version=Version.parse(version(updated)), **fields)
 
@@ -130,7 +130,7 @@ def test_bulk_takes_a_token_only_while_a_reserve_stays_for_live_changes():
 
 
 def test_an_insert_that_may_have_landed_in_the_old_calendar_is_brought_over_after_a_switch():
-    from sync.errors import Retryable
+    from sync.kernel.errors import Retryable
 
     store, calendar = FakeStore(), FakeCalendar()
     store.save_connection(active_connection(calendar_id="old"))

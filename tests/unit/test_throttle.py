@@ -1,6 +1,6 @@
 import pytest
 
-from sync.throttle import DEFAULT_COOLDOWN, UserThrottle
+from sync.kernel.throttle import DEFAULT_COOLDOWN, UserThrottle
 
 
 class Clock:
@@ -46,7 +46,7 @@ def test_a_call_not_made_is_given_back():
 
 
 def test_bulk_takes_keep_the_bucket_table_bounded_too(monkeypatch):
-    from sync import throttle as module
+    from sync.kernel import throttle as module
 
     monkeypatch.setattr(module, "_MAX_USERS", 3)
     t = UserThrottle(600, 10, clock=lambda: 100.0)

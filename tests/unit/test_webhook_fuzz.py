@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from sync.errors import InvalidPayload
-from sync.payload import parse_body, parse_change
-from sync.signature import decode_secrets
-from sync.signature import sign as hmac_sign
+from sync.kernel.errors import InvalidPayload
+from sync.kernel.payload import parse_body, parse_change
+from sync.kernel.signature import decode_secrets
+from sync.kernel.signature import sign as hmac_sign
 from tests.fakes import webhook_app
 from tests.helpers import new_secret, payload
 

@@ -12,8 +12,8 @@ from functions_framework import create_app
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sync import bootstrap, push_auth
-from sync.service import SyncService
+from sync import bootstrap
+from sync.apply.service import SyncService
 from tests.fakes import FakeCalendar, FakeStore, active_connection
 from tests.helpers import payload
 from tests.unit.test_push_auth import AUDIENCE, PUSH_SA, CertServer, id_token
@@ -70,14 +70,12 @@ def worker(request, certs):
         mp.setenv("PUSH_SERVICE_ACCOUNT", PUSH_SA)
         mp.setenv("PUSH_CERTS_URL", certs.url)
     bootstrap.reset()
-    push_auth.reset_cache()
     calendar = FakeCalendar()
     store = FakeStore()
     store.save_connection(active_connection())
-    bootstrap.override("sync_service", SyncService(store, calendar))
+    bootstrap.container().override(sync_service=SyncService(store, calendar))
     yield create_app("sync_worker", "main.py").test_client(), calendar, request.param == "push check on"
     bootstrap.reset()
-    push_auth.reset_cache()
     mp.undo()
 
 

@@ -1,0 +1,252 @@
+"""One change applied: claim → one Calendar call → record. On the kernel's ports only.
+
+Ordering keys make Pub/Sub deliver one event's changes in order in the cloud, but
+redeliveries and the emulator's push do not, so correctness rests here: versions compared
+inside a transaction, tombstones for deletes, deterministic Google ids, and the event's lease
+(sync/kernel/leases.py) so two deliveries of the same event never write to Calendar at the same
+time (Firestore read locks are shared, so a transaction alone would let both write and the
+older win).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from sync.apply import writes
+from sync.kernel import notification as notes
+from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent, RateLimited, Retryable
+from sync.kernel.leases import Claim, Leases, Pass, Record, Take
+from sync.kernel.model import Change, Connection, ConnectionStatus, Mapping, google_event_id
+from sync.kernel.outcome import Outcome
+from sync.kernel.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
+from sync.kernel.ports import Calendars, CalendarSession, MappingStore
+from sync.kernel.span import event_span
+from sync.kernel.throttle import UserThrottle
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SyncService:
+    def __init__(
+        self,
+        store: MappingStore,
+        calendars: Calendars,
+        lease_seconds: float = 120.0,
+        clock: Callable[[], datetime] = utcnow,
+        throttle: UserThrottle | None = None,
+        max_wait: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        bulk_max_wait: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.calendars = calendars
+        self.leases = Leases(store, lease_seconds, clock)
+        self.clock = clock
+        self.throttle = throttle
+        self.max_wait = max_wait
+        self.bulk_max_wait = bulk_max_wait
+        self.sleep = sleep
+        self._park_locks = [threading.Lock() for _ in range(64)]  # striped by connection
+
+    # -- the worker's one call -------------------------------------------------------------
+    def apply(self, change: Change, rewrite_equal: bool = False, bulk: bool = False) -> Outcome:
+        """Apply one change. ``rewrite_equal``: write an equal version again (a snapshot's
+        repair); ``bulk``: paced behind live changes (the bulk lane, CONTRACT §7)."""
+        claim = self.leases.claim(change.account_id, change.user_id, change.event_id,
+                                  lambda conn, mapping, now: _judge(conn, mapping, now, change, rewrite_equal))
+        action = claim.value.action
+        if not claim.held:
+            if _may_follow_a_transition(claim):
+                # A redelivery of what made a transition: if the process died between the commit
+                # and the publish, its notification is still in the outbox (CONTRACT §8).
+                self.store.flush_notifications(change.account_id, change.user_id)
+            return Outcome(action.value, acknowledge=action is not Action.BUSY)
+        assert claim.connection is not None
+        calendar_id = claim.value.calendar_id
+        assert calendar_id is not None
+        gid = google_event_id(change.account_id, change.user_id, change.event_id)
+        self._pace(claim, bulk)
+        session = None
+        try:
+            session = self.calendars.session(claim.connection)
+            if claim.value.move_from:
+                writes.move_event(session, claim.value.move_from, gid, calendar_id)
+            name, calls, etag = self._write(session, action, calendar_id, gid, change)
+            calls += 1 if claim.value.move_from else 0
+        except AuthRevoked as exc:
+            self._park(change, claim, ConnectionStatus.NEEDS_REAUTH, str(exc))
+            return Outcome("parked_needs_reauth", calendar_calls=1 if session else 0)
+        except CalendarUnavailable as exc:
+            self._park(change, claim, ConnectionStatus.CALENDAR_UNAVAILABLE, str(exc))
+            return Outcome("parked_calendar_unavailable", calendar_calls=1)
+        except Permanent as exc:
+            self._finish(change, claim, calendar_id, error=exc.reason)
+            return Outcome("failed_permanent", calendar_calls=1)
+        except RateLimited as exc:
+            if self.throttle is not None:
+                self.throttle.cool_down(claim.connection.key, exc.retry_after)
+            self.leases.release(claim, attempted=session is not None)
+            raise
+        except BaseException:
+            self.leases.release(claim, attempted=session is not None)
+            raise
+        self._finish(change, claim, calendar_id, error=None, etag=etag)
+        return Outcome(name, calendar_calls=calls)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _pace(self, claim: Claim[Decision], bulk: bool = False) -> None:
+        """Stay under Calendar's per-user quota: wait a little here, or hand the wait to Pub/Sub.
+        Bulk work takes a token only while the bucket keeps a reserve for live changes."""
+        if self.throttle is None:
+            return
+        assert claim.connection is not None
+        user = claim.connection.key
+        if bulk:
+            wait = self.throttle.wait_bulk_turn(user, self.bulk_max_wait, self.sleep)
+        else:
+            wait = self.throttle.wait_turn(user, self.max_wait, self.sleep)
+        if wait is not None:
+            self.leases.release(claim)
+            raise Retryable("throttled", retry_after=wait)
+
+    def _write(
+        self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change
+    ) -> tuple[str, int, str | None]:
+        """One Calendar call in the steady state; the fallbacks add one more. Returns the outcome,
+        the calls made and the etag Calendar gave the event (None for a delete)."""
+        if action is Action.DELETE:
+            return writes.delete(session, calendar_id, gid)
+        body = event_body(change, gid)
+        if action is Action.UPDATE:
+            return writes.update(session, calendar_id, gid, body)
+        return writes.insert(session, calendar_id, gid, body)
+
+    def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
+                etag: str | None = None) -> None:
+        now = self.clock()
+
+        def record(conn: Connection | None, mapping: Mapping) -> Record:
+            applied = error is None
+            # A write that began before a disconnect and ends during it: recorded (the disconnect
+            # removes the event under this mapping), but nothing of the event's contents is kept.
+            keep = conn is not None and not conn.gone
+            failed = [] if applied else [notes.event_failed(
+                change.account_id, change.user_id, change.event_id, change.version.rfc3339, str(error), now)]
+            new = _clear_parking(replace(
+                mapping,
+                version=change.version,
+                deleted=change.is_delete,
+                google_exists=(not change.is_delete) if applied else mapping.google_exists,
+                google_uncertain=False if applied else mapping.google_uncertain,
+                calendar_id=calendar_id if applied else mapping.calendar_id,
+                last_error=error,
+                error_at=None if applied else now,
+                synced_at=now if applied else mapping.synced_at,
+                # What drift repair (sync/drift) needs: our write's etag and the change it applied
+                # (in the contract's shape only, as for a parked change: Firestore-safe).
+                etag=(etag if applied else mapping.etag),
+                applied=(None if change.is_delete or not keep else change.parked_message()) if applied
+                else mapping.applied,
+                **(_span(change) if applied and keep else {}),
+            ), change)
+            return new, None, failed
+
+        self.leases.finish(claim, record)
+
+    def _park(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str) -> None:
+        # One park at a time per connection in this instance: many changes meeting a revoked grant
+        # at once would each read the connection and try to flip it, and Firestore's locks turn
+        # that into lock timeouts; one at a time, the first flips it and the rest only read.
+        with self._park_locks[hash(change.connection_key) % len(self._park_locks)]:
+            self._park_locked(change, claim, status, reason)
+
+    def _park_locked(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str) -> None:
+        now = self.clock()
+
+        def record(conn: Connection | None, mapping: Mapping | None) -> Record:
+            """The change kept on its mapping (even when our lease ran out meanwhile: the newest
+            parked version wins), and the connection's new status."""
+            if conn is None or conn.gone:
+                # Disconnected while this change was in flight: nothing to park, no status to flip.
+                return mapping, None, ()
+            # Only the transaction that changes the status announces it: one notification per
+            # transition, however many changes meet the revoked grant (CONTRACT §8).
+            assert claim.lease_id is not None
+            flipped = [] if conn.status is status else [_status_notification(conn, status, reason,
+                                                                               claim.lease_id, now)]
+            if mapping is None:
+                return None, status, flipped
+            keep = mapping.parked_version is None or change.version > mapping.parked_version
+            return replace(
+                mapping,
+                parked=change.parked_message() if keep else mapping.parked,
+                parked_version=change.version if keep else mapping.parked_version,
+                **(_span(change) if keep else {}),
+            ), status, flipped
+
+        def lost(conn: Connection | None, mapping: Mapping | None) -> Record:
+            return (None, None, ()) if conn is None or conn.gone else record(conn, mapping)
+
+        self.leases.finish(claim, record, when_lost=lost)
+
+
+def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, change: Change,
+           rewrite_equal: bool) -> Take[Decision] | Pass[Decision]:
+    """The claim's decision (sync/kernel/planner.py): a Calendar write takes the event's lease; a
+    delete of an event never written leaves a tombstone; a change that cannot be written now is
+    parked on the mapping."""
+    decision = decide(conn, mapping, change, now, rewrite_equal)
+    base = mapping or Mapping(
+        event_id=change.event_id,
+        google_event_id=google_event_id(change.account_id, change.user_id, change.event_id),
+    )
+    if decision.action in CALENDAR_ACTIONS:
+        if decision.action is Action.INSERT and not base.google_exists:
+            base = replace(base, calendar_id=decision.calendar_id)  # where an unfinished insert may land
+        return Take(decision, base, change.version)
+    if decision.action is Action.TOMBSTONE:
+        return Pass(decision, _clear_parking(replace(base, version=change.version, deleted=True, lease=None,
+                                                     last_error=None), change))
+    if decision.action is Action.PARK:
+        return Pass(decision, replace(base, parked=change.parked_message(), parked_version=change.version,
+                                      **_span(change)))
+    return Pass(decision)
+
+
+def _span(change: Change) -> dict[str, Any]:
+    """The mapping's ``ends_at`` / ``open_ended`` for this change's event (unchanged for deletes)."""
+    if change.event is None:
+        return {}
+    span = event_span(change.event)
+    return {"ends_at": span.ends_at, "open_ended": span.open_ended}
+
+
+def _may_follow_a_transition(claim: Claim[Decision]) -> bool:
+    """A change that did nothing now, but whose earlier delivery may have made a transition."""
+    action, conn, mapping = claim.value.action, claim.connection, claim.found
+    if action is Action.PARK:
+        return True
+    return action is Action.DUPLICATE and ((conn is not None and not conn.can_write)
+                                           or (mapping is not None and mapping.last_error is not None))
+
+
+def _status_notification(conn: Connection, status: ConnectionStatus, reason: str, lease_id: str,
+                         now: datetime) -> notes.Notification:
+    """The connection's transition to ``status``, named by the claim (lease) that made it."""
+    if status is ConnectionStatus.NEEDS_REAUTH:
+        return notes.needs_reauth(conn.account_id, conn.user_id, conn.google_email, reason, (lease_id,), now)
+    return notes.calendar_unavailable(conn.account_id, conn.user_id, conn.calendar_id, (lease_id,), now)
+
+
+def _clear_parking(mapping: Mapping, change: Change) -> Mapping:
+    """Drop a parked change once a version at least as new has been applied."""
+    if mapping.parked_version is not None and change.version >= mapping.parked_version:
+        return replace(mapping, parked=None, parked_version=None)
+    return mapping

@@ -1,0 +1,48 @@
+"""What every route shares: JSON answers, body limits, the log set-up of a request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Response
+
+from sync.config import Settings
+from sync.kernel import logs
+
+JSON = {"Content-Type": "application/json"}
+NO_STORE = {"Cache-Control": "no-store"}  # the platform's API and Google's pings: never cached
+
+
+def answer(payload: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON answer (UTF-8 as it is: ids may be any text)."""
+    return Response(json.dumps(payload, ensure_ascii=False), status=status, headers={**JSON, **(headers or {})})
+
+
+def api_answer(payload: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON answer of the routes a program calls on ``integrations``: never cached."""
+    return answer(payload, status, {**NO_STORE, **(headers or {})})
+
+
+def is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def declared_too_large(request: Any, limit: int) -> bool:
+    """The request says (Content-Length) its body is over ``limit`` bytes."""
+    return request.content_length is not None and request.content_length > limit
+
+
+def read_limited(request: Any, limit: int) -> bytes | None:
+    """The body, or None when it is over ``limit`` bytes (whatever Content-Length claimed)."""
+    body = request.stream.read(limit + 1)
+    return None if len(body) > limit else bytes(body)
+
+
+def configure_logs(settings: Settings) -> None:
+    logs.configure(settings.project, settings.log_level)
+
+
+def retry_after(seconds: float | None) -> dict[str, str] | None:
+    return {"Retry-After": str(int(seconds))} if seconds else None
