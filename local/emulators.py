@@ -150,35 +150,68 @@ def start(kind: str, log_dir: Path, port: int | None = None, timeout: float = 60
     """Start the ``pubsub`` or ``firestore`` emulator and wait until it answers on a port it
     listens on itself: on a port found taken by another process, again on another one (a port
     given by the caller is not changed: then PortTaken is raised)."""
+    return start_all((kind,), log_dir, {kind: port} if port else None, timeout)[kind]
+
+
+def start_all(kinds: tuple[str, ...], log_dir: Path, ports_given: dict[str, int] | None = None,
+              timeout: float = 60.0) -> dict[str, Process]:
+    """``start`` for several emulators at once: each is launched before any is waited for, so their
+    JVMs start side by side (a stack's Pub/Sub and Firestore: about half the wait on two cores).
+    All are up when this returns; if one cannot be started, the others are stopped."""
     if shutil.which("java") is None:
         raise RuntimeError("java is needed by the emulators (apt-get install openjdk-17-jre-headless)")
     log_dir.mkdir(parents=True, exist_ok=True)
+    given = ports_given or {}
+    launched: dict[str, tuple[Process, int, int]] = {}
+    started: dict[str, Process] = {}
+    try:
+        for kind in kinds:
+            (log_dir / f"{kind}-emulator.log").write_bytes(b"")
+            chosen = given.get(kind) or free_port()
+            while chosen in {p for _, p, _ in launched.values()}:  # the kernel may hand a port out twice
+                chosen = free_port()
+            launched[kind] = _launch(kind, log_dir, chosen, None)
+        for kind in kinds:
+            taken: list[str] = []
+            while True:
+                handle, chosen, log_from = launched.pop(kind)
+                try:
+                    started_at = time.monotonic()
+                    wait_listening(chosen, handle.proc, timeout, handle.log_path, log_from)
+                    wait_http(f"http://{handle.host}/", max(1.0, timeout - (time.monotonic() - started_at)),
+                              handle.proc, handle.log_path)
+                except PortTaken as exc:
+                    handle.stop()
+                    if given.get(kind):
+                        raise
+                    taken.append(str(exc).splitlines()[0])
+                    if len(taken) >= PORT_ATTEMPTS:
+                        raise PortTaken(f"{kind} emulator: every port tried was taken by another process: "
+                                        f"{'; '.join(taken)}") from None
+                    launched[kind] = _launch(kind, log_dir, free_port(), taken[-1])
+                    continue
+                except BaseException:
+                    handle.stop()
+                    raise
+                started[kind] = handle
+                break
+    except BaseException:
+        for handle, _, _ in launched.values():
+            handle.stop()
+        for handle in started.values():
+            handle.stop()
+        raise
+    return started
+
+
+def _launch(kind: str, log_dir: Path, chosen: int, retrying: str | None) -> tuple[Process, int, int]:
+    """Spawn one emulator on ``chosen`` (not waited for): its handle, the port, where its log starts."""
     log_path = log_dir / f"{kind}-emulator.log"
-    log_path.write_bytes(b"")
-    taken: list[str] = []
-    for _ in range(PORT_ATTEMPTS):
-        chosen = port or free_port()
-        with open(log_path, "ab") as log:
-            log_from = log.tell()
-            if taken:
-                log.write(f"--- {taken[-1]}: starting again on port {chosen}\n".encode())
-                log.flush()
-            proc = shutdown.spawn(_command(kind, chosen), f"{kind} emulator", stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
-        host = f"127.0.0.1:{chosen}"
-        handle = Process(kind, proc, host, log_path)
-        try:
-            started = time.monotonic()
-            wait_listening(chosen, proc, timeout, log_path, log_from)
-            wait_http(f"http://{host}/", max(1.0, timeout - (time.monotonic() - started)), proc, log_path)
-        except PortTaken as exc:
-            handle.stop()
-            if port:
-                raise
-            taken.append(str(exc).splitlines()[0])
-            continue
-        except BaseException:
-            handle.stop()
-            raise
-        return handle
-    raise PortTaken(f"{kind} emulator: every port tried was taken by another process: {'; '.join(taken)}")
+    with open(log_path, "ab") as log:
+        log_from = log.tell()
+        if retrying:
+            log.write(f"--- {retrying}: starting again on port {chosen}\n".encode())
+            log.flush()
+        proc = shutdown.spawn(_command(kind, chosen), f"{kind} emulator", stdout=log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL)
+    return Process(kind, proc, f"127.0.0.1:{chosen}", log_path), chosen, log_from

@@ -75,9 +75,9 @@ class Stack:
 
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for kind in ("pubsub", "firestore"):
-            if kind not in self.shared:
-                self.processes[kind] = emulators.start(kind, self.log_dir)
+        own = tuple(kind for kind in ("pubsub", "firestore") if kind not in self.shared)
+        if own:
+            self.processes.update(emulators.start_all(own, self.log_dir))
         hosts = {kind: (self.shared.get(kind) or self.processes[kind]).host for kind in ("pubsub", "firestore")}
         self.sockets = {name: ports.listening_socket() for name in self.function_names}
         self.ports = {name: sock.getsockname()[1] for name, sock in self.sockets.items()}
