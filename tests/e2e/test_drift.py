@@ -206,9 +206,9 @@ def test_forged_and_stale_pings_are_refused_alike_and_cause_no_work(stack, platf
     refused.append(raw)
     # Renewed: the old channel, token and all, is stale now.
     drift_store().drift_ref(user["account_id"], user["user_id"]).update({"channel_renew_at": None})
-    from sync.drift import channels as drift_channels
+    from sync import bootstrap
 
-    assert drift_channels.open_channel(user["account_id"], user["user_id"]) == "opened"
+    assert bootstrap.container().channels.open(user["account_id"], user["user_id"]) == "opened"
     refused.append(ping(channel["id"], token))
     assert {r.status_code for r in refused} == {404}
     assert len({r.text for r in refused}) == 1  # the same answer whatever was wrong
