@@ -19,7 +19,7 @@ def pytest_configure(config):
     emulators and functions down; a second signal during that kills what is left at once."""
     shutdown.install()
 
-# TEST_ARTIFACTS: another folder, for a session running beside another one (scripts/chaos.sh).
+# TEST_ARTIFACTS: another folder, for a session running beside another one (scripts/sessions.py).
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS") or ROOT / "test-artifacts")
 
 
