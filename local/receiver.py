@@ -1,4 +1,4 @@
-"""A stand-in for the platform's notification endpoint (CONTRACT §8), for ``make dev`` and tests.
+"""A stand-in for the platform's notification endpoint (docs/notifications.md), for ``make dev`` and tests.
 
 Verifies every POST with the ``standardwebhooks`` reference library (as the platform would),
 holds its body against the notification's schema in docs/openapi.yaml (its top-level

@@ -57,7 +57,7 @@ class Stack:
         self.sockets: dict[str, socket.socket] = {}
         self.standin: Server | None = None
         self.env: dict[str, str] = {}
-        # The platform's notification endpoint (CONTRACT §8) and the pusher that feeds
+        # The platform's notification endpoint (docs/notifications.md#delivery) and the pusher that feeds
         # deliver_notification from an emulator pull subscription (see _start_notifications).
         self.receiver: ReceiverServer | None = None
         self.receiver_echo = False
@@ -111,7 +111,7 @@ class Stack:
             self.start_function(name)
         self._start_notifications()
 
-    # -- notifications to the platform (CONTRACT §8) ---------------------------------------
+    # -- notifications to the platform (docs/notifications.md) ------------------------------
     def _notifications_env(self) -> dict[str, str]:
         if "deliver_notification" not in self.function_names:
             return {}
@@ -192,7 +192,7 @@ class Stack:
         publisher.create_topic(name=topic)
         publisher.create_topic(name=dead)
         publisher.create_topic(name=bulk)
-        if "deliver_notification" in self.function_names:  # CONTRACT §8
+        if "deliver_notification" in self.function_names:  # docs/notifications.md#delivery
             for name in (f"{self.topic}-notifications", f"{self.topic}-notifications-dead-letter"):
                 publisher.create_topic(name=publisher.topic_path(PROJECT, name))
             subscriber.create_subscription(request={
@@ -210,7 +210,7 @@ class Stack:
                 "enable_message_ordering": True,
                 "ack_deadline_seconds": 60,
             })
-            # The bulk lane (CONTRACT §7): its own subscription, so bulk work never queues
+            # The bulk lane (docs/snapshots.md#what-is-applied): its own subscription, so bulk work never queues
             # ahead of a live change.
             subscriber.create_subscription(request={
                 "name": subscriber.subscription_path(PROJECT, self.bulk_subscription),
@@ -320,7 +320,7 @@ Send a signed webhook and watch it land in the stand-in calendar:
 
     make demo
 
-Backfill the demo user's calendar with a snapshot of 200 events (CONTRACT §7), printing progress;
+Backfill the demo user's calendar with a snapshot of 200 events (docs/snapshots.md), printing progress;
 the platform stand-in above prints the snapshot.completed notification when it is done:
 
     make demo SNAPSHOT=200

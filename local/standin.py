@@ -19,7 +19,7 @@ page; ``syncToken`` lists what changed since, deletions included; the parameters
 next to one are a 400; an expired one is a 410). ``/_admin`` can edit or delete an event by hand
 (as the user in Calendar's UI: a new etag, a ping), switch pings off, and expire sync tokens.
 
-What guests see (CONTRACT §10), in parts of their own:
+What guests see (docs/events.md#attendees), in parts of their own:
 
 - Google Meet (``local/standin_meet.py``, its docstring has the rules): ``conferenceDataVersion``
   0 / 1 on insert, update and patch (anything else a 400), create requests whose repeated

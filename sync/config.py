@@ -1,4 +1,4 @@
-"""Settings read once from the environment (contract §5)."""
+"""Settings read once from the environment (docs/configuration.md#environment)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class Settings:
     push_audience: str = ""
     push_service_account: str = ""
     push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
-    # Drift repair (CONTRACT §9).
+    # Drift repair (docs/drift.md).
     drift_policy: str = "restore"
     drift_scan_minutes: float = 360.0
     drift_channel_ttl_seconds: float = 7 * 24 * 3600.0
@@ -55,12 +55,12 @@ class Settings:
 
     @property
     def bulk_topic(self) -> str:
-        """The bulk lane (CONTRACT §7): snapshots, reconcile deletes, calendar moves, jobs."""
+        """The bulk lane (docs/snapshots.md#what-is-applied): snapshots, reconcile deletes, calendar moves, jobs."""
         return f"{self.sync_topic}-bulk"
 
     @property
     def notifications_topic(self) -> str:
-        """Notifications to the platform (CONTRACT §8)."""
+        """Notifications to the platform (docs/notifications.md)."""
         return f"{self.sync_topic}-notifications"
 
     @property
@@ -69,7 +69,7 @@ class Settings:
 
     @property
     def max_version_skew(self) -> timedelta:
-        """How far ahead of our clock an event's ``updated_at`` may be (contract §2)."""
+        """How far ahead of our clock an event's ``updated_at`` may be (docs/errors-and-limits.md#validation-rules)."""
         return timedelta(hours=self.max_version_skew_hours)
 
     @property

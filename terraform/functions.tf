@@ -71,7 +71,7 @@ locals {
       PUSH_SERVICE_ACCOUNT = google_service_account.push.email
     }
   }
-  # Read by the worker and integrations (CONTRACT §5, §8, §9).
+  # Read by the worker and integrations (docs/configuration.md#environment).
   sync_env = {
     SEND_UPDATES             = var.send_updates
     PUBLIC_BASE_URL          = local.integrations_url
@@ -152,7 +152,7 @@ resource "google_cloudfunctions2_function" "function" {
     # MissingTargetException), and the apply fails halfway; refuse it at plan time instead.
     precondition {
       condition     = can(regex("@functions_framework\\.http\\s+def ${each.value}\\(", file("${local.source_root}/main.py")))
-      error_message = "main.py defines no @functions_framework.http target \"${each.value}\" (CONTRACT §1): its function could not start, so nothing is applied."
+      error_message = "main.py defines no @functions_framework.http target \"${each.value}\" (docs/README.md#the-functions): its function could not start, so nothing is applied."
     }
     # Two front doors for one base URL would make PUBLIC_BASE_URL and the redirect URI ambiguous.
     precondition {

@@ -11,7 +11,7 @@ locals {
   # (hashicorp/terraform-provider-google#21931).
   pubsub_agent = "serviceAccount:${coalesce(google_project_service_identity.pubsub.email, "service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com")}"
 
-  # main.py's functions-framework targets (CONTRACT §1); Terraform deploys one Cloud Function each.
+  # main.py's functions-framework targets (docs/README.md#the-functions); Terraform deploys one Cloud Function each.
   entry_points = {
     handle_webhook       = "handle_webhook"
     sync_worker          = "sync_worker"

@@ -1,4 +1,5 @@
-# Topics (CONTRACT §2, §6, §7, §8), all named from SYNC_TOPIC, their messages kept in the region.
+# Topics (docs/webhooks.md, docs/snapshots.md, docs/notifications.md, docs/configuration.md#operations),
+# all named from SYNC_TOPIC, their messages kept in the region.
 locals {
   topics = {
     sync                      = var.topic_name

@@ -203,7 +203,7 @@ variable "secret_locations" {
 }
 
 variable "platform_webhook_url" {
-  description = "Where notifications (CONTRACT §8) are POSTed; empty turns notifications off."
+  description = "Where notifications (docs/notifications.md) are POSTed; empty turns notifications off."
   type        = string
   default     = ""
   validation {
@@ -213,7 +213,7 @@ variable "platform_webhook_url" {
 }
 
 variable "drift_policy" {
-  description = "What the service does with hand edits in Google Calendar (CONTRACT §9): restore, report or off."
+  description = "What the service does with hand edits in Google Calendar (docs/drift.md): restore, report or off."
   type        = string
   default     = "restore"
   validation {

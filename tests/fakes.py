@@ -4,7 +4,9 @@ real things. The bottom of the file holds each one to its Protocol (mypy, ``make
 from __future__ import annotations
 
 import copy
+import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -14,6 +16,7 @@ from sync.kernel.errors import (
     CalendarConflict,
     CalendarNotFound,
     CalendarUnavailable,
+    ConfigError,
     PageRefused,
     PagesChanged,
     Permanent,
@@ -22,6 +25,7 @@ from sync.kernel.errors import (
     SyncTokenExpired,
 )
 from sync.kernel.model import SYNC_SOURCE, Connection, ConnectionStatus, Mapping, connection_key
+from sync.kernel.notification import Notification
 from sync.kernel.ports import (
     Begun,
     Calendars,
@@ -29,16 +33,23 @@ from sync.kernel.ports import (
     ChannelRecord,
     CheckState,
     ConnectionStore,
+    DeadLetterSubscription,
     DisconnectStore,
     DriftStore,
     EventWork,
+    FlowGrant,
+    FlowSessions,
     MappingStore,
     MoveStore,
+    NotificationOutbox,
     OAuthClient,
+    OAuthStates,
     OnCompleted,
     Publisher,
     R,
+    Received,
     Removable,
+    Secrets,
     SnapshotStore,
     TokenVault,
     Watches,
@@ -47,13 +58,17 @@ from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS
 
 
 class FakeStore:
-    def __init__(self) -> None:
+    """Connections and mappings. With an ``outbox``, a transition's notifications are staged in it
+    with the commit and published after it, as the Firestore store does (else only recorded)."""
+
+    def __init__(self, outbox: FakeOutbox | None = None) -> None:
         self.connections: dict[tuple[str, str], Connection] = {}
         self.mappings: dict[tuple[str, str, str], Mapping] = {}
         self.lock = threading.Lock()
         self.transactions = 0
         self.notifications: list[Any] = []  # every notification a committed transaction staged
         self.flushes = 0
+        self.outbox = outbox
 
     def get_connection(self, account_id: str, user_id: str) -> Connection | None:
         return self.connections.get((account_id, user_id))
@@ -67,13 +82,18 @@ class FakeStore:
             conn = self.connections.get((account_id, user_id))
             result, mapping, status, *rest = work(conn, copy.deepcopy(self.mappings.get((account_id, user_id,
                                                                                        event_id))))
-            self.notifications += list(rest[0]) if rest else []
+            staged = list(rest[0]) if rest else []
+            self.notifications += staged
+            if self.outbox is not None:
+                self.outbox.stage(staged)
             if mapping is not None:
                 self.mappings[(account_id, user_id, event_id)] = mapping
             if status is not None and conn is not None and not conn.gone:
                 self.connections[(account_id, user_id)] = Connection(
                     conn.account_id, conn.user_id, status, conn.calendar_id, conn.token_ref, conn.google_email)
-            return result
+        if self.outbox is not None and self.outbox.publish(staged):  # after the commit
+            raise Retryable("notification outbox: publish failed")  # the message's redelivery flushes it
+        return result
 
     def get_mappings(self, account_id: str, user_id: str, event_ids: Sequence[str]) -> dict[str, Mapping]:
         with self.lock:
@@ -85,7 +105,7 @@ class FakeStore:
 
     def flush_notifications(self, account_id: str, user_id: str) -> int:
         self.flushes += 1
-        return 0
+        return self.outbox.flush_pending(account_id, user_id) if self.outbox is not None else 0
 
 
 class FakeCalendar:
@@ -242,6 +262,132 @@ class FakePublisher:
         for data, key, attributes in messages:
             self.publish(data, key, attributes)
         return len(messages)
+
+
+class FakeOutbox:
+    """The notification outbox: staged with a transition, published after it to ``publisher`` and
+    then cleared; one whose publish failed stays staged for the next flush."""
+
+    def __init__(self, publisher: FakePublisher | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.publisher = publisher or FakePublisher()
+        self.clock = clock
+        self.staged: dict[str, tuple[Notification, float]] = {}  # by webhook id
+
+    def stage(self, notifications: Sequence[Notification]) -> None:
+        for n in notifications:
+            self.staged.setdefault(n.id, (n, self.clock()))
+
+    def publish(self, notifications: Sequence[Notification]) -> list[str]:
+        """Publish each and clear it; the ids that could not be published (still staged)."""
+        failed = []
+        for n in notifications:
+            message = json.dumps(n.to_message(), separators=(",", ":")).encode("utf-8")
+            try:
+                self.publisher.publish(message, n.ordering_key, n.attributes())
+            except PublishFailed:
+                failed.append(n.id)
+                continue
+            self.staged.pop(n.id, None)
+        return failed
+
+    def pending(self, account_id: str, user_id: str) -> list[Notification]:
+        return [n for n, _ in self.staged.values() if (n.account_id, n.user_id) == (account_id, user_id)]
+
+    def published(self) -> list[dict[str, Any]]:
+        return [json.loads(data) for data, _, _ in self.publisher.messages]
+
+    def flush_pending(self, account_id: str, user_id: str) -> int:
+        due = self.pending(account_id, user_id)
+        if self.publish(due):
+            raise Retryable("notification outbox: publish failed")
+        return len(due)
+
+    def republish_stale(self, older_than: float = 60.0) -> dict[str, int]:
+        stale = [n for n, at in self.staged.values() if self.clock() - at > older_than]
+        failed = self.publish(stale)
+        if failed:
+            raise Retryable(f"notification outbox: {len(failed)} publish(es) failed")
+        return {"notifications_republished": len(stale)}
+
+
+class FakeSecrets:
+    def __init__(self, values: dict[str, str] | None = None) -> None:
+        self.values = values if values is not None else {"OAUTH_CLIENT_ID": "client", "OAUTH_CLIENT_SECRET": "shh"}
+
+    def get(self, name: str) -> str:
+        if name not in self.values:
+            raise ConfigError(f"{name} is not set")
+        return self.values[name]
+
+
+class FakeOAuthStates:
+    def __init__(self) -> None:
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def put_state(self, state_hash: str, doc: dict[str, Any]) -> None:
+        self.states[state_hash] = dict(doc)
+
+    def consume_state(self, state_hash: str) -> dict[str, Any] | None:
+        return self.states.pop(state_hash, None)
+
+
+class FakeFlowSessions:
+    """Browser flow sessions: started → authorized → used, each of one user, until it expires."""
+
+    def __init__(self, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.now = now
+        self.sessions: dict[str, dict[str, Any]] = {}
+
+    def _of(self, sid_hash: str, account_id: str, user_id: str, state: str) -> dict[str, Any] | None:
+        doc = self.sessions.get(sid_hash)
+        if doc is None or (doc["account_id"], doc["user_id"], doc["state"]) != (account_id, user_id, state):
+            return None
+        return doc if doc["expires_at"] > self.now() else None
+
+    def start(self, sid_hash: str, account_id: str, user_id: str, expires_at: datetime) -> None:
+        self.sessions[sid_hash] = {"account_id": account_id, "user_id": user_id, "state": "started",
+                                   "expires_at": expires_at}
+
+    def authorize(self, sid_hash: str, account_id: str, user_id: str, token_ref: str, google_email: str) -> bool:
+        doc = self._of(sid_hash, account_id, user_id, "started")
+        if doc is None:
+            return False
+        doc.update(state="authorized", token_ref=token_ref, google_email=google_email)
+        return True
+
+    def grant(self, sid_hash: str, account_id: str, user_id: str) -> FlowGrant | None:
+        doc = self._of(sid_hash, account_id, user_id, "authorized")
+        return FlowGrant(doc["token_ref"], doc["google_email"]) if doc is not None else None
+
+    def use(self, sid_hash: str, account_id: str, user_id: str) -> FlowGrant | None:
+        grant = self.grant(sid_hash, account_id, user_id)
+        if grant is not None:
+            self.sessions[sid_hash]["state"] = "used"
+        return grant
+
+    def release(self, sid_hash: str) -> None:
+        doc = self.sessions.get(sid_hash)
+        if doc is not None and doc["state"] == "used":
+            doc["state"] = "authorized"
+
+
+class FakeDeadLetters:
+    """A dead-letter inspection subscription holding ``messages`` until acknowledged."""
+
+    def __init__(self, messages: Sequence[Received]) -> None:
+        self.held = {m.message_id: m for m in messages}
+        self.handed_back: list[str] = []
+        self.acked: list[str] = []
+
+    def pull(self, max_messages: int, timeout: float) -> list[Received]:
+        return list(self.held.values())[:max_messages]
+
+    def hand_back(self, ack_ids: Sequence[str]) -> None:
+        self.handed_back += list(ack_ids)
+
+    def acknowledge(self, ack_ids: Sequence[str]) -> None:
+        self.acked += list(ack_ids)
+        self.held = {mid: m for mid, m in self.held.items() if m.ack_id not in ack_ids}
 
 
 class FakeDriftStore:
@@ -843,3 +989,8 @@ def _conforms() -> None:
     _disconnects: DisconnectStore = FakeDisconnectStore(FakeConnections(FakeStore()), FakeDriftStore(),
                                                         FakeSnapshotStore(FakeStore()), FakeMoveStore(FakeStore()))
     _watches: Watches = FakeWatches()
+    _outbox: NotificationOutbox = FakeOutbox()
+    _secrets: Secrets = FakeSecrets()
+    _states: OAuthStates = FakeOAuthStates()
+    _flows: FlowSessions = FakeFlowSessions()
+    _dead_letters: DeadLetterSubscription = FakeDeadLetters([])

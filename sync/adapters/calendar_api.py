@@ -60,7 +60,7 @@ def error_reason(err: HttpError) -> str:
 
 
 def translate_http_error(err: HttpError) -> Exception:
-    """Calendar's answer → the service's error hierarchy (contract §3)."""
+    """Calendar's answer → the service's error hierarchy (docs/webhooks.md#after-the-202)."""
     status = int(err.resp.status)
     reason = error_reason(err)
     if status == 409:
@@ -194,7 +194,7 @@ class GoogleCalendarSession:
         self._execute(events.move(calendarId=calendar_id, eventId=event_id, destination=destination,
                                   sendUpdates=self.owner.send_updates))
 
-    # -- drift repair (CONTRACT §9) -----------------------------------------------------------
+    # -- drift repair (docs/drift.md) ---------------------------------------------------------
     def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:
         """One page of the calendar's events, deleted ones included: everything with no sync
         token, else what changed since it (410 → SyncTokenExpired)."""

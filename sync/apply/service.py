@@ -58,14 +58,14 @@ class SyncService:
     # -- the worker's one call -------------------------------------------------------------
     def apply(self, change: Change, rewrite_equal: bool = False, bulk: bool = False) -> Outcome:
         """Apply one change. ``rewrite_equal``: write an equal version again (a snapshot's
-        repair); ``bulk``: paced behind live changes (the bulk lane, CONTRACT §7)."""
+        repair); ``bulk``: paced behind live changes (the bulk lane, docs/snapshots.md#what-is-applied)."""
         claim = self.leases.claim(change.account_id, change.user_id, change.event_id,
                                   lambda conn, mapping, now: _judge(conn, mapping, now, change, rewrite_equal))
         action = claim.value.action
         if not claim.held:
             if _may_follow_a_transition(claim):
                 # A redelivery of what made a transition: if the process died between the commit
-                # and the publish, its notification is still in the outbox (CONTRACT §8).
+                # and the publish, its notification is still in the outbox (docs/notifications.md#delivery).
                 self.store.flush_notifications(change.account_id, change.user_id)
             return Outcome(action.value, acknowledge=action is not Action.BUSY)
         assert claim.connection is not None
@@ -177,7 +177,7 @@ class SyncService:
                 # Disconnected while this change was in flight: nothing to park, no status to flip.
                 return mapping, None, ()
             # Only the transaction that changes the status announces it: one notification per
-            # transition, however many changes meet the revoked grant (CONTRACT §8).
+            # transition, however many changes meet the revoked grant (docs/notifications.md#body).
             assert claim.lease_id is not None
             flipped = [] if conn.status is status else [_status_notification(conn, status, reason,
                                                                                claim.lease_id, now)]

@@ -1,4 +1,4 @@
-"""Drift repair (CONTRACT §9): hand edits and deletions in Google Calendar are noticed and undone.
+"""Drift repair (docs/drift.md): hand edits and deletions in Google Calendar are noticed and undone.
 
     Google ──ping──▶ integrations POST /google/notifications (sync/web/pings.py: check channel +
                      token) ──schedule.py (coalesce) ──drift_check job, bulk lane──▶ worker

@@ -69,7 +69,7 @@ def utcnow() -> datetime:
 
 def drift_notification(conn: Connection, event_id: str, kind: str, restored: bool,
                        identity: str) -> notes.Notification:
-    """``event.drift_repaired`` (CONTRACT §8): ids and the kind, never contents; ``restored`` (an
+    """``event.drift_repaired`` (docs/notifications.md#body): ids and the kind, never contents; ``restored`` (an
     extension) is False under DRIFT_POLICY=report. ``identity`` is the etag that names this drift
     (what we found, or our restore's): one webhook-id per drift."""
     return notes.drift_repaired(conn.account_id, conn.user_id, event_id, kind, (identity,), restored=restored)
@@ -104,7 +104,7 @@ class DriftCheck:
         result = _Tally()
         try:
             # A burst of pings settles first, and a connection's checks start at least one debounce
-            # window apart however the pings come (CONTRACT §9).
+            # window apart however the pings come (docs/drift.md#how-it-notices).
             settled = [t + timedelta(seconds=self.debounce) for t in (state.pending_at, state.last_started_at)
                        if t is not None and self.debounce > 0]
             wait = (max(settled) - self.clock()).total_seconds() if settled else 0.0

@@ -43,7 +43,8 @@ def _reminders(value: Any) -> tuple[Any, ...]:
 
 
 def owned(event: dict[str, Any]) -> dict[str, Any]:
-    """The fields the platform owns (CONTRACT §3's mapping), normalised for comparison."""
+    """The fields the platform owns (docs/events.md#how-an-event-lands-in-google-calendar), normalised to
+    compare."""
     private = (event.get("extendedProperties") or {}).get("private") or {}
     source = event.get("source") if isinstance(event.get("source"), dict) else {}
     return {

@@ -1,4 +1,4 @@
-"""The fallback scan (CONTRACT §9): without pings (lost, or no channel), every active connection
+"""The fallback scan (docs/drift.md#how-it-notices): without pings (lost, or no channel), every active connection
 is still checked every ``DRIFT_SCAN_MINUTES``. A maintenance task: the connections whose
 ``next_scan_at`` has come get a drift check (the same one a ping schedules; a check postpones
 the next scan). Once per period, active connections not yet enrolled (connected before drift

@@ -83,7 +83,7 @@ class DisconnectInProgress(SyncError):
 
 class SyncTokenExpired(SyncError):
     """Calendar answered 410 to an incremental listing: the sync token must be dropped and a
-    full listing made (CONTRACT §9)."""
+    full listing made (docs/drift.md#how-it-notices)."""
 
 
 class PushRefused(SyncError):

@@ -1,7 +1,7 @@
 """Jobs: the worker's messages whose data carries a ``kind``, besides the changes it applies.
 
 A change message is ``{"schema": 1, "webhook_id", "type", "account_id", "user_id", "event"}``;
-a job is ``{"schema": 1, "kind": "<name>", …}``, published to the bulk lane (CONTRACT §7) by the
+a job is ``{"schema": 1, "kind": "<name>", …}``, published to the bulk lane (docs/snapshots.md#what-is-applied) by the
 service itself (snapshot fan-out, calendar moves, drift checks, a disconnect's removal) or by Cloud
 Scheduler (``maintenance``). ``Jobs`` maps each kind to its handler, built on first use by the
 composition root (sync/bootstrap.py), so a worker instance builds only the capabilities whose
@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync.kernel import logs
 from sync.kernel.errors import Retryable
 from sync.kernel.outcome import Outcome
-from sync.kernel.ports import Publisher
+
+if TYPE_CHECKING:  # the ports are for the type checker: importing main stays cheap (a cold start)
+    from sync.kernel.ports import Publisher
 
 JobHandler = Callable[[dict[str, Any]], Outcome]  # the message data → what was done
 Task = Callable[[], dict[str, int]]  # a maintenance task: does what is due now, returns counts to log

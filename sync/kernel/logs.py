@@ -23,7 +23,7 @@ ALLOWED_FIELDS = frozenset({
     "function", "webhook_id", "ordering_key", "account_id", "user_id", "event_id", "change_type",
     "version", "outcome", "latency_ms", "status", "reason", "message_id", "delivery_attempt",
     "calendar_calls", "error_type", "count", "subscription",
-    # jobs on the bulk lane, snapshots (§7), notifications (§8), drift repair (§9)
+    # jobs on the bulk lane, snapshots, notifications, drift repair
     "job", "task", "lane", "snapshot_id", "notification_type", "drift_kind",
 })
 MAX_VALUE_CHARS = 256  # every logged string (the message too) is cut to this: input never sizes a log line

@@ -179,7 +179,7 @@ class Change:
         }
 
     def parked_message(self) -> dict[str, Any]:
-        """``to_message()`` with the event cut to the fields contract §2 defines, for keeping in a
+        """``to_message()`` with the event cut to the fields docs/events.md#fields defines, for keeping in a
         Firestore mapping: a change parked while the connection cannot write, or the last applied
         one that drift repair restores from. Unknown fields are ignored when the
         message is applied, but stored they could make the write fail for good (an array in an
@@ -329,12 +329,12 @@ class Mapping:
     lease: Lease | None = None
     parked: dict[str, Any] | None = None  # a change kept while the grant is revoked
     parked_version: Version | None = None
-    # Drift repair (§9): the etag Calendar gave our last write, and the change it applied (the
+    # Drift repair (docs/drift.md): the etag Calendar gave our last write, and the change it applied (the
     # message, as ``parked``), so a hand edit can be recognised and rewritten. Firestore only.
     etag: str | None = None
     applied: dict[str, Any] | None = None
     # When the applied event ends (a series: its last occurrence), as a fixed-width UTC key like
     # Version.key; open_ended: a series without end. Both unknown (None/False) on mappings
-    # written before snapshots existed: a windowed snapshot never deletes those (CONTRACT §7).
+    # written before snapshots existed: a windowed snapshot never deletes those (docs/snapshots.md#what-is-applied).
     ends_at: str | None = None
     open_ended: bool = False

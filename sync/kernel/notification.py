@@ -1,6 +1,6 @@
 """A notification to the platform and its deterministic ``webhook-id``. Pure: standard library only.
 
-Body (CONTRACT §8): ``{"type", "timestamp": RFC 3339, "data": {"account_id", "user_id", …}}``.
+Body (docs/notifications.md#body): ``{"type", "timestamp": RFC 3339, "data": {"account_id", "user_id", …}}``.
 The id is ``ntf_`` + a digest of the transition's identity, so staging the same transition
 twice (a transaction retried) names the same outbox document, and every re-publish of it is
 the same ``webhook-id`` for the platform to deduplicate.
@@ -109,7 +109,7 @@ class Notification:
         return fields
 
 
-# -- one builder per type (CONTRACT §8's table) ------------------------------------------------------
+# -- one builder per type (the table in docs/notifications.md#body) ----------------------------------
 def activated(account_id: str, user_id: str, google_email: str | None, calendar_id: str,
               previous_calendar_id: str | None, identity: Sequence[str],
               timestamp: datetime | None = None) -> Notification:

@@ -1,4 +1,4 @@
-"""Strict validation of webhook payloads into ``Change`` (contract §2). Pure.
+"""Strict validation of webhook payloads into ``Change`` (docs/webhooks.md#request, docs/events.md#fields). Pure.
 
 Every problem is collected, so a 400 lists them all; unknown fields are ignored for forward
 compatibility. The worker runs the same parser on the Pub/Sub message, so both ends agree.

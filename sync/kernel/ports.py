@@ -21,7 +21,7 @@ R = TypeVar("R")
 
 # A unit of work over one event: given what is stored now, return
 # (result, mapping to store or None to leave it, new connection status or None), optionally
-# with a 4th element: the notifications of the transition (CONTRACT §8), committed with it.
+# with a 4th element: the notifications of the transition (docs/notifications.md#body), committed with it.
 # It may run more than once (transactions retry on contention), so it must be pure.
 EventWork = Callable[[Connection | None, Mapping | None],
                      tuple[R, Mapping | None, ConnectionStatus | None]
@@ -130,7 +130,7 @@ class NotificationOutbox(Protocol):
         ...
 
 
-# -- connections (CONTRACT §4) ----------------------------------------------------------------------
+# -- connections (docs/connections.md) -------------------------------------------------------------
 class ConnectionStore(Protocol):
     """Each user's connection as the connect flow, the status route and the import see it."""
 
@@ -239,7 +239,7 @@ class TokenVault(Protocol):
     def destroy(self, ref: str) -> None: ...
 
 
-# -- drift repair (CONTRACT §9) ---------------------------------------------------------------------
+# -- drift repair (docs/drift.md) -------------------------------------------------------------------
 @dataclass(frozen=True)
 class ChannelRecord:
     """A Calendar push channel (``events.watch``) of one connection."""
@@ -335,7 +335,7 @@ class DriftStore(Protocol):
         ...
 
 
-# -- snapshots and calendar moves (CONTRACT §7) -------------------------------------------------------
+# -- snapshots and calendar moves (docs/snapshots.md) -------------------------------------------------
 Doc = dict[str, Any]  # a stored record as the use case reads and writes it (JSON-like)
 # The snapshot document as stored and its final counts → the notification its done transition stages.
 OnCompleted = Callable[[Doc, dict[str, int]], Notification | None]

@@ -1,4 +1,5 @@
-"""When an event ends: a fact about the event, kept on its mapping (a snapshot's window, CONTRACT §7, reads it). Pure.
+"""When an event ends: a fact about the event, kept on its mapping (a snapshot's window,
+docs/snapshots.md#what-is-applied, reads it). Pure.
 
 A windowed snapshot (``covers.from``) holds every event whose end is at or after ``from``; a
 series counts by its last occurrence, and a series without end is always inside. The service

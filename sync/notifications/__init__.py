@@ -1,4 +1,4 @@
-"""Notifications to the platform (CONTRACT §8): the Firestore outbox and the deliverer.
+"""Notifications to the platform (docs/notifications.md): the Firestore outbox and the deliverer.
 
 The model is the kernel's (``sync.kernel.notification``: the core builds notifications);
 ``outbox`` stages them inside the Firestore transaction that makes a transition durable and

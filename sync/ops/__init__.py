@@ -1,1 +1,1 @@
-"""Operator commands: ``python -m sync.ops --help`` (contract §6)."""
+"""Operator commands: ``python -m sync.ops --help`` (docs/configuration.md#operations)."""

@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="a file holding the refresh token (never pass tokens on the command line)")
     imp.add_argument("--google-email")
     dead = commands.add_parser("dead-letters", help="list, show and replay dead-lettered changes or notifications")
-    topic_help = "changes (default: $SYNC_TOPIC) or notifications ($SYNC_TOPIC-notifications, CONTRACT §8)"
+    topic_help = "changes (default: $SYNC_TOPIC) or notifications ($SYNC_TOPIC-notifications)"
     dead.add_argument("--topic", dest="topic_before", choices=TOPICS, help=topic_help)
     verbs = dead.add_subparsers(dest="verb", required=True)
     listing = verbs.add_parser("list", help="one line per dead letter (no event contents)")

@@ -1,4 +1,4 @@
-"""Dead letters: list, show and replay what ran out of delivery attempts (contract §6, §8). On
+"""Dead letters: list, show and replay what ran out of delivery attempts (docs/configuration.md#operations). On
 ports: the dead-letter topic's inspection subscription and the topic's publisher.
 
 Messages are read from ``$SYNC_TOPIC-dead-letter-inspect`` without being consumed (each pull
@@ -18,20 +18,16 @@ from typing import Any
 
 from sync.kernel.errors import Retryable
 from sync.kernel.model import ordering_key
-from sync.kernel.ports import DeadLetterSubscription, Publisher
+from sync.kernel.ports import DeadLetterSubscription, Publisher, Received
 
 PULL_BATCH = 100
 
 
 @dataclass(frozen=True)
-class DeadLetter:
-    message_id: str
-    ack_id: str
-    publish_time: str
-    attributes: dict[str, str]
-    data: bytes
-    delivery_attempt: int
-    notification: bool = False  # from the notifications topic (CONTRACT §8)
+class DeadLetter(Received):
+    """A dead letter as pulled, read as the change or the notification it carries."""
+
+    notification: bool = False  # from the notifications topic (docs/notifications.md#delivery)
 
     @property
     def change(self) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Snapshots: backfill and reconcile (CONTRACT §7), and the calendar switch through the queue.
+"""Snapshots: backfill and reconcile (docs/snapshots.md), and the calendar switch through the queue.
 
     model.py    the snapshot document, request validation, result categories
     store.py    Firestore: snapshots/{id} and its snapshot_pages / snapshot_events /

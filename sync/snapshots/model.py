@@ -1,4 +1,4 @@
-"""Snapshot requests and rules (CONTRACT §7). Pure: validation, the guard, result categories.
+"""Snapshot requests and rules (docs/snapshots.md). Pure: validation, the guard, result categories.
 
 Events are validated by the webhook's own parser (``sync.kernel.payload.parse_change``), so a snapshot
 event is accepted exactly when the same ``event`` in an ``event.updated`` webhook would be;

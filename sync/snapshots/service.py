@@ -43,7 +43,7 @@ def utcnow() -> datetime:
 
 
 def completed(snapshot: dict[str, Any], counts: dict[str, int]) -> notes.Notification:
-    """``snapshot.completed`` for the platform (CONTRACT §8), logged once as the transition commits."""
+    """``snapshot.completed`` for the platform (docs/notifications.md#body), logged once as the transition commits."""
     logs.log(logging.INFO, "snapshot completed", {
         "function": "sync_worker", "snapshot_id": snapshot["snapshot_id"], "account_id": snapshot["account_id"],
         "user_id": snapshot["user_id"], "outcome": "snapshot_done", "count": sum(counts.values())})
@@ -61,7 +61,7 @@ class Refused(Exception):
 class Snapshots:
     """The snapshot engine. ``on_completed(snapshot, counts)`` runs inside the transaction that moves
     a snapshot from applying to done (exactly once per snapshot); the notification it returns is
-    staged by that transaction (``snapshot.completed``, CONTRACT §8)."""
+    staged by that transaction (``snapshot.completed``, docs/notifications.md#body)."""
 
     def __init__(self, store: SnapshotStore, bulk: Publisher, service: Callable[[], SyncService],
                  on_completed: OnCompleted = completed, clock: Callable[[], datetime] = utcnow,

@@ -37,7 +37,7 @@ def _route_label(path: str) -> str:
 
 
 def _route(request: Any, c: Container, path: str, lang: str, fields: dict[str, Any]) -> Response:
-    if path == "/google/notifications":  # Calendar push pings (§9)
+    if path == "/google/notifications":  # Calendar push pings (docs/drift.md#how-it-notices)
         from sync.web import pings
 
         return pings.handle(request, c, fields)

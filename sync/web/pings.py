@@ -1,4 +1,4 @@
-"""``POST /google/notifications`` on ``integrations``: Calendar's push pings (CONTRACT §9), which
+"""``POST /google/notifications`` on ``integrations``: Calendar's push pings (docs/drift.md#how-it-notices), which
 schedule a drift check (sync/drift/).
 
 A ping carries no data, only ``X-Goog-Channel-ID``, ``X-Goog-Channel-Token``,

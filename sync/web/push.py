@@ -10,15 +10,17 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response
 
 from sync.config import Settings
 from sync.kernel import logs
 from sync.kernel.errors import PushRefused, Retryable
-from sync.kernel.ports import PushAuth
 from sync.web.http import answer, configure_logs, retry_after
+
+if TYPE_CHECKING:  # the ports are for the type checker: importing main stays cheap (a cold start)
+    from sync.kernel.ports import PushAuth
 
 # (raw body, log fields) → (status, response, log level)
 PushWork = Callable[[bytes, dict[str, Any]], tuple[int, Response, int]]

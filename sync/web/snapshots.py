@@ -1,4 +1,4 @@
-"""The platform's snapshot routes on ``integrations`` (CONTRACT §7), under the API-token check;
+"""The platform's snapshot routes on ``integrations`` (docs/snapshots.md), under the API-token check;
 the use case is sync/snapshots/service.py.
 
     POST /api/connections/{a}/{u}/snapshots                      create → 201

@@ -1,4 +1,4 @@
-"""Notifications under fault injection (``make chaos``, CONTRACT §8): deliver_notification and the
+"""Notifications under fault injection (``make chaos``, docs/notifications.md): deliver_notification and the
 worker SIGKILLed mid-request. Every transition must reach the platform, each under one webhook-id
 (a redelivery may repeat it, never invent a second one)."""
 

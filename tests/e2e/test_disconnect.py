@@ -1,6 +1,6 @@
-"""Disconnect (CONTRACT §4) end to end: the connection becomes a state that refuses every write first,
-then the synced events are removed (within the request when few, paced on the bulk lane when many),
-then the grant is revoked; nothing the service keeps for the user holds an event's contents after.
+"""Disconnect (docs/connections.md#disconnect) end to end: the connection becomes a state that refuses
+every write first, then the synced events are removed (within the request when few, paced on the bulk lane
+when many), then the grant is revoked; nothing the service keeps for the user holds an event's contents after.
 The review's findings: drift repair restored the service's own deletes (orphans), and snapshot copies
 and the calendar move outlived the disconnect."""
 

@@ -1,4 +1,4 @@
-"""Drift repair end to end (CONTRACT §9): hand edits and deletions in Google Calendar, made on the
+"""Drift repair end to end (docs/drift.md): hand edits and deletions in Google Calendar, made on the
 stand-in as the user would, are noticed through push channels (or the fallback scan) and undone,
 reported or ignored by DRIFT_POLICY; our own writes never cause a rewrite."""
 
@@ -136,7 +136,7 @@ def test_a_hand_edit_or_delete_is_restored_within_seconds(stack, platform, user,
                              and x.get("event_id") == "ev-1001" and x.get("user_id") == user["user_id"]],
                     what="the repair logged")[0]
     assert line["outcome"] == "restored"
-    [note] = wait_received(stack, user, "event.drift_repaired")  # CONTRACT §8, signed and verified
+    [note] = wait_received(stack, user, "event.drift_repaired")  # docs/notifications.md, signed and verified
     assert data(note) == {"event_id": "ev-1001", "kind": kind, "restored": True}
     time.sleep(1.5)  # the restore pings too: it is recognised as ours
     assert platform.event(user, "ev-1001")["etag"] == restored["etag"]

@@ -1,4 +1,4 @@
-"""Notifications to the platform (CONTRACT §8), each from its real cause, on the local stack:
+"""Notifications to the platform (docs/notifications.md), each from its real cause, on the local stack:
 the worker and the connect flow stage them, local.pusher feeds deliver_notification, and the
 platform stand-in (local/receiver.py) verifies every one with the standardwebhooks library."""
 

@@ -1,4 +1,4 @@
-"""Snapshots (CONTRACT §7) end to end: backfill, version rules against webhooks, reconcile in the
+"""Snapshots (docs/snapshots.md) end to end: backfill, version rules against webhooks, reconcile in the
 window, the mass-delete guard, pages, expiry, parking, bad input."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_backfill_creates_every_event_once_and_counts_them(snap, platform, user,
     view = snap.wait_done(sid)
     assert view["counts"] == {"created": 30, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 0, "parked": 0}
     assert view["events"] == 30 and view["pending"] == 0 and view["finished_at"] and view["started_at"]
-    [done] = wait_received(stack, user, "snapshot.completed")  # CONTRACT §8, signed and verified
+    [done] = wait_received(stack, user, "snapshot.completed")  # docs/notifications.md, signed and verified
     assert data(done) == {"snapshot_id": sid, "counts": view["counts"]}
     assert sorted(live(platform, user)) == sorted(f"ev-{i}" for i in range(30))
     status = wait_for(lambda: (s := _status(stack, user))["snapshot"] and s, what="status")

@@ -1,4 +1,4 @@
-"""A calendar switch moves events through the bulk lane (CONTRACT §7): the page answers at once,
+"""A calendar switch moves events through the bulk lane (docs/snapshots.md): the page answers at once,
 the status route shows progress, and changes during the move land once, in the new calendar."""
 
 from __future__ import annotations

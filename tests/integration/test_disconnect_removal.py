@@ -1,4 +1,4 @@
-"""A disconnect's removal on the Firestore emulator (CONTRACT §4): a write that claimed its event
+"""A disconnect's removal on the Firestore emulator (docs/connections.md#disconnect): a write that claimed its event
 before the transition and reaches Calendar after it is waited for, then its event removed too; the
 grant is revoked only after that, and nothing is left stored."""
 

@@ -1,4 +1,4 @@
-"""Ping message numbers on the Firestore emulator (CONTRACT §9): a number not above the highest
+"""Ping message numbers on the Firestore emulator (docs/drift.md#how-it-notices): a number not above the highest
 seen for its channel is a replay, and of concurrent deliveries of one number only one passes."""
 
 from __future__ import annotations

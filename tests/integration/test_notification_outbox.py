@@ -1,4 +1,4 @@
-"""The notification outbox on the real Firestore emulator (CONTRACT §8): staged with the
+"""The notification outbox on the real Firestore emulator (docs/notifications.md#delivery): staged with the
 transition, published after the commit, kept when the publish fails, swept when a flush died."""
 
 import json

@@ -1,4 +1,4 @@
-"""Snapshot pages on the Firestore emulator (CONTRACT §7): a PUT answered with anything but 202
+"""Snapshot pages on the Firestore emulator (docs/snapshots.md#sending-one): a PUT answered with anything but 202
 leaves no trace, and what a page recorded is all that is ever applied of it."""
 
 from __future__ import annotations

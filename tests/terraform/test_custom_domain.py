@@ -383,7 +383,7 @@ def test_integrations_policy_rate_limits_each_unauthenticated_route(tf):
 
 
 def test_the_machine_routes_armor_names_are_the_routes_integrations_serves(tf):
-    app = (Path(__file__).resolve().parents[2] / "sync" / "integrations" / "app.py").read_text()
+    app = (Path(__file__).resolve().parents[2] / "sync" / "web" / "integrations.py").read_text()  # the router
     assert 'path == "/google/notifications"' in app and 'path.startswith("/api/connections/")' in app
     assert tf["locals"]["armor_machine_routes"] == \
         "request.path == '/google/notifications' || request.path.startsWith('/api/connections/')"

@@ -87,7 +87,7 @@ def test_every_variable_is_typed_and_described(tf):
         assert var.get("type") and var.get("description"), name
 
 
-CONTRACT_TARGETS = {"handle_webhook", "sync_worker", "integrations", "deliver_notification"}
+FUNCTION_TARGETS = {"handle_webhook", "sync_worker", "integrations", "deliver_notification"}
 
 
 def test_function_entry_points_match_main_py(tf):
@@ -95,11 +95,11 @@ def test_function_entry_points_match_main_py(tf):
     targets = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
                and any("functions_framework.http" in ast.unparse(d) for d in node.decorator_list)}
     entry_points = tf["locals"]["entry_points"]
-    assert set(entry_points.values()) == set(entry_points) == CONTRACT_TARGETS
-    assert targets <= CONTRACT_TARGETS
-    if CONTRACT_TARGETS - targets == {"deliver_notification"}:
-        pytest.skip("main.py does not define deliver_notification yet (CONTRACT §8, Python side in progress)")
-    assert targets == CONTRACT_TARGETS
+    assert set(entry_points.values()) == set(entry_points) == FUNCTION_TARGETS
+    assert targets <= FUNCTION_TARGETS
+    if FUNCTION_TARGETS - targets == {"deliver_notification"}:
+        pytest.skip("main.py does not define deliver_notification yet (docs/notifications.md, Python side in progress)")
+    assert targets == FUNCTION_TARGETS
     function = resources(tf, "google_cloudfunctions2_function")["function"]
     assert block(function, "build_config")["entry_point"] == "${each.value}"
     assert function["for_each"] == "${local.entry_points}"
@@ -121,7 +121,7 @@ def test_plan_refuses_a_function_whose_target_main_py_lacks(tf, tmp_path):
     assert "${each.value}" in precondition["error_message"]
     condition = _expr(precondition["condition"])
     assert "each.value" in condition and "local.source_root" in condition
-    targets = sorted(CONTRACT_TARGETS)
+    targets = sorted(FUNCTION_TARGETS)
     for name, source in (
         ("real", (ROOT / "main.py").read_text()),
         ("complete", "import functions_framework\n\n" + "".join(
@@ -427,7 +427,7 @@ def test_firestore_is_native_with_pitr_delete_protection_and_state_ttl(tf):
     assert db["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
     assert tf["locals"]["ttl_fields"] == {
         "oauth_states": "expires_at", "flow_sessions": "expires_at",
-        # §7: TTL does not delete subcollections, so one policy per collection group.
+        # Snapshots: TTL does not delete subcollections, so one policy per collection group.
         "snapshots": "purge_at", "snapshot_events": "purge_at", "snapshot_results": "purge_at",
         "snapshot_shards": "purge_at", "snapshot_pages": "purge_at", "calendar_moves": "purge_at",
         "drift_channels": "expires_at",
@@ -547,7 +547,7 @@ def test_checkov_passes_with_every_skip_justified(tmp_path):
     (ROOT / "test-artifacts" / "checkov-summary.json").write_text(json.dumps(summary, indent=2))
 
 
-# --- Environment of each function (CONTRACT §5, §7-§9; security items of issue 13). ---------------
+# --- Environment of each function (docs/configuration.md#environment; security items of issue 13). -
 def test_each_function_gets_exactly_its_environment(tf):
     env = tf["locals"]["function_env"]
     assert env["handle_webhook"] == {}
@@ -622,10 +622,10 @@ def test_feature_variables_are_validated(tf):
     assert variables["notification_max_delivery_attempts"]["default"] == 10
     assert variables["secret_locations"]["default"] == []
     sizing = variables["functions"]["default"]
-    assert set(sizing) == CONTRACT_TARGETS
+    assert set(sizing) == FUNCTION_TARGETS
 
 
-# --- §9 maintenance tick. -------------------------------------------------------------------------
+# --- The maintenance tick (docs/drift.md). ---------------------------------------------------------
 def test_maintenance_job_publishes_the_tick_to_the_bulk_topic(tf):
     job = resources(tf, "google_cloud_scheduler_job")["maintenance"]
     assert job["name"] == "${var.prefix}-maintenance"

@@ -24,9 +24,12 @@ from tests.fakes import (
     FakeConnections,
     FakeDisconnectStore,
     FakeDriftStore,
+    FakeFlowSessions,
     FakeMoveStore,
     FakeOAuth,
+    FakeOAuthStates,
     FakePublisher,
+    FakeSecrets,
     FakeSnapshotStore,
     FakeStore,
     FakeVault,
@@ -125,52 +128,14 @@ def test_an_empty_token_is_refused_and_nothing_changes():
 
 
 # -- the browser flow ---------------------------------------------------------------------------------
-class Secrets:
-    def get(self, name):
-        return {"OAUTH_CLIENT_ID": "client", "OAUTH_CLIENT_SECRET": "shh"}[name]
-
-
-class States(dict):
-    def put_state(self, state_hash, doc):
-        self[state_hash] = doc
-
-    def consume_state(self, state_hash):
-        return self.pop(state_hash, None)
-
-
-class Flows(dict):
-    def start(self, sid, a, u, expires_at):
-        self[sid] = {"a": a, "u": u, "state": "started"}
-
-    def authorize(self, sid, a, u, ref, email):
-        if self.get(sid, {}).get("state") != "started":
-            return False
-        self[sid].update(state="authorized", ref=ref, email=email)
-        return True
-
-    def grant(self, sid, a, u):
-        from sync.kernel.ports import FlowGrant
-
-        doc = self.get(sid, {})
-        return FlowGrant(doc["ref"], doc["email"]) if doc.get("state") == "authorized" else None
-
-    def use(self, sid, a, u):
-        grant = self.grant(sid, a, u)
-        if grant is not None:
-            self[sid]["state"] = "used"
-        return grant
-
-    def release(self, sid):
-        self[sid]["state"] = "authorized"
-
-
 def flow_world():
     world = World()
     world.calendar.calendar_list["primary"] = {"id": CAL, "accessRole": "owner", "primary": True}
     world.calendar.calendar_list[CAL] = {"id": CAL, "accessRole": "owner", "primary": True}
     world.calendar.calendar_list["holidays"] = {"id": "holidays", "accessRole": "reader"}
-    flow = ConnectFlow("https://sync.example.com", "https://accounts.example/auth", Secrets(), States(), Flows(),
-                       world.connections, world.vault, world.calendar, world.oauth, world.activation)
+    flow = ConnectFlow("https://sync.example.com", "https://accounts.example/auth", FakeSecrets(), FakeOAuthStates(),
+                       FakeFlowSessions(), world.connections, world.vault, world.calendar, world.oauth,
+                       world.activation)
     return world, flow, Browser("sid-1", A, U)
 
 

@@ -5,24 +5,7 @@ import json
 
 from sync.kernel.ports import Received
 from sync.ops.dead_letters import DeadLetters
-from tests.fakes import FakePublisher
-
-
-class Subscription:
-    def __init__(self, messages):
-        self.held = {m.message_id: m for m in messages}
-        self.handed_back, self.acked = [], []
-
-    def pull(self, max_messages, timeout):
-        return list(self.held.values())[:max_messages]
-
-    def hand_back(self, ack_ids):
-        self.handed_back += list(ack_ids)
-
-    def acknowledge(self, ack_ids):
-        self.acked += list(ack_ids)
-        for ack in ack_ids:
-            self.held.pop(ack.removeprefix("ack-"), None)
+from tests.fakes import FakeDeadLetters, FakePublisher
 
 
 def letter(n, event_id="ev-1"):
@@ -33,7 +16,7 @@ def letter(n, event_id="ev-1"):
 
 
 def test_listing_shows_no_contents_and_hands_every_message_back():
-    sub = Subscription([letter(2), letter(1)])
+    sub = FakeDeadLetters([letter(2), letter(1)])
     rows = DeadLetters(sub, FakePublisher()).listing()
     assert [r["message_id"] for r in rows] == ["m1", "m2"]  # publish order
     assert rows[0]["ordering_key"] == "a/u/ev-1" and "Sigilo" not in json.dumps(rows)
@@ -41,7 +24,7 @@ def test_listing_shows_no_contents_and_hands_every_message_back():
 
 
 def test_a_replay_republishes_with_its_key_and_acknowledges_after_the_confirmation():
-    sub, publisher = Subscription([letter(1), letter(2)]), FakePublisher()
+    sub, publisher = FakeDeadLetters([letter(1), letter(2)]), FakePublisher()
     outcome = DeadLetters(sub, publisher).replay(["m1", "missing"])
     assert outcome == {"replayed": ["m1"], "failed": [], "not_found": ["missing"]}
     [(data, key, attributes)] = publisher.messages
@@ -50,7 +33,7 @@ def test_a_replay_republishes_with_its_key_and_acknowledges_after_the_confirmati
 
 
 def test_a_replay_that_is_not_confirmed_keeps_the_dead_letter():
-    sub, publisher = Subscription([letter(1)]), FakePublisher()
+    sub, publisher = FakeDeadLetters([letter(1)]), FakePublisher()
     publisher.fail = True
     assert DeadLetters(sub, publisher).replay(None) == {"replayed": [], "failed": ["m1"], "not_found": []}
     assert sub.acked == [] and "m1" in sub.held

@@ -1,4 +1,4 @@
-"""What a write that began before a disconnect may do once the connection is gone (CONTRACT §4):
+"""What a write that began before a disconnect may do once the connection is gone (docs/connections.md#disconnect):
 finish recording what it did, but keep no contents, park nothing, flip no status, and a drift
 restore never starts."""
 

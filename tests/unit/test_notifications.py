@@ -1,4 +1,4 @@
-"""Notifications (CONTRACT §8): the model, the worker's transitions on fakes, the deliverer."""
+"""Notifications (docs/notifications.md): the model, the worker's transitions on fakes, the deliverer."""
 
 import base64
 import json
@@ -14,11 +14,12 @@ from local.receiver import Receiver, ReceiverServer
 from sync import bootstrap
 from sync.apply.service import SyncService
 from sync.kernel import notification as notes
-from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent
+from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent, Retryable
+from sync.kernel.jobs import Maintenance
 from sync.kernel.model import ConnectionStatus
 from sync.kernel.payload import parse_change
 from sync.notifications import deliver
-from tests.fakes import FakeCalendar, FakeStore, active_connection
+from tests.fakes import FakeCalendar, FakeOutbox, FakeStore, active_connection
 from tests.helpers import new_secret, payload
 
 CAL = "user@example.com"
@@ -128,6 +129,59 @@ def test_successful_changes_stage_nothing_and_flush_nothing(world):
     service.apply(change())
     service.apply(change())  # duplicate of a success
     assert store.notifications == [] and store.flushes == 0
+
+
+
+# -- the outbox: staged with the transition, published after it --------------------------------------
+def test_a_publish_that_fails_after_the_commit_hands_the_message_back_and_its_redelivery_flushes_it():
+    outbox = FakeOutbox()
+    store, calendar = FakeStore(outbox), FakeCalendar()
+    store.save_connection(active_connection(calendar_id=CAL))
+    service = SyncService(store, calendar, lease_seconds=60)
+    outbox.publisher.fail = True
+    calendar.faults.append(AuthRevoked("invalid_grant"))
+    c = change(event_id="a")
+    with pytest.raises(Retryable):  # the transition is committed, its notification not yet published
+        service.apply(c)
+    assert store.get_connection("acme-consulting", "u-42").status is ConnectionStatus.NEEDS_REAUTH
+    assert [n.type for n in outbox.pending("acme-consulting", "u-42")] == ["connection.needs_reauth"]
+    assert outbox.published() == []
+    with pytest.raises(Retryable):  # redelivered while Pub/Sub still fails: kept, handed back again
+        service.apply(c)
+    outbox.publisher.fail = False
+    assert service.apply(c).acknowledge  # the redelivery flushes it
+    assert [m["type"] for m in outbox.published()] == ["connection.needs_reauth"]
+    assert outbox.pending("acme-consulting", "u-42") == []
+    service.apply(c)  # nothing left to flush: published once
+    service.apply(change(event_id="b"))  # another change parked behind the same grant: no new transition
+    assert len(outbox.published()) == 1 and TITLE not in json.dumps(outbox.published())
+
+
+def test_a_successful_publish_clears_the_outbox_at_once():
+    outbox = FakeOutbox()
+    store, calendar = FakeStore(outbox), FakeCalendar()
+    store.save_connection(active_connection(calendar_id=CAL))
+    calendar.faults.append(Permanent("calendar 400 invalid"))
+    assert SyncService(store, calendar, lease_seconds=60).apply(change(event_id="bad")).name == "failed_permanent"
+    assert [m["type"] for m in outbox.published()] == ["event.failed"] and outbox.staged == {}
+
+
+def test_the_maintenance_task_republishes_only_what_was_left_staged_long_enough():
+    clock = [1000.0]
+    outbox = FakeOutbox(clock=lambda: clock[0])
+    outbox.publisher.fail = True
+    store = FakeStore(outbox)
+    store.save_connection(active_connection(calendar_id=CAL))
+    calendar = FakeCalendar()
+    calendar.faults.append(CalendarUnavailable("calendar not found"))
+    with pytest.raises(Retryable):
+        SyncService(store, calendar, lease_seconds=60).apply(change(event_id="a"))
+    outbox.publisher.fail = False
+    maintenance = Maintenance([("notification_outbox", lambda: outbox.republish_stale)])
+    assert maintenance.run({"schema": 1, "kind": "maintenance"}).fields == {"notifications_republished": 0}
+    clock[0] += 61
+    assert maintenance.run({"schema": 1, "kind": "maintenance"}).fields == {"notifications_republished": 1}
+    assert [m["type"] for m in outbox.published()] == ["connection.calendar_unavailable"]
 
 
 # -- the deliverer ------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ class FirestoreMappings(FirestoreBase):
             if (new_status is not None and connection is not None and connection.status is not new_status
                     and not connection.gone):  # a disconnect is final: a change in flight never revives it
                 txn.update(conn_ref, {"status": new_status.value, "status_changed_at": firestore.SERVER_TIMESTAMP})
-            # Notifications of this transition (a 4th element, CONTRACT §8) commit with it.
+            # Notifications of this transition (a 4th element, docs/notifications.md#body) commit with it.
             self.stage(txn, rest[0] if rest else (), staged)
             return result
 

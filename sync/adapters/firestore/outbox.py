@@ -1,4 +1,4 @@
-"""The transactional outbox of notifications, on Firestore (CONTRACT §8).
+"""The transactional outbox of notifications, on Firestore (docs/notifications.md#delivery).
 
 A notification is written to ``notification_outbox/{webhook_id}`` by the very transaction (or
 batched write) that makes its transition durable, so either both are committed or neither is.

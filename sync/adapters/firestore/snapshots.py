@@ -277,7 +277,7 @@ class FirestoreSnapshots(FirestoreBase):
                     expired += 1
         return expired
 
-    # -- a disconnect forgets the user's snapshots (CONTRACT §4) ------------------------------------
+    # -- a disconnect forgets the user's snapshots (docs/connections.md#disconnect) ------------------
     def forget_user(self, account_id: str, user_id: str, deadline: Callable[[], bool]) -> bool:
         """Delete every snapshot of the user, its event copies included; False when ``deadline()``
         came first (call again: what is left goes then). The snapshot documents go first, so a page
