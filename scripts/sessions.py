@@ -19,6 +19,7 @@ that of the worst session. PYTEST_ADDOPTS reaches every session (e.g. ``--durati
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,6 +124,10 @@ def main(argv: list[str]) -> int:
             if proc.poll() is None:
                 proc.send_signal(signum)
 
+    # Were this process killed outright, each session gets SIGTERM (a first signal: it stops its
+    # stacks and emulators as on Ctrl-C) instead of running on unwatched.
+    setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+    launcher = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     for n, files in enumerate(sessions, 1):
@@ -130,7 +135,7 @@ def main(argv: list[str]) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / "pytest.out"
         with out.open("wb") as sink:
-            proc = subprocess.Popen([sys.executable, "-m", "pytest", "-m", suite.marker, *files], cwd=ROOT,
+            proc = subprocess.Popen([*launcher, sys.executable, "-m", "pytest", "-m", suite.marker, *files], cwd=ROOT,
                                     env={**os.environ, "TEST_ARTIFACTS": str(folder)}, stdout=sink,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)  # a Ctrl-C reaches each once: forwarded
