@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from local import shutdown
 
@@ -50,8 +51,24 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(args.target, args.source, "http")
     # What the functions-framework command does (create_app, then create_server(...).run), except
     # for the bind: options given to create_server override its "host:port".
-    create_server(app, False, bind=f"fd://{args.fd}").run("127.0.0.1", 0)
+    create_server(app, False, bind=f"fd://{args.fd}", post_worker_init=_die_with_the_master).run("127.0.0.1", 0)
     return 0
+
+
+def _die_with_the_master(worker: Any) -> None:
+    """gunicorn's hook in each worker it forks: SIGKILL the worker when its master (this process,
+    which dies with the stack: setpriv --pdeathsig, local/shutdown.py) dies. gunicorn's own check
+    of its parent runs between requests, and a worker still handling one (a client call against an
+    emulator the stack's death took down, retrying for a minute) outlived a SIGKILLed stack by more
+    than 15 s (tests/integration/test_stack_shutdown.py)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != worker.ppid:  # the master died before the signal was set
+        os._exit(1)
 
 
 if __name__ == "__main__":
