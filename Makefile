@@ -42,11 +42,12 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
+# Both run their pytest sessions side by side (scripts/sessions.py says which files each holds).
 test: lint $(CHECKOV_STAMP)
-	$(PY) -m pytest -m "not chaos"
+	$(PY) scripts/sessions.py test
 
 chaos: $(STAMP)
-	PY=$(PY) scripts/chaos.sh
+	$(PY) scripts/sessions.py chaos
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

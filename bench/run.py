@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -21,12 +22,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
-from local import emulators, shutdown
-from local.stack import CLIENT_ID, PROJECT, ROOT, Stack, functions_framework_bin
+from local import emulators, function_server, ports, shutdown
+from local.stack import CLIENT_ID, PROJECT, ROOT, Stack
 from sync.kernel.model import google_event_id
 from tests.helpers import payload, signed_headers, wait_for
 
@@ -91,7 +92,12 @@ HANDLERS = {"bare 202": ("bare", "bench/baselines.py"), "publish-only": ("publis
             "handle_webhook": ("handle_webhook", "main.py")}
 
 
-def start_handlers(stack: Stack) -> tuple[dict[str, str], dict[str, Any]]:
+class Handler(NamedTuple):
+    proc: subprocess.Popen[bytes]
+    sock: socket.socket  # its listening socket, bound here (local/ports.py)
+
+
+def start_handlers(stack: Stack) -> tuple[dict[str, str], dict[str, Handler]]:
     """The three handlers, each in its own functions-framework process, on the ingest topic."""
     from google.api_core.exceptions import AlreadyExists
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
@@ -103,20 +109,19 @@ def start_handlers(stack: Stack) -> tuple[dict[str, str], dict[str, Any]]:
     env = {**os.environ, **stack.env, "SYNC_TOPIC": INGEST_TOPIC}
     urls, procs = {}, {}
     for name, (target, source) in HANDLERS.items():
-        port = emulators.free_port()
+        sock = ports.listening_socket()  # ours until the handler stops (local/ports.py)
         log_path = stack.log_dir / f"bench-{target}.log"
         with log_path.open("ab") as log:
-            procs[name] = shutdown.spawn([functions_framework_bin(), f"--target={target}", f"--source={source}",
-                                          f"--port={port}", "--host=127.0.0.1"], name, cwd=ROOT, env=env,
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        urls[name] = f"http://127.0.0.1:{port}/"
-        emulators.wait_http(urls[name], 60, procs[name], log_path)  # a dead process raises with its log
+            procs[name] = Handler(function_server.spawn(target, source, sock, name, ROOT, env, log), sock)
+        urls[name] = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        emulators.wait_http(urls[name], 60, procs[name].proc, log_path)  # a dead process raises with its log
     return urls, procs
 
 
-def stop_handlers(procs: dict[str, Any]) -> None:
-    for name, proc in procs.items():
-        emulators.Process(name, proc, "").stop()
+def stop_handlers(procs: dict[str, Handler]) -> None:
+    for name, handler in procs.items():
+        emulators.Process(name, handler.proc, "").stop()
+        handler.sock.close()
 
 
 def bench_ingest(stack: Stack, n: int, concurrency: int) -> None:
@@ -198,12 +203,12 @@ def bench_ingest_mixed(stack: Stack, n: int = 3000, users: int = 50, connections
     try:
         for name, url in urls.items():  # warm up: clients made, code paths hot
             wrk_round(url, signed(secret, mixed_payloads(300, "warm", users, seed=99)), connections,
-                      procs[name].pid)
+                      procs[name].proc.pid)
         names = list(urls)
         for r in range(rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 batch = signed(secret, mixed_payloads(n, f"mixed{r}-{name.split()[0]}", users, seed=r))
-                per_round[name].append(wrk_round(urls[name], batch, connections, procs[name].pid))
+                per_round[name].append(wrk_round(urls[name], batch, connections, procs[name].proc.pid))
     finally:
         stop_handlers(procs)
     med = {name: {k: statistics.median(x[k] for x in rows) for k in rows[0]} for name, rows in per_round.items()}

@@ -44,9 +44,15 @@ from typing import Any
 
 import requests
 from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry, if_transient_error
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 PULL_TIMEOUT = 10.0  # seconds; a pull with return_immediately is answered in milliseconds
+# Acknowledge and modify_ack_deadline retry a transient error for a few seconds, not the client's
+# default minute: an emulator gone (stopped, or SIGKILLed by a second Ctrl-C) must not hold stop()
+# a minute per delivery in flight; a call that still fails is counted, and the message comes back
+# when its lease ends.
+ACK_RETRY = Retry(predicate=if_transient_error, initial=0.1, maximum=1.0, multiplier=2.0, timeout=3.0)
 IDLE_WAITS = (0.02, 0.25)  # seconds between empty pulls: from, doubling up to
 LEASE_MARGIN = 10  # seconds a lease outlives the delivery's HTTP timeout
 LEDGER_SIZE = 20_000  # deliveries remembered (oldest settled ones are forgotten first)
@@ -229,7 +235,7 @@ class Pusher:
         try:
             self.subscriber.modify_ack_deadline(
                 request={"subscription": self.path, "ack_ids": ack_ids, "ack_deadline_seconds": seconds},
-                timeout=PULL_TIMEOUT)
+                timeout=PULL_TIMEOUT, retry=ACK_RETRY)
             return True
         except gexc.GoogleAPIError as exc:  # the lease then ends on its own: the message comes back
             with self.lock:
@@ -295,7 +301,7 @@ class Pusher:
         if ok:
             try:
                 self.subscriber.acknowledge(request={"subscription": self.path, "ack_ids": [received.ack_id]},
-                                            timeout=PULL_TIMEOUT)
+                                            timeout=PULL_TIMEOUT, retry=ACK_RETRY)
                 state = "acked"
             except gexc.GoogleAPIError as exc:  # it comes back when its lease ends, and is pushed again
                 state = "queued"

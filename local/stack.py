@@ -15,13 +15,14 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from local import emulators, shutdown
+from local import emulators, function_server, ports, shutdown
 from local.receiver import Receiver, ReceiverServer
 from local.standin import SCOPE_CALENDARLIST_RO, SCOPE_EVENTS, Server, State
 
@@ -38,11 +39,6 @@ FUNCTIONS = ("handle_webhook", "sync_worker", "integrations", "deliver_notificat
 WORKER_SUBSCRIPTION = "calendar-sync-worker"
 
 
-def functions_framework_bin() -> str:
-    candidate = Path(sys.executable).parent / "functions-framework"
-    return str(candidate) if candidate.exists() else "functions-framework"
-
-
 class Stack:
     def __init__(self, state_dir: Path, topic: str = "calendar-sync", extra_env: dict[str, str] | None = None,
                  function_names: tuple[str, ...] = FUNCTIONS,
@@ -56,6 +52,9 @@ class Stack:
         self.shared = dict(shared_emulators or {})  # started by someone else: not ours to stop
         self.push = push  # False: no emulator push subscription (local.pusher delivers instead)
         self.ports: dict[str, int] = {}
+        # Each function's listening socket, bound here and handed to its process (local/ports.py):
+        # held until the stack stops, so a restarted function serves the same port.
+        self.sockets: dict[str, socket.socket] = {}
         self.standin: Server | None = None
         self.env: dict[str, str] = {}
         # The platform's notification endpoint (docs/notifications.md#delivery) and the pusher that feeds
@@ -76,11 +75,12 @@ class Stack:
 
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for kind in ("pubsub", "firestore"):
-            if kind not in self.shared:
-                self.processes[kind] = emulators.start(kind, self.log_dir)
+        own = tuple(kind for kind in ("pubsub", "firestore") if kind not in self.shared)
+        if own:
+            self.processes.update(emulators.start_all(own, self.log_dir))
         hosts = {kind: (self.shared.get(kind) or self.processes[kind]).host for kind in ("pubsub", "firestore")}
-        self.ports = {name: emulators.free_port() for name in self.function_names}
+        self.sockets = {name: ports.listening_socket() for name in self.function_names}
+        self.ports = {name: sock.getsockname()[1] for name, sock in self.sockets.items()}
         public_base = f"http://127.0.0.1:{self.ports.get('integrations', 0)}"
         self.standin = Server(state=State({CLIENT_ID: {
             "secret": CLIENT_SECRET, "redirect_uris": [public_base + "/oauth/callback"],
@@ -139,13 +139,9 @@ class Stack:
                                           min_backoff=0.5, max_backoff=4.0).start()
 
     def start_function(self, name: str) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        proc = shutdown.spawn(
-            [functions_framework_bin(), f"--target={name}", "--source=main.py", f"--port={self.ports[name]}",
-             "--host=127.0.0.1"], name,
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            proc = function_server.spawn(name, "main.py", self.sockets[name], name, ROOT, env, log)
         handle = emulators.Process(name, proc, f"127.0.0.1:{self.ports[name]}", self.log_dir / f"{name}.log")
         self.processes[name] = handle
         emulators.wait_http(f"http://{handle.host}/", 60, proc, handle.log_path)
@@ -171,6 +167,8 @@ class Stack:
         if self.receiver is not None:
             self.receiver.stop()
             self.receiver = None
+        while self.sockets:
+            self.sockets.popitem()[1].close()
 
     @property
     def worker_subscription(self) -> str:

@@ -57,7 +57,10 @@ hand edits                                  ``PATCH|DELETE /_admin/calendars/{ca
 ==========================================  ===============================================================
 
 ``calls`` (``/_admin/stats``) also counts ``mails.sent``, ``rejected_usage_limit`` and
-``rejected_precondition`` (a 412 to ``If-Match``).
+``rejected_precondition`` (a 412 to ``If-Match``);
+``stats(user=email)`` / ``?user=`` keeps one Google account's calls, ``stats(calendar=id)`` /
+``?calendar=`` one calendar's pings and mails: what a test counts cannot move with another test's
+work still running. A ``Fault`` with ``users`` hits only those accounts' calls.
 
 Run it alone with ``python -m local.standin --port 8089``.
 """
@@ -173,6 +176,7 @@ class Fault:
     rate: float | None = None  # or this fraction of them
     delay: float = 0.0  # seconds to stall before answering (timeouts)
     retry_after: int | None = None
+    users: tuple[str, ...] = ()  # the Google accounts (emails) whose calls it hits; none: everyone's
 
 
 class State:
@@ -192,6 +196,10 @@ class State:
         self.rate_limit_window = 60.0
         self.user_calls: dict[str, deque[float]] = defaultdict(deque)
         self.calls: Counter[str] = Counter()
+        # The same counts for each Google account (its Calendar and token calls, their faults, rate
+        # and usage refusals) and each calendar (pings, mails): ``stats(user=…, calendar=…)``.
+        self.calls_by_user: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.calls_by_calendar: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.issued_access_tokens: list[str] = []  # every one ever issued (for log-hygiene checks)
         self.issued_codes: list[str] = []
         self.withhold_refresh_tokens = False  # as Google does when consent is not prompted again
@@ -205,6 +213,33 @@ class State:
         self.meet = Meet(self)  # conferences: policies per calendar, pending create requests
         self.mail = MailLog()  # the guest mails writes with sendUpdates sent
 
+    # -- what was called ---------------------------------------------------------------------
+    def count(self, key: str, n: int = 1, user: str | None = None, calendar: str | None = None) -> None:
+        """Count ``key`` (a method, ``pings.sent``, …) overall and for the user / calendar it was
+        for. Call with the lock held."""
+        self.calls[key] += n
+        if user is not None:
+            self.calls_by_user[user][key] += n
+        if calendar is not None:
+            self.calls_by_calendar[calendar][key] += n
+
+    def stats(self, user: str | None = None, calendar: str | None = None) -> Counter[str]:
+        """A copy of the counts: every call's, or only those of one Google account (``user``, its
+        email) or of one calendar (pings and mails). Counts of one user or calendar cannot move
+        with another test's work in the background."""
+        with self.lock:
+            if user is not None:
+                return Counter(self.calls_by_user.get(user, {}))
+            if calendar is not None:
+                return Counter(self.calls_by_calendar.get(calendar, {}))
+            return Counter(self.calls)
+
+    def clear_stats(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.calls_by_user.clear()
+            self.calls_by_calendar.clear()
+
     # -- changes and the pings they send ---------------------------------------------------
     def changed(self, cal: Calendar, eid: str) -> None:
         """Record a change to ``eid`` (sync tokens) and notify the calendar's live channels.
@@ -216,7 +251,7 @@ class State:
             if channel.calendar_id != cal.id or channel.stopped or channel.expiration_ms <= now_ms:
                 continue
             if not self.pings_enabled:
-                self.calls["pings.suppressed"] += 1
+                self.count("pings.suppressed", calendar=cal.id)
                 continue
             self.ping(channel, "exists")
 
@@ -242,9 +277,9 @@ class State:
             headers["X-Goog-Channel-Token"] = channel.token
         if self._pinger is None:
             self._pinger = ThreadPoolExecutor(4, thread_name_prefix="standin-ping")
-        self._pinger.submit(self._deliver, channel.address, headers)
+        self._pinger.submit(self._deliver, channel.address, headers, channel.calendar_id)
 
-    def _deliver(self, address: str, headers: dict[str, str]) -> None:
+    def _deliver(self, address: str, headers: dict[str, str], calendar_id: str) -> None:
         request = urllib.request.Request(address, data=b"", method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -252,7 +287,7 @@ class State:
         except OSError:  # URLError, HTTPError (a 4xx/5xx answer), timeouts
             ok = False
         with self.lock:
-            self.calls["pings.sent" if ok else "pings.failed"] += 1
+            self.count("pings.sent" if ok else "pings.failed", calendar=calendar_id)
 
     def sync_token(self, cal: Calendar, seq: int) -> str:
         raw = json.dumps({"c": hashlib.sha256(cal.id.encode()).hexdigest()[:16], "s": seq, "e": cal.token_epoch})
@@ -425,9 +460,9 @@ class StandIn:
             grant = entry[0]
             if not any(s in grant.scopes for s in scopes + (SCOPE_CALENDAR,)):
                 raise ApiError(403, "insufficientPermissions", "Request had insufficient authentication scopes.")
-            self.state.calls[method] += 1
+            self.state.count(method, user=grant.email)
             self._rate_limit(grant.email)
-        self._inject(method)
+        self._inject(method, grant.email)
         return grant
 
     def _rate_limit(self, email: str) -> None:
@@ -439,15 +474,18 @@ class StandIn:
         while window and now - window[0] > self.state.rate_limit_window:
             window.popleft()
         if len(window) >= limit:
-            self.state.calls["rejected_rate_limit"] += 1
+            self.state.count("rejected_rate_limit", user=email)
             raise ApiError(403, "userRateLimitExceeded", "Rate Limit Exceeded")
         window.append(now)
 
-    def _inject(self, method: str) -> None:
+    def _inject(self, method: str, email: str | None) -> None:
+        """The first fault matching a call of ``method`` by ``email`` (``None``: unknown yet) hits it."""
         fault = None
         with self.state.lock:
             for f in self.state.faults:
                 if f.methods and method not in f.methods:
+                    continue
+                if f.users and email not in f.users:
                     continue
                 if f.count is not None and f.count > 0:
                     f.count -= 1
@@ -458,7 +496,7 @@ class StandIn:
                     break
             self.state.faults = [f for f in self.state.faults if f.count is None or f.count > 0]
             if fault:
-                self.state.calls["injected_fault"] += 1
+                self.state.count("injected_fault", user=email)
         if fault is None:
             return
         if fault.delay:
@@ -484,13 +522,13 @@ class StandIn:
         try:
             self.state.usage.check(grant.email)
         except ApiError:
-            self.state.calls["rejected_usage_limit"] += 1
+            self.state.count("rejected_usage_limit", user=grant.email)
             raise
 
-    def _check_query(self, request: Request, name: str) -> None:
+    def _check_query(self, request: Request, name: str, email: str) -> None:
         if "sendUpdates" in request.args:
             with self.state.lock:
-                self.state.calls[f"sendUpdates={request.args['sendUpdates']}"] += 1
+                self.state.count(f"sendUpdates={request.args['sendUpdates']}", user=email)
         problems = discovery.validate_query("events", name, dict(request.args))
         if problems:
             raise ApiError(400, "invalidParameter", "; ".join(problems))
@@ -534,13 +572,13 @@ class StandIn:
         """The guest mails of an accepted write, by its ``sendUpdates``. Call with the lock held."""
         n = self.state.mail.sent(method, notification_policy(request.args), calendar.id, before, after, everyone)
         if n:
-            self.state.calls["mails.sent"] += n
+            self.state.count("mails.sent", n, calendar=calendar.id)
 
     # -- Calendar: events ------------------------------------------------------------------
     def on_events_collection(self, request: Request, cal: str) -> Response:
         if request.method == "POST":
             grant = self._authorize(request, (SCOPE_EVENTS,), "events.insert")
-            self._check_query(request, "insert")
+            self._check_query(request, "insert", grant.email)
             body = self._body(request)
             with self.state.lock:
                 calendar = self._calendar(cal, grant, write=True)
@@ -556,7 +594,7 @@ class StandIn:
                 self._mail(request, "events.insert", calendar, None, event)
                 return _json(event)
         grant = self._authorize(request, (SCOPE_EVENTS,), "events.list")
-        self._check_query(request, "list")
+        self._check_query(request, "list", grant.email)
         with self.state.lock:
             calendar = self._calendar(cal, grant, write=False)
             self.state.meet.read(calendar)  # a listing reads every event: pending conferences may settle
@@ -601,7 +639,7 @@ class StandIn:
     # -- Calendar: push channels -----------------------------------------------------------
     def on_events_watch(self, request: Request, cal: str) -> Response:
         grant = self._authorize(request, (SCOPE_EVENTS,), "events.watch")
-        self._check_query(request, "watch")
+        self._check_query(request, "watch", grant.email)
         body = _json_body(request)
         problems = discovery.validate(body, {"$ref": "Channel"}, "channel")
         if problems:
@@ -653,7 +691,7 @@ class StandIn:
     def on_event(self, request: Request, cal: str, eid: str) -> Response:
         method = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[request.method]
         grant = self._authorize(request, (SCOPE_EVENTS,), f"events.{method}")
-        self._check_query(request, method)
+        self._check_query(request, method, grant.email)
         body = self._body(request, partial=method == "patch") if method in ("update", "patch") else None
         with self.state.lock:
             calendar = self._calendar(cal, grant, write=method != "get")
@@ -667,7 +705,7 @@ class StandIn:
             # request it received even when its client has stopped waiting for the answer.
             if_match = request.headers.get("If-Match")
             if if_match and if_match != current["etag"]:
-                self.state.calls["rejected_precondition"] += 1
+                self.state.count("rejected_precondition", user=grant.email)
                 raise ApiError(412, "conditionNotMet", "Precondition Failed")
             if method == "delete":
                 if current["status"] == "cancelled":
@@ -694,7 +732,7 @@ class StandIn:
 
     def on_event_move(self, request: Request, cal: str, eid: str) -> Response:
         grant = self._authorize(request, (SCOPE_EVENTS,), "events.move")
-        self._check_query(request, "move")
+        self._check_query(request, "move", grant.email)
         with self.state.lock:
             source = self._calendar(cal, grant, write=True)
             target = self._calendar(request.args.get("destination", ""), grant, write=True)
@@ -804,8 +842,9 @@ class StandIn:
             client_id, _ = self._client(request)
             grant_type = request.form.get("grant_type")
             with self.state.lock:
-                self.state.calls["oauth.token"] += 1
-            self._inject("oauth.token")
+                email = self._token_email(request)
+                self.state.count("oauth.token", user=email)
+            self._inject("oauth.token", email)
             if grant_type == "authorization_code":
                 return self._exchange_code(request, client_id)
             if grant_type == "refresh_token":
@@ -815,6 +854,14 @@ class StandIn:
             return _json({"error": err.error, "error_description": err.description}, err.status)
         except ApiError as err:
             return _json({"error": "internal_failure", "error_description": err.message}, err.code, err.headers)
+
+    def _token_email(self, request: Request) -> str | None:
+        """Whose token a token request asks for, when it says (a known code or refresh token)."""
+        if request.form.get("grant_type") == "refresh_token":
+            grant = self.state.grants.get(request.form.get("refresh_token", ""))
+            return grant.email if grant else None
+        entry = self.state.codes.get(request.form.get("code", ""))
+        return str(entry["email"]) if entry else None
 
     def _exchange_code(self, request: Request, client_id: str) -> Response:
         form = request.form
@@ -858,8 +905,8 @@ class StandIn:
         """As Google: revoking any token removes the app's whole grant for that user."""
         token = request.values.get("token", "")
         with self.state.lock:
-            self.state.calls["oauth.revoke"] += 1
             grant = self.state.grants.get(token) or (self.state.access.get(token) or (None,))[0]
+            self.state.count("oauth.revoke", user=grant.email if grant else None)
             if grant is None or grant.revoked:
                 return _json({"error": "invalid_token", "error_description": "Token expired or revoked"}, 400)
             for other in self.state.grants.values():
@@ -892,7 +939,8 @@ class StandIn:
             self.state.faults.append(Fault(
                 status=int(spec.get("status", 503)), reason=spec.get("reason", "backendError"),
                 methods=tuple(spec.get("methods", ())), count=spec.get("count"), rate=spec.get("rate"),
-                delay=float(spec.get("delay", 0)), retry_after=spec.get("retry_after")))
+                delay=float(spec.get("delay", 0)), retry_after=spec.get("retry_after"),
+                users=tuple(spec.get("users", ()))))
             return _json({"faults": len(self.state.faults)})
 
     def on_admin_rate_limit(self, request: Request) -> Response:
@@ -967,10 +1015,11 @@ class StandIn:
                           "users": sorted(self.state.mail.google_users)})
 
     def on_admin_stats(self, request: Request) -> Response:
-        with self.state.lock:
-            if request.method == "DELETE":
-                self.state.calls.clear()
-            return _json({"calls": dict(self.state.calls)})
+        """GET: the counts, overall or ``?user=`` (a Google account's email) or ``?calendar=``;
+        DELETE: every count back to zero."""
+        if request.method == "DELETE":
+            self.state.clear_stats()
+        return _json({"calls": dict(self.state.stats(request.args.get("user"), request.args.get("calendar")))})
 
     def on_admin_events(self, request: Request, cal: str) -> Response:
         return _json({"items": self.state.events_of(cal, include_cancelled=request.args.get("showDeleted") == "true")})

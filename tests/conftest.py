@@ -19,7 +19,7 @@ def pytest_configure(config):
     emulators and functions down; a second signal during that kills what is left at once."""
     shutdown.install()
 
-# TEST_ARTIFACTS: another folder, for a session running beside another one (scripts/chaos.sh).
+# TEST_ARTIFACTS: another folder, for a session running beside another one (scripts/sessions.py).
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS") or ROOT / "test-artifacts")
 
 
@@ -36,8 +36,7 @@ def emulator_hosts(artifacts):
     shutil.rmtree(log_dir, ignore_errors=True)
     started = {}
     try:
-        for kind in ("pubsub", "firestore"):
-            started[kind] = emulators.start(kind, log_dir)
+        started.update(emulators.start_all(("pubsub", "firestore"), log_dir))
         saved = {k: os.environ.get(k) for k in ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST",
                                                 "GOOGLE_CLOUD_PROJECT")}
         os.environ.update(PUBSUB_EMULATOR_HOST=started["pubsub"].host,

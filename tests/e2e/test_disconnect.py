@@ -31,8 +31,8 @@ def ours_live(platform, user, calendar=None) -> list[dict]:
 
 
 @contextmanager
-def slow_deletes(stack, seconds=DELETE_LATENCY):
-    fault = Fault(0, "", methods=("events.delete",), rate=1.0, delay=seconds)
+def slow_deletes(stack, user, seconds=DELETE_LATENCY):
+    fault = Fault(0, "", methods=("events.delete",), rate=1.0, delay=seconds, users=(user["email"],))
     with stack.standin.state.lock:
         stack.standin.state.faults.append(fault)
     try:
@@ -50,10 +50,10 @@ def synced(platform, user, n, prefix="ev", title="Sessão"):
 
 def quiet_drift(stack, platform, user):
     """Let the checks our writes' pings scheduled run, so what follows starts from a settled calendar."""
-    from tests.e2e.test_drift import drift_lines
+    from tests.e2e.test_drift import drift_lines, wait_drift_quiet
 
     wait_for(lambda: drift_lines(platform, user, "drift_checked"), what="the writes' drift check")
-    time.sleep(3)
+    wait_drift_quiet(stack, platform, user)
 
 
 def test_removing_40_events_with_drift_repair_on_leaves_none_and_restores_none(stack, platform, user):
@@ -62,17 +62,19 @@ def test_removing_40_events_with_drift_repair_on_leaves_none_and_restores_none(s
     synced(platform, user, 40)
     live_channel(stack, user["email"])
     quiet_drift(stack, platform, user)
-    before = {name: calls(stack, name) for name in ("events.update", "events.delete", "pings.sent")}
-    with slow_deletes(stack):
+    before = {name: calls(stack, name, user) for name in ("events.update", "events.delete", "pings.sent")}
+    with slow_deletes(stack, user):
         started = time.monotonic()
         r = disconnect(stack, user, remove_events=True)
         took = time.monotonic() - started
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "disconnected" and r.json()["removed_events"] == 40
         assert ours_live(platform, user) == []  # gone when it answers
-        time.sleep(5)  # any drift check a ping could have started has run by now
+        from tests.e2e.test_drift import wait_drift_quiet
+
+        wait_drift_quiet(stack, platform, user)  # any drift check a ping could have started has run
     assert ours_live(platform, user) == []
-    delta = {name: calls(stack, name) - n for name, n in before.items()}
+    delta = {name: calls(stack, name, user) - n for name, n in before.items()}
     print(f"\n40-event removal: {took:.1f} s, {delta}")
     assert delta["events.update"] == 0 and delta["events.delete"] == 40
     s = status(stack, user)
@@ -96,8 +98,8 @@ def test_a_large_removal_answers_at_once_and_finishes_paced_on_the_bulk_lane(sta
     assert snap.put(receiving, 0, [event("from-a-page", title="página")]).status_code == 202
     in_flight, done = snap.send(events(30, prefix="snap", title="snapshot"), as_of=version(100), allow_mass_delete=True)
     assert done.status_code == 202, done.text  # its 30 changes are on the bulk lane as we disconnect
-    before = {name: calls(stack, name) for name in ("events.update", "events.delete", "events.insert")}
-    with slow_deletes(stack, 0.05):
+    before = {name: calls(stack, name, user) for name in ("events.update", "events.delete", "events.insert")}
+    with slow_deletes(stack, user, 0.05):
         started = time.monotonic()
         r = disconnect(stack, user, remove_events=True)
         answered = time.monotonic() - started
@@ -122,7 +124,7 @@ def test_a_large_removal_answers_at_once_and_finishes_paced_on_the_bulk_lane(sta
     assert finished["status"] == "disconnected" and ours_live(platform, user) == []
     [note] = wait_received(stack, user, "connection.disconnected")
     assert data(note)["events_removed"] == body["removing"]["total"]
-    delta = {name: calls(stack, name) - c for name, c in before.items()}
+    delta = {name: calls(stack, name, user) - c for name, c in before.items()}
     print(f"\n{body['removing']['total']}-event removal: answered in {answered:.2f} s, finished in {took:.1f} s, "
           f"{delta}")
     assert delta["events.update"] == 0

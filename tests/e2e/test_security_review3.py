@@ -127,14 +127,14 @@ def test_a_replayed_ping_does_nothing_and_checks_are_one_per_debounce_window(sta
                "X-Goog-Resource-ID": channel.resource_id, "X-Goog-Resource-State": "exists",
                "X-Goog-Message-Number": str(channel.messages), "X-Goog-Resource-URI": "https://www.googleapis.com/x"}
     url = stack.url("integrations") + "google/notifications"
-    checks, lists = len(drift_lines(platform, user)), calls(stack, "events.list")
+    checks, lists = len(drift_lines(platform, user)), calls(stack, "events.list", user)
     answers = []
     for _ in range(200):
         answers.append(requests.post(url, headers=headers, timeout=10).status_code)
         time.sleep(0.02)
     time.sleep(DEBOUNCE_SECONDS + 2)
     assert set(answers) == {200}
-    assert len(drift_lines(platform, user)) == checks and calls(stack, "events.list") == lists  # nothing at all
+    assert len(drift_lines(platform, user)) == checks and calls(stack, "events.list", user) == lists  # nothing at all
 
     # Fresh pings (numbers above the highest), one every 0.2 s for 6 s: checks stay one per window.
     started = time.monotonic()
@@ -145,4 +145,4 @@ def test_a_replayed_ping_does_nothing_and_checks_are_one_per_debounce_window(sta
     time.sleep(DEBOUNCE_SECONDS * 2 + 1)
     lines = [line for line in drift_lines(platform, user)[checks:] if line.get("outcome") == "drift_checked"]
     assert 1 <= len(lines) <= elapsed / DEBOUNCE_SECONDS + 2
-    assert calls(stack, "events.list") - lists == len(lines)
+    assert calls(stack, "events.list", user) - lists == len(lines)

@@ -27,10 +27,10 @@ def test_no_secret_token_or_title_reaches_the_logs(platform, user, stack):
                    json={"summary": MARK + " à mão"}, timeout=10)
     wait_for(lambda: state.calendars[user["email"]].events[gid]["summary"] == MARK, timeout=30, what="drift repair")
     with state.lock:
-        state.faults.append(Fault(503, "backendError", ("events.update",), count=1))
+        state.faults.append(Fault(503, "backendError", ("events.update",), count=1, users=(user["email"],)))
     platform.wait_outcome(platform.accepted(payload("event.updated", **ids, updated=1, title=MARK + " 2")), "updated")
     with state.lock:
-        state.faults.append(Fault(400, "invalid", ("events.update",), count=1))
+        state.faults.append(Fault(400, "invalid", ("events.update",), count=1, users=(user["email"],)))
     platform.wait_outcome(platform.accepted(payload("event.updated", **ids, updated=2, title=MARK)), "failed_permanent")
     bad = json.dumps(payload(**ids, title=MARK, reminders_minutes=[99999]))
     assert platform.send(payload(**ids, title=MARK), headers={"Content-Type": "application/json"}).status_code == 401
