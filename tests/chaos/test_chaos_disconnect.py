@@ -11,6 +11,7 @@ connected still converges (test_chaos.py's invariant).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime
@@ -93,6 +94,16 @@ def instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def disconnecting_logged(stack: Stack, user: dict[str, str]) -> datetime:
+    """When integrations logged that ``user``'s disconnect had begun (after its transaction committed)."""
+    times = [instant(entry["time"]) for line in (stack.log_dir / "integrations.log").read_text().splitlines()
+             if '"disconnecting"' in line and line.startswith("{") and (entry := json.loads(line)).get("outcome")
+             == "disconnecting" and entry.get("user_id") == user["user_id"]
+             and entry.get("account_id") == user["account_id"]]
+    assert times, f"{user['user_id']}: no disconnect began"
+    return min(times)
+
+
 def test_a_disconnect_with_removal_during_a_storm_leaves_nothing(disconnect_chaos):
     stack = disconnect_chaos
     assert stack.standin is not None and stack.receiver is not None
@@ -146,7 +157,13 @@ def test_a_disconnect_with_removal_during_a_storm_leaves_nothing(disconnect_chao
         conn = firestore.Client(project=PROJECT).collection("connections").document(
             connection_key(user["account_id"], user["user_id"])).get().to_dict() or {}
         assert conn["status"] == "disconnected" and not conn.get("token_ref")
-        began = conn["disconnect_requested_at"]
+        # The disconnect takes effect when its first transaction commits (the connection refuses
+        # writes from then on); a restore committed before that may still be announced.
+        # ``disconnect_requested_at`` is the request's clock, read before that transaction, so a
+        # restore committed between the two would look late: the boundary is the commit, which the
+        # "disconnecting" line follows. A restore's notice is timed before its own commit.
+        began = disconnecting_logged(stack, user)
+        assert began >= conn["disconnect_requested_at"]
         late = [r for r in stack.receiver.receiver.received if r["body"]
                 and r["body"]["type"] == "event.drift_repaired" and r["body"]["data"]["user_id"] == user["user_id"]
                 and instant(r["body"]["timestamp"]) > began]
