@@ -277,7 +277,7 @@ class Container:
 
         s = self.settings
         return SyncService(self.mappings, self.calendars, lease_seconds=s.lease_seconds, throttle=self.throttle,
-                           max_wait=s.throttle_max_wait_seconds)
+                           max_wait=s.throttle_max_wait_seconds, no_answer_hold=2 * s.calendar_timeout_seconds + 5)
 
     @lazy
     def drift_check(self) -> DriftCheck:

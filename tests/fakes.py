@@ -19,6 +19,7 @@ from sync.kernel.errors import (
     CalendarUnavailable,
     ConfigError,
     EtagMismatch,
+    NoAnswer,
     PageRefused,
     PagesChanged,
     Permanent,
@@ -160,7 +161,7 @@ class FakeCalendar:
         if name in self.abandon:
             self.abandon.remove(name)
             self.abandoned.append(land)
-            raise Retryable("calendar transport: TimeoutError")
+            raise NoAnswer("calendar transport: TimeoutError")
 
     def land_abandoned(self) -> list[str]:
         """Apply the abandoned writes now, in order; what each did ("landed", or the error's name)."""
@@ -189,6 +190,11 @@ class FakeCalendar:
     def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
         with self.lock:
             self._call("insert")
+            self._abandoned("insert", lambda: self._insert(calendar_id, copy.deepcopy(body)))
+            return self._insert(calendar_id, body)
+
+    def _insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
+        with self.lock:
             if (calendar_id, body["id"]) in self.events:
                 raise CalendarConflict("409")
             self.events[(calendar_id, body["id"])] = {**copy.deepcopy(body), "etag": self._etag()}

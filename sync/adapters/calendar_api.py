@@ -27,6 +27,7 @@ from sync.kernel.errors import (
     CalendarNotFound,
     CalendarUnavailable,
     EtagMismatch,
+    NoAnswer,
     Permanent,
     RateLimited,
     Retryable,
@@ -172,7 +173,7 @@ class GoogleCalendarSession:
         except google.auth.exceptions.RefreshError as err:
             raise self._revoked(translate_refresh_error(err)) from err
         except (google.auth.exceptions.TransportError, httplib2.HttpLib2Error, OSError) as err:  # timeouts, resets
-            raise Retryable(f"calendar transport: {type(err).__name__}") from err
+            raise NoAnswer(f"calendar transport: {type(err).__name__}") from err
 
     def _revoked(self, err: Exception) -> Exception:
         if isinstance(err, AuthRevoked):

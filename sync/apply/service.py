@@ -14,12 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.apply import writes
 from sync.kernel import notification as notes
-from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent, RateLimited, Retryable
+from sync.kernel.errors import AuthRevoked, CalendarUnavailable, NoAnswer, Permanent, RateLimited, Retryable
 from sync.kernel.leases import Claim, Leases, Pass, Record, Take, still_activated
 from sync.kernel.model import Change, Connection, ConnectionStatus, Mapping, google_event_id
 from sync.kernel.outcome import Outcome
@@ -44,8 +44,10 @@ class SyncService:
         max_wait: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
         bulk_max_wait: float = 1.0,
+        no_answer_hold: float = 45.0,
     ) -> None:
         self.store = store
+        self.no_answer_hold = timedelta(seconds=no_answer_hold)
         self.calendars = calendars
         self.leases = Leases(store, lease_seconds, clock)
         self.clock = clock
@@ -96,6 +98,11 @@ class SyncService:
             if self.throttle is not None:
                 self.throttle.cool_down(claim.connection.key, exc.retry_after)
             self.leases.release(claim, attempted=session is not None)
+            raise
+        except NoAnswer:
+            # Calendar may still apply the request that got no answer: the event stays leased
+            # until it can no longer land (docs/events.md#how-an-event-lands-in-google-calendar).
+            self.leases.release(claim, attempted=True, hold=self.no_answer_hold)
             raise
         except BaseException:
             self.leases.release(claim, attempted=session is not None)

@@ -40,6 +40,11 @@ class Retryable(SyncError):
         self.retry_after = retry_after
 
 
+class NoAnswer(Retryable):
+    """A request went out and no answer came back (a timeout, a reset): Calendar may still apply
+    it later, after our next write of the event, and an insert cannot be made conditional."""
+
+
 class RateLimited(Retryable):
     """Calendar said slow down (429, 403 rate limit): retry later, and call less for a while."""
 

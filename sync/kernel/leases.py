@@ -164,9 +164,13 @@ class Leases:
 
         return self.store.update_event(claim.account_id, claim.user_id, claim.event_id, work)
 
-    def release(self, claim: Claim[T], attempted: bool = False, status: ConnectionStatus | None = None) -> bool:
+    def release(self, claim: Claim[T], attempted: bool = False, status: ConnectionStatus | None = None,
+                hold: timedelta | None = None) -> bool:
         """One transaction: give the event back after a failure, while the lease is ``claim``'s.
         ``attempted``: Calendar was called, so its outcome is unknown (the mapping says so).
+        ``hold``: a request got no answer and Calendar may still apply it: the lease is kept that
+        much longer instead of given back, so no other write of the event (a redelivery, a newer
+        version, a calendar move, a removal) is made before that request can have landed.
         ``status``: the connection's new status (the grant turned out revoked), set either way,
         unless the connection was activated again since the claim read it (reconnected: the
         status is about a grant or calendar no longer in use). Returns False in that case."""
@@ -178,7 +182,10 @@ class Leases:
             if not ours(mapping, claim.lease_id):
                 return current, None, flip
             assert mapping is not None
-            return current, replace(mapping, lease=None,
+            lease = None
+            if hold is not None and mapping.lease is not None:
+                lease = replace(mapping.lease, until=self.clock() + hold)
+            return current, replace(mapping, lease=lease,
                                     google_uncertain=mapping.google_uncertain or attempted), flip
 
         return self.store.update_event(claim.account_id, claim.user_id, claim.event_id, work)

@@ -5,7 +5,7 @@ import pytest
 
 from sync.apply.parked import resume_parked
 from sync.apply.service import SyncService
-from sync.kernel.errors import AuthRevoked, CalendarUnavailable, Permanent, Retryable
+from sync.kernel.errors import AuthRevoked, CalendarUnavailable, NoAnswer, Permanent, Retryable
 from sync.kernel.model import ConnectionStatus, google_event_id
 from sync.kernel.payload import parse_change
 from tests.fakes import FakeCalendar, FakePublisher, FakeStore, active_connection
@@ -264,45 +264,55 @@ def test_a_delete_of_an_event_never_written_stays_free(world):
 
 
 # -- writes abandoned after a timeout that Calendar applies anyway, later ------------------------------
+def held_for_its_answer(service, clock):
+    """A request without an answer keeps the event leased until it can no longer land: every write
+    of the event meanwhile is busy (redelivered later), then it goes on."""
+    assert service.apply(change("event.updated", 9, title="meanwhile")).name == "busy"
+    clock.now += service.no_answer_hold + timedelta(seconds=1)
+
 def test_an_abandoned_update_landing_after_a_newer_one_changes_nothing(world):
-    store, calendar, service, _ = world
+    store, calendar, service, clock = world
     service.apply(change(updated=1))
     calendar.abandon.append("update")  # v2's answer never comes; Calendar has it, and applies it later
     with pytest.raises(Retryable):
         service.apply(change("event.updated", 2, title="v2"))
+    held_for_its_answer(service, clock)
     assert service.apply(change("event.updated", 3, title="v3")).name == "updated"
     assert calendar.land_abandoned() == ["EtagMismatch"]  # conditioned on an etag v3 replaced: refused
     assert calendar.live(CAL)[GID]["summary"] == "v3"
 
 
 def test_an_abandoned_update_landing_after_the_delete_does_not_bring_the_event_back(world):
-    store, calendar, service, _ = world
+    store, calendar, service, clock = world
     service.apply(change(updated=1))
     calendar.abandon.append("update")
     with pytest.raises(Retryable):
         service.apply(change("event.updated", 2, title="v2"))
+    held_for_its_answer(service, clock)
     assert service.apply(change("event.deleted", 3)).name == "deleted"
     assert calendar.land_abandoned() == ["EtagMismatch"]
     assert calendar.live(CAL) == {}
 
 
 def test_an_abandoned_delete_landing_after_the_event_came_back_changes_nothing(world):
-    store, calendar, service, _ = world
+    store, calendar, service, clock = world
     service.apply(change(updated=1))
     calendar.abandon.append("delete")
     with pytest.raises(Retryable):
         service.apply(change("event.deleted", 2))
+    held_for_its_answer(service, clock)
     assert service.apply(change("event.created", 3, title="De volta")).name == "updated"
     assert calendar.land_abandoned() == ["EtagMismatch"]
     assert calendar.live(CAL)[GID]["summary"] == "De volta"
 
 
 def test_an_abandoned_update_that_landed_first_is_written_over_after_a_read(world):
-    store, calendar, service, _ = world
+    store, calendar, service, clock = world
     service.apply(change(updated=1))
     calendar.abandon.append("update")
     with pytest.raises(Retryable):
         service.apply(change("event.updated", 2, title="v2"))
+    held_for_its_answer(service, clock)
     assert calendar.land_abandoned() == ["landed"]  # before the next write: the etag is not ours
     calendar.calls.clear()
     outcome = service.apply(change("event.updated", 3, title="v3"))
@@ -310,6 +320,28 @@ def test_an_abandoned_update_that_landed_first_is_written_over_after_a_read(worl
     assert calendar.calls == ["update", "get", "update"]  # refused over our etag, read, written over
     assert calendar.live(CAL)[GID]["summary"] == "v3"
     assert store.mappings[("acme-consulting", "u-42", "ev-1001")].etag == calendar.live(CAL)[GID]["etag"]
+
+
+def test_an_abandoned_insert_landing_after_the_delete_leaves_no_copy(world):
+    # An insert cannot be conditional: had the delete been made while it could still land, it
+    # would find nothing, and the insert would then leave a copy of a deleted event behind.
+    store, calendar, service, clock = world
+    calendar.abandon.append("insert")
+    with pytest.raises(NoAnswer):
+        service.apply(change(updated=1))
+    assert service.apply(change("event.deleted", 2)).name == "busy"  # it could still land
+    assert calendar.land_abandoned() == ["landed"]
+    clock.now += service.no_answer_hold + timedelta(seconds=1)
+    assert service.apply(change("event.deleted", 2)).name == "deleted"
+    assert calendar.live(CAL) == {}
+
+
+def test_a_refused_write_with_an_answer_holds_nothing(world):
+    store, calendar, service, clock = world
+    calendar.faults.append(Retryable("calendar 503 backendError"))  # an answer: nothing can land later
+    with pytest.raises(Retryable):
+        service.apply(change(updated=1))
+    assert service.apply(change(updated=1)).name == "created"
 
 
 def test_a_write_whose_event_keeps_changing_goes_back_to_the_queue(world):
