@@ -63,7 +63,8 @@ def test_an_emulator_whose_port_was_taken_and_answers_starts_on_another(kind, de
             created = requests.put(f"http://{started.host}/v1/projects/p/topics/ports-test", timeout=ANSWER)
             assert created.status_code == 200 and created.json()["name"] == "projects/p/topics/ports-test"
         else:
-            r = requests.get(f"http://{started.host}/v1/projects/p/databases/(default)/documents/c/none", timeout=ANSWER)
+            url = f"http://{started.host}/v1/projects/p/databases/(default)/documents/c/none"
+            r = requests.get(url, timeout=ANSWER)
             assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND", r.text
         assert f"another process listens on port {decoy.port}" in started.log_path.read_text()
     finally:
