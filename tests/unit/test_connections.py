@@ -197,14 +197,28 @@ def test_the_flow_from_link_to_an_active_connection():
     world.oauth.answers.append({"refresh_token": "1//granted", "access_token": "ya29", "scope": " ".join(SCOPES)})
     flow.authorize(browser, state, "", "code-1")
     assert world.connections.pending[(A, U)][1] == CAL  # the grant waits for its calendar
-    email, items, selected = flow.calendars_to_choose(browser)
-    assert email == CAL and selected is None
+    email, items, selected, limited = flow.calendars_to_choose(browser)
+    assert email == CAL and selected is None and limited is None
     flow.choose(browser, CAL)
     conn = world.mappings.connections[(A, U)]
     assert conn.status is ConnectionStatus.ACTIVE and world.vault.read_refresh_token(conn.token_ref) == "1//granted"
     with pytest.raises(FlowRefused) as refused:  # single use: the session already saved its choice
         flow.choose(browser, CAL)
     assert (refused.value.status, refused.value.page) == (401, "session")
+
+
+def test_a_reconnect_while_usage_limited_shows_when_the_calendar_is_tried_again():
+    world, flow, browser = flow_world()
+    retry_at = datetime(2026, 11, 20, 13, 15, tzinfo=UTC)
+    world.mappings.save_connection(Connection(A, U, ConnectionStatus.USAGE_LIMITED, CAL, "local_tokens/x", CAL,
+                                              activation="a0", retry_at=retry_at))
+    state = started(flow, browser)
+    world.oauth.answers.append({"refresh_token": "1//granted", "access_token": "ya29", "scope": " ".join(SCOPES)})
+    flow.authorize(browser, state, "", "code-1")
+    assert flow.calendars_to_choose(browser)[2:] == (CAL, retry_at)
+    flow.choose(browser, CAL)  # a reconnect makes it active at once (and resumes what was parked)
+    assert world.mappings.connections[(A, U)].status is ConnectionStatus.ACTIVE
+    assert world.mappings.connections[(A, U)].retry_at is None
 
 
 @pytest.mark.parametrize("case,page", [("replayed", "state"), ("other session", "state"), ("denied", "denied"),

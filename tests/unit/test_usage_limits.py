@@ -271,3 +271,14 @@ def test_an_activation_after_a_usage_limit_resumes_like_a_reconnect(world):
     assert resume_parked(world.store, world.live, A, U) == 1
     assert world.deliver_resumed() == ["created"]
     assert world.conn().status is ConnectionStatus.ACTIVE
+
+
+@pytest.mark.parametrize("lang,when", [("pt-BR", "20/11/2026 às 13:15"), ("en", "2026-11-20 at 13:15")])
+def test_the_calendar_page_says_it_in_plain_words_with_the_retry_time(lang, when):
+    from sync.web import pages
+
+    at = datetime(2026, 11, 20, 10, 15, tzinfo=timezone(timedelta(hours=-3)))
+    page, _ = pages.calendars(lang, CAL, [{"id": CAL, "primary": True}], CAL, "csrf", usage_limited_until=at)
+    assert f"{when} (UTC)" in page and 'id="usage-limited"' in page
+    page, _ = pages.calendars(lang, CAL, [{"id": CAL, "primary": True}], CAL, "csrf")
+    assert 'id="usage-limited"' not in page
