@@ -351,6 +351,20 @@ def test_a_removal_is_refused_when_google_access_is_gone_and_nothing_changes():
     assert world.mappings.connections[(A, U)].status is ConnectionStatus.ACTIVE and world.disconnects.records == {}
 
 
+def test_a_removal_is_refused_while_usage_limited_and_a_plain_disconnect_is_not():
+    world = World()
+    world.connect()
+    world.change("ev-1")
+    world.calendar.usage_limited = True
+    assert world.change("ev-2").name == "parked_usage_limited"
+    refused = world.disconnect.request(A, U, remove_events=True)
+    assert refused.kind == "refused" and "usage limits" in refused.record["detail"]
+    assert world.mappings.connections[(A, U)].status is ConnectionStatus.USAGE_LIMITED
+    assert world.disconnects.records == {}
+    assert world.disconnect.request(A, U, remove_events=False).kind == "done"
+    assert world.status()["status"] == "disconnected" and world.status()["retry_at"] is None
+
+
 def test_a_stalled_chain_is_resumed_and_a_duplicate_job_does_nothing():
     world = World()
     world.connect()
