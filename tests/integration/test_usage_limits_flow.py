@@ -19,30 +19,13 @@ from sync.limits.retry import UsageRetry
 from tests.fakes import FakePublisher, FakeStore, FakeUsageLimits
 from tests.helpers import payload
 from tests.integration.standin_client import Client
+from tests.integration.test_calendar_adapter import DictVault
 
 pytestmark = pytest.mark.integration
 CLIENT, SECRET = "client-1", "secret-1"
 EMAIL = "ana@example.com"
 A, U = "acme-consulting", "u-42"
 FIRST = 900.0
-
-
-class DictVault:
-    def __init__(self):
-        self.tokens = {}
-
-    def store_refresh_token(self, key, token):
-        self.tokens[key] = token
-        return key
-
-    def read_refresh_token(self, ref):
-        return self.tokens[ref]
-
-    def retire_others(self, ref):
-        pass
-
-    def destroy(self, ref):
-        self.tokens.pop(ref, None)
 
 
 class Clock:
