@@ -128,6 +128,7 @@ class FakeUsageLimits:
         self.store = store
         self.outbox = outbox
         self.leases: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self.resuming: set[tuple[str, str]] = set()  # active again, parked changes not all handed back
         self.notifications: list[Notification] = []
 
     def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
@@ -143,9 +144,11 @@ class FakeUsageLimits:
             conn = self.store.connections.get(key)
             if conn is None:
                 return None
-            if conn.status is not ConnectionStatus.USAGE_LIMITED:
+            resuming = conn.status is ConnectionStatus.ACTIVE and key in self.resuming
+            if conn.status is not ConnectionStatus.USAGE_LIMITED and not resuming:
                 self.store.connections[key] = replace(conn, retry_at=None, retry_step=0)
                 self.leases.pop(key, None)
+                self.resuming.discard(key)
                 return None
             held = self.leases.get(key)
             if conn.retry_at is None or conn.retry_at > now or (held is not None and held[1] > now):
@@ -153,10 +156,13 @@ class FakeUsageLimits:
             self.leases[key] = (lease_id, until)
             return conn
 
-    def _ours(self, key: tuple[str, str], lease_id: str) -> Connection | None:
+    def _ours(self, key: tuple[str, str], lease_id: str,
+              status: ConnectionStatus = ConnectionStatus.USAGE_LIMITED) -> Connection | None:
         conn = self.store.connections.get(key)
         held = self.leases.get(key)
-        if conn is None or conn.status is not ConnectionStatus.USAGE_LIMITED or held is None or held[0] != lease_id:
+        if conn is None or conn.status is not status or held is None or held[0] != lease_id:
+            return None
+        if status is ConnectionStatus.ACTIVE and key not in self.resuming:
             return None
         return conn
 
@@ -182,8 +188,8 @@ class FakeUsageLimits:
             conn = self._ours(key, lease_id)
             if conn is None:
                 return False
-            self.store.connections[key] = replace(conn, status=ConnectionStatus.ACTIVE, retry_at=None, retry_step=0)
-            del self.leases[key]
+            self.store.connections[key] = replace(conn, status=ConnectionStatus.ACTIVE, retry_step=0)
+            self.resuming.add(key)  # the retry stays due, leased, until finish_resume
             self.notifications.append(notification)
             self.store.notifications.append(notification)
             if self.outbox is not None:
@@ -191,6 +197,15 @@ class FakeUsageLimits:
         if self.outbox is not None:
             self.outbox.publish([notification])
         return True
+
+    def finish_resume(self, account_id: str, user_id: str, lease_id: str) -> None:
+        key = (account_id, user_id)
+        with self.store.lock:
+            conn = self._ours(key, lease_id, ConnectionStatus.ACTIVE)
+            if conn is not None:
+                self.store.connections[key] = replace(conn, retry_at=None, retry_step=0)
+                del self.leases[key]
+                self.resuming.discard(key)
 
 
 class FakeCalendar:

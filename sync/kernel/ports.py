@@ -173,8 +173,9 @@ class UsageLimitStore(Protocol):
     def begin_try(self, account_id: str, user_id: str, lease_id: str, now: datetime,
                   until: datetime) -> Connection | None:
         """One transaction: a ``usage_limited`` connection whose retry is due and not being tried
-        is leased to this try until ``until`` and returned. None otherwise (a connection no longer
-        ``usage_limited`` that still carries a retry loses it)."""
+        is leased to this try until ``until`` and returned; so is an ``active`` one whose resume
+        did not finish handing its parked changes back (``finish_resume``). None otherwise (a
+        connection in another status that still carries a retry loses it)."""
         ...
 
     def postpone(self, account_id: str, user_id: str, lease_id: str, retry_at: datetime, failed: int) -> bool:
@@ -189,8 +190,14 @@ class UsageLimitStore(Protocol):
 
     def resume(self, account_id: str, user_id: str, lease_id: str, notification: Notification) -> bool:
         """One transaction: while the connection is ``usage_limited`` and the try is this one's
-        (no reconnect or disconnect since it began), it becomes ``active``, its retry dropped, and
-        ``notification`` (``connection.resumed``) is staged with it. False otherwise."""
+        (no reconnect or disconnect since it began), it becomes ``active`` and ``notification``
+        (``connection.resumed``) is staged with it; the retry stays due, leased, until
+        ``finish_resume``, so a run that dies before handing the parked changes back is followed
+        by one that does. False otherwise."""
+        ...
+
+    def finish_resume(self, account_id: str, user_id: str, lease_id: str) -> None:
+        """The parked changes are back in the queue: the retry is dropped (while the try is ours)."""
         ...
 
 

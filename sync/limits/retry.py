@@ -7,7 +7,9 @@ the connection is still parked meanwhile. The verdict:
 
     written             the calendar takes writes again: ``active`` + ``connection.resumed`` in one
                         transaction (only while the try is still ours: a reconnect or a disconnect
-                        since then wins), then the other parked changes go back through the queue
+                        since then wins), then the other parked changes go back through the queue;
+                        the retry is dropped only once they all went (a run that dies in between is
+                        followed by one that sends them)
     limited again       the next retry after the next pause; no second ``connection.usage_limited``
                         (the platform was told once per transition; the status route shows the
                         new ``retry_at``)
@@ -32,7 +34,7 @@ from sync.apply.service import SyncService
 from sync.kernel import logs
 from sync.kernel import notification as notes
 from sync.kernel.errors import InvalidPayload, Retryable
-from sync.kernel.model import Connection, Mapping
+from sync.kernel.model import Connection, ConnectionStatus, Mapping
 from sync.kernel.payload import parse_change
 from sync.kernel.ports import MappingStore, Publisher, UsageLimitStore
 from sync.kernel.usage import DEFAULT_FIRST_PAUSE_SECONDS, next_try
@@ -62,7 +64,13 @@ class UsageRetry:
         """The maintenance task: try each connection whose retry is due; counts for the log."""
         counts = {"usage_retried": 0, "usage_resumed": 0, "usage_still_limited": 0}
         for account_id, user_id in self.store.due(self.clock(), BATCH):
-            verdict = self.try_calendar(account_id, user_id)
+            try:
+                verdict = self.try_calendar(account_id, user_id)
+            except Retryable as exc:  # the parked changes not all handed back: the next run does it
+                logs.log(logging.WARNING, "usage-limited calendar resumed, its parked changes sent on the next run",
+                         {"function": "sync_worker", "account_id": account_id, "user_id": user_id,
+                          "reason": exc.reason})
+                verdict = "later"
             if verdict is None:
                 continue
             counts["usage_retried"] += 1
@@ -80,6 +88,8 @@ class UsageRetry:
             return None
         fields = {"function": "sync_worker", "account_id": account_id, "user_id": user_id,
                   "failed_tries": conn.retry_step}
+        if conn.status is ConnectionStatus.ACTIVE:
+            return self._hand_back(conn, lease_id, fields)  # a resume whose run died before handing back
         try:
             verdict = self._try_parked(conn)
         except Retryable as exc:
@@ -91,9 +101,7 @@ class UsageRetry:
             resumed = notes.resumed(account_id, user_id, conn.calendar_id, (lease_id,), self.clock())
             if not self.store.resume(account_id, user_id, lease_id, resumed):
                 return "other"  # reconnected or disconnected meanwhile: that transition resumes or forgets
-            sent = resume_parked(self.mappings, self.live, account_id, user_id)
-            logs.log(logging.INFO, "usage-limited calendar takes writes again", {**fields, "count": sent})
-            return "resumed"
+            return self._hand_back(conn, lease_id, fields)
         if verdict == "limited":
             failed = conn.retry_step + 1
             retry_at = next_try(self.clock(), self.first_pause, failed)
@@ -103,6 +111,15 @@ class UsageRetry:
             return "limited"
         self.store.release_try(account_id, user_id, lease_id)
         return verdict
+
+    def _hand_back(self, conn: Connection, lease_id: str, fields: dict[str, object]) -> str:
+        """Send the parked changes back through the queue, then drop the retry. A failed publish
+        (Retryable) leaves the retry due: the next run after this one's lease sends them again
+        (a change sent twice is a duplicate, applied once)."""
+        sent = resume_parked(self.mappings, self.live, conn.account_id, conn.user_id)
+        self.store.finish_resume(conn.account_id, conn.user_id, lease_id)
+        logs.log(logging.INFO, "usage-limited calendar takes writes again", {**fields, "count": sent})
+        return "resumed"
 
     def _try_parked(self, conn: Connection) -> str:
         """Apply parked changes, oldest version first, until one says whether the calendar takes

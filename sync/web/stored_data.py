@@ -63,7 +63,7 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
                 "status_changed_at", "activated_at", "disconnected_at", "pending_token_ref",
                 "pending_google_email", "pending_at", "latest_snapshot_id", "disconnect_id", "disconnect_requested_at",
                 "forgetting_snapshots", "usage_retry_at", "usage_retry_step", "usage_retry_lease",
-                "usage_retry_lease_until"),
+                "usage_retry_lease_until", "usage_resuming"),
              Kept("connected"), None,
              {"pt-BR": "Sua conexão: os identificadores da sua conta e do seu usuário na Evolutto, o endereço da "
                        "conta Google conectada, o identificador da agenda escolhida, o estado (ativa, precisa "

@@ -17,6 +17,7 @@ from sync.adapters.firestore.mappings import FirestoreMappings
 from sync.adapters.firestore.outbox import FirestoreOutbox
 from sync.apply.service import SyncService
 from sync.kernel import notification as notes
+from sync.kernel.errors import Retryable
 from sync.kernel.model import ConnectionStatus
 from sync.kernel.payload import parse_change
 from sync.limits.retry import UsageRetry
@@ -139,3 +140,24 @@ def test_a_resume_makes_it_active_with_one_connection_resumed_and_sends_the_park
     assert [key.rsplit("/", 1)[1] for _, key, _ in world.live.messages] == ["ev-2", "ev-3"]
     assert (world.account, U) not in world.limits.due(world.clock.now, 1000)
     assert world.retry.try_calendar(world.account, U) is None
+
+
+def test_a_hand_back_that_failed_is_done_by_the_next_run(world):
+    world.calendar.usage_limited = True
+    world.apply(1)
+    world.apply(2, "ev-2")
+    world.calendar.usage_limited = False
+    world.clock.now = world.doc()["usage_retry_at"]
+    world.live.fail = True
+    with pytest.raises(Retryable):
+        world.retry.try_calendar(world.account, U)
+    doc = world.doc()
+    assert doc["status"] == "active" and doc["usage_resuming"] is True  # announced, not yet handed back
+    assert len(world.published(notes.RESUMED)) == 1
+    world.live.fail = False
+    world.clock.now += timedelta(seconds=121)  # past the failed run's lease
+    assert (world.account, U) in world.limits.due(world.clock.now, 1000)
+    assert world.retry.try_calendar(world.account, U) == "resumed"
+    assert [key.rsplit("/", 1)[1] for _, key, _ in world.live.messages] == ["ev-2"]
+    assert not {"usage_retry_at", "usage_resuming", "usage_retry_lease"} & set(world.doc())
+    assert len(world.published(notes.RESUMED)) == 1

@@ -282,3 +282,24 @@ def test_the_calendar_page_says_it_in_plain_words_with_the_retry_time(lang, when
     assert f"{when} (UTC)" in page and 'id="usage-limited"' in page
     page, _ = pages.calendars(lang, CAL, [{"id": CAL, "primary": True}], CAL, "csrf")
     assert 'id="usage-limited"' not in page
+
+
+def test_a_run_that_dies_before_handing_the_parked_changes_back_is_followed_by_one_that_does(world):
+    world.calendar.usage_limited = True
+    world.apply(event_id="ev-1", updated=1)
+    world.apply(event_id="ev-2", updated=2)
+    world.calendar.usage_limited = False
+    world.clock.now = world.conn().retry_at
+    world.live.fail = True  # the queue does not take the parked changes
+    assert world.retry.retry_due()["usage_resumed"] == 0
+    assert world.conn().status is ConnectionStatus.ACTIVE  # active (and announced) already
+    assert [n.type for n in world.limits.notifications] == [notes.RESUMED]
+    assert world.store.parked(A, U) and world.live.messages == []
+    world.live.fail = False
+    assert world.retry.retry_due()["usage_retried"] == 0  # the first run's lease still holds it
+    world.clock.advance(121)
+    assert world.retry.retry_due() == {"usage_retried": 1, "usage_resumed": 1, "usage_still_limited": 0}
+    assert world.deliver_resumed() == ["created"]
+    assert world.conn().retry_at is None and world.store.parked(A, U) == []
+    assert len(world.limits.notifications) == 1  # announced once
+    assert world.retry.retry_due()["usage_retried"] == 0

@@ -151,7 +151,8 @@ USAGE_RETRY_AT = "usage_retry_at"
 USAGE_RETRY_STEP = "usage_retry_step"
 USAGE_RETRY_LEASE = "usage_retry_lease"
 USAGE_RETRY_LEASE_UNTIL = "usage_retry_lease_until"
-USAGE_FIELDS = (USAGE_RETRY_AT, USAGE_RETRY_STEP, USAGE_RETRY_LEASE, USAGE_RETRY_LEASE_UNTIL)
+USAGE_RESUMING = "usage_resuming"  # active again, its parked changes not yet all handed back to the queue
+USAGE_FIELDS = (USAGE_RETRY_AT, USAGE_RETRY_STEP, USAGE_RETRY_LEASE, USAGE_RETRY_LEASE_UNTIL, USAGE_RESUMING)
 
 
 def cleared_usage_fields() -> dict[str, Any]:
@@ -166,7 +167,8 @@ def status_fields(change: StatusChange) -> dict[str, Any]:
     fields: dict[str, Any] = {"status": change.status.value, "status_changed_at": firestore.SERVER_TIMESTAMP}
     if change.status is ConnectionStatus.USAGE_LIMITED and change.retry_at is not None:
         return {**fields, USAGE_RETRY_AT: change.retry_at, USAGE_RETRY_STEP: 0,
-                USAGE_RETRY_LEASE: firestore.DELETE_FIELD, USAGE_RETRY_LEASE_UNTIL: firestore.DELETE_FIELD}
+                USAGE_RETRY_LEASE: firestore.DELETE_FIELD, USAGE_RETRY_LEASE_UNTIL: firestore.DELETE_FIELD,
+                USAGE_RESUMING: firestore.DELETE_FIELD}
     return {**fields, **cleared_usage_fields()}
 
 

@@ -7,6 +7,9 @@ Layout (fields of the connection document, present only while it is ``usage_limi
                                   usage_retry_step          how many tries met the limit again
                                   usage_retry_lease         the maintenance run trying it now…
                                   usage_retry_lease_until   …until then
+                                  usage_resuming            active again, its parked changes not yet
+                                                            all handed back to the queue (a run that
+                                                            died in between: the next one does it)
 
 The due query is a single-field range on ``usage_retry_at`` (Firestore's automatic index, on the
 emulator and in the cloud alike); the status is checked in each try's transaction.
@@ -21,6 +24,7 @@ from google.cloud import firestore
 
 from sync.adapters.firestore.base import (
     CONNECTIONS,
+    USAGE_RESUMING,
     USAGE_RETRY_AT,
     USAGE_RETRY_LEASE,
     USAGE_RETRY_LEASE_UNTIL,
@@ -53,7 +57,8 @@ class FirestoreUsageLimits(FirestoreBase):
             doc = self._read(txn, ref)
             if doc is None:
                 return None
-            if doc.get("status") != ConnectionStatus.USAGE_LIMITED.value:
+            resuming = doc.get("status") == ConnectionStatus.ACTIVE.value and bool(doc.get(USAGE_RESUMING))
+            if doc.get("status") != ConnectionStatus.USAGE_LIMITED.value and not resuming:
                 if any(f in doc for f in (USAGE_RETRY_AT, USAGE_RETRY_LEASE)):
                     txn.update(ref, cleared_usage_fields())  # a retry left behind: due for ever else
                 return None
@@ -66,14 +71,14 @@ class FirestoreUsageLimits(FirestoreBase):
         return self.transaction(run)
 
     def _while_ours(self, account_id: str, user_id: str, lease_id: str, fields: dict[str, Any],
-                    notification: Notification | None = None) -> bool:
+                    notification: Notification | None = None,
+                    status: ConnectionStatus = ConnectionStatus.USAGE_LIMITED) -> bool:
         ref = self.connection_ref(account_id, user_id)
         staged: list[Notification] = []
 
         def run(txn: firestore.Transaction) -> bool:
             doc = self._read(txn, ref)
-            if (doc is None or doc.get("status") != ConnectionStatus.USAGE_LIMITED.value
-                    or doc.get(USAGE_RETRY_LEASE) != lease_id):
+            if doc is None or doc.get("status") != status.value or doc.get(USAGE_RETRY_LEASE) != lease_id:
                 self.stage(txn, (), staged)
                 return False
             txn.update(ref, fields)
@@ -94,6 +99,10 @@ class FirestoreUsageLimits(FirestoreBase):
             USAGE_RETRY_LEASE: firestore.DELETE_FIELD, USAGE_RETRY_LEASE_UNTIL: firestore.DELETE_FIELD})
 
     def resume(self, account_id: str, user_id: str, lease_id: str, notification: Notification) -> bool:
+        # The retry stays due (and leased) until the hand-back is done: finish_resume drops it.
         return self._while_ours(account_id, user_id, lease_id, {
             "status": ConnectionStatus.ACTIVE.value, "status_changed_at": firestore.SERVER_TIMESTAMP,
-            **cleared_usage_fields()}, notification)
+            USAGE_RETRY_STEP: firestore.DELETE_FIELD, USAGE_RESUMING: True}, notification)
+
+    def finish_resume(self, account_id: str, user_id: str, lease_id: str) -> None:
+        self._while_ours(account_id, user_id, lease_id, cleared_usage_fields(), status=ConnectionStatus.ACTIVE)
