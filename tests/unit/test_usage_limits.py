@@ -303,3 +303,21 @@ def test_a_run_that_dies_before_handing_the_parked_changes_back_is_followed_by_o
     assert world.conn().retry_at is None and world.store.parked(A, U) == []
     assert len(world.limits.notifications) == 1  # announced once
     assert world.retry.retry_due()["usage_retried"] == 0
+
+
+def test_the_first_pause_is_configured_and_bounded_by_two_hours():
+    from sync.bootstrap import Container
+    from sync.config import Settings
+    from sync.kernel.errors import ConfigError
+
+    assert Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p"}).usage_limit_retry_seconds == 900.0
+    settings = Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p", "USAGE_LIMIT_RETRY_SECONDS": "60"})
+    assert settings.usage_limit_retry_seconds == 60.0
+    container = Container(settings)
+    container.override(mappings=FakeStore(), calendars=FakeCalendar(), usage_limits=FakeUsageLimits(FakeStore()),
+                       publisher=FakePublisher())
+    assert container.sync_service.usage_first_pause == 60.0 and container.usage_retry.first_pause == 60.0
+    assert "usage_limits" in [name for name, _ in container.maintenance.tasks]
+    for bad in ("0", "-5", "7201", "soon"):
+        with pytest.raises(ConfigError):
+            Settings.from_env({"GOOGLE_CLOUD_PROJECT": "p", "USAGE_LIMIT_RETRY_SECONDS": bad})
