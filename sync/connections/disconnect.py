@@ -156,6 +156,10 @@ class Disconnect:
             return Outcome("disconnected", fields=fields)
         if progress.retry_after is not None:
             return Outcome("disconnect_retry", acknowledge=False, retry_after=progress.retry_after, fields=fields)
+        if progress.limited:
+            # Google refuses the deletes for hours: acknowledged (never dead-lettered for it); the
+            # maintenance task continues the chain once it has made no progress for STALLED_AFTER.
+            return Outcome("disconnect_usage_limited", fields=fields)
         if self.store.advance(account_id, user_id, str(disconnect_id), seq, seq + 1, self.now()):
             try:
                 self.publish_step({**record, "job_seq": seq + 1})

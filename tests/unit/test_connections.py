@@ -365,6 +365,28 @@ def test_a_removal_is_refused_while_usage_limited_and_a_plain_disconnect_is_not(
     assert world.status()["status"] == "disconnected" and world.status()["retry_at"] is None
 
 
+def test_a_removal_meeting_the_usage_limits_waits_for_the_maintenance_task_not_the_queue():
+    world = World()
+    world.connect()
+    for i in range(INLINE_EVENTS + 3):
+        world.change(f"ev-{i}")
+    world.calendar.usage_limited = True  # Google starts refusing the deletes once the removal is under way
+    world.disconnect.request(A, U, remove_events=True)
+    outcomes = []
+    for _ in range(5):  # the chain goes on (forgetting first) until a delete meets the limit
+        [job] = world.jobs()
+        outcomes.append(world.disconnect.job(job))
+        if outcomes[-1].name != "disconnect_continued":
+            break
+    assert (outcomes[-1].name, outcomes[-1].acknowledge) == ("disconnect_usage_limited", True)  # no dead letter
+    assert world.jobs() == [] and world.status()["removing"]["state"] == "removing"
+    world.calendar.usage_limited = False
+    world.disconnects.records[(A, U)]["updated_at"] -= timedelta(hours=1)  # no progress since
+    assert world.disconnect.resume_stalled() == {"disconnects_resumed": 1}
+    [again] = world.jobs()
+    assert world.disconnect.job(again).name == "disconnected" and world.calendar.live(CAL) == {}
+
+
 def test_a_stalled_chain_is_resumed_and_a_duplicate_job_does_nothing():
     world = World()
     world.connect()
