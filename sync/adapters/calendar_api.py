@@ -41,7 +41,7 @@ NO_ACCESS_REASONS = {"requiredAccessLevel", "forbidden", "notACalendarUser"}
 _CACHE_SIZE = 1024
 LIST_PAGE_SIZE = 2500  # Calendar's largest page: a drift check of 2,500 events is one call
 LIST_FIELDS = ("nextPageToken,nextSyncToken,items(id,etag,status,summary,description,location,start,end,"
-               "recurrence,attendees,reminders,source,extendedProperties)")
+               "recurrence,attendees,reminders,source,transparency,visibility,colorId,extendedProperties)")
 
 
 def build_service(endpoint: str) -> Any:
