@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         TokenVault,
     )
     from sync.kernel.throttle import UserThrottle
+    from sync.meet.followup import ConferenceFollowUp
     from sync.moves.service import Moves
     from sync.notifications.deliver import Deliverer
     from sync.snapshots.service import Snapshots
@@ -277,7 +278,17 @@ class Container:
 
         s = self.settings
         return SyncService(self.mappings, self.calendars, lease_seconds=s.lease_seconds, throttle=self.throttle,
-                           max_wait=s.throttle_max_wait_seconds, no_answer_hold=2 * s.calendar_timeout_seconds + 5)
+                           max_wait=s.throttle_max_wait_seconds, no_answer_hold=2 * s.calendar_timeout_seconds + 5,
+                           followups=self.bulk_publisher)
+
+    @lazy
+    def conference_followup(self) -> ConferenceFollowUp:
+        """Reads a Meet conference Google is still creating until it is settled (bulk-lane jobs)."""
+        from sync.meet.followup import ConferenceFollowUp
+
+        s = self.settings
+        return ConferenceFollowUp(self.mappings, self.calendars, throttle=self.throttle,
+                                  max_wait=s.throttle_max_wait_seconds)
 
     @lazy
     def drift_check(self) -> DriftCheck:
@@ -415,6 +426,8 @@ JOBS: dict[str, Callable[[Container], JobHandler]] = {
     "calendar_move": lambda c: c.moves.run,
     # a disconnect removing many events: one step, then the next job of its chain
     "disconnect": lambda c: c.disconnect.job,
+    # a Meet conference Google is still creating: read again until settled (sync/meet/)
+    "conference_check": lambda c: c.conference_followup.check,
 }
 # The maintenance job's tasks: (name in the log, the task from the container)
 TASKS: tuple[tuple[str, Callable[[Container], Task]], ...] = (

@@ -312,6 +312,9 @@ class Connection:
     # what it learned (a revoked grant, a calendar gone) is about a grant or calendar no longer
     # in use.
     activation: str | None = None
+    # Whether the calendar can host Google Meet (its calendar-list entry's conferenceProperties, read when
+    # it was chosen); None: not known (an imported grant), so a conference is asked for and Google decides.
+    can_host_meet: bool | None = None
 
     @property
     def key(self) -> str:
@@ -366,3 +369,10 @@ class Mapping:
     # written before snapshots existed: a windowed snapshot never deletes those (docs/snapshots.md#what-is-applied).
     ends_at: str | None = None
     open_ended: bool = False
+    # Google Meet (sync/kernel/conference.py): the version that asked for the conference the event has
+    # (its createRequest's id derives from it), where that conference stands (CONFERENCE_STATES), its
+    # Meet code once created, and how many follow-up reads a pending creation has had.
+    conference_version: Version | None = None
+    conference_state: str | None = None
+    conference_id: str | None = None
+    conference_checks: int = 0

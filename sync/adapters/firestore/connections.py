@@ -55,7 +55,8 @@ class FirestoreConnections(FirestoreBase):
         return Connection(account_id=doc.get("account_id", account_id), user_id=doc.get("user_id", user_id),
                           status=ConnectionStatus(doc.get("status", ConnectionStatus.DISCONNECTED.value)),
                           calendar_id=doc.get("calendar_id"), token_ref=doc.get("token_ref"),
-                          google_email=doc.get("google_email"), activation=activation_stamp(doc.get("activated_at")))
+                          google_email=doc.get("google_email"), activation=activation_stamp(doc.get("activated_at")),
+                          can_host_meet=doc.get("can_host_meet"))
 
     def set_pending(self, account_id: str, user_id: str, token_ref: str, google_email: str) -> None:
         """A new grant, not yet in use: the connection keeps working until a calendar is chosen."""
@@ -67,7 +68,7 @@ class FirestoreConnections(FirestoreBase):
         ref.set(doc, merge=True, retry=WRITE_RETRY)
 
     def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
-                 google_email: str | None) -> None:
+                 google_email: str | None, *, can_host_meet: bool | None = None) -> None:
         """A calendar was chosen (first time, reconnect, switch, or a grant imported): the connection
         is active on it with this grant, any pending grant dropped, and ``connection.activated``
         staged in the same transaction. The transition is named by the document's update time it
@@ -78,7 +79,7 @@ class FirestoreConnections(FirestoreBase):
                   "calendar_id": calendar_id, "token_ref": token_ref, "google_email": google_email,
                   "activated_at": firestore.SERVER_TIMESTAMP, "updated_at": firestore.SERVER_TIMESTAMP,
                   "pending_token_ref": firestore.DELETE_FIELD, "pending_google_email": firestore.DELETE_FIELD,
-                  "pending_at": firestore.DELETE_FIELD}
+                  "pending_at": firestore.DELETE_FIELD, "can_host_meet": can_host_meet}
         staged: list[notes.Notification] = []
 
         def run(txn: firestore.Transaction) -> None:
