@@ -162,7 +162,14 @@ class SyncService:
         if action is Action.DELETE:
             return (*writes.delete(session, calendar_id, gid, last, renew), request)
         try:
-            return (*self._upsert(session, action, calendar_id, gid, change, last, renew, request, answer), request)
+            name, calls, etag = self._upsert(session, action, calendar_id, gid, change, last, renew, request, answer)
+            again = conference.renewed(request, conference.seen(answer), change.version) if answer is not None \
+                else None
+            if again is not None:  # our conference was removed by hand: asked for anew, once
+                _, more, etag = self._upsert(session, Action.UPDATE, calendar_id, gid, change, etag, renew, again,
+                                             answer)
+                return name, calls + more, etag, again
+            return name, calls, etag, request
         except ConferenceRefused:
             # The calendar cannot host Meet: the appointment is written all the same, without it
             # (docs/events.md#google-meet); the 400 wrote nothing, so the same condition holds.

@@ -110,6 +110,15 @@ def ask(event: PlatformEvent, mapping: Mapping | None, version: Version, connect
     return Ask(1, version, create=True)
 
 
+def renewed(request: Ask, answer: Seen, version: Version) -> Ask | None:
+    """The request to send again when a write that repeated an earlier version's create request came back
+    without any conference (removed by hand in Google, so Google ignored the repeated id): asked anew,
+    under this version. None when there is nothing to ask again."""
+    if not request.create or answer.status is not None or request.anchor is None or request.anchor == version:
+        return None
+    return Ask(1, version, create=True)
+
+
 def claimed(mapping: Mapping, request: Ask) -> Mapping:
     """The mapping as the claim stores it: the anchor recorded before the write, so a retry of a
     write whose answer was lost sends the same request (and a newer version keeps it)."""
@@ -173,8 +182,9 @@ def after_write(mapping: Mapping, request: Ask, answer: Seen | None, account_id:
     if request.anchor is None:
         return Settled(mapping)
     anchor = request.anchor
-    if mapping.conference_version != anchor:  # another writer moved the anchor meanwhile: its own to settle
-        return Settled(mapping)
+    if mapping.conference_version != anchor:  # asked anew during the write (see ``renewed``): a new conference
+        mapping = replace(mapping, conference_version=anchor, conference_state=REQUESTED, conference_id=None,
+                          conference_checks=0)
     if request.unsupported:
         return _settle(mapping, UNSUPPORTED, None, CANNOT_HOST, account_id, user_id, now)
     if answer.status == "pending":

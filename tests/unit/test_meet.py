@@ -275,3 +275,15 @@ def test_the_conference_fields_survive_the_firestore_codec():
     doc = {"account_id": A, "user_id": U, "status": "active", "can_host_meet": False}
     assert connection_from_doc(doc).can_host_meet is False
     assert connection_from_doc({**doc, "can_host_meet": None}).can_host_meet is None
+
+
+def test_a_conference_removed_by_hand_in_google_comes_back_with_the_next_version(world):
+    world.apply(**MEET)
+    first = world.link()
+    world.event().pop("conferenceData")  # a person removed the Meet link in Google Calendar
+    outcome = world.apply("event.updated", 2, **MEET)
+    assert outcome.calendar_calls == 2  # the repeated request was ignored: asked anew under this version
+    assert world.link() not in (None, first)
+    assert [r["version"] for r in world.said("ready")] == ["2026-11-20T13:00:01.123Z", "2026-11-20T13:00:02.123Z"]
+    assert world.said("failed") == []
+    assert world.apply("event.updated", 3, **MEET).calendar_calls == 1 and len(world.said("ready")) == 2
