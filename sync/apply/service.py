@@ -83,8 +83,9 @@ class SyncService:
                 # A redelivery of what made a transition: if the process died between the commit
                 # and the publish, its notification is still in the outbox (docs/notifications.md#delivery).
                 self.store.flush_notifications(change.account_id, change.user_id)
-            if action is Action.DUPLICATE and claim.found is not None:
-                # A redelivery of a write whose pending conference's follow-up may not have been published.
+            if action is Action.DUPLICATE and claim.found is not None and claim.found.conference_checks == 0:
+                # A redelivery of a write whose pending conference's follow-up may not have been published
+                # (none has read it yet); once one has, its chain goes on by itself.
                 self._follow_up(change, claim.found)
             return Outcome(action.value, acknowledge=action is not Action.BUSY)
         assert claim.connection is not None
@@ -129,9 +130,9 @@ class SyncService:
             self.leases.release(claim, attempted=session is not None)
             raise
         seen = None if change.is_delete else conference.seen(answer)
-        settled = self._finish(change, claim, calendar_id, error=None, etag=etag, request=request, seen=seen)
-        if settled is not None:
-            self._follow_up(change, settled)
+        followed = self._finish(change, claim, calendar_id, error=None, etag=etag, request=request, seen=seen)
+        if followed is not None:
+            self._follow_up(change, followed)
         return Outcome(name, calendar_calls=calls)
 
     # -- steps -----------------------------------------------------------------------------
@@ -202,7 +203,8 @@ class SyncService:
     def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
                 etag: str | None = None, request: conference.Ask | None = None,
                 seen: conference.Seen | None = None) -> Mapping | None:
-        """Record the write; returns the mapping as recorded (None when the lease was lost meanwhile)."""
+        """Record the write; returns the mapping as recorded when its conference is to be followed up (a
+        pending creation first seen by this write), else None."""
         now = self.clock()
         recorded: list[Mapping] = []
 
@@ -231,10 +233,12 @@ class SyncService:
                 **(_span(change) if applied and keep else {}),
             ), change)
             said: tuple[notes.Notification, ...] = ()
+            recorded.clear()
             if applied and request is not None:
                 settled = conference.after_write(new, request, seen, change.account_id, change.user_id, now)
                 new, said = settled.mapping, tuple(settled.notifications) if keep else ()
-            recorded[:] = [new]
+                if settled.follow_up and keep:
+                    recorded.append(new)
             return new, None, [*failed, *said]
 
         return recorded[0] if self.leases.finish(claim, record) and recorded else None

@@ -190,9 +190,9 @@ def after_write(mapping: Mapping, request: Ask, answer: Seen | None, account_id:
     if answer.status == "pending":
         if mapping.conference_state in SETTLED:
             return Settled(mapping)
-        fresh = mapping.conference_state != PENDING
-        return Settled(replace(mapping, conference_state=PENDING,
-                               conference_checks=0 if fresh else mapping.conference_checks), follow_up=True)
+        if mapping.conference_state == PENDING:
+            return Settled(mapping)  # followed up already: one chain of checks per conference
+        return Settled(replace(mapping, conference_state=PENDING, conference_checks=0), follow_up=True)
     return settle_seen(mapping, answer, account_id, user_id, now)
 
 

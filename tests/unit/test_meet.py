@@ -287,3 +287,14 @@ def test_a_conference_removed_by_hand_in_google_comes_back_with_the_next_version
     assert [r["version"] for r in world.said("ready")] == ["2026-11-20T13:00:01.123Z", "2026-11-20T13:00:02.123Z"]
     assert world.said("failed") == []
     assert world.apply("event.updated", 3, **MEET).calendar_calls == 1 and len(world.said("ready")) == 2
+
+
+def test_one_chain_of_checks_per_pending_conference(world):
+    world.calendar.meet_creation, world.calendar.meet_stuck = "pending", True
+    world.apply(**MEET)
+    (job,) = world.jobs()
+    assert world.followup.check(job).name == "conference_pending"
+    for _ in range(3):
+        assert world.apply(**MEET).name == "duplicate"  # duplicated webhooks: the chain goes on by itself
+    world.apply("event.updated", 2, **MEET)  # a later version, still pending
+    assert world.jobs() == [] and world.mapping.conference_checks == 1
