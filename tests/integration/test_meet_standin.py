@@ -117,3 +117,29 @@ def test_the_adapter_tells_a_refused_conference_from_a_refused_event(standin):
     entry = session.calendar_entry(NO_MEET)
     assert conference.hosts_meet(entry) is False
     assert conference.hosts_meet(session.calendar_entry(EMAIL)) is True
+
+
+def test_drift_repair_takes_a_settling_conference_for_no_edit_and_a_restore_keeps_it(world, standin):
+    import requests
+
+    from sync.drift.check import DriftCheck
+    from tests.unit.test_drift_check import Store
+
+    world.store = Store()  # the mappings and the drift state in one fake, as the drift check reads them
+    world.store.save_connection(world.connection)
+    world.service = SyncService(world.store, world.calendars, followups=world.bulk)
+    world.followup = ConferenceFollowUp(world.store, world.calendars)
+    standin.state.configure_conferences(creation="pending", after_reads=1)
+    world.apply(**MEET)
+    world.followup.check(json.loads(world.bulk.messages[0][0]))  # settled: a new etag, not an edit
+    link = world.event()["hangoutLink"]
+    drift = DriftCheck(world.store, world.store, world.calendars)
+    drift.run(A, U)
+    assert [n.type for n in world.store.notifications] == ["event.conference_ready"]
+    r = requests.patch(f"{standin.url}_admin/calendars/{EMAIL}/events/{GID}", json={"summary": "Editado à mão"},
+                       timeout=5)
+    assert r.status_code == 200, r.text
+    drift.run(A, U)
+    assert world.store.notifications[-1].type == "event.drift_repaired"
+    restored = world.event()
+    assert restored["summary"] == "Diagnóstico — Cliente X" and restored["hangoutLink"] == link
