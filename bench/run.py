@@ -347,9 +347,51 @@ def cost_per_change(stack: Stack) -> list[dict[str, Any]]:
             rows.append({"change": name, "outcome": outcome.name,
                          "calendar_calls": sum(n for k, n in calls.items() if k.startswith("events.")) - before_calls,
                          **{f"firestore_{k}": counts[k] - before[k] for k in counts}})
+        rows += meet_costs(stack, u, counts)
         return rows
     finally:
         fs_txn.Transaction.get_all, fs_txn.Transaction._add_write_pbs, fs_txn.Transaction._begin = originals
+
+
+def meet_costs(stack: Stack, u: dict[str, str], counts: dict[str, int]) -> list[dict[str, Any]]:
+    """Creating a Google Meet event (docs/events.md#google-meet): settled in the write's answer, and
+    pending (the write, then the conference_check job's read that settles it), each counted whole."""
+    from sync import bootstrap
+    from sync.apply.service import SyncService
+    from sync.kernel.payload import parse_change
+
+    class Jobs:  # the follow-up job, run here rather than by the stack's worker (its calls counted)
+        def __init__(self) -> None:
+            self.jobs: list[dict[str, Any]] = []
+
+        def publish(self, data: bytes, ordering_key: str, attributes: dict[str, str]) -> str:
+            self.jobs.append(json.loads(data))
+            return str(len(self.jobs))
+
+        def publish_many(self, messages: Any) -> int:
+            for data, key, attributes in messages:
+                self.publish(data, key, attributes)
+            return len(messages)
+
+    assert stack.standin is not None
+    c, calls, jobs = bootstrap.container(), stack.standin.state.calls, Jobs()
+    service = SyncService(c.mappings, c.calendars, followups=lambda: jobs)
+    rows = []
+    for name, creation in (("create with Meet (settled at once)", "immediate"), ("create with Meet (pending)",
+                                                                                   "pending")):
+        stack.standin.state.configure_conferences(u["email"], creation=creation, after_reads=1)
+        change = parse_change(payload(account_id=u["account_id"], user_id=u["user_id"], event_id=f"meet-{creation}",
+                                      conference={"type": "google_meet"}), "m")
+        before_calls = sum(n for k, n in calls.items() if k.startswith("events."))
+        before = dict(counts)
+        outcome = service.apply(change).name
+        while jobs.jobs:  # each follow-up read until settled
+            outcome += " → " + c.conference_followup.check(jobs.jobs.pop(0)).name
+        rows.append({"change": name, "outcome": outcome,
+                     "calendar_calls": sum(n for k, n in calls.items() if k.startswith("events.")) - before_calls,
+                     **{f"firestore_{k}": counts[k] - before[k] for k in counts}})
+    stack.standin.state.configure_conferences(u["email"], creation="immediate")
+    return rows
 
 
 # -- 5. cold start ---------------------------------------------------------------------------------
@@ -409,6 +451,9 @@ def main() -> None:
         try:
             if only == ["mixed"]:
                 bench_ingest_mixed(stack)
+                return
+            if only == ["cost"]:  # `python -m bench.run cost`: the cost-per-change table alone (not saved)
+                table(cost_per_change(stack))
                 return
             bench_ingest(stack, n=600, concurrency=16)
             bench_ingest_mixed(stack)

@@ -92,6 +92,7 @@ def main() -> int:
             "end": {"date_time": (start + timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%S"),
                     "time_zone": "America/Sao_Paulo"},
             "reminders_minutes": [10, 60], "url": f"https://app.example.com/events/{event_id}",
+            "conference": {"type": "google_meet"},  # an online session: Google creates its Meet link
         },
     }
     if args.guest:

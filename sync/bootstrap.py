@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     )
     from sync.kernel.throttle import UserThrottle
     from sync.limits.retry import UsageRetry
+    from sync.meet.followup import ConferenceFollowUp
     from sync.moves.service import Moves
     from sync.notifications.deliver import Deliverer
     from sync.snapshots.service import Snapshots
@@ -286,7 +287,16 @@ class Container:
         s = self.settings
         return SyncService(self.mappings, self.calendars, lease_seconds=s.lease_seconds, throttle=self.throttle,
                            max_wait=s.throttle_max_wait_seconds, no_answer_hold=2 * s.calendar_timeout_seconds + 5,
-                           usage_first_pause=s.usage_limit_retry_seconds)
+                           usage_first_pause=s.usage_limit_retry_seconds, followups=lambda: self.bulk_publisher)
+
+    @lazy
+    def conference_followup(self) -> ConferenceFollowUp:
+        """Reads a Meet conference Google is still creating until it is settled (bulk-lane jobs)."""
+        from sync.meet.followup import ConferenceFollowUp
+
+        s = self.settings
+        return ConferenceFollowUp(self.mappings, self.calendars, throttle=self.throttle,
+                                  max_wait=s.throttle_max_wait_seconds)
 
     @lazy
     def drift_check(self) -> DriftCheck:
@@ -434,6 +444,8 @@ JOBS: dict[str, Callable[[Container], JobHandler]] = {
     "calendar_move": lambda c: c.moves.run,
     # a disconnect removing many events: one step, then the next job of its chain
     "disconnect": lambda c: c.disconnect.job,
+    # a Meet conference Google is still creating: read again until settled (sync/meet/)
+    "conference_check": lambda c: c.conference_followup.check,
 }
 # The maintenance job's tasks: (name in the log, the task from the container)
 TASKS: tuple[tuple[str, Callable[[Container], Task]], ...] = (

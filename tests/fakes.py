@@ -17,6 +17,7 @@ from sync.kernel.errors import (
     CalendarConflict,
     CalendarNotFound,
     CalendarUnavailable,
+    ConferenceRefused,
     ConfigError,
     EtagMismatch,
     NoAnswer,
@@ -234,6 +235,16 @@ class FakeCalendar:
         # checked then, as Google does with a request it received.
         self.abandon: list[str] = []
         self.abandoned: list[Callable[[], object]] = []
+        # Google Meet as Calendar does it (local/standin_meet.py has the rules): calendars that cannot host
+        # it, creation "immediate" or "pending" (settled on the next get_conference, to ``meet_outcome``),
+        # and the request ids each event has seen (a repeated one is ignored, even after a removal).
+        self.meet_refused: set[str] = set()  # calendar ids without hangoutsMeet
+        self.meet_creation = "immediate"
+        self.meet_outcome = "success"
+        self.meet_stuck = False  # True: a pending creation stays pending on reads
+        self.meet_requests: dict[tuple[str, str], set[str]] = {}
+        self.meet_codes = 0
+        self.conference_versions: list[int] = []  # each write's conferenceDataVersion
 
     def session(self, connection: Connection) -> FakeCalendar:
         if self.revoked:
@@ -290,38 +301,112 @@ class FakeCalendar:
                 raise CalendarNotFound(404)
             return copy.deepcopy(current)
 
-    def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
+    def insert(self, calendar_id: str, body: dict[str, Any], *, conference_data_version: int = 0,
+               answer: dict[str, Any] | None = None) -> str | None:
         with self.lock:
             self._call("insert")
-            self._abandoned("insert", lambda: self._insert(calendar_id, copy.deepcopy(body)))
-            return self._insert(calendar_id, body)
+            self.conference_versions.append(conference_data_version)
+            self._abandoned("insert", lambda: self._insert(calendar_id, copy.deepcopy(body), conference_data_version))
+            return self._insert(calendar_id, body, conference_data_version, answer)
 
-    def _insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
+    def _insert(self, calendar_id: str, body: dict[str, Any], version: int = 0,
+                answer: dict[str, Any] | None = None) -> str | None:
         with self.lock:
             if (calendar_id, body["id"]) in self.events:
                 raise CalendarConflict("409")
-            self.events[(calendar_id, body["id"])] = {**copy.deepcopy(body), "etag": self._etag()}
+            stored = {**copy.deepcopy(body), "etag": self._etag()}
+            self._conference(calendar_id, stored, body, None, version)
+            self.events[(calendar_id, body["id"])] = stored
             self._bump((calendar_id, body["id"]))
             if self.faults_after:
                 raise self.faults_after.pop(0)  # the write landed, the answer did not
-            return str(self.events[(calendar_id, body["id"])]["etag"])
+            return self._answer(stored, answer)
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None) -> str | None:
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None, *,
+               conference_data_version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
         with self.lock:
             self._call("update")
+            self.conference_versions.append(conference_data_version)
             body = copy.deepcopy(body)
-            self._abandoned("update", lambda: self._update(calendar_id, event_id, body, if_match))
-            return self._update(calendar_id, event_id, body, if_match)
+            self._abandoned("update", lambda: self._update(calendar_id, event_id, body, if_match,
+                                                           conference_data_version))
+            return self._update(calendar_id, event_id, body, if_match, conference_data_version, answer)
 
-    def _update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None) -> str:
+    def _update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None,
+                version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
         current = self.events.get((calendar_id, event_id))
         if current is None:
             raise CalendarNotFound(404)
         self._precondition(current, if_match)
-        self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag(),
-                                                 "status": body.get("status", "confirmed")}
+        stored = {**copy.deepcopy(body), "etag": self._etag(), "status": body.get("status", "confirmed")}
+        self._conference(calendar_id, stored, body, current, version)
+        self.events[(calendar_id, event_id)] = stored
         self._bump((calendar_id, event_id))
-        return str(self.events[(calendar_id, event_id)]["etag"])
+        if self.faults_after:
+            raise self.faults_after.pop(0)  # the write landed, the answer did not
+        return self._answer(stored, answer)
+
+    @staticmethod
+    def _answer(stored: dict[str, Any], answer: dict[str, Any] | None) -> str:
+        if answer is not None:
+            answer.clear()
+            answer.update(copy.deepcopy(stored))
+        return str(stored["etag"])
+
+    def _conference(self, calendar_id: str, stored: dict[str, Any], body: dict[str, Any],
+                    previous: dict[str, Any] | None, version: int) -> None:
+        """The stored event's conference by the write's conferenceDataVersion (raises before any change)."""
+        stored.pop("conferenceData", None)
+        kept = (previous or {}).get("conferenceData")
+        data = body.get("conferenceData")
+        if version == 0 or (data is not None and "createRequest" not in data):
+            if kept is not None:
+                stored["conferenceData"] = copy.deepcopy(kept)
+            return
+        if data is None:
+            return  # version 1 without conferenceData: removed
+        request = data["createRequest"]["requestId"]
+        seen = self.meet_requests.setdefault((calendar_id, stored["id"]), set())
+        if request in seen:
+            if kept is not None:
+                stored["conferenceData"] = copy.deepcopy(kept)
+            return
+        if calendar_id in self.meet_refused:
+            raise ConferenceRefused("calendar 400 invalid conference type")
+        seen.add(request)
+        create = {"requestId": request, "conferenceSolutionKey": {"type": "hangoutsMeet"}}
+        if self.meet_creation == "pending":
+            stored["conferenceData"] = {"createRequest": {**create, "status": {"statusCode": "pending"}}}
+        else:
+            stored["conferenceData"] = self._settled(create, self.meet_outcome)
+
+    def _settled(self, create: dict[str, Any], outcome: str) -> dict[str, Any]:
+        if outcome == "failure":
+            return {"createRequest": {**create, "status": {"statusCode": "failure"}}}
+        self.meet_codes += 1
+        code = f"abc-{self.meet_codes:04d}-xyz"
+        return {"createRequest": {**create, "status": {"statusCode": "success"}}, "conferenceId": code,
+                "entryPoints": [{"entryPointType": "video", "uri": f"https://meet.google.com/{code}"}],
+                "conferenceSolution": {"key": {"type": "hangoutsMeet"}, "name": "Google Meet"}}
+
+    def get_conference(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """Settles a pending creation (to ``meet_outcome``) as Google does on a later read: new etag."""
+        with self.lock:
+            self._call("get_conference")
+            current = self.events.get((calendar_id, event_id))
+            if current is None:
+                raise CalendarNotFound(404)
+            create = (current.get("conferenceData") or {}).get("createRequest") or {}
+            if (create.get("status") or {}).get("statusCode") == "pending" and not self.meet_stuck:
+                bare = {k: v for k, v in create.items() if k != "status"}
+                current["conferenceData"] = self._settled(bare, self.meet_outcome)
+                current["etag"] = self._etag()
+                self._bump((calendar_id, event_id))
+            return {k: copy.deepcopy(current[k]) for k in ("id", "etag", "status", "conferenceData") if k in current}
+
+    def join_url(self, calendar_id: str, event_id: str) -> str | None:
+        points = (self.events.get((calendar_id, event_id), {}).get("conferenceData") or {}).get("entryPoints") or []
+        return next((p["uri"] for p in points if p.get("entryPointType") == "video"), None)
 
     def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
                if_match: str | None = None) -> None:
@@ -350,6 +435,8 @@ class FakeCalendar:
             if (destination, event_id) in self.events:
                 raise CalendarConflict("409")
             self.events[(destination, event_id)] = {**self.events.pop((calendar_id, event_id)), "etag": self._etag()}
+            if (calendar_id, event_id) in self.meet_requests:  # what Google remembers goes with the event
+                self.meet_requests[(destination, event_id)] = self.meet_requests.pop((calendar_id, event_id))
             self._bump((destination, event_id))
             return str(self.events[(destination, event_id)]["etag"])
 
@@ -938,7 +1025,7 @@ class FakeConnections:
             self.mappings.save_connection(Connection(account_id, user_id, ConnectionStatus.DISCONNECTED))
 
     def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
-                 google_email: str | None) -> None:
+                 google_email: str | None, *, can_host_meet: bool | None = None) -> None:
         from sync.kernel import notification as notes
         from sync.kernel.errors import DisconnectInProgress
 
@@ -947,7 +1034,8 @@ class FakeConnections:
             raise DisconnectInProgress("a disconnect is under way")
         self.activations += 1  # the store's stamp of this activation
         self.mappings.save_connection(Connection(account_id, user_id, ConnectionStatus.ACTIVE, calendar_id,
-                                                 token_ref, google_email, activation=f"a{self.activations}"))
+                                                 token_ref, google_email, activation=f"a{self.activations}",
+                                                 can_host_meet=can_host_meet))
         self.pending.pop((account_id, user_id), None)
         self.notifications.append(notes.activated(account_id, user_id, google_email, calendar_id,
                                                   before.calendar_id if before else None,

@@ -26,6 +26,7 @@ from sync.kernel.errors import (
     CalendarConflict,
     CalendarNotFound,
     CalendarUnavailable,
+    ConferenceRefused,
     EtagMismatch,
     NoAnswer,
     Permanent,
@@ -44,7 +45,7 @@ NO_ACCESS_REASONS = {"requiredAccessLevel", "forbidden", "notACalendarUser"}
 _CACHE_SIZE = 1024
 LIST_PAGE_SIZE = 2500  # Calendar's largest page: a drift check of 2,500 events is one call
 LIST_FIELDS = ("nextPageToken,nextSyncToken,items(id,etag,status,summary,description,location,start,end,"
-               "recurrence,attendees,reminders,source,extendedProperties)")
+               "recurrence,attendees,reminders,source,transparency,visibility,colorId,extendedProperties)")
 
 
 def build_service(endpoint: str) -> Any:
@@ -64,10 +65,22 @@ def error_reason(err: HttpError) -> str:
         return ""
 
 
+def error_message(err: HttpError) -> str:
+    try:
+        return str(json.loads(err.content.decode("utf-8")).get("error", {}).get("message") or "")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return ""
+
+
+CONFERENCE_REFUSED = "Invalid conference type value."  # the calendar cannot host the conference type asked for
+
+
 def translate_http_error(err: HttpError) -> Exception:
     """Calendar's answer → the service's error hierarchy (docs/webhooks.md#after-the-202)."""
     status = int(err.resp.status)
     reason = error_reason(err)
+    if status == 400 and error_message(err) == CONFERENCE_REFUSED:
+        return ConferenceRefused(f"calendar 400 {reason} conference type".strip())
     if status == 409:
         return CalendarConflict("calendar answered 409")
     if status in (404, 410):
@@ -121,6 +134,19 @@ class _LRU:
 def _etag(response: Any) -> str | None:
     etag = response.get("etag") if isinstance(response, dict) else None
     return etag if isinstance(etag, str) else None
+
+
+def _answered(response: Any, answer: dict[str, Any] | None) -> str | None:
+    """The etag of a write's answer; the whole answer into ``answer`` when the caller asked for it."""
+    if answer is not None and isinstance(response, dict):
+        answer.clear()
+        answer.update(response)
+    return _etag(response)
+
+
+def _conference_version(version: int) -> dict[str, int]:
+    """``conferenceDataVersion`` as a query parameter: left out when 0 (Calendar's default)."""
+    return {"conferenceDataVersion": version} if version else {}
 
 
 def _conditional(request: Any, if_match: str | None) -> Any:
@@ -185,11 +211,13 @@ class GoogleCalendarSession:
             self.on_revoked()  # the next delivery re-reads the (perhaps reconnected) token
         return err
 
-    def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
+    def insert(self, calendar_id: str, body: dict[str, Any], *, conference_data_version: int = 0,
+               answer: dict[str, Any] | None = None) -> str | None:
         events = self.owner.service.events()
         try:
-            return _etag(self._execute(events.insert(calendarId=calendar_id, body=body,
-                                                     sendUpdates=self.owner.send_updates)))
+            return _answered(self._execute(events.insert(calendarId=calendar_id, body=body,
+                                                         sendUpdates=self.owner.send_updates,
+                                                         **_conference_version(conference_data_version))), answer)
         except CalendarNotFound as err:
             raise CalendarUnavailable("calendar not found") from err
 
@@ -197,11 +225,17 @@ class GoogleCalendarSession:
         events = self.owner.service.events()
         return dict(self._execute(events.get(calendarId=calendar_id, eventId=event_id, fields="id,etag,status")))
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None) -> str | None:
+    def get_conference(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        events = self.owner.service.events()
+        return dict(self._execute(events.get(calendarId=calendar_id, eventId=event_id,
+                                             fields="id,etag,status,conferenceData")))
+
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None, *,
+               conference_data_version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
         events = self.owner.service.events()
         request = events.update(calendarId=calendar_id, eventId=event_id, body=body,
-                                sendUpdates=self.owner.send_updates)
-        return _etag(self._execute(_conditional(request, if_match)))
+                                sendUpdates=self.owner.send_updates, **_conference_version(conference_data_version))
+        return _answered(self._execute(_conditional(request, if_match)), answer)
 
     def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
                if_match: str | None = None) -> None:

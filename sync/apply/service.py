@@ -18,21 +18,24 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.apply import writes
+from sync.kernel import conference
 from sync.kernel import notification as notes
 from sync.kernel.errors import (
     AuthRevoked,
     CalendarUnavailable,
+    ConferenceRefused,
     NoAnswer,
     Permanent,
     RateLimited,
     Retryable,
     UsageLimited,
 )
+from sync.kernel.jobs import publish_jobs
 from sync.kernel.leases import Claim, Leases, Pass, Record, Take, still_activated
 from sync.kernel.model import Change, Connection, ConnectionStatus, Mapping, StatusChange, google_event_id
 from sync.kernel.outcome import Outcome
 from sync.kernel.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
-from sync.kernel.ports import Calendars, CalendarSession, MappingStore
+from sync.kernel.ports import Calendars, CalendarSession, MappingStore, Publisher
 from sync.kernel.span import event_span
 from sync.kernel.throttle import UserThrottle
 from sync.kernel.usage import DEFAULT_FIRST_PAUSE_SECONDS, next_try
@@ -55,9 +58,13 @@ class SyncService:
         bulk_max_wait: float = 1.0,
         no_answer_hold: float = 45.0,
         usage_first_pause: float = DEFAULT_FIRST_PAUSE_SECONDS,
+        followups: Callable[[], Publisher] | None = None,
     ) -> None:
         self.usage_first_pause = usage_first_pause
         self.store = store
+        # The bulk lane (made on first use), for the follow-up of a Meet conference Google is still
+        # creating (sync/meet/); None: not followed up (the conference settles on the event's next write).
+        self.followups = followups
         self.no_answer_hold = timedelta(seconds=no_answer_hold)
         self.calendars = calendars
         self.leases = Leases(store, lease_seconds, clock)
@@ -84,11 +91,19 @@ class SyncService:
                 # A redelivery of what made a transition: if the process died between the commit
                 # and the publish, its notification is still in the outbox (docs/notifications.md#delivery).
                 self.store.flush_notifications(change.account_id, change.user_id)
+            if action is Action.DUPLICATE and claim.found is not None and claim.found.conference_checks == 0:
+                # A redelivery of a write whose pending conference's follow-up may not have been published
+                # (none has read it yet); once one has, its chain goes on by itself.
+                self._follow_up(change, claim.found)
             return Outcome(action.value, acknowledge=action is not Action.BUSY)
         assert claim.connection is not None
         calendar_id = claim.value.calendar_id
         assert calendar_id is not None
         gid = google_event_id(change.account_id, change.user_id, change.event_id)
+        # The same verdict the claim stored on the mapping (sync/kernel/conference.py), from what it read.
+        request = _conference_ask(change, claim.found, claim.connection)
+        # Calendar's answer is read only for a write that has to do with a conference.
+        answer: dict[str, Any] | None = {} if request.data_version or request.anchor else None
         self._pace(claim, bulk)
         session = None
         try:
@@ -97,8 +112,8 @@ class SyncService:
             last = claim.found.etag if claim.found is not None else None
             if claim.value.move_from:
                 last = writes.move_event(session, claim.value.move_from, gid, calendar_id)[1]
-            name, calls, etag = self._write(session, action, calendar_id, gid, change, last,
-                                            lambda: self.leases.renew(claim))
+            name, calls, etag, request = self._write(session, action, calendar_id, gid, change, last,
+                                                     lambda: self.leases.renew(claim), request, answer)
             calls += 1 if claim.value.move_from else 0
         except AuthRevoked as exc:
             self._park(change, claim, ConnectionStatus.NEEDS_REAUTH, str(exc))
@@ -128,7 +143,10 @@ class SyncService:
         except BaseException:
             self.leases.release(claim, attempted=session is not None)
             raise
-        self._finish(change, claim, calendar_id, error=None, etag=etag)
+        seen = None if change.is_delete else conference.seen(answer)
+        followed = self._finish(change, claim, calendar_id, error=None, etag=etag, request=request, seen=seen)
+        if followed is not None:
+            self._follow_up(change, followed)
         return Outcome(name, calendar_calls=calls)
 
     # -- steps -----------------------------------------------------------------------------
@@ -149,22 +167,60 @@ class SyncService:
 
     def _write(
         self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change,
-        last: str | None, renew: writes.Renew,
-    ) -> tuple[str, int, str | None]:
+        last: str | None, renew: writes.Renew, request: conference.Ask, answer: dict[str, Any] | None,
+    ) -> tuple[str, int, str | None, conference.Ask]:
         """One Calendar call in the steady state; the fallbacks add more. Returns the outcome,
-        the calls made and the etag Calendar gave the event (None for a delete). ``last``: the
-        etag of our last write of the event, the condition of an update or delete; ``renew``: the
-        event's lease run for another term before a 412's read and rewrite (writes.py)."""
+        the calls made, the etag Calendar gave the event (None for a delete) and what was asked of its
+        conference. ``last``: the etag of our last write of the event, the condition of an update or
+        delete; ``renew``: the event's lease run for another term before a 412's read and rewrite
+        (writes.py); ``answer``: filled with the event as Calendar answered the write."""
         if action is Action.DELETE:
-            return writes.delete(session, calendar_id, gid, last, renew)
+            return (*writes.delete(session, calendar_id, gid, last, renew), request)
+        try:
+            name, calls, etag = self._upsert(session, action, calendar_id, gid, change, last, renew, request, answer)
+            again = conference.renewed(request, conference.seen(answer), change.version) if answer is not None \
+                else None
+            if again is not None:  # our conference was removed by hand: asked for anew, once
+                _, more, etag = self._upsert(session, Action.UPDATE, calendar_id, gid, change, etag, renew, again,
+                                             answer)
+                return name, calls + more, etag, again
+            return name, calls, etag, request
+        except ConferenceRefused:
+            # The calendar cannot host Meet: the appointment is written all the same, without it
+            # (docs/events.md#google-meet); the 400 wrote nothing, so the same condition holds.
+            request = request.without_conference()
+            name, calls, etag = self._upsert(session, action, calendar_id, gid, change, last, renew, request, answer)
+            return name, calls + 1, etag, request
+
+    @staticmethod
+    def _upsert(session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change,
+                last: str | None, renew: writes.Renew, request: conference.Ask,
+                answer: dict[str, Any] | None) -> tuple[str, int, str | None]:
         body = event_body(change, gid)
+        data = request.body(gid)
+        if data is not None:
+            body["conferenceData"] = data
         if action is Action.UPDATE:
-            return writes.update(session, calendar_id, gid, body, last, renew)
-        return writes.insert(session, calendar_id, gid, body, renew)
+            return writes.update(session, calendar_id, gid, body, last, renew, data_version=request.data_version,
+                                 answer=answer)
+        return writes.insert(session, calendar_id, gid, body, renew, data_version=request.data_version,
+                             answer=answer)
+
+    def _follow_up(self, change: Change, mapping: Mapping) -> None:
+        """Publish the follow-up read of the event's pending conference (the bulk lane, sync/meet/)."""
+        if self.followups is None or mapping.conference_state != conference.PENDING \
+                or mapping.conference_version is None:
+            return
+        publish_jobs(self.followups(), [conference.check_job(change.account_id, change.user_id, change.event_id,
+                                                           mapping.conference_version)])
 
     def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
-                etag: str | None = None) -> None:
+                etag: str | None = None, request: conference.Ask | None = None,
+                seen: conference.Seen | None = None) -> Mapping | None:
+        """Record the write; returns the mapping as recorded when its conference is to be followed up (a
+        pending creation first seen by this write), else None."""
         now = self.clock()
+        recorded: list[Mapping] = []
 
         def record(conn: Connection | None, mapping: Mapping) -> Record:
             applied = error is None
@@ -190,9 +246,16 @@ class SyncService:
                 else mapping.applied,
                 **(_span(change) if applied and keep else {}),
             ), change)
-            return new, None, failed
+            said: tuple[notes.Notification, ...] = ()
+            recorded.clear()
+            if applied and request is not None:
+                settled = conference.after_write(new, request, seen, change.account_id, change.user_id, now)
+                new, said = settled.mapping, tuple(settled.notifications) if keep else ()
+                if settled.follow_up and keep:
+                    recorded.append(new)
+            return new, None, [*failed, *said]
 
-        self.leases.finish(claim, record)
+        return recorded[0] if self.leases.finish(claim, record) and recorded else None
 
     def _park(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str,
               retry_at: datetime | None = None) -> None:
@@ -270,6 +333,9 @@ def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, chan
     if decision.action in CALENDAR_ACTIONS:
         if decision.action is Action.INSERT and not base.google_exists:
             base = replace(base, calendar_id=decision.calendar_id)  # where an unfinished insert may land
+        if not change.is_delete:
+            # The conference's anchor, kept before the write so its retries ask for the same one.
+            base = conference.claimed(base, _conference_ask(change, mapping, conn))
         return Take(decision, base, change.version)
     if decision.action is Action.TOMBSTONE:
         return Pass(decision, _clear_parking(replace(base, version=change.version, deleted=True, lease=None,
@@ -278,6 +344,13 @@ def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, chan
         return Pass(decision, replace(base, parked=change.parked_message(), parked_version=change.version,
                                       **_span(change)))
     return Pass(decision)
+
+
+def _conference_ask(change: Change, mapping: Mapping | None, conn: Connection | None) -> conference.Ask:
+    """What writing ``change`` asks of the event's conference (a delete: nothing)."""
+    if change.event is None:
+        return conference.Ask()
+    return conference.ask(change.event, mapping, change.version, conn)
 
 
 def _span(change: Change) -> dict[str, Any]:

@@ -29,24 +29,38 @@ ATTEMPTS = 2  # conditional writes per call: over the recorded etag, then over t
 Renew = Callable[[], bool]  # the writer's lease run for another term; False: it is no longer ours
 
 
+def _conference(data_version: int, answer: dict[str, Any] | None) -> dict[str, Any]:
+    """The port's conference keywords, given only when a write has to do with a conference."""
+    out: dict[str, Any] = {}
+    if data_version:
+        out["conference_data_version"] = data_version
+    if answer is not None:
+        out["answer"] = answer
+    return out
+
+
 def _renewed(renew: Renew | None) -> None:
     if renew is not None and not renew():
         raise EtagMismatch("calendar 412, and the event's lease ran out meanwhile: not written over")
 
 
 def insert(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any],
-           renew: Renew | None = None) -> tuple[str, int, str | None]:
+           renew: Renew | None = None, *, data_version: int = 0,
+           answer: dict[str, Any] | None = None) -> tuple[str, int, str | None]:
     """Create the event: ("created", 1 call, etag); its id taken already (a redelivery, or an event
-    cancelled by hand) → an update over what is there brings it back: ("restored", 3, etag)."""
+    cancelled by hand) → an update over what is there brings it back: ("restored", 3, etag).
+    ``data_version`` and ``answer``: the writes' ``conference_data_version`` and ``answer`` (the port's)."""
     try:
-        return "created", 1, session.insert(calendar_id, body)
+        return "created", 1, session.insert(calendar_id, body, **_conference(data_version, answer))
     except CalendarConflict:
-        _, calls, etag = update(session, calendar_id, gid, body, None, renew)
+        _, calls, etag = update(session, calendar_id, gid, body, None, renew, data_version=data_version,
+                                answer=answer)
         return "restored", 1 + calls, etag
 
 
 def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any],
-           etag: str | None, renew: Renew | None = None) -> tuple[str, int, str | None]:
+           etag: str | None, renew: Renew | None = None, *, data_version: int = 0,
+           answer: dict[str, Any] | None = None) -> tuple[str, int, str | None]:
     """Replace the event over ``etag`` (our last write's; None: unknown, read first): ("updated",
     1, new etag); changed since → read, replace over what is there: ("updated", 3, new etag);
     gone for good (404/410) → created again with the same id: ("recreated", +1, etag).
@@ -61,9 +75,10 @@ def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str,
                 calls += 1
                 etag = current_etag(session, calendar_id, gid)
             calls += 1
-            return "updated", calls, session.update(calendar_id, gid, body, if_match=etag)
+            return "updated", calls, session.update(calendar_id, gid, body, if_match=etag,
+                                                    **_conference(data_version, answer))
         except CalendarNotFound:
-            return "recreated", calls + 1, session.insert(calendar_id, body)
+            return "recreated", calls + 1, session.insert(calendar_id, body, **_conference(data_version, answer))
         except EtagMismatch:
             etag = None  # not the event we last wrote: read it, write over what is there now
     raise EtagMismatch("calendar 412: the event kept changing under the write")

@@ -32,12 +32,14 @@ class Activation:
         self.oauth = oauth
 
     def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
-                 google_email: str | None) -> int:
+                 google_email: str | None, *, can_host_meet: bool | None = None) -> int:
         """Make the connection active; return how many synced events move to the new calendar.
-        DisconnectInProgress (nothing changed) while a disconnect still removes events."""
+        DisconnectInProgress (nothing changed) while a disconnect still removes events.
+        ``can_host_meet``: what the calendar's list entry says of Google Meet (docs/events.md#google-meet)."""
         before = self.connections.get_connection(account_id, user_id)
         previous = before.calendar_id if before else None
-        self.connections.activate(account_id, user_id, calendar_id, token_ref, google_email or None)
+        self.connections.activate(account_id, user_id, calendar_id, token_ref, google_email or None,
+                                  can_host_meet=can_host_meet)
         self.watches.activated(account_id, user_id)  # drift repair watches the chosen calendar
         if before is not None:
             self._retire_replaced_grant(before, token_ref, google_email or "")

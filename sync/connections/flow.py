@@ -27,6 +27,7 @@ from typing import Any
 from sync.connections import oauth
 from sync.connections.activate import Activation
 from sync.kernel import logs
+from sync.kernel.conference import hosts_meet
 from sync.kernel.errors import CalendarNotFound, CalendarUnavailable, OAuthRefused, Permanent, SyncError
 from sync.kernel.model import SCOPES, ConnectionStatus, connection_key
 from sync.kernel.ports import Calendars, ConnectionStore, FlowSessions, OAuthClient, OAuthStates, Secrets, TokenVault
@@ -149,7 +150,7 @@ class ConnectFlow:
         if self.flows.use(browser.sid_hash, a, u) is None:
             raise FlowRefused(401, "session")
         try:
-            moved = self.activation.activate(a, u, entry["id"], ref, email)
+            moved = self.activation.activate(a, u, entry["id"], ref, email, can_host_meet=hosts_meet(entry))
         except BaseException:
             self.flows.release(browser.sid_hash)  # nothing was settled: the user may try again
             raise

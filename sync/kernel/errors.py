@@ -69,6 +69,11 @@ class Permanent(SyncError):
         self.reason = reason
 
 
+class ConferenceRefused(Permanent):
+    """Calendar refused the event's conference ("Invalid conference type value.": the calendar cannot
+    host that kind, e.g. Google Meet), not the event: it can be written without it."""
+
+
 class AuthRevoked(SyncError):
     """The user's grant is gone (``invalid_grant``, or 401 after a refresh)."""
 

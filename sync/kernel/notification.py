@@ -25,8 +25,10 @@ EVENT_FAILED = "event.failed"
 DRIFT_REPAIRED = "event.drift_repaired"
 USAGE_LIMITED = "connection.usage_limited"
 RESUMED = "connection.resumed"
+CONFERENCE_READY = "event.conference_ready"
+CONFERENCE_FAILED = "event.conference_failed"
 TYPES = (ACTIVATED, NEEDS_REAUTH, CALENDAR_UNAVAILABLE, DISCONNECTED, SNAPSHOT_COMPLETED, EVENT_FAILED,
-         DRIFT_REPAIRED, USAGE_LIMITED, RESUMED)
+         DRIFT_REPAIRED, USAGE_LIMITED, RESUMED, CONFERENCE_READY, CONFERENCE_FAILED)
 MESSAGE_SCHEMA = 1
 
 
@@ -176,4 +178,21 @@ def drift_repaired(account_id: str, user_id: str, event_id: str, kind: str, iden
         raise ValueError("kind must be 'edited' or 'deleted'")
     return Notification.new(DRIFT_REPAIRED, account_id, user_id,
                             {"event_id": event_id, "kind": kind, "restored": restored}, (event_id, *identity),
+                            timestamp)
+
+
+def conference_ready(account_id: str, user_id: str, event_id: str, version: str, join_url: str,
+                     conference_id: str, timestamp: datetime | None = None) -> Notification:
+    """One per conference: ``version`` is the one that asked for it (docs/events.md#google-meet), and with
+    the conference's id it names the transition, so a later version keeping the conference is no new one."""
+    return Notification.new(CONFERENCE_READY, account_id, user_id,
+                            {"event_id": event_id, "version": version, "join_url": join_url,
+                             "conference_id": conference_id}, (event_id, version, conference_id), timestamp)
+
+
+def conference_failed(account_id: str, user_id: str, event_id: str, version: str, reason: str,
+                      timestamp: datetime | None = None) -> Notification:
+    """One per conference asked for (``version``: the version that asked) that Google could not create."""
+    return Notification.new(CONFERENCE_FAILED, account_id, user_id,
+                            {"event_id": event_id, "version": version, "reason": reason}, (event_id, version),
                             timestamp)

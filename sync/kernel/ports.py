@@ -56,8 +56,12 @@ class MappingStore(Protocol):
 class CalendarSession(Protocol):
     """Calendar v3 for one connection. Raises the errors of ``sync.kernel.errors``."""
 
-    def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
-        """Create the event; return the etag Calendar gave it (drift repair recognises our writes)."""
+    def insert(self, calendar_id: str, body: dict[str, Any], *, conference_data_version: int = 0,
+               answer: dict[str, Any] | None = None) -> str | None:
+        """Create the event; return the etag Calendar gave it (drift repair recognises our writes).
+        ``conference_data_version`` 1: the body's ``conferenceData`` counts (0: ignored; sync/kernel/conference.py);
+        ConferenceRefused when the calendar cannot host the conference asked for (nothing written).
+        ``answer``: filled with the event as Calendar answered (its conference, say)."""
         ...
 
     def get(self, calendar_id: str, event_id: str) -> dict[str, Any]:
@@ -65,9 +69,17 @@ class CalendarSession(Protocol):
         ``etag`` is what a conditional write over it names. CalendarNotFound when there is none."""
         ...
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None) -> str | None:
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None, *,
+               conference_data_version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
         """Replace the event (a cancelled one comes back); return its new etag. ``if_match``: only
-        if its etag is still that one (EtagMismatch otherwise, nothing changed)."""
+        if its etag is still that one (EtagMismatch otherwise, nothing changed). ``conference_data_version``
+        and ``answer`` as for ``insert`` (with 1 and no ``conferenceData``, the conference is removed; with 0
+        it is kept as it is)."""
+        ...
+
+    def get_conference(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """The event's ``id``, ``etag``, ``status`` and ``conferenceData`` as Calendar has them now (a pending
+        conference's follow-up); CalendarNotFound when there is no event."""
         ...
 
     def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
@@ -151,9 +163,10 @@ class ConnectionStore(Protocol):
         ...
 
     def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
-                 google_email: str | None) -> None:
+                 google_email: str | None, *, can_host_meet: bool | None = None) -> None:
         """Active on ``calendar_id`` with this grant, ``connection.activated`` staged with it;
-        DisconnectInProgress (nothing changed) while a disconnect is removing events."""
+        DisconnectInProgress (nothing changed) while a disconnect is removing events. ``can_host_meet``:
+        what the calendar's list entry says of Google Meet (None: not known)."""
         ...
 
     def status_figures(self, account_id: str, user_id: str) -> dict[str, Any]:

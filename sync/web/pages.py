@@ -11,6 +11,8 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
+from sync.kernel.conference import hosts_meet
+
 TEXT = {
     "pt-BR": {
         "title": "Integração com o Google Agenda",
@@ -19,6 +21,8 @@ TEXT = {
                         "removidos automaticamente na agenda que você escolher.",
         "legend": "Agendas em que você pode escrever",
         "primary": "principal",
+        "meet": "com Google Meet",
+        "no_meet": "sem Google Meet: compromissos online ficam sem o link",
         "save": "Salvar e sincronizar",
         "none": "Nenhuma agenda desta conta permite escrita. Conecte outra conta Google.",
         "done_title": "Tudo pronto",
@@ -68,6 +72,8 @@ TEXT = {
                         "automatically in the calendar you choose.",
         "legend": "Calendars you can write to",
         "primary": "primary",
+        "meet": "with Google Meet",
+        "no_meet": "no Google Meet: online appointments come without the link",
         "save": "Save and sync",
         "none": "No calendar of this account can be written to. Connect another Google account.",
         "done_title": "All set",
@@ -218,6 +224,9 @@ def calendars(lang: str, email: str, items: list[dict[str, Any]], selected: str 
     for i, cal in enumerate(items):
         label = html.escape(cal.get("summaryOverride") or cal.get("summary") or cal["id"])
         extra = f' <span class="muted">({html.escape(t["primary"])})</span>' if cal.get("primary") else ""
+        meet = hosts_meet(cal)  # docs/events.md#google-meet: what the calendar's list entry says
+        if meet is not None:
+            extra += f' <span class="muted meet">— {html.escape(t["meet" if meet else "no_meet"])}</span>'
         checked = " checked" if cal["id"] == chosen else ""
         options.append(f'<label for="cal-{i}"><input type="radio" id="cal-{i}" name="calendar_id" '
                        f'value="{html.escape(cal["id"])}"{checked} required> {label}{extra}</label>')

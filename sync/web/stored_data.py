@@ -63,16 +63,18 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
                 "status_changed_at", "activated_at", "disconnected_at", "pending_token_ref",
                 "pending_google_email", "pending_at", "latest_snapshot_id", "disconnect_id", "disconnect_requested_at",
                 "forgetting_snapshots", "usage_retry_at", "usage_retry_step", "usage_retry_lease",
-                "usage_retry_lease_until", "usage_resuming"),
+                "usage_retry_lease_until", "usage_resuming", "can_host_meet"),
              Kept("connected"), None,
              {"pt-BR": "Sua conexão: os identificadores da sua conta e do seu usuário na Evolutto, o endereço da "
                        "conta Google conectada, o identificador da agenda escolhida, o estado (ativa, precisa "
                        "reconectar, agenda indisponível, limitada pelo Google, desconectada) e quando mudou (e, "
-                       "enquanto o Google limita a agenda, quando tentaremos de novo), e uma referência ao token.",
+                       "enquanto o Google limita a agenda, quando tentaremos de novo), se a agenda aceita Google "
+                       "Meet, e uma referência ao token.",
               "en": "Your connection: your Evolutto account and user ids, the connected Google account's address, "
                     "the chosen calendar's id, its state (active, needs reconnecting, calendar unavailable, "
                     "limited by Google, disconnected) and when it changed (and, while Google limits the calendar, "
-                    "when it is tried again), and a reference to the token."},
+                    "when it is tried again), whether the calendar can host Google Meet, and a reference to the "
+                    "token."},
              {"pt-BR": "Para saber em qual agenda escrever e mostrar a você e à Evolutto o estado da integração.",
               "en": "To know which calendar to write to, and to show you and Evolutto how the integration is doing."}),
         Item("token", SECRET_MANAGER, (), _f(), Kept("connected"), None,
@@ -91,13 +93,16 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
         Item("mapping", FIRESTORE, ("events",),
              _f("event_id", "google_event_id", "version", "deleted", "google_exists", "google_uncertain",
                 "calendar_id", "last_error", "error_at", "synced_at", "lease_id", "lease_version", "lease_until",
-                "parked_version", "has_parked", "etag", "ends_at", "open_ended"),
+                "parked_version", "has_parked", "etag", "ends_at", "open_ended", "conference_version",
+                "conference_state", "conference_id", "conference_checks"),
              Kept("connected"), None,
              {"pt-BR": "Para cada compromisso sincronizado: o identificador dele na Evolutto e no Google, a "
-                       "versão aplicada, quando foi sincronizado, se foi removido, quando termina, e o último "
-                       "erro que o Google devolveu para ele.",
+                       "versão aplicada, quando foi sincronizado, se foi removido, quando termina, o último "
+                       "erro que o Google devolveu para ele e, com Google Meet, o código da reunião e em que pé "
+                       "está a criação dela.",
               "en": "For each synced appointment: its id on Evolutto and on Google, the version applied, when it "
-                    "was synced, whether it was deleted, when it ends, and the last error Google returned for it."},
+                    "was synced, whether it was deleted, when it ends, the last error Google returned for it and, "
+                    "with Google Meet, the meeting's code and how far its creation is."},
              {"pt-BR": "Para aplicar cada mudança uma única vez e na ordem certa, sem duplicar eventos.",
               "en": "To apply every change exactly once and in order, without duplicating events."}),
         Item("event_bodies", FIRESTORE, ("events",), _f("applied", "parked"), Kept("connected"), None,

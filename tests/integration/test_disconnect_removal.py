@@ -43,11 +43,11 @@ class HeldInsert(FakeCalendar):
         return {"items": [e for (cal, _), e in self.events.items() if cal == calendar_id
                           and all(e["extendedProperties"]["private"].get(k) == v for k, v in private.items())]}
 
-    def insert(self, calendar_id, body):
+    def insert(self, calendar_id, body, **kw):
         if body["id"] == self.held_id:
             self.entered.set()
             assert self.go.wait(30)
-        return super().insert(calendar_id, body)
+        return super().insert(calendar_id, body, **kw)
 
 
 class Vault:

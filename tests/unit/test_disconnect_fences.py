@@ -35,11 +35,11 @@ class DisconnectDuring(FakeCalendar):
         super().__init__()
         self.store, self.fault = store, fault
 
-    def insert(self, calendar_id, body):
+    def insert(self, calendar_id, body, **kw):
         disconnect(self.store)
         if self.fault:
             raise self.fault
-        return super().insert(calendar_id, body)
+        return super().insert(calendar_id, body, **kw)
 
 
 def test_a_write_in_flight_records_its_event_but_keeps_no_contents():

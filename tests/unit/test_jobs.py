@@ -85,7 +85,7 @@ def test_every_kind_the_service_publishes_has_a_handler_and_each_is_built_once(m
     bootstrap.reset()
     registry = bootstrap.container().jobs
     assert set(registry.factories) == {"maintenance", "drift_check", "snapshot_page", "snapshot_deletes",
-                                       "snapshot_change", "calendar_move", "disconnect"}
+                                       "snapshot_change", "calendar_move", "disconnect", "conference_check"}
     made = []
     registry = Jobs({"echo": lambda: made.append(1) or echo})
     registry.run({"kind": "echo"})

@@ -62,8 +62,11 @@ def test_every_type_of_the_contract_has_a_builder():
             notes.event_failed("a", "u", "ev", "2026-11-20T13:00:00Z", "calendar 400 invalid").type,
             notes.drift_repaired("a", "u", "ev", "edited", ("etag-1",)).type,
             notes.usage_limited("a", "u", datetime(2026, 11, 20, 13, 15, tzinfo=timezone.utc), ("1",)).type,
-            notes.resumed("a", "u", "c", ("1",)).type}
-    assert made == set(notes.TYPES) and len(notes.TYPES) == 9
+            notes.resumed("a", "u", "c", ("1",)).type,
+            notes.conference_ready("a", "u", "ev", "2026-11-20T13:00:00Z", "https://meet.google.com/abc-defg-hij",
+                                   "abc-defg-hij").type,
+            notes.conference_failed("a", "u", "ev", "2026-11-20T13:00:00Z", "creation_failed").type}
+    assert made == set(notes.TYPES) and len(notes.TYPES) == 11
 
 
 # -- the worker's transitions --------------------------------------------------------------------------

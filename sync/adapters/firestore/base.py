@@ -142,6 +142,7 @@ def connection_from_doc(doc: dict[str, Any] | None) -> Connection:
         activation=activation_stamp(doc.get("activated_at")),
         retry_at=_aware(doc.get(USAGE_RETRY_AT)),
         retry_step=int(doc.get(USAGE_RETRY_STEP) or 0),
+        can_host_meet=doc.get("can_host_meet"),
     )
 
 
@@ -207,6 +208,10 @@ def mapping_from_doc(doc: dict[str, Any]) -> Mapping:
         applied=doc.get("applied"),
         ends_at=doc.get("ends_at"),
         open_ended=bool(doc.get("open_ended", False)),
+        conference_version=_version(doc.get("conference_version")),
+        conference_state=doc.get("conference_state"),
+        conference_id=doc.get("conference_id"),
+        conference_checks=int(doc.get("conference_checks") or 0),
     )
 
 
@@ -232,6 +237,10 @@ def mapping_to_doc(m: Mapping) -> dict[str, Any]:
         "applied": m.applied,
         "ends_at": m.ends_at,
         "open_ended": m.open_ended,
+        "conference_version": m.conference_version.key if m.conference_version else None,
+        "conference_state": m.conference_state,
+        "conference_id": m.conference_id,
+        "conference_checks": m.conference_checks,
     }
 
 

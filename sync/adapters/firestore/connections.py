@@ -63,7 +63,7 @@ class FirestoreConnections(FirestoreBase):
         ref.set(doc, merge=True, retry=WRITE_RETRY)
 
     def activate(self, account_id: str, user_id: str, calendar_id: str, token_ref: str,
-                 google_email: str | None) -> None:
+                 google_email: str | None, *, can_host_meet: bool | None = None) -> None:
         """A calendar was chosen (first time, reconnect, switch, or a grant imported): the connection
         is active on it with this grant, any pending grant dropped, and ``connection.activated``
         staged in the same transaction. The transition is named by the document's update time it
@@ -74,7 +74,7 @@ class FirestoreConnections(FirestoreBase):
                   "calendar_id": calendar_id, "token_ref": token_ref, "google_email": google_email,
                   "activated_at": firestore.SERVER_TIMESTAMP, "updated_at": firestore.SERVER_TIMESTAMP,
                   "pending_token_ref": firestore.DELETE_FIELD, "pending_google_email": firestore.DELETE_FIELD,
-                  "pending_at": firestore.DELETE_FIELD, **cleared_usage_fields()}
+                  "pending_at": firestore.DELETE_FIELD, "can_host_meet": can_host_meet, **cleared_usage_fields()}
         staged: list[notes.Notification] = []
 
         def run(txn: firestore.Transaction) -> None:

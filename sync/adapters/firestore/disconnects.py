@@ -33,7 +33,7 @@ _PAGE = 300
 REMOVAL_FIELDS = ["event_id", "google_event_id", "calendar_id", "google_exists", "google_uncertain", "lease_id",
                   "lease_until"]
 _STRIPPED = {"applied": None, "parked": None, "parked_version": None, "has_parked": False, "ends_at": None,
-             "open_ended": False, "last_error": None, "error_at": None}
+             "open_ended": False, "last_error": None, "error_at": None, "conference_id": None}
 
 
 def may_exist(mapping: dict[str, Any]) -> bool:

@@ -1,0 +1,99 @@
+"""The ``conference_check`` job (the container's registry, sync/bootstrap.py): one read of an event
+whose Meet conference Google is still creating (``pending``), published by the write that got that
+answer. Settled → recorded, and ``event.conference_ready`` / ``event.conference_failed`` staged in the
+same transaction (once per conference: only the transaction that settles it stages them); still
+pending → handed back to Pub/Sub with a growing pause, at most ``MAX_CHECKS`` reads in all, after
+which it counts as failed. A check is a read: it takes no lease, and a write of the event meanwhile
+settles the conference from its own answer (sync/kernel/conference.py) — whichever comes first
+announces it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from sync.kernel import conference
+from sync.kernel.errors import AuthRevoked, CalendarNotFound, CalendarUnavailable, Permanent, RateLimited, Retryable
+from sync.kernel.model import Connection, Mapping, Version
+from sync.kernel.outcome import Outcome
+from sync.kernel.ports import Calendars, MappingStore
+from sync.kernel.throttle import UserThrottle
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ConferenceFollowUp:
+    def __init__(self, store: MappingStore, calendars: Calendars, clock: Callable[[], datetime] = utcnow,
+                 throttle: UserThrottle | None = None, max_wait: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.store = store
+        self.calendars = calendars
+        self.clock = clock
+        self.throttle = throttle
+        self.max_wait = max_wait
+        self.sleep = sleep
+
+    def check(self, data: dict[str, Any]) -> Outcome:
+        ids = {k: data.get(k) for k in ("account_id", "user_id", "event_id")}
+        if not all(isinstance(v, str) and v for v in ids.values()):
+            return Outcome("invalid_job")
+        account_id, user_id, event_id = str(ids["account_id"]), str(ids["user_id"]), str(ids["event_id"])
+        try:
+            anchor = Version.parse(str(data.get("version")))
+        except ValueError:
+            return Outcome("invalid_job", fields=ids)
+        conn = self.store.get_connection(account_id, user_id)
+        mapping = self.store.get_mappings(account_id, user_id, [event_id]).get(event_id)
+        if mapping is None or mapping.conference_version != anchor \
+                or mapping.conference_state != conference.PENDING:
+            return Outcome("conference_settled_already", fields=ids)
+        if conn is None or not conn.can_write or not mapping.google_exists:
+            # Not readable now (parked, disconnected, deleted): the event's next write settles it.
+            return Outcome("conference_check_skipped", fields=ids)
+        self._pace(conn)
+        try:
+            event = self.calendars.session(conn).get_conference(mapping.calendar_id or str(conn.calendar_id),
+                                                                mapping.google_event_id)
+        except RateLimited as exc:
+            if self.throttle is not None:
+                self.throttle.cool_down(conn.key, exc.retry_after)
+            raise
+        except (CalendarNotFound, AuthRevoked, CalendarUnavailable, Permanent) as exc:
+            # Gone, or not ours to read any more: the worker's next change of the event (or of the
+            # connection) deals with it; nothing is announced from a read that saw nothing.
+            return Outcome("conference_check_unavailable", calendar_calls=1,
+                           fields={**ids, "reason": getattr(exc, "reason", type(exc).__name__)})
+        return self._record(account_id, user_id, event_id, anchor, conference.seen(event), ids)
+
+    def _record(self, account_id: str, user_id: str, event_id: str, anchor: Version, seen: conference.Seen,
+                ids: dict[str, Any]) -> Outcome:
+        now = self.clock()
+
+        def work(conn: Connection | None, mapping: Mapping | None) -> tuple[
+                conference.Settled | None, Mapping | None, None, tuple[Any, ...]]:
+            if mapping is None or conn is None or conn.gone:
+                return None, None, None, ()
+            settled = conference.after_check(mapping, anchor, seen, account_id, user_id, now)
+            changed = settled.mapping if settled.mapping != mapping else None
+            return settled, changed, None, tuple(settled.notifications)
+
+        settled = self.store.update_event(account_id, user_id, event_id, work)
+        fields = {**ids, "calendar_calls": 1}
+        if settled is None:
+            return Outcome("conference_settled_already", calendar_calls=1, fields=fields)
+        if settled.follow_up:
+            return Outcome("conference_pending", acknowledge=False, calendar_calls=1,
+                           retry_after=conference.backoff(settled.mapping.conference_checks), fields=fields)
+        return Outcome(f"conference_{settled.mapping.conference_state}", calendar_calls=1, fields=fields)
+
+    def _pace(self, conn: Connection) -> None:
+        """A follow-up is background work: on the user's bulk budget, never ahead of a live change."""
+        if self.throttle is None:
+            return
+        wait = self.throttle.wait_bulk_turn(conn.key, self.max_wait, self.sleep)
+        if wait is not None:
+            raise Retryable("throttled", retry_after=wait)
