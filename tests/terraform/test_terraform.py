@@ -788,3 +788,61 @@ def test_each_function_may_publish_exactly_to_the_topics_its_code_publishes_to(t
         for fn in functions:
             granted[fn].add(topic)
     assert granted == reach
+
+
+# --- Environment: what the code reads, what Terraform sets, what the docs say. -------------------
+# Set by Cloud Run and functions-framework themselves, never by us.
+PLATFORM_ENV = {"K_SERVICE", "FUNCTION_TARGET"}
+
+
+def _env_the_code_reads() -> set[str]:
+    names: set[str] = set()
+    for path in [ROOT / "main.py", *sorted((ROOT / "sync").rglob("*.py"))]:
+        text = path.read_text()
+        names |= set(re.findall(r"\benv\.get\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
+        names |= set(re.findall(r"_positive\(\s*env,\s*\"([A-Z][A-Z0-9_]*)\"", text))
+    return names
+
+
+def _env_terraform_sets(tf: dict[str, Any]) -> dict[str, set[str]]:
+    """Function -> the variables Terraform gives it (common_env, then its function_env)."""
+    locals_ = tf["locals"]
+    parts = {"local.sync_env": set(locals_["sync_env"]),
+             "local.push_env": set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", locals_["push_env"]))}
+    out = {}
+    for function, expression in locals_["function_env"].items():
+        if isinstance(expression, dict):  # a literal map (handle_webhook: {})
+            out[function] = set(expression) | set(locals_["common_env"])
+            continue
+        names = set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", expression))
+        names |= {key for ref, keys in parts.items() if ref in expression for key in keys}
+        out[function] = names | set(locals_["common_env"])
+    return out
+
+
+def _documented_env(path: Path, heading: str) -> set[str]:
+    """The backticked names in the first column of the table under ``heading``."""
+    text = path.read_text().split(heading, 1)[1]
+    rows = re.findall(r"^\| ([^|]+) \|", text.split("\n## ", 1)[0], flags=re.M)
+    return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", row)}
+
+
+def test_every_variable_terraform_sets_is_read_and_every_one_read_is_documented(tf):
+    read = _env_the_code_reads()
+    assert {"USAGE_LIMIT_RETRY_SECONDS", "QUEUE_RETENTION_SECONDS", "GOOGLE_CLOUD_PROJECT"} <= read
+    set_by_terraform = _env_terraform_sets(tf)
+    assert set(set_by_terraform) == FUNCTION_TARGETS
+    for function, names in set_by_terraform.items():
+        # A misspelt name is silently ignored (the code falls back to its default).
+        assert names <= read, f"{function}: {sorted(names - read)} read by no code"
+    documented = _documented_env(ROOT / "docs" / "configuration.md", "## Environment")
+    assert read - PLATFORM_ENV <= documented, sorted(read - PLATFORM_ENV - documented)
+
+
+def test_terraform_readme_lists_the_environment_of_each_function(tf):
+    text = (TF / "README.md").read_text().split("## Environment of each function", 1)[1].split("\n## ", 1)[0]
+    rows = {fn: row for fn, row in re.findall(r"^\| `?(\w+)`? \| (.+) \|$", text, flags=re.M)
+            if fn in FUNCTION_TARGETS | {"all"}}
+    common = set(re.findall(r"`([A-Z][A-Z0-9_]*)", rows.pop("all")))
+    listed = {fn: common | set(re.findall(r"`([A-Z][A-Z0-9_]*)", row)) for fn, row in rows.items()}
+    assert listed == _env_terraform_sets(tf)
