@@ -215,8 +215,10 @@ resource "google_pubsub_subscription" "notifications_dead_letter_inspect" {
 locals {
   # topic key -> the functions that publish to it
   publishers = {
-    # The webhook publishes changes; integrations re-publishes parked changes after a reconnect.
-    sync = ["handle_webhook", "integrations"]
+    # The webhook publishes changes; integrations re-publishes parked changes after a reconnect,
+    # and the worker after a usage_limited calendar takes writes again (its maintenance task
+    # sync/limits/retry.py hands the other parked changes back on the live lane).
+    sync = ["handle_webhook", "integrations", "sync_worker"]
     # integrations: snapshot pages, reconcile deletes, calendar-switch moves; the worker fans a
     # snapshot page out into per-event messages.
     bulk = ["integrations", "sync_worker"]

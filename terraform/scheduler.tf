@@ -1,6 +1,8 @@
-# §9 and §7 housekeeping: every maintenance_schedule, one message on the bulk topic makes the
-# worker renew expiring Calendar channels, run due drift scans, flush stale notification
-# outboxes and expire snapshots. It runs whatever DRIFT_POLICY says (the other work remains).
+# §9, §7 and §10.4 housekeeping: every maintenance_schedule, one message on the bulk topic makes
+# the worker renew expiring Calendar channels, run due drift scans, flush stale notification
+# outboxes, expire snapshots, continue stalled disconnects and try the usage_limited calendars
+# whose retry is due (the period is those retries' granularity). It runs whatever DRIFT_POLICY
+# says (the other work remains).
 #
 # A Pub/Sub target publishes as the Cloud Scheduler service agent
 # (service-<number>@gcp-sa-cloudscheduler.iam.gserviceaccount.com), whose role

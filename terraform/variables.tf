@@ -264,7 +264,7 @@ variable "usage_limit_retry_seconds" {
 }
 
 variable "maintenance_schedule" {
-  description = "Cron schedule (UTC) of the maintenance tick published to the bulk topic."
+  description = "Cron schedule (UTC) of the maintenance tick published to the bulk topic; its period is the granularity of the usage-limit retries (keep it at most usage_limit_retry_seconds)."
   type        = string
   default     = "*/15 * * * *"
   validation {

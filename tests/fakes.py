@@ -139,7 +139,7 @@ class FakeUsageLimits:
         return [k for _, k in due[:limit]]
 
     def begin_try(self, account_id: str, user_id: str, lease_id: str, now: datetime,
-                  until: datetime) -> Connection | None:
+                  until: datetime, *, due_by: datetime | None = None) -> Connection | None:
         key = (account_id, user_id)
         with self.store.lock:
             conn = self.store.connections.get(key)
@@ -152,7 +152,7 @@ class FakeUsageLimits:
                 self.resuming.discard(key)
                 return None
             held = self.leases.get(key)
-            if conn.retry_at is None or conn.retry_at > now or (held is not None and held[1] > now):
+            if conn.retry_at is None or conn.retry_at > (due_by or now) or (held is not None and held[1] > now):
                 return None
             self.leases[key] = (lease_id, until)
             return conn

@@ -184,11 +184,12 @@ class UsageLimitStore(Protocol):
         ...
 
     def begin_try(self, account_id: str, user_id: str, lease_id: str, now: datetime,
-                  until: datetime) -> Connection | None:
-        """One transaction: a ``usage_limited`` connection whose retry is due and not being tried
-        is leased to this try until ``until`` and returned; so is an ``active`` one whose resume
-        did not finish handing its parked changes back (``finish_resume``). None otherwise (a
-        connection in another status that still carries a retry loses it)."""
+                  until: datetime, *, due_by: datetime | None = None) -> Connection | None:
+        """One transaction: a ``usage_limited`` connection whose retry is due by ``due_by``
+        (default ``now``) and not being tried at ``now`` is leased to this try until ``until`` and
+        returned; so is an ``active`` one whose resume did not finish handing its parked changes
+        back (``finish_resume``). None otherwise (a connection in another status that still
+        carries a retry loses it)."""
         ...
 
     def postpone(self, account_id: str, user_id: str, lease_id: str, retry_at: datetime, failed: int) -> bool:

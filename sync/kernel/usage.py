@@ -12,6 +12,12 @@ from datetime import datetime, timedelta
 
 MAX_PAUSE_SECONDS = 2 * 3600.0
 DEFAULT_FIRST_PAUSE_SECONDS = 900.0
+# A maintenance run tries the retries due up to this long after it starts. The runs come at
+# Cloud Scheduler's pace (every 15 minutes by default), and a next retry is computed from the
+# clock of the try that met the limit again, seconds into its run; a pause that is a multiple of
+# the period (15 min, 30 min, 1 h, 2 h) would otherwise fall due those seconds after the run one
+# pause later starts, and wait a whole period more at every step.
+DUE_EARLY_SECONDS = 60.0
 
 
 def pause(first: float, failed: int) -> timedelta:

@@ -37,7 +37,7 @@ from sync.kernel.errors import InvalidPayload, Retryable
 from sync.kernel.model import Connection, ConnectionStatus, Mapping
 from sync.kernel.payload import parse_change
 from sync.kernel.ports import MappingStore, Publisher, UsageLimitStore
-from sync.kernel.usage import DEFAULT_FIRST_PAUSE_SECONDS, next_try
+from sync.kernel.usage import DEFAULT_FIRST_PAUSE_SECONDS, DUE_EARLY_SECONDS, next_try
 
 WRITTEN = ("created", "restored", "updated", "recreated", "deleted", "deleted_already")
 INCONCLUSIVE_AT_MOST = 5  # parked changes tried per connection and run that say nothing of the limit
@@ -63,9 +63,10 @@ class UsageRetry:
     def retry_due(self) -> dict[str, int]:
         """The maintenance task: try each connection whose retry is due; counts for the log."""
         counts = {"usage_retried": 0, "usage_resumed": 0, "usage_still_limited": 0}
-        for account_id, user_id in self.store.due(self.clock(), BATCH):
+        due_by = self.clock() + timedelta(seconds=DUE_EARLY_SECONDS)  # docs/errors-and-limits.md#usage-limits
+        for account_id, user_id in self.store.due(due_by, BATCH):
             try:
-                verdict = self.try_calendar(account_id, user_id)
+                verdict = self.try_calendar(account_id, user_id, due_by)
             except Retryable as exc:  # the parked changes not all handed back: the next run does it
                 logs.log(logging.WARNING, "usage-limited calendar resumed, its parked changes sent on the next run",
                          {"function": "sync_worker", "account_id": account_id, "user_id": user_id,
@@ -78,12 +79,12 @@ class UsageRetry:
             counts["usage_still_limited"] += verdict == "limited"
         return counts
 
-    def try_calendar(self, account_id: str, user_id: str) -> str | None:
+    def try_calendar(self, account_id: str, user_id: str, due_by: datetime | None = None) -> str | None:
         """One try of one connection: "resumed", "limited", "later", "other", or None when it is not
-        due or another run is trying it."""
+        due (by ``due_by``, default now) or another run is trying it."""
         now = self.clock()
         lease_id = uuid.uuid4().hex
-        conn = self.store.begin_try(account_id, user_id, lease_id, now, now + self.lease)
+        conn = self.store.begin_try(account_id, user_id, lease_id, now, now + self.lease, due_by=due_by or now)
         if conn is None:
             return None
         fields = {"function": "sync_worker", "account_id": account_id, "user_id": user_id,

@@ -86,6 +86,13 @@ def test_the_park_sets_the_status_and_its_retry_in_one_transaction(world):
     assert (conn.status, conn.retry_at) == (ConnectionStatus.USAGE_LIMITED, retry_at)
     assert (world.account, U) not in world.limits.due(retry_at - timedelta(seconds=1), 1000)
     assert (world.account, U) in world.limits.due(retry_at, 1000)
+    # A maintenance run takes what falls due shortly after it starts (its due_by), no earlier one.
+    early = retry_at - timedelta(seconds=30)
+    assert world.limits.begin_try(world.account, U, "run-0", early, early + timedelta(seconds=60),
+                                  due_by=early - timedelta(seconds=1)) is None
+    assert world.limits.begin_try(world.account, U, "run-1", early, early + timedelta(seconds=60),
+                                  due_by=retry_at) is not None
+    assert world.doc()["usage_retry_lease"] == "run-1"
 
 
 def test_two_runs_at_once_try_once_and_the_retry_moves_out(world):

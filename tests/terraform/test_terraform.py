@@ -677,7 +677,8 @@ def test_maintenance_job_publishes_the_tick_to_the_bulk_topic(tf):
     assert json.loads(tf["locals"]["maintenance_message"]) == {"schema": 1, "kind": "maintenance"}
     # The Cloud Scheduler service agent publishes through its own project role; nobody else gets publisher.
     publishers = tf["locals"]["publishers"]
-    assert publishers == {"sync": ["handle_webhook", "integrations"], "bulk": ["integrations", "sync_worker"],
+    assert publishers == {"sync": ["handle_webhook", "integrations", "sync_worker"],
+                          "bulk": ["integrations", "sync_worker"],
                           "notifications": ["integrations", "sync_worker"]}
     assert "gcp-sa-cloudscheduler" not in json.dumps(tf["resource"])
 
@@ -692,3 +693,156 @@ def test_monitoring_covers_the_bulk_lane_and_notifications(tf):
     assert "bulk_worker.name" in filter_of(alerts["bulk_backlog_age"])
     assert {"deliver_notification_url", "topics", "notifications_dead_letter_subscription",
             "maintenance_job", "oauth_redirect_uri"} <= set(tf["output"])
+
+
+# --- Who publishes where: the container's wiring against the topic grants. ------------------------
+# A function publishes to a topic through a Container publisher (sync/bootstrap.py) that one of
+# the container parts its routes use builds, directly or through other parts, jobs and
+# maintenance tasks. The emulator checks no IAM, so a missing publisher grant shows only in the
+# cloud (PermissionDenied on every publish, retried for ever).
+CONTAINER_PUBLISHERS = {"publisher": "sync", "bulk_publisher": "bulk", "notifications_publisher": "notifications"}
+
+
+def _container_graph() -> dict[str, set[str]]:
+    """Container part (or module-level table such as JOBS/TASKS) -> the container parts it uses."""
+    tree = ast.parse((ROOT / "sync" / "bootstrap.py").read_text())
+    container = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Container")
+    parts = {f.name: f for f in container.body if isinstance(f, ast.FunctionDef)}
+
+    def uses(node: ast.AST, var: str) -> set[str]:
+        return {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr in parts
+                and isinstance(n.value, ast.Name) and n.value.id == var}
+
+    tables = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and target.id.isupper() and getattr(node, "value", None) is not None:
+            lambdas = [n for n in ast.walk(node.value) if isinstance(n, ast.Lambda) and n.args.args]
+            tables[target.id] = {part for lam in lambdas for part in uses(lam, lam.args.args[0].arg)}
+    graph = {name: uses(f, "self") | {n.id for n in ast.walk(f) if isinstance(n, ast.Name) and n.id in tables}
+             for name, f in parts.items()}
+    graph.update(tables)
+    return graph
+
+
+def _routes_of_each_function() -> dict[str, str]:
+    """main.py target -> the sync.web module whose handle() serves it."""
+    tree = ast.parse((ROOT / "main.py").read_text())
+    out = {}
+    for fn in tree.body:
+        if isinstance(fn, ast.FunctionDef):
+            calls = [n.func.value.id for n in ast.walk(fn) if isinstance(n, ast.Call)
+                     and isinstance(n.func, ast.Attribute) and n.func.attr == "handle"
+                     and isinstance(n.func.value, ast.Name)]
+            out[fn.name] = calls[0]
+    return out
+
+
+def _container_parts_used_by(module: str) -> set[str]:
+    """The container parts that a sync.web module, and the sync.web modules it imports, use (``c.X``)."""
+    web = ROOT / "sync" / "web"
+    seen: set[str] = set()
+    todo, used = [module], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or not (web / f"{name}.py").exists():
+            continue
+        seen.add(name)
+        tree = ast.parse((web / f"{name}.py").read_text())
+        for n in ast.walk(tree):
+            if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("sync.web"):
+                todo += [a.name for a in n.names] if n.module == "sync.web" else [n.module.split(".")[2]]
+            if isinstance(n, ast.Attribute) and (
+                    (isinstance(n.value, ast.Name) and n.value.id == "c")
+                    or (isinstance(n.value, ast.Attribute) and n.value.attr == "c")):
+                used.add(n.attr)
+    return used
+
+
+def _topics_each_function_can_publish_to() -> dict[str, set[str]]:
+    graph = _container_graph()
+    reach = {}
+    for function, module in _routes_of_each_function().items():
+        seen: set[str] = set()
+        todo = list(_container_parts_used_by(module) & set(graph))
+        while todo:
+            part = todo.pop()
+            if part not in seen:
+                seen.add(part)
+                todo += graph.get(part, ())
+        reach[function] = {topic for part, topic in CONTAINER_PUBLISHERS.items() if part in seen}
+    return reach
+
+
+def test_each_function_may_publish_exactly_to_the_topics_its_code_publishes_to(tf):
+    reach = _topics_each_function_can_publish_to()
+    assert set(reach) == FUNCTION_TARGETS
+    # Known paths, so the analysis itself cannot silently find nothing: the webhook publishes
+    # changes, the worker's usage-limit retries (a maintenance task) hand parked changes back on
+    # the live lane, deliver_notification only posts to the platform.
+    assert reach["handle_webhook"] == {"sync"}
+    assert "sync" in reach["sync_worker"]
+    assert reach["deliver_notification"] == set()
+    granted = {fn: set() for fn in FUNCTION_TARGETS}
+    for topic, functions in tf["locals"]["publishers"].items():
+        for fn in functions:
+            granted[fn].add(topic)
+    assert granted == reach
+
+
+# --- Environment: what the code reads, what Terraform sets, what the docs say. -------------------
+# Set by Cloud Run and functions-framework themselves, never by us.
+PLATFORM_ENV = {"K_SERVICE", "FUNCTION_TARGET"}
+
+
+def _env_the_code_reads() -> set[str]:
+    names: set[str] = set()
+    for path in [ROOT / "main.py", *sorted((ROOT / "sync").rglob("*.py"))]:
+        text = path.read_text()
+        names |= set(re.findall(r"\benv\.get\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
+        names |= set(re.findall(r"_positive\(\s*env,\s*\"([A-Z][A-Z0-9_]*)\"", text))
+    return names
+
+
+def _env_terraform_sets(tf: dict[str, Any]) -> dict[str, set[str]]:
+    """Function -> the variables Terraform gives it (common_env, then its function_env)."""
+    locals_ = tf["locals"]
+    parts = {"local.sync_env": set(locals_["sync_env"]),
+             "local.push_env": set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", locals_["push_env"]))}
+    out = {}
+    for function, expression in locals_["function_env"].items():
+        if isinstance(expression, dict):  # a literal map (handle_webhook: {})
+            out[function] = set(expression) | set(locals_["common_env"])
+            continue
+        names = set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", expression))
+        names |= {key for ref, keys in parts.items() if ref in expression for key in keys}
+        out[function] = names | set(locals_["common_env"])
+    return out
+
+
+def _documented_env(path: Path, heading: str) -> set[str]:
+    """The backticked names in the first column of the table under ``heading``."""
+    text = path.read_text().split(heading, 1)[1]
+    rows = re.findall(r"^\| ([^|]+) \|", text.split("\n## ", 1)[0], flags=re.M)
+    return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", row)}
+
+
+def test_every_variable_terraform_sets_is_read_and_every_one_read_is_documented(tf):
+    read = _env_the_code_reads()
+    assert {"USAGE_LIMIT_RETRY_SECONDS", "QUEUE_RETENTION_SECONDS", "GOOGLE_CLOUD_PROJECT"} <= read
+    set_by_terraform = _env_terraform_sets(tf)
+    assert set(set_by_terraform) == FUNCTION_TARGETS
+    for function, names in set_by_terraform.items():
+        # A misspelt name is silently ignored (the code falls back to its default).
+        assert names <= read, f"{function}: {sorted(names - read)} read by no code"
+    documented = _documented_env(ROOT / "docs" / "configuration.md", "## Environment")
+    assert read - PLATFORM_ENV <= documented, sorted(read - PLATFORM_ENV - documented)
+
+
+def test_terraform_readme_lists_the_environment_of_each_function(tf):
+    text = (TF / "README.md").read_text().split("## Environment of each function", 1)[1].split("\n## ", 1)[0]
+    rows = {fn: row for fn, row in re.findall(r"^\| `?(\w+)`? \| (.+) \|$", text, flags=re.M)
+            if fn in FUNCTION_TARGETS | {"all"}}
+    common = set(re.findall(r"`([A-Z][A-Z0-9_]*)", rows.pop("all")))
+    listed = {fn: common | set(re.findall(r"`([A-Z][A-Z0-9_]*)", row)) for fn, row in rows.items()}
+    assert listed == _env_terraform_sets(tf)

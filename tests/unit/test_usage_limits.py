@@ -6,6 +6,7 @@ pauses, and a write that goes through makes it active with its parked changes re
 import json
 import threading
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
 
@@ -17,7 +18,7 @@ from sync.kernel.errors import AuthRevoked, RateLimited, Retryable
 from sync.kernel.jobs import Maintenance
 from sync.kernel.model import ConnectionStatus, google_event_id
 from sync.kernel.payload import parse_change
-from sync.kernel.usage import MAX_PAUSE_SECONDS, pause
+from sync.kernel.usage import DUE_EARLY_SECONDS, MAX_PAUSE_SECONDS, pause
 from sync.limits.retry import UsageRetry
 from tests.fakes import (
     FakeCalendar,
@@ -40,8 +41,10 @@ FIRST = 900.0
 class Clock:
     def __init__(self):
         self.now = datetime(2026, 11, 20, 13, tzinfo=timezone.utc)
+        self.step = timedelta(0)  # how far each reading moves the clock on (work takes time)
 
     def __call__(self):
+        self.now += self.step
         return self.now
 
     def advance(self, seconds):
@@ -140,7 +143,7 @@ def test_rate_limits_keep_their_meaning_no_state_change(world):
 def test_nothing_is_tried_before_the_retry_is_due(world):
     world.calendar.usage_limited = True
     world.apply()
-    world.clock.advance(FIRST - 1)
+    world.clock.advance(FIRST - DUE_EARLY_SECONDS - 1)
     calls = len(world.calendar.calls)
     assert world.retry.retry_due() == {"usage_retried": 0, "usage_resumed": 0, "usage_still_limited": 0}
     assert len(world.calendar.calls) == calls
@@ -159,6 +162,25 @@ def test_a_retry_still_limited_moves_out_with_growing_pauses_and_no_new_notifica
     assert world.conn().status is ConnectionStatus.USAGE_LIMITED and world.conn().retry_step == 5
     assert len(world.usage_notes()) == 1
     assert len(world.store.parked(A, U)) == 1  # kept, never dropped or dead-lettered
+
+
+def test_retries_keep_their_pauses_on_a_fifteen_minute_maintenance_tick(world):
+    # Cloud Scheduler's default tick (terraform: maintenance_schedule "*/15 * * * *"). Every try
+    # reads the clock seconds into its run, so a next retry computed from it falls due just after
+    # the tick one pause later: without the early window each retry would wait a whole period
+    # more (45 min, 75 min, 2 h 15 min instead of 30 min, 1 h, 2 h).
+    world.calendar.usage_limited = True
+    world.clock.now += timedelta(seconds=100)  # the limit is met between two ticks
+    world.apply()
+    world.clock.step = timedelta(seconds=2)
+    start = world.clock.now.replace(minute=0, second=0)
+    tried = []
+    for tick in range(1, 4 * 8):
+        world.clock.now = start + timedelta(minutes=15 * tick)
+        if world.retry.retry_due()["usage_retried"]:
+            tried.append(15 * tick)
+    assert tried[0] == 30  # the first tick at least FIRST (15 min) after the limit was met
+    assert [b - a for a, b in pairwise(tried)] == [30, 60, 120, 120]
 
 
 def test_a_retry_that_writes_resumes_the_connection_and_its_parked_changes_in_version_order(world):

@@ -50,7 +50,7 @@ class FirestoreUsageLimits(FirestoreBase):
         return (snap.to_dict() or {}) if snap is not None and snap.exists else None
 
     def begin_try(self, account_id: str, user_id: str, lease_id: str, now: datetime,
-                  until: datetime) -> Connection | None:
+                  until: datetime, *, due_by: datetime | None = None) -> Connection | None:
         ref = self.connection_ref(account_id, user_id)
 
         def run(txn: firestore.Transaction) -> Connection | None:
@@ -63,7 +63,7 @@ class FirestoreUsageLimits(FirestoreBase):
                     txn.update(ref, cleared_usage_fields())  # a retry left behind: due for ever else
                 return None
             due_at, held_until = doc.get(USAGE_RETRY_AT), doc.get(USAGE_RETRY_LEASE_UNTIL)
-            if due_at is None or due_at > now or (held_until is not None and held_until > now):
+            if due_at is None or due_at > (due_by or now) or (held_until is not None and held_until > now):
                 return None
             txn.update(ref, {USAGE_RETRY_LEASE: lease_id, USAGE_RETRY_LEASE_UNTIL: until})
             return connection_from_doc({"account_id": account_id, "user_id": user_id, **doc})
