@@ -133,6 +133,10 @@ class FakeCalendar:
         # checked then, as Google does with a request it received.
         self.abandon: list[str] = []
         self.abandoned: list[Callable[[], object]] = []
+        # Every write as sent (method, event id, sendUpdates), and those that took effect: Google
+        # mails the guests of a write that took effect with sendUpdates all / externalOnly.
+        self.sent: list[tuple[str, str, str]] = []
+        self.landed: list[tuple[str, str, str]] = []
 
     def session(self, connection: Connection) -> FakeCalendar:
         if self.revoked:
@@ -175,6 +179,14 @@ class FakeCalendar:
                     out.append(type(exc).__name__)
         return out
 
+    def _send(self, method: str, event_id: str, send_updates: str) -> None:
+        assert send_updates in ("all", "externalOnly", "none"), send_updates
+        self.sent.append((method, event_id, send_updates))
+
+    def mailing(self, event_id: str | None = None) -> list[tuple[str, str]]:
+        """The writes that took effect with a mailing sendUpdates: (method, sendUpdates) each."""
+        return [(m, su) for m, eid, su in self.landed if su != "none" and event_id in (None, eid)]
+
     def _precondition(self, current: dict[str, Any], if_match: str | None) -> None:
         if if_match is not None and if_match != current["etag"]:
             raise EtagMismatch("calendar 412 precondition failed")
@@ -187,30 +199,35 @@ class FakeCalendar:
                 raise CalendarNotFound(404)
             return copy.deepcopy(current)
 
-    def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
+    def insert(self, calendar_id: str, body: dict[str, Any], *, send_updates: str) -> str | None:
         with self.lock:
+            self._send("insert", body["id"], send_updates)
             self._call("insert")
-            self._abandoned("insert", lambda: self._insert(calendar_id, copy.deepcopy(body)))
-            return self._insert(calendar_id, body)
+            self._abandoned("insert", lambda: self._insert(calendar_id, copy.deepcopy(body), send_updates))
+            return self._insert(calendar_id, body, send_updates)
 
-    def _insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
+    def _insert(self, calendar_id: str, body: dict[str, Any], send_updates: str = "none") -> str | None:
         with self.lock:
             if (calendar_id, body["id"]) in self.events:
                 raise CalendarConflict("409")
             self.events[(calendar_id, body["id"])] = {**copy.deepcopy(body), "etag": self._etag()}
             self._bump((calendar_id, body["id"]))
+            self.landed.append(("insert", body["id"], send_updates))
             if self.faults_after:
                 raise self.faults_after.pop(0)  # the write landed, the answer did not
             return str(self.events[(calendar_id, body["id"])]["etag"])
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None) -> str | None:
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None, *,
+               send_updates: str) -> str | None:
         with self.lock:
+            self._send("update", event_id, send_updates)
             self._call("update")
             body = copy.deepcopy(body)
-            self._abandoned("update", lambda: self._update(calendar_id, event_id, body, if_match))
-            return self._update(calendar_id, event_id, body, if_match)
+            self._abandoned("update", lambda: self._update(calendar_id, event_id, body, if_match, send_updates))
+            return self._update(calendar_id, event_id, body, if_match, send_updates)
 
-    def _update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None) -> str:
+    def _update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None,
+                send_updates: str = "none") -> str:
         current = self.events.get((calendar_id, event_id))
         if current is None:
             raise CalendarNotFound(404)
@@ -218,16 +235,20 @@ class FakeCalendar:
         self.events[(calendar_id, event_id)] = {**copy.deepcopy(body), "etag": self._etag(),
                                                  "status": body.get("status", "confirmed")}
         self._bump((calendar_id, event_id))
+        self.landed.append(("update", event_id, send_updates))
+        if self.faults_after:
+            raise self.faults_after.pop(0)  # the write landed, the answer did not
         return str(self.events[(calendar_id, event_id)]["etag"])
 
-    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
+    def delete(self, calendar_id: str, event_id: str, send_updates: str,
                if_match: str | None = None) -> None:
         with self.lock:
-            self._call("delete" if send_updates is None else f"delete:{send_updates}")
-            self._abandoned("delete", lambda: self._delete(calendar_id, event_id, if_match))
-            self._delete(calendar_id, event_id, if_match)
+            self._send("delete", event_id, send_updates)
+            self._call("delete")
+            self._abandoned("delete", lambda: self._delete(calendar_id, event_id, if_match, send_updates))
+            self._delete(calendar_id, event_id, if_match, send_updates)
 
-    def _delete(self, calendar_id: str, event_id: str, if_match: str | None) -> None:
+    def _delete(self, calendar_id: str, event_id: str, if_match: str | None, send_updates: str = "none") -> None:
         current = self.events.get((calendar_id, event_id))
         if current is None:
             raise CalendarNotFound(404)
@@ -237,9 +258,13 @@ class FakeCalendar:
         current["status"] = "cancelled"
         current["etag"] = self._etag()
         self._bump((calendar_id, event_id))
+        self.landed.append(("delete", event_id, send_updates))
+        if self.faults_after:
+            raise self.faults_after.pop(0)  # the write landed, the answer did not
 
-    def move(self, calendar_id: str, event_id: str, destination: str) -> str | None:
+    def move(self, calendar_id: str, event_id: str, destination: str, *, send_updates: str) -> str | None:
         with self.lock:
+            self._send("move", event_id, send_updates)
             self._call("move")
             current = self.events.get((calendar_id, event_id))
             if current is None or current["status"] == "cancelled":
@@ -248,6 +273,7 @@ class FakeCalendar:
                 raise CalendarConflict("409")
             self.events[(destination, event_id)] = {**self.events.pop((calendar_id, event_id)), "etag": self._etag()}
             self._bump((destination, event_id))
+            self.landed.append(("move", event_id, send_updates))
             return str(self.events[(destination, event_id)]["etag"])
 
     def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:

@@ -40,8 +40,13 @@ RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceed
 NO_ACCESS_REASONS = {"requiredAccessLevel", "forbidden", "notACalendarUser"}
 _CACHE_SIZE = 1024
 LIST_PAGE_SIZE = 2500  # Calendar's largest page: a drift check of 2,500 events is one call
+SEND_UPDATES = ("all", "externalOnly", "none")  # Calendar's sendUpdates values (docs/guests.md)
 LIST_FIELDS = ("nextPageToken,nextSyncToken,items(id,etag,status,summary,description,location,start,end,"
                "recurrence,attendees,reminders,source,extendedProperties)")
+# One event read back: what a conditional rewrite needs (its etag) and what the mail decision
+# compares with (what guests see now, and the version it holds): the same single call.
+GET_FIELDS = ("id,etag,status,summary,description,location,start,end,recurrence,attendees,reminders,source,"
+              "extendedProperties,conferenceData,hangoutLink,colorId,transparency,visibility")
 
 
 def build_service(endpoint: str) -> Any:
@@ -118,6 +123,13 @@ def _etag(response: Any) -> str | None:
     return etag if isinstance(etag, str) else None
 
 
+def _send_updates(value: str) -> str:
+    """Calendar's ``sendUpdates`` for one write, as the caller chose it: never a default here."""
+    if value not in SEND_UPDATES:
+        raise ValueError(f"send_updates must be one of {', '.join(SEND_UPDATES)}")
+    return value
+
+
 def _conditional(request: Any, if_match: str | None) -> Any:
     """The request made only over the event's version ``if_match`` (Calendar answers 412 else)."""
     if if_match is not None:
@@ -127,13 +139,12 @@ def _conditional(request: Any, if_match: str | None) -> Any:
 
 class GoogleCalendars:
     def __init__(self, endpoint: str, token_uri: str, client_id: str, client_secret: str,
-                 vault: TokenVault, send_updates: str = "none", timeout: float = 20.0) -> None:
+                 vault: TokenVault, timeout: float = 20.0) -> None:
         self.service = build_service(endpoint)
         self.token_uri = token_uri
         self.client_id = client_id
         self.client_secret = client_secret
         self.vault = vault
-        self.send_updates = send_updates
         self.timeout = timeout
         self._credentials = _LRU(_CACHE_SIZE)
 
@@ -180,34 +191,37 @@ class GoogleCalendarSession:
             self.on_revoked()  # the next delivery re-reads the (perhaps reconnected) token
         return err
 
-    def insert(self, calendar_id: str, body: dict[str, Any]) -> str | None:
+    # Every write names its sendUpdates (who Google mails): the writer decides per write
+    # (sync/apply/mail_policy.py), the adapter only passes it on.
+    def insert(self, calendar_id: str, body: dict[str, Any], *, send_updates: str) -> str | None:
         events = self.owner.service.events()
         try:
             return _etag(self._execute(events.insert(calendarId=calendar_id, body=body,
-                                                     sendUpdates=self.owner.send_updates)))
+                                                     sendUpdates=_send_updates(send_updates))))
         except CalendarNotFound as err:
             raise CalendarUnavailable("calendar not found") from err
 
     def get(self, calendar_id: str, event_id: str) -> dict[str, Any]:
         events = self.owner.service.events()
-        return dict(self._execute(events.get(calendarId=calendar_id, eventId=event_id, fields="id,etag,status")))
+        return dict(self._execute(events.get(calendarId=calendar_id, eventId=event_id, fields=GET_FIELDS)))
 
-    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None) -> str | None:
+    def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None, *,
+               send_updates: str) -> str | None:
         events = self.owner.service.events()
         request = events.update(calendarId=calendar_id, eventId=event_id, body=body,
-                                sendUpdates=self.owner.send_updates)
+                                sendUpdates=_send_updates(send_updates))
         return _etag(self._execute(_conditional(request, if_match)))
 
-    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
+    def delete(self, calendar_id: str, event_id: str, send_updates: str,
                if_match: str | None = None) -> None:
         events = self.owner.service.events()
         self._execute(_conditional(events.delete(calendarId=calendar_id, eventId=event_id,
-                                                 sendUpdates=send_updates or self.owner.send_updates), if_match))
+                                                 sendUpdates=_send_updates(send_updates)), if_match))
 
-    def move(self, calendar_id: str, event_id: str, destination: str) -> str | None:
+    def move(self, calendar_id: str, event_id: str, destination: str, *, send_updates: str) -> str | None:
         events = self.owner.service.events()
         return _etag(self._execute(events.move(calendarId=calendar_id, eventId=event_id, destination=destination,
-                                               sendUpdates=self.owner.send_updates)))
+                                               sendUpdates=_send_updates(send_updates))))
 
     # -- drift repair (docs/drift.md) ---------------------------------------------------------
     def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:

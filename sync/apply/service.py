@@ -45,8 +45,10 @@ class SyncService:
         sleep: Callable[[float], None] = time.sleep,
         bulk_max_wait: float = 1.0,
         no_answer_hold: float = 45.0,
+        send_updates: str = "none",
     ) -> None:
         self.store = store
+        self.send_updates = send_updates  # SEND_UPDATES
         self.no_answer_hold = timedelta(seconds=no_answer_hold)
         self.calendars = calendars
         self.leases = Leases(store, lease_seconds, clock)
@@ -135,11 +137,11 @@ class SyncService:
         etag of our last write of the event, the condition of an update or delete; ``renew``: the
         event's lease run for another term before a 412's read and rewrite (writes.py)."""
         if action is Action.DELETE:
-            return writes.delete(session, calendar_id, gid, last, renew)
+            return writes.delete(session, calendar_id, gid, last, renew, send_updates=self.send_updates)
         body = event_body(change, gid)
         if action is Action.UPDATE:
-            return writes.update(session, calendar_id, gid, body, last, renew)
-        return writes.insert(session, calendar_id, gid, body, renew)
+            return writes.update(session, calendar_id, gid, body, last, renew, send_updates=self.send_updates)
+        return writes.insert(session, calendar_id, gid, body, renew, send_updates=self.send_updates)
 
     def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
                 etag: str | None = None) -> None:

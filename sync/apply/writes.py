@@ -35,18 +35,18 @@ def _renewed(renew: Renew | None) -> None:
 
 
 def insert(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any],
-           renew: Renew | None = None) -> tuple[str, int, str | None]:
+           renew: Renew | None = None, *, send_updates: str) -> tuple[str, int, str | None]:
     """Create the event: ("created", 1 call, etag); its id taken already (a redelivery, or an event
     cancelled by hand) → an update over what is there brings it back: ("restored", 3, etag)."""
     try:
-        return "created", 1, session.insert(calendar_id, body)
+        return "created", 1, session.insert(calendar_id, body, send_updates=send_updates)
     except CalendarConflict:
-        _, calls, etag = update(session, calendar_id, gid, body, None, renew)
+        _, calls, etag = update(session, calendar_id, gid, body, None, renew, send_updates=send_updates)
         return "restored", 1 + calls, etag
 
 
 def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str, Any],
-           etag: str | None, renew: Renew | None = None) -> tuple[str, int, str | None]:
+           etag: str | None, renew: Renew | None = None, *, send_updates: str) -> tuple[str, int, str | None]:
     """Replace the event over ``etag`` (our last write's; None: unknown, read first): ("updated",
     1, new etag); changed since → read, replace over what is there: ("updated", 3, new etag);
     gone for good (404/410) → created again with the same id: ("recreated", +1, etag).
@@ -61,16 +61,16 @@ def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str,
                 calls += 1
                 etag = current_etag(session, calendar_id, gid)
             calls += 1
-            return "updated", calls, session.update(calendar_id, gid, body, if_match=etag)
+            return "updated", calls, session.update(calendar_id, gid, body, if_match=etag, send_updates=send_updates)
         except CalendarNotFound:
-            return "recreated", calls + 1, session.insert(calendar_id, body)
+            return "recreated", calls + 1, session.insert(calendar_id, body, send_updates=send_updates)
         except EtagMismatch:
             etag = None  # not the event we last wrote: read it, write over what is there now
     raise EtagMismatch("calendar 412: the event kept changing under the write")
 
 
 def delete(session: CalendarSession, calendar_id: str, gid: str, etag: str | None,
-           renew: Renew | None = None) -> tuple[str, int, None]:
+           renew: Renew | None = None, *, send_updates: str) -> tuple[str, int, None]:
     """Delete the event over ``etag`` as ``update`` does: ("deleted", calls); already gone
     (404/410, or cancelled when read): ("deleted_already", calls)."""
     calls = 0
@@ -85,7 +85,7 @@ def delete(session: CalendarSession, calendar_id: str, gid: str, etag: str | Non
                     return "deleted_already", calls, None
                 etag = str(event.get("etag") or "") or None
             calls += 1
-            session.delete(calendar_id, gid, if_match=etag)
+            session.delete(calendar_id, gid, send_updates, if_match=etag)
         except CalendarNotFound:
             return "deleted_already", calls, None
         except EtagMismatch:
@@ -106,10 +106,10 @@ def move_event(session: CalendarSession, source: str, gid: str, destination: str
     dropped; etag None: not known); (False, None) when it is gone from ``source`` or ``source``
     itself is gone, so the next write re-creates it."""
     try:
-        return True, session.move(source, gid, destination)
+        return True, session.move(source, gid, destination, send_updates="none")  # a move mails nobody
     except CalendarConflict:
         try:
-            session.delete(source, gid)
+            session.delete(source, gid, "none")  # the copy left behind: its guests were told of the other
         except (CalendarNotFound, CalendarUnavailable):
             pass
     except (CalendarNotFound, CalendarUnavailable):

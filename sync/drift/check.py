@@ -79,8 +79,9 @@ class DriftCheck:
     def __init__(self, store: DriftStore, mappings: MappingStore, calendars: Calendars, policy: str = "restore",
                  throttle: UserThrottle | None = None, max_wait: float = 5.0, lease_seconds: float = 120.0,
                  clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
-                 debounce: float = 0.0) -> None:
+                 debounce: float = 0.0, send_updates: str = "none") -> None:
         self.store = store
+        self.send_updates = send_updates  # SEND_UPDATES
         self.mappings = mappings
         self.leases = Leases(mappings, lease_seconds, clock)
         self.calendars = calendars
@@ -241,7 +242,7 @@ class DriftCheck:
             self._pace(conn)
             # Over the etag listed: a write of ours abandoned earlier cannot land over the restore.
             _, calls, etag = writes.update(session, conn.calendar_id, mapping.google_event_id, body, listed_etag,
-                                           lambda: self.leases.renew(claim))
+                                           lambda: self.leases.renew(claim), send_updates=self.send_updates)
             result.calendar_calls += calls  # a 404/410 (purged for good): the same id again
         except RateLimited as exc:
             result.calendar_calls += 1

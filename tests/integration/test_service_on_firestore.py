@@ -22,13 +22,13 @@ pytestmark = pytest.mark.integration
 class SlowCalendar(FakeCalendar):
     """Widens the window between the claim and the record, where a race would bite."""
 
-    def insert(self, calendar_id, body):
+    def insert(self, calendar_id, body, **kw):
         time.sleep(0.05)
-        super().insert(calendar_id, body)
+        super().insert(calendar_id, body, **kw)
 
-    def update(self, calendar_id, event_id, body, if_match=None):
+    def update(self, calendar_id, event_id, body, if_match=None, **kw):
         time.sleep(0.05)
-        return super().update(calendar_id, event_id, body, if_match)
+        return super().update(calendar_id, event_id, body, if_match, **kw)
 
 
 def deliver_until_acknowledged(service, change, deadline):
@@ -67,13 +67,13 @@ def test_concurrent_out_of_order_deliveries_end_on_the_newest_version(emulator_h
 
 
 class VerySlowCalendar(FakeCalendar):
-    def update(self, calendar_id, event_id, body, if_match=None):
+    def update(self, calendar_id, event_id, body, if_match=None, **kw):
         time.sleep(1.0)
-        return super().update(calendar_id, event_id, body, if_match)
+        return super().update(calendar_id, event_id, body, if_match, **kw)
 
-    def insert(self, calendar_id, body):
+    def insert(self, calendar_id, body, **kw):
         time.sleep(1.0)
-        super().insert(calendar_id, body)
+        super().insert(calendar_id, body, **kw)
 
 
 def test_an_older_delivery_during_a_newer_write_never_overwrites_it(emulator_hosts):

@@ -35,11 +35,11 @@ class DisconnectDuring(FakeCalendar):
         super().__init__()
         self.store, self.fault = store, fault
 
-    def insert(self, calendar_id, body):
+    def insert(self, calendar_id, body, **kw):
         disconnect(self.store)
         if self.fault:
             raise self.fault
-        return super().insert(calendar_id, body)
+        return super().insert(calendar_id, body, **kw)
 
 
 def test_a_write_in_flight_records_its_event_but_keeps_no_contents():
@@ -68,7 +68,7 @@ def test_a_drift_restore_never_starts_once_the_connection_is_gone():
     store, calendar = Store(), Calendar()
     store.save_connection(active_connection(A, U, CAL))
     SyncService(store, calendar).apply(change())
-    calendar.delete(CAL, google_event_id(A, U, "ev-1"))  # the disconnect removing it
+    calendar.delete(CAL, google_event_id(A, U, "ev-1"), "none")  # the disconnect removing it
     listed = calendar.list_events
 
     def list_then_disconnect(*args):
