@@ -58,6 +58,9 @@ def owned(event: dict[str, Any]) -> dict[str, Any]:
         "attendees": tuple(sorted((_text(a.get("email")).lower(), bool(a.get("optional")))
                                   for a in event.get("attendees") or [] if isinstance(a, dict))),
         "reminders": _reminders(event.get("reminders")),
+        "transparency": _text(event.get("transparency")) or "opaque",
+        "visibility": _text(event.get("visibility")) or "default",
+        "colorId": _text(event.get("colorId")),
         "source": (_text(source.get("title")), _text(source.get("url"))) if source else None,
         "private": tuple(_text(private.get(k)) for k in PRIVATE_KEYS),
     }

@@ -140,6 +140,20 @@ class PlatformEvent:
     reminders_minutes: tuple[int, ...] | None = None
     conference_url: str | None = None
     url: str | None = None
+    # docs/events.md#presentation-and-google-meet: what the appointment looks like, and who is mailed.
+    conference: str | None = None  # "google_meet": a Meet conference Google creates; None: no conference
+    visibility: str = "default"  # "default" | "private" | "public"
+    busy: bool = True  # False: shown as free (transparency "transparent")
+    status: str = "confirmed"  # "confirmed" | "tentative"
+    color: int | None = None  # Calendar's event colour id 1-11; None: the calendar's colour
+    notify_attendees: str | None = None  # "none" | "external" | "all"; None: the deployment's SEND_UPDATES
+
+
+CONFERENCE_TYPES = ("google_meet",)
+VISIBILITIES = ("default", "private", "public")
+EVENT_STATUSES = ("confirmed", "tentative")
+NOTIFY_POLICIES = ("none", "external", "all")
+COLOR_IDS = range(1, 12)
 
 
 @dataclass(frozen=True)
@@ -200,9 +214,12 @@ class Change:
 
 
 _EVENT_FIELDS = ("id", "updated_at", "title", "description", "location", "start", "end", "recurrence",
-                 "attendees", "reminders_minutes", "conference_url", "url")
+                 "attendees", "reminders_minutes", "conference_url", "url", "conference", "visibility", "busy",
+                 "status", "color", "notify_attendees")
 _TIME_FIELDS = ("date", "date_time", "time_zone")
 _ATTENDEE_FIELDS = ("email", "display_name", "optional")
+_CONFERENCE_FIELDS = ("type",)
+_DELETE_FIELDS = ("id", "updated_at", "notify_attendees")  # a delete's policy: who hears of the cancellation
 
 
 def _scalar(value: Any) -> bool:
@@ -210,10 +227,10 @@ def _scalar(value: Any) -> bool:
 
 
 def contract_event(raw: dict[str, Any], is_delete: bool = False) -> dict[str, Any]:
-    """The contract's fields of a webhook ``event`` (a delete's: id and updated_at), each cut to the
+    """The contract's fields of a webhook ``event`` (a delete's: id, updated_at, notify_attendees), each cut to the
     shape the contract gives it, so nothing in it nests an array in an array."""
     out: dict[str, Any] = {}
-    for name in _EVENT_FIELDS[:2] if is_delete else _EVENT_FIELDS:
+    for name in _DELETE_FIELDS if is_delete else _EVENT_FIELDS:
         value = raw.get(name)
         if name not in raw or value is None:
             continue
@@ -222,6 +239,8 @@ def contract_event(raw: dict[str, Any], is_delete: bool = False) -> dict[str, An
         elif name == "attendees" and isinstance(value, list):
             out[name] = [{k: a[k] for k in _ATTENDEE_FIELDS if k in a and _scalar(a[k])}
                          for a in value if isinstance(a, dict)]
+        elif name == "conference" and isinstance(value, dict):
+            out[name] = {k: value[k] for k in _CONFERENCE_FIELDS if k in value and _scalar(value[k])}
         elif name in ("recurrence", "reminders_minutes") and isinstance(value, list):
             out[name] = [item for item in value if _scalar(item)]
         elif _scalar(value):

@@ -17,7 +17,12 @@ from sync.kernel import recurrence as rfc5545
 from sync.kernel.errors import InvalidPayload
 from sync.kernel.model import (
     CHANGE_TYPES,
+    COLOR_IDS,
+    CONFERENCE_TYPES,
     DELETED,
+    EVENT_STATUSES,
+    NOTIFY_POLICIES,
+    VISIBILITIES,
     Attendee,
     Change,
     EventTime,
@@ -92,6 +97,8 @@ def parse_change(data: dict[str, Any], webhook_id: str, now: datetime | None = N
     event = None
     if change_type in CHANGE_TYPES and change_type != DELETED:
         event = _event(raw_event, event_id, errors)
+    elif change_type == DELETED:  # who hears of the cancellation (docs/events.md#presentation-and-google-meet)
+        _choice(raw_event, "notify_attendees", NOTIFY_POLICIES, errors)
     if errors.items:
         raise InvalidPayload(errors.items)
     assert change_type and account_id and user_id and event_id and version
@@ -170,6 +177,12 @@ def _event(raw: dict[str, Any], event_id: str | None, errors: _Errors) -> Platfo
     recurrence = _recurrence(raw.get("recurrence"), start, end, errors)
     attendees = _attendees(raw.get("attendees"), errors)
     reminders = _reminders(raw.get("reminders_minutes"), errors)
+    conference = _conference(raw.get("conference"), errors)
+    visibility = _choice(raw, "visibility", VISIBILITIES, errors)
+    busy = _optional(raw, "busy", bool, errors)
+    status = _choice(raw, "status", EVENT_STATUSES, errors)
+    color = _color(raw.get("color"), errors)
+    notify = _choice(raw, "notify_attendees", NOTIFY_POLICIES, errors)
     if len(errors.items) > before or event_id is None:
         return None
     assert isinstance(title, str) and start and end
@@ -185,7 +198,48 @@ def _event(raw: dict[str, Any], event_id: str | None, errors: _Errors) -> Platfo
         reminders_minutes=reminders,
         conference_url=conference_url,
         url=url,
+        conference=conference,
+        visibility=visibility or "default",
+        busy=True if busy is None else busy,
+        status=status or "confirmed",
+        color=color,
+        notify_attendees=notify,
     )
+
+
+def _choice(raw: dict[str, Any], name: str, values: tuple[str, ...], errors: _Errors) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in values:
+        errors.add(f"event.{name}", "must be one of " + ", ".join(f'"{v}"' for v in values))
+        return None
+    return value
+
+
+def _conference(value: Any, errors: _Errors) -> str | None:
+    """``{"type": "google_meet"}`` → "google_meet"; null → no conference. Other keys inside are ignored,
+    as in every other object of the event (forward compatibility)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        errors.add("event.conference", 'must be an object {"type": "google_meet"} or null')
+        return None
+    kind = value.get("type")
+    if not isinstance(kind, str) or kind not in CONFERENCE_TYPES:
+        errors.add("event.conference.type", "must be one of " + ", ".join(f'"{v}"' for v in CONFERENCE_TYPES))
+        return None
+    return kind
+
+
+def _color(value: Any, errors: _Errors) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value not in COLOR_IDS:
+        errors.add("event.color", f"must be a whole number from {COLOR_IDS.start} to {COLOR_IDS.stop - 1} "
+                                  "(Calendar's event colours)")
+        return None
+    return value
 
 
 def _url(raw: dict[str, Any], name: str, errors: _Errors) -> str | None:

@@ -149,7 +149,7 @@ def event_body(change: Change, google_id: str) -> dict[str, Any]:
     assert event is not None, "deletes have no body"
     body: dict[str, Any] = {
         "id": google_id,
-        "status": "confirmed",
+        "status": event.status,
         "summary": fit(event.title, SUMMARY_LIMIT),
         "start": _time(event.start),
         "end": _time(event.end),
@@ -178,6 +178,15 @@ def event_body(change: Change, google_id: str) -> dict[str, Any]:
             {"email": a.email, "optional": a.optional, **({"displayName": a.display_name} if a.display_name else {})}
             for a in event.attendees
         ]
+    # Presentation: every write replaces the whole event, so Google's defaults (busy, visibility "default",
+    # the calendar's colour) are said by leaving the field out, as Google itself shows them, and a version
+    # that drops a field brings the event back to the default.
+    if not event.busy:
+        body["transparency"] = "transparent"
+    if event.visibility != "default":
+        body["visibility"] = event.visibility
+    if event.color is not None:
+        body["colorId"] = str(event.color)
     if event.reminders_minutes is None:
         body["reminders"] = {"useDefault": True}
     else:

@@ -63,3 +63,16 @@ def test_unknown_zone_and_bad_rules_are_refused_at_the_webhook(platform, user):
     assert r.status_code == 400 and r.json()["detail"][0]["loc"] == "event.start.time_zone"
     r = platform.send(ids(user, recurrence=["RRULE:FREQ=WEEKLY;UNTIL=20261231"]))
     assert r.status_code == 400 and r.json()["detail"][0]["loc"] == "event.recurrence[0]"
+
+
+def test_presentation_lands_and_a_version_without_it_goes_back_to_the_defaults(platform, user):
+    platform.accepted(ids(user, event_id="look", visibility="private", busy=False, status="tentative", color=9))
+    event = landed(platform, user, "look")
+    assert (event["visibility"], event["transparency"], event["status"], event["colorId"]) == (
+        "private", "transparent", "tentative", "9")
+    platform.accepted(ids(user, event_id="look", kind="event.updated", updated=1, title="Sem cor"))
+    event = landed(platform, user, "look", lambda e: e["summary"] == "Sem cor")
+    assert event["status"] == "confirmed"
+    assert not {"visibility", "transparency", "colorId"} & event.keys()  # Google's defaults, the calendar's colour
+    r = platform.send(ids(user, event_id="look", kind="event.updated", updated=2, color=True, busy="no"))
+    assert r.status_code == 400 and {d["loc"] for d in r.json()["detail"]} == {"event.color", "event.busy"}

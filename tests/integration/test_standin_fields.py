@@ -3,11 +3,11 @@
 import pytest
 from googleapiclient.errors import HttpError
 
-from sync.adapters.calendar_api import LIST_FIELDS
 from tests.integration.standin_client import OWNER, ROOMLESS, client, event, standin  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 MEET = {"conferenceData": {"createRequest": {"requestId": "f1"}}}
+LIST_FIELDS = "nextPageToken,nextSyncToken,items(id,etag,status,summary,attendees,extendedProperties)"
 
 
 def test_a_listing_with_fields_leaves_out_what_it_does_not_name(client):  # noqa: F811

@@ -38,7 +38,7 @@ def test_the_contract_example_is_valid():
 def test_unknown_fields_are_ignored():
     data = payload()
     data["future_field"] = {"x": 1}
-    data["event"]["color"] = "blue"
+    data["event"]["colour"] = "blue"
     assert parse_change(data, "m").event_id == "ev-1001"
 
 
