@@ -42,7 +42,8 @@ _CACHE_SIZE = 1024
 LIST_PAGE_SIZE = 2500  # Calendar's largest page: a drift check of 2,500 events is one call
 SEND_UPDATES = ("all", "externalOnly", "none")  # Calendar's sendUpdates values (docs/guests.md)
 LIST_FIELDS = ("nextPageToken,nextSyncToken,items(id,etag,status,summary,description,location,start,end,"
-               "recurrence,attendees,reminders,source,transparency,visibility,colorId,extendedProperties)")
+               "recurrence,attendees,reminders,source,transparency,visibility,colorId,conferenceData,"
+               "extendedProperties)")  # conferenceData: a restore mails only over a change guests see
 # One event read back: what a conditional rewrite needs (its etag) and what the mail decision
 # compares with (what guests see now, and the version it holds): the same single call.
 GET_FIELDS = ("id,etag,status,summary,description,location,start,end,recurrence,attendees,reminders,source,"

@@ -18,11 +18,21 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.apply import writes
+from sync.apply.mail_policy import Mail, version_policy
 from sync.kernel import notification as notes
-from sync.kernel.errors import AuthRevoked, CalendarUnavailable, NoAnswer, Permanent, RateLimited, Retryable
+from sync.kernel.errors import (
+    AuthRevoked,
+    CalendarUnavailable,
+    InvalidPayload,
+    NoAnswer,
+    Permanent,
+    RateLimited,
+    Retryable,
+)
 from sync.kernel.leases import Claim, Leases, Pass, Record, Take, still_activated
 from sync.kernel.model import Change, Connection, ConnectionStatus, Mapping, google_event_id
 from sync.kernel.outcome import Outcome
+from sync.kernel.payload import parse_change
 from sync.kernel.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
 from sync.kernel.ports import Calendars, CalendarSession, MappingStore
 from sync.kernel.span import event_span
@@ -76,6 +86,7 @@ class SyncService:
         calendar_id = claim.value.calendar_id
         assert calendar_id is not None
         gid = google_event_id(change.account_id, change.user_id, change.event_id)
+        mail = self._mail(change, claim, gid)
         self._pace(claim, bulk)
         session = None
         try:
@@ -84,8 +95,7 @@ class SyncService:
             last = claim.found.etag if claim.found is not None else None
             if claim.value.move_from:
                 last = writes.move_event(session, claim.value.move_from, gid, calendar_id)[1]
-            name, calls, etag = self._write(session, action, calendar_id, gid, change, last,
-                                            lambda: self.leases.renew(claim))
+            name, calls, etag = self._write(session, claim, calendar_id, gid, change, mail, last)
             calls += 1 if claim.value.move_from else 0
         except AuthRevoked as exc:
             self._park(change, claim, ConnectionStatus.NEEDS_REAUTH, str(exc))
@@ -109,7 +119,7 @@ class SyncService:
         except BaseException:
             self.leases.release(claim, attempted=session is not None)
             raise
-        self._finish(change, claim, calendar_id, error=None, etag=etag)
+        self._finish(change, claim, calendar_id, error=None, etag=etag, notify=mail.policy)
         return Outcome(name, calendar_calls=calls)
 
     # -- steps -----------------------------------------------------------------------------
@@ -128,23 +138,41 @@ class SyncService:
             self.leases.release(claim)
             raise Retryable("throttled", retry_after=wait)
 
+    def _mail(self, change: Change, claim: Claim[Decision], gid: str) -> Mail:
+        """Who this change's write mails (docs/guests.md#guest-mails-exactly-once): the version's policy,
+        what the event shows now (the last applied body), and whether an earlier attempt's outcome
+        is unknown (no answer, a 5xx, a worker that died before recording: the mapping is uncertain,
+        or a lease was left behind), in which case a write that would mail reads the event first."""
+        found = claim.found
+        policy = version_policy(change, self.send_updates, found)
+        uncertain = found is not None and (found.google_uncertain or found.lease is not None)
+        if change.is_delete:
+            return Mail(policy, uncertain=uncertain)
+        shown = _applied_body(found, gid) if found is not None and found.google_exists else None
+        return Mail(policy, event_body(change, gid), shown, uncertain)
+
     def _write(
-        self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change,
-        last: str | None, renew: writes.Renew,
+        self, session: CalendarSession, claim: Claim[Decision], calendar_id: str, gid: str, change: Change,
+        mail: Mail, last: str | None,
     ) -> tuple[str, int, str | None]:
         """One Calendar call in the steady state; the fallbacks add more. Returns the outcome,
         the calls made and the etag Calendar gave the event (None for a delete). ``last``: the
-        etag of our last write of the event, the condition of an update or delete; ``renew``: the
-        event's lease run for another term before a 412's read and rewrite (writes.py)."""
+        etag of our last write of the event, the condition of an update or delete; the event's
+        lease is run for another term before a 412's read and rewrite (writes.py)."""
+        action = claim.value.action
+
+        def renew() -> bool:
+            return self.leases.renew(claim)
+
         if action is Action.DELETE:
-            return writes.delete(session, calendar_id, gid, last, renew, send_updates=self.send_updates)
-        body = event_body(change, gid)
+            return writes.delete(session, calendar_id, gid, last, renew, mail=mail)
+        assert mail.body is not None
         if action is Action.UPDATE:
-            return writes.update(session, calendar_id, gid, body, last, renew, send_updates=self.send_updates)
-        return writes.insert(session, calendar_id, gid, body, renew, send_updates=self.send_updates)
+            return writes.update(session, calendar_id, gid, mail.body, last, renew, mail=mail)
+        return writes.insert(session, calendar_id, gid, mail.body, renew, mail=mail)
 
     def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
-                etag: str | None = None) -> None:
+                etag: str | None = None, notify: str | None = None) -> None:
         now = self.clock()
 
         def record(conn: Connection | None, mapping: Mapping) -> Record:
@@ -167,6 +195,8 @@ class SyncService:
                 # What drift repair (sync/drift) needs: our write's etag and the change it applied
                 # (in the contract's shape only, as for a parked change: Firestore-safe).
                 etag=(etag if applied else mapping.etag),
+                # The policy the version was written with: a later delete without one follows it.
+                notify=(notify if applied and not change.is_delete else mapping.notify),
                 applied=(None if change.is_delete or not keep else change.parked_message()) if applied
                 else mapping.applied,
                 **(_span(change) if applied and keep else {}),
@@ -252,6 +282,18 @@ def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, chan
         return Pass(decision, replace(base, parked=change.parked_message(), parked_version=change.version,
                                       **_span(change)))
     return Pass(decision)
+
+
+def _applied_body(mapping: Mapping, gid: str) -> dict[str, Any] | None:
+    """The body of the last change applied to the event (what its guests see now), None when the
+    mapping does not keep it (written before it did, or unreadable)."""
+    if not mapping.applied:
+        return None
+    try:
+        applied = parse_change(mapping.applied, str(mapping.applied.get("webhook_id") or ""))
+    except InvalidPayload:
+        return None
+    return None if applied.is_delete else event_body(applied, gid)
 
 
 def _span(change: Change) -> dict[str, Any]:

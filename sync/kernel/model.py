@@ -361,6 +361,9 @@ class Mapping:
     # message, as ``parked``), so a hand edit can be recognised and rewritten. Firestore only.
     etag: str | None = None
     applied: dict[str, Any] | None = None
+    # The sendUpdates the last applied version was written with ("all", "externalOnly", "none"):
+    # a delete without notify_attendees follows it (docs/guests.md#guest-mails-exactly-once).
+    notify: str | None = None
     # When the applied event ends (a series: its last occurrence), as a fixed-width UTC key like
     # Version.key; open_ended: a series without end. Both unknown (None/False) on mappings
     # written before snapshots existed: a windowed snapshot never deletes those (docs/snapshots.md#what-is-applied).

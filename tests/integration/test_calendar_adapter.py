@@ -6,6 +6,7 @@ import pytest
 from local.standin import SCOPE_CALENDARLIST_RO, SCOPE_EVENTS, Fault, Server, State
 from sync.adapters.calendar_api import GoogleCalendars
 from sync.apply import writes
+from sync.apply.mail_policy import Mail
 from sync.kernel.errors import (
     AuthRevoked,
     CalendarConflict,
@@ -218,8 +219,8 @@ def test_a_write_its_client_gave_up_on_cannot_land_over_a_newer_one(standin):
     hasty.get(EMAIL, b["id"])  # its token fetched: the next call is the write alone
     standin.state.faults.append(Fault(0, "", methods=("events.update",), count=1, delay=2.0))
     with pytest.raises(Retryable):  # the old version's answer never comes; the stand-in has it
-        writes.update(hasty, EMAIL, b["id"], {**b, "summary": "Velho"}, etag, send_updates="none")
-    assert writes.update(patient, EMAIL, b["id"], {**b, "summary": "Novo"}, etag, send_updates="none")[0] == "updated"
+        writes.update(hasty, EMAIL, b["id"], {**b, "summary": "Velho"}, etag, mail=Mail("none", b))
+    assert writes.update(patient, EMAIL, b["id"], {**b, "summary": "Novo"}, etag, mail=Mail("none", b))[0] == "updated"
     wait_for(lambda: standin.state.calls["rejected_precondition"] >= 1, timeout=30,
              what="the abandoned write to reach the calendar")
     assert standin.state.events_of(EMAIL)[0]["summary"] == "Novo"

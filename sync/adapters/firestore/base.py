@@ -167,6 +167,7 @@ def mapping_from_doc(doc: dict[str, Any]) -> Mapping:
         parked_version=_version(doc.get("parked_version")),
         etag=doc.get("etag"),
         applied=doc.get("applied"),
+        notify=doc.get("notify"),
         ends_at=doc.get("ends_at"),
         open_ended=bool(doc.get("open_ended", False)),
     )
@@ -192,6 +193,7 @@ def mapping_to_doc(m: Mapping) -> dict[str, Any]:
         "has_parked": m.parked is not None,
         "etag": m.etag,
         "applied": m.applied,
+        "notify": m.notify,
         "ends_at": m.ends_at,
         "open_ended": m.open_ended,
     }
