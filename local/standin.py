@@ -507,6 +507,8 @@ class StandIn:
             self.state.faults = [f for f in self.state.faults if f.count is None or f.count > 0]
             if fault:
                 self.state.count("injected_fault", user=email)
+                if applied:
+                    self.state.count("injected_fault_after_applied", user=email)
         if fault is None:
             return
         if fault.delay:

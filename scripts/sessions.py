@@ -61,7 +61,8 @@ SUITES = {
         sessions=(
             ("tests/chaos/test_chaos.py",),
             ("tests/chaos/test_chaos_drift.py", "tests/chaos/test_chaos_notifications.py",
-             "tests/chaos/test_chaos_snapshot.py", "tests/chaos/test_chaos_disconnect.py"),
+             "tests/chaos/test_chaos_snapshot.py", "tests/chaos/test_chaos_disconnect.py",
+             "tests/chaos/test_chaos_mails.py"),
         ),
     ),
 }

@@ -25,11 +25,12 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sync.kernel.model import Change, Mapping
+from sync.kernel.model import Change, Mapping, Version
 
 NONE = "none"
 CALENDAR_POLICIES = {"all": "all", "external": "externalOnly", "none": NONE}  # notify_attendees → sendUpdates
 SOURCE_VERSION = "source_updated_at"
+_REACH = {NONE: 0, "externalOnly": 1, "all": 2}  # who a policy mails: nobody, external guests, everyone
 
 
 def version_policy(change: Change, default: str, mapping: Mapping | None = None) -> str:
@@ -42,6 +43,12 @@ def version_policy(change: Change, default: str, mapping: Mapping | None = None)
     if change.is_delete and mapping is not None and mapping.notify is not None:
         return mapping.notify
     return default
+
+
+def widest(kept: str | None, policy: str) -> str:
+    """The policy that mails everyone either would: what a mapping keeps while the version that may be in
+    Google is not recorded yet (a delete after it must reach whoever that version may have invited)."""
+    return policy if kept is None or _REACH[policy] >= _REACH.get(kept, 0) else kept
 
 
 # -- what guests see -------------------------------------------------------------------------------
@@ -119,11 +126,24 @@ def owner_view(event: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _version(event: dict[str, Any]) -> Version | None:
+    text = _text(((event.get("extendedProperties") or {}).get("private") or {}).get(SOURCE_VERSION))
+    try:
+        return Version.parse(text) if text else None
+    except ValueError:
+        return None
+
+
 def holds_version(event: dict[str, Any], body: dict[str, Any]) -> bool:
     """The Calendar event carries the version ``body`` writes (its ``source_updated_at``)."""
-    def version(e: dict[str, Any]) -> str:
-        return _text(((e.get("extendedProperties") or {}).get("private") or {}).get(SOURCE_VERSION))
-    return bool(version(body)) and version(event) == version(body)
+    return _version(body) is not None and _version(event) == _version(body)
+
+
+def holds_newer(event: dict[str, Any], body: dict[str, Any]) -> bool:
+    """The Calendar event carries a newer version of ours than ``body``: a write of ours whose result
+    was never recorded (a 503 after it was applied, a worker killed) got there first."""
+    there, mine = _version(event), _version(body)
+    return there is not None and mine is not None and there > mine
 
 
 # -- one write --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.apply import writes
-from sync.apply.mail_policy import Mail, version_policy
+from sync.apply.mail_policy import Mail, version_policy, widest
 from sync.kernel import notification as notes
 from sync.kernel.errors import (
     AuthRevoked,
@@ -74,7 +74,8 @@ class SyncService:
         """Apply one change. ``rewrite_equal``: write an equal version again (a snapshot's
         repair); ``bulk``: paced behind live changes (the bulk lane, docs/snapshots.md#what-is-applied)."""
         claim = self.leases.claim(change.account_id, change.user_id, change.event_id,
-                                  lambda conn, mapping, now: _judge(conn, mapping, now, change, rewrite_equal))
+                                  lambda conn, mapping, now: _judge(conn, mapping, now, change, rewrite_equal,
+                                                                    self.send_updates))
         action = claim.value.action
         if not claim.held:
             if _may_follow_a_transition(claim):
@@ -106,6 +107,11 @@ class SyncService:
         except Permanent as exc:
             self._finish(change, claim, calendar_id, error=exc.reason)
             return Outcome("failed_permanent", calendar_calls=1)
+        except writes.Superseded:
+            # A newer version of ours is in Calendar, its result not recorded yet: this one is
+            # obsolete, and that one's redelivery records it (docs/guests.md#guest-mails-exactly-once).
+            self.leases.release(claim, attempted=True)
+            return Outcome("superseded", calendar_calls=1)
         except RateLimited as exc:
             if self.throttle is not None:
                 self.throttle.cool_down(claim.connection.key, exc.retry_after)
@@ -188,6 +194,8 @@ class SyncService:
                 deleted=change.is_delete,
                 google_exists=(not change.is_delete) if applied else mapping.google_exists,
                 google_uncertain=False if applied else mapping.google_uncertain,
+                attempted=(None if applied and (mapping.attempted is None or change.version >= mapping.attempted)
+                           else mapping.attempted),
                 calendar_id=calendar_id if applied else mapping.calendar_id,
                 last_error=error,
                 error_at=None if applied else now,
@@ -262,7 +270,7 @@ class SyncService:
 
 
 def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, change: Change,
-           rewrite_equal: bool) -> Take[Decision] | Pass[Decision]:
+           rewrite_equal: bool, send_updates: str = "none") -> Take[Decision] | Pass[Decision]:
     """The claim's decision (sync/kernel/planner.py): a Calendar write takes the event's lease; a
     delete of an event never written leaves a tombstone; a change that cannot be written now is
     parked on the mapping."""
@@ -274,6 +282,10 @@ def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, chan
     if decision.action in CALENDAR_ACTIONS:
         if decision.action is Action.INSERT and not base.google_exists:
             base = replace(base, calendar_id=decision.calendar_id)  # where an unfinished insert may land
+        if not change.is_delete:
+            # The event may show this version (and its guests have heard of it) before the result is
+            # recorded, or though it never is: a delete after it must reach them too.
+            base = replace(base, notify=widest(base.notify, version_policy(change, send_updates)))
         return Take(decision, base, change.version)
     if decision.action is Action.TOMBSTONE:
         return Pass(decision, _clear_parking(replace(base, version=change.version, deleted=True, lease=None,

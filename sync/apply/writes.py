@@ -26,9 +26,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sync.apply.mail_policy import Mail
+from sync.apply.mail_policy import Mail, holds_newer
 from sync.kernel.errors import CalendarConflict, CalendarNotFound, CalendarUnavailable, EtagMismatch
 from sync.kernel.ports import CalendarSession
+
+
+class Superseded(Exception):
+    """Calendar already shows a newer version of the event than the one being written: a write of
+    ours whose result was never recorded landed first. Writing this one would bring an older version
+    back (and mail its guests about it); its message is obsolete."""
+
 
 ATTEMPTS = 2  # conditional writes per call: over the recorded etag, then over the one read
 Renew = Callable[[], bool]  # the writer's lease run for another term; False: it is no longer ours
@@ -77,6 +84,8 @@ def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str,
             if etag is None:
                 calls += 1
                 current = session.get(calendar_id, gid)
+                if mail.body is not None and holds_newer(current, mail.body):
+                    raise Superseded("calendar shows a newer version of the event")
                 etag, send = _etag_of(current), mail.over(current)
                 if send is None:
                     return "already_applied", calls, etag

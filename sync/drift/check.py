@@ -264,6 +264,10 @@ class DriftCheck:
             result.calendar_calls += 1
             self.leases.release(claim)
             return "failed"
+        except writes.Superseded:
+            result.calendar_calls += 1
+            self.leases.release(claim)
+            return "busy"  # a write of ours not recorded yet: the worker's redelivery wins
         except BaseException:
             self.leases.release(claim)
             raise

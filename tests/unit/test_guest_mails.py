@@ -323,3 +323,50 @@ def test_the_policy_a_delete_follows_is_kept_in_the_stored_mapping():
     mapping = Mapping("ev-1001", GID, notify="externalOnly")
     assert mapping_from_doc(mapping_to_doc(mapping)).notify == "externalOnly"
     assert mapping_from_doc({k: v for k, v in mapping_to_doc(mapping).items() if k != "notify"}).notify is None
+
+
+def test_an_older_version_after_a_newer_ones_unrecorded_write_is_not_written_back(world):
+    """Version 3 got a 503 once applied; version 2 arrives before its redelivery: Calendar already shows
+    a newer version of ours, so version 2 is obsolete and nobody hears of it."""
+    store, calendar, service, _ = world
+    service.apply(change(updated=1))
+    calendar.faults_after.append(Retryable("calendar 503 backendError"))
+    with pytest.raises(Retryable):
+        service.apply(change(updated=3, title="Terceira"))
+    assert store.mappings[KEY].attempted == change(updated=3).version
+    calls = len(calendar.calls)
+    assert service.apply(change(updated=2, title="Segunda")).name == "stale"  # no call at all
+    assert len(calendar.calls) == calls and calendar.events[(CAL, GID)]["summary"] == "Terceira"
+    assert service.apply(change(updated=3, title="Terceira")).name == "already_applied"
+    assert store.mappings[KEY].attempted is None
+    assert calendar.mailing() == [("insert", "all"), ("update", "all")]
+    # Had the mapping lost that knowledge, the read before the rewrite would still refuse to go back.
+    store.mappings[KEY] = replace(store.mappings[KEY], version=change(updated=1).version, google_uncertain=True)
+    assert service.apply(change(updated=2, title="Segunda")).name == "superseded"
+    assert calendar.mailing() == [("insert", "all"), ("update", "all")]
+
+
+def test_a_newer_versions_unrecorded_delete_is_not_undone_by_an_older_version(world):
+    """Version 5 and the delete (6) both got a 503 once applied; version 5's redelivery must not bring
+    the event back (an invitation, then a second cancellation)."""
+    store, calendar, service, _ = world
+    service.apply(change(updated=1))
+    for step in (change(updated=5, title="Quinta"), change("event.deleted", 6, notify_attendees=None)):
+        calendar.faults_after.append(Retryable("calendar 503 backendError"))
+        with pytest.raises(Retryable):
+            service.apply(step)
+    assert service.apply(change(updated=5, title="Quinta")).name == "stale"
+    assert service.apply(change("event.deleted", 6, notify_attendees=None)).name == "deleted_already"
+    assert calendar.mailing() == [("insert", "all"), ("update", "all"), ("delete", "all")]
+
+
+def test_a_delete_after_a_write_never_recorded_still_reaches_its_guests(world):
+    """The insert landed (guests invited) but its result was never recorded: the delete without a
+    policy follows the policy the claim kept, not SEND_UPDATES=none."""
+    store, calendar, service, _ = world
+    calendar.faults_after.append(Retryable("calendar 503 backendError"))
+    with pytest.raises(Retryable):
+        service.apply(change(updated=1))
+    assert store.mappings[KEY].notify == "all" and store.mappings[KEY].version is None
+    assert service.apply(change("event.deleted", 2, notify_attendees=None)).name == "deleted"
+    assert calendar.mailing() == [("insert", "all"), ("delete", "all")]
