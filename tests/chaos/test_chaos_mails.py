@@ -30,7 +30,7 @@ from tests.helpers import payload, signed_headers, wait_for
 
 pytestmark = pytest.mark.chaos
 TOPIC = "chaos-mails"
-EVENTS_PER_USER = 4
+EVENTS_PER_USER = 3
 TITLES = ["Diagnóstico", "Diagnóstico (remarcado)", "Diagnóstico (remarcado)", "Diagnóstico (remarcado)",
           "Diagnóstico — sala 2"]  # versions 1-5; 6 deletes
 EXTRA = [{}, {}, {"reminders_minutes": [5]}, {"reminders_minutes": [5], "color": 4, "busy": False},
@@ -121,11 +121,11 @@ def test_every_guest_gets_one_mail_per_visible_change_under_503s_duplicates_reor
     with state.lock:
         state.faults += [Fault(503, "backendError", methods=("events.insert", "events.update", "events.delete"),
                                rate=0.25, applied=True),  # applied, guests mailed, then a 503
-                         Fault(0, "", rate=1.0, delay=0.15)]  # requests in flight for the kills to meet
+                         Fault(0, "", rate=1.0, delay=0.1)]  # requests in flight for the kills to meet
         state.calls["injected_fault_after_applied"] = 0
     pusher = stack.pushers[0]
     try:
-        with Killer(stack, "sync_worker", pusher, marks=[20, 45, 70]) as killer:
+        with Killer(stack, "sync_worker", pusher, marks=[15, 45]) as killer:
             senders = [threading.Thread(target=lambda chunk=sends[i::2]: [
                 (post(stack, *s), killer.advance()) for s in chunk]) for i in range(2)]
             for t in senders:
