@@ -370,3 +370,20 @@ def test_a_delete_after_a_write_never_recorded_still_reaches_its_guests(world):
     assert store.mappings[KEY].notify == "all" and store.mappings[KEY].version is None
     assert service.apply(change("event.deleted", 2, notify_attendees=None)).name == "deleted"
     assert calendar.mailing() == [("insert", "all"), ("delete", "all")]
+
+
+def test_removing_events_on_disconnect_mails_nobody_whatever_their_policy():
+    from tests.unit.test_connections import CAL as CCAL
+    from tests.unit.test_connections import A as CA
+    from tests.unit.test_connections import U as CU
+    from tests.unit.test_connections import World
+
+    world = World()
+    world.service.send_updates = "all"
+    world.connect()
+    for i in range(3):
+        world.service.apply(parse_change(payload("event.created", account_id=CA, user_id=CU, event_id=f"ev-{i}",
+                                                 attendees=GUESTS, notify_attendees="all"), f"wh-{i}"))
+    assert world.disconnect.request(CA, CU, remove_events=True).record["removed"] == 3
+    assert world.calendar.live(CCAL) == {}
+    assert [m for m, _ in world.calendar.mailing()] == ["insert"] * 3  # the invitations, no cancellation
