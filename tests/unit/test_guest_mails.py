@@ -175,11 +175,16 @@ def test_a_calendar_switch_moves_without_mail(world):
 
 
 # -- ambiguous writes: read first, never mail twice ---------------------------------------------------
-def test_an_insert_answered_503_after_it_was_applied_is_not_sent_again(world):
-    store, calendar, service, _ = world
+def applied_then_503(service, calendar, c):
+    """``c`` applied by Calendar, which then answers 503: the worker cannot tell it took effect."""
     calendar.faults_after.append(Retryable("calendar 503 backendError"))
     with pytest.raises(Retryable):
-        service.apply(change(updated=1))
+        service.apply(c)
+
+
+def test_an_insert_answered_503_after_it_was_applied_is_not_sent_again(world):
+    store, calendar, service, _ = world
+    applied_then_503(service, calendar, change(updated=1))
     assert store.mappings[KEY].google_uncertain
     calendar.calls.clear()
     assert service.apply(change(updated=1)).name == "already_applied"  # the redelivery
@@ -194,9 +199,7 @@ def test_an_insert_answered_503_after_it_was_applied_is_not_sent_again(world):
 def test_an_update_answered_503_after_it_was_applied_is_not_sent_again(world):
     store, calendar, service, _ = world
     service.apply(change(updated=1))
-    calendar.faults_after.append(Retryable("calendar 503 backendError"))
-    with pytest.raises(Retryable):
-        service.apply(change(updated=2, title="Remarcada"))
+    applied_then_503(service, calendar, change(updated=2, title="Remarcada"))
     calendar.calls.clear()
     assert service.apply(change(updated=2, title="Remarcada")).name == "already_applied"
     assert calendar.calls == ["get"] and calendar.mailing() == [("insert", "all"), ("update", "all")]
@@ -216,9 +219,7 @@ def test_an_update_refused_503_before_it_was_applied_is_sent_once_after_the_read
 def test_an_uncertain_write_that_would_mail_nobody_is_not_read_first(world):
     store, calendar, service, _ = world
     service.apply(change(updated=1))
-    calendar.faults_after.append(Retryable("calendar 503 backendError"))
-    with pytest.raises(Retryable):
-        service.apply(change(updated=2, reminders_minutes=[5]))
+    applied_then_503(service, calendar, change(updated=2, reminders_minutes=[5]))
     calendar.calls.clear()
     # sendUpdates=none: no read first; over the etag it landed on: 412, read, this very version there
     assert service.apply(change(updated=2, reminders_minutes=[5])).name == "already_applied"
@@ -228,9 +229,7 @@ def test_an_uncertain_write_that_would_mail_nobody_is_not_read_first(world):
 def test_a_delete_answered_503_after_it_was_applied_is_one_cancellation(world):
     store, calendar, service, _ = world
     service.apply(change(updated=1))
-    calendar.faults_after.append(Retryable("calendar 503 backendError"))
-    with pytest.raises(Retryable):
-        service.apply(change("event.deleted", 2))
+    applied_then_503(service, calendar, change("event.deleted", 2))
     calendar.calls.clear()
     assert service.apply(change("event.deleted", 2)).name == "deleted_already"
     assert calendar.calls == ["get"] and calendar.mailing() == [("insert", "all"), ("delete", "all")]
@@ -240,9 +239,7 @@ def test_a_delete_answered_503_after_it_was_applied_is_one_cancellation(world):
 def test_a_duplicate_webhook_after_a_503_mails_nobody_again(world):
     store, calendar, service, _ = world
     service.apply(change(updated=1))
-    calendar.faults_after.append(Retryable("calendar 503 backendError"))
-    with pytest.raises(Retryable):
-        service.apply(change(updated=2, title="Remarcada"))
+    applied_then_503(service, calendar, change(updated=2, title="Remarcada"))
     duplicate = parse_change(payload("event.updated", updated=2, title="Remarcada", attendees=GUESTS,
                                      notify_attendees="all"), "another-webhook-id")
     assert service.apply(duplicate).name == "already_applied"
@@ -330,9 +327,7 @@ def test_an_older_version_after_a_newer_ones_unrecorded_write_is_not_written_bac
     a newer version of ours, so version 2 is obsolete and nobody hears of it."""
     store, calendar, service, _ = world
     service.apply(change(updated=1))
-    calendar.faults_after.append(Retryable("calendar 503 backendError"))
-    with pytest.raises(Retryable):
-        service.apply(change(updated=3, title="Terceira"))
+    applied_then_503(service, calendar, change(updated=3, title="Terceira"))
     assert store.mappings[KEY].attempted == change(updated=3).version
     calls = len(calendar.calls)
     assert service.apply(change(updated=2, title="Segunda")).name == "stale"  # no call at all
@@ -352,9 +347,7 @@ def test_a_newer_versions_unrecorded_delete_is_not_undone_by_an_older_version(wo
     store, calendar, service, _ = world
     service.apply(change(updated=1))
     for step in (change(updated=5, title="Quinta"), change("event.deleted", 6, notify_attendees=None)):
-        calendar.faults_after.append(Retryable("calendar 503 backendError"))
-        with pytest.raises(Retryable):
-            service.apply(step)
+        applied_then_503(service, calendar, step)
     assert service.apply(change(updated=5, title="Quinta")).name == "stale"
     assert service.apply(change("event.deleted", 6, notify_attendees=None)).name == "deleted_already"
     assert calendar.mailing() == [("insert", "all"), ("update", "all"), ("delete", "all")]
@@ -364,9 +357,7 @@ def test_a_delete_after_a_write_never_recorded_still_reaches_its_guests(world):
     """The insert landed (guests invited) but its result was never recorded: the delete without a
     policy follows the policy the claim kept, not SEND_UPDATES=none."""
     store, calendar, service, _ = world
-    calendar.faults_after.append(Retryable("calendar 503 backendError"))
-    with pytest.raises(Retryable):
-        service.apply(change(updated=1))
+    applied_then_503(service, calendar, change(updated=1))
     assert store.mappings[KEY].notify == "all" and store.mappings[KEY].version is None
     assert service.apply(change("event.deleted", 2, notify_attendees=None)).name == "deleted"
     assert calendar.mailing() == [("insert", "all"), ("delete", "all")]
