@@ -49,6 +49,7 @@ SUITES = {
              "tests/e2e/test_openapi_fuzz.py", "tests/e2e/test_security_review.py", "tests/e2e/test_guest_mails.py"),
             ("tests/e2e/test_dead_letters.py", "tests/e2e/test_disconnect.py", "tests/e2e/test_notifications.py",
              "tests/e2e/test_snapshots_switch.py", "tests/e2e/test_spine.py", "tests/e2e/test_security_review3.py",
+             "tests/e2e/test_usage_limits.py",
              "tests/e2e/test_integrations_*.py", "tests/terraform/test_custom_domain.py"),
             ("tests/unit", "tests/integration", "tests/terraform/test_terraform.py",
              "tests/terraform/test_variables.py"),

@@ -51,8 +51,10 @@ if TYPE_CHECKING:
         Secrets,
         SnapshotStore,
         TokenVault,
+        UsageLimitStore,
     )
     from sync.kernel.throttle import UserThrottle
+    from sync.limits.retry import UsageRetry
     from sync.moves.service import Moves
     from sync.notifications.deliver import Deliverer
     from sync.snapshots.service import Snapshots
@@ -225,6 +227,12 @@ class Container:
         return FirestoreMoves(self._firestore)
 
     @lazy
+    def usage_limits(self) -> UsageLimitStore:
+        from sync.adapters.firestore.limits import FirestoreUsageLimits
+
+        return FirestoreUsageLimits(self._firestore, self._outbox)
+
+    @lazy
     def disconnect_store(self) -> DisconnectStore:
         from sync.adapters.firestore.disconnects import FirestoreDisconnects
 
@@ -278,7 +286,7 @@ class Container:
         s = self.settings
         return SyncService(self.mappings, self.calendars, lease_seconds=s.lease_seconds, throttle=self.throttle,
                            max_wait=s.throttle_max_wait_seconds, no_answer_hold=2 * s.calendar_timeout_seconds + 5,
-                           send_updates=s.send_updates)
+                           usage_first_pause=s.usage_limit_retry_seconds, send_updates=s.send_updates)
 
     @lazy
     def drift_check(self) -> DriftCheck:
@@ -332,6 +340,16 @@ class Container:
         from sync.moves.service import Moves
 
         return Moves(self.move_store, self.bulk_publisher, self.sync_service)
+
+    @lazy
+    def usage_retry(self) -> UsageRetry:
+        """The retries of usage_limited calendars (a maintenance task); their parked changes resume
+        on the live lane, as after a reconnect."""
+        from sync.limits.retry import UsageRetry
+
+        s = self.settings
+        return UsageRetry(self.usage_limits, self.mappings, lambda: self.sync_service, self.publisher,
+                          first_pause=s.usage_limit_retry_seconds, lease_seconds=s.lease_seconds)
 
     # -- connections: activate, the browser flow, the status, the disconnect -----------------------------
     @lazy
@@ -424,6 +442,7 @@ TASKS: tuple[tuple[str, Callable[[Container], Task]], ...] = (
     ("snapshots_expired", lambda c: c.snapshots.expire_abandoned),  # never completed: expired after 24 h
     ("notification_outbox", lambda c: c.outbox.republish_stale),  # what a crash left in the outbox
     ("disconnects_stalled", lambda c: c.disconnect.resume_stalled),  # a disconnect whose job chain was lost
+    ("usage_limits", lambda c: c.usage_retry.retry_due),  # usage_limited calendars whose retry is due
 )
 
 

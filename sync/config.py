@@ -47,6 +47,9 @@ class Settings:
     drift_channel_ttl_seconds: float = 7 * 24 * 3600.0
     # How long Pub/Sub keeps changes and notifications (Terraform's message_retention): /privacy says so.
     queue_retention_seconds: float = 7 * 24 * 3600.0
+    # Calendar's usage limits (docs/errors-and-limits.md#usage-limits): the first pause before a
+    # usage_limited calendar is tried again (each next one twice as long, at most 2 hours).
+    usage_limit_retry_seconds: float = 900.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -99,6 +102,10 @@ class Settings:
         drift_policy = env.get("DRIFT_POLICY") or cls.drift_policy
         if drift_policy not in DRIFT_POLICIES:
             raise ConfigError(f"DRIFT_POLICY must be one of {', '.join(DRIFT_POLICIES)}")
+        usage_retry = _positive(env, "USAGE_LIMIT_RETRY_SECONDS", cls.usage_limit_retry_seconds)
+        if usage_retry > 2 * 3600:
+            raise ConfigError("USAGE_LIMIT_RETRY_SECONDS must be at most 7200 (tries are never more than "
+                              "2 hours apart)")
         origins = tuple(
             o.strip().rstrip("/") for o in env.get("ALLOWED_RETURN_ORIGINS", "").split(",") if o.strip()
         )
@@ -131,6 +138,7 @@ class Settings:
             drift_scan_minutes=_positive(env, "DRIFT_SCAN_MINUTES", cls.drift_scan_minutes),
             drift_channel_ttl_seconds=_positive(env, "DRIFT_CHANNEL_TTL_SECONDS", cls.drift_channel_ttl_seconds),
             queue_retention_seconds=_positive(env, "QUEUE_RETENTION_SECONDS", cls.queue_retention_seconds),
+            usage_limit_retry_seconds=usage_retry,
             env=env,
         )
 

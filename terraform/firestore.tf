@@ -53,7 +53,8 @@ moved {
   to   = google_firestore_field.ttl["oauth_states"]
 }
 
-# The queries the code runs (parked changes of a connection; mappings by sync time) use
-# Firestore's automatic single-field indexes, so no composite index is needed. notification_outbox
+# The queries the code runs (parked changes of a connection; mappings by sync time; connections
+# whose usage-limit retry is due: a range and an order on usage_retry_at alone) use Firestore's
+# automatic single-field indexes, so no composite index is needed. notification_outbox
 # needs no TTL (the maintenance tick flushes it). Should a new query need a composite index,
 # Firestore's FAILED_PRECONDITION error names it; add it here as google_firestore_index.

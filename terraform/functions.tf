@@ -85,6 +85,8 @@ locals {
     sync_worker = merge(local.sync_env, local.push_env.sync_worker, {
       # A delivery holds its event for longer than the worker can possibly run.
       LEASE_SECONDS = tostring(var.functions["sync_worker"].timeout_seconds + 60)
+      # The first pause before a usage_limited calendar is tried again (docs/errors-and-limits.md#usage-limits).
+      USAGE_LIMIT_RETRY_SECONDS = tostring(var.usage_limit_retry_seconds)
     })
     integrations = merge(local.sync_env, {
       ALLOWED_RETURN_ORIGINS = join(",", var.allowed_return_origins)

@@ -253,6 +253,16 @@ variable "drift_scan_minutes" {
   }
 }
 
+variable "usage_limit_retry_seconds" {
+  description = "First pause before a calendar over Google's usage limits (403 quotaExceeded) is tried again; each next pause doubles, at most 2 hours (USAGE_LIMIT_RETRY_SECONDS)."
+  type        = number
+  default     = 900
+  validation {
+    condition     = var.usage_limit_retry_seconds >= 1 && var.usage_limit_retry_seconds <= 7200
+    error_message = "usage_limit_retry_seconds is between 1 and 7200 (tries are never more than 2 hours apart)."
+  }
+}
+
 variable "maintenance_schedule" {
   description = "Cron schedule (UTC) of the maintenance tick published to the bulk topic."
   type        = string

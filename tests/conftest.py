@@ -65,8 +65,10 @@ def start_stack(emulator_hosts, artifacts, name: str, topic: str = "calendar-syn
 @pytest.fixture(scope="session")
 def stack(emulator_hosts, artifacts):
     """The local stack (stand-in + the functions) on the session's emulators. Calendar pacing out of
-    the way (as in make chaos and make bench): tests/e2e/test_quota.py has a stack of its own, paced."""
-    s = start_stack(emulator_hosts, artifacts, "stack", CALENDAR_USER_RATE_PER_MINUTE="6000", CALENDAR_USER_BURST="100")
+    the way (as in make chaos and make bench): tests/e2e/test_quota.py has a stack of its own, paced.
+    A usage-limited calendar is tried again after one second, not 15 minutes (tests/e2e/test_usage_limits.py)."""
+    s = start_stack(emulator_hosts, artifacts, "stack", CALENDAR_USER_RATE_PER_MINUTE="6000", CALENDAR_USER_BURST="100",
+                    USAGE_LIMIT_RETRY_SECONDS="1")
     try:
         yield s
     finally:

@@ -26,8 +26,9 @@ from sync.kernel.errors import (
     PublishFailed,
     Retryable,
     SyncTokenExpired,
+    UsageLimited,
 )
-from sync.kernel.model import SYNC_SOURCE, Connection, ConnectionStatus, Mapping, connection_key
+from sync.kernel.model import SYNC_SOURCE, Connection, ConnectionStatus, Mapping, StatusChange, connection_key
 from sync.kernel.notification import Notification
 from sync.kernel.ports import (
     Begun,
@@ -55,6 +56,7 @@ from sync.kernel.ports import (
     Secrets,
     SnapshotStore,
     TokenVault,
+    UsageLimitStore,
     Watches,
 )
 from sync.snapshots.model import APPLYING, CATEGORIES, DONE, EXPIRED, MAX_EVENTS, RECEIVING, chunk_id, page_id
@@ -91,8 +93,9 @@ class FakeStore:
                 self.outbox.stage(staged)
             if mapping is not None:
                 self.mappings[(account_id, user_id, event_id)] = mapping
-            if status is not None and conn is not None and not conn.gone:
-                self.connections[(account_id, user_id)] = replace(conn, status=status)
+            change = StatusChange.of(status)
+            if change is not None and conn is not None and not conn.gone and change.status is not conn.status:
+                self.connections[(account_id, user_id)] = with_status(conn, change)
         if self.outbox is not None and self.outbox.publish(staged):  # after the commit
             raise Retryable("notification outbox: publish failed")  # the message's redelivery flushes it
         return result
@@ -110,6 +113,101 @@ class FakeStore:
         return self.outbox.flush_pending(account_id, user_id) if self.outbox is not None else 0
 
 
+def with_status(conn: Connection, change: StatusChange) -> Connection:
+    """The connection after a writer's status change, as the Firestore store writes it: a
+    usage_limited one carries its first retry, any other status drops it."""
+    if change.status is ConnectionStatus.USAGE_LIMITED and change.retry_at is not None:
+        return replace(conn, status=change.status, retry_at=change.retry_at, retry_step=0)
+    return replace(conn, status=change.status, retry_at=None, retry_step=0)
+
+
+class FakeUsageLimits:
+    """The usage-limit retries over a FakeStore's connections (sync/adapters/firestore/limits.py)."""
+
+    def __init__(self, store: FakeStore, outbox: FakeOutbox | None = None) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.leases: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self.resuming: set[tuple[str, str]] = set()  # active again, parked changes not all handed back
+        self.notifications: list[Notification] = []
+
+    def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        with self.store.lock:
+            due = sorted((c.retry_at, k) for k, c in self.store.connections.items()
+                         if c.retry_at is not None and c.retry_at <= now)
+        return [k for _, k in due[:limit]]
+
+    def begin_try(self, account_id: str, user_id: str, lease_id: str, now: datetime,
+                  until: datetime) -> Connection | None:
+        key = (account_id, user_id)
+        with self.store.lock:
+            conn = self.store.connections.get(key)
+            if conn is None:
+                return None
+            resuming = conn.status is ConnectionStatus.ACTIVE and key in self.resuming
+            if conn.status is not ConnectionStatus.USAGE_LIMITED and not resuming:
+                self.store.connections[key] = replace(conn, retry_at=None, retry_step=0)
+                self.leases.pop(key, None)
+                self.resuming.discard(key)
+                return None
+            held = self.leases.get(key)
+            if conn.retry_at is None or conn.retry_at > now or (held is not None and held[1] > now):
+                return None
+            self.leases[key] = (lease_id, until)
+            return conn
+
+    def _ours(self, key: tuple[str, str], lease_id: str,
+              status: ConnectionStatus = ConnectionStatus.USAGE_LIMITED) -> Connection | None:
+        conn = self.store.connections.get(key)
+        held = self.leases.get(key)
+        if conn is None or conn.status is not status or held is None or held[0] != lease_id:
+            return None
+        if status is ConnectionStatus.ACTIVE and key not in self.resuming:
+            return None
+        return conn
+
+    def postpone(self, account_id: str, user_id: str, lease_id: str, retry_at: datetime, failed: int) -> bool:
+        key = (account_id, user_id)
+        with self.store.lock:
+            conn = self._ours(key, lease_id)
+            if conn is None:
+                return False
+            self.store.connections[key] = replace(conn, retry_at=retry_at, retry_step=failed)
+            del self.leases[key]
+            return True
+
+    def release_try(self, account_id: str, user_id: str, lease_id: str) -> None:
+        key = (account_id, user_id)
+        with self.store.lock:
+            if self._ours(key, lease_id) is not None:
+                del self.leases[key]
+
+    def resume(self, account_id: str, user_id: str, lease_id: str, notification: Notification) -> bool:
+        key = (account_id, user_id)
+        with self.store.lock:
+            conn = self._ours(key, lease_id)
+            if conn is None:
+                return False
+            self.store.connections[key] = replace(conn, status=ConnectionStatus.ACTIVE, retry_step=0)
+            self.resuming.add(key)  # the retry stays due, leased, until finish_resume
+            self.notifications.append(notification)
+            self.store.notifications.append(notification)
+            if self.outbox is not None:
+                self.outbox.stage([notification])
+        if self.outbox is not None:
+            self.outbox.publish([notification])
+        return True
+
+    def finish_resume(self, account_id: str, user_id: str, lease_id: str) -> None:
+        key = (account_id, user_id)
+        with self.store.lock:
+            conn = self._ours(key, lease_id, ConnectionStatus.ACTIVE)
+            if conn is not None:
+                self.store.connections[key] = replace(conn, retry_at=None, retry_step=0)
+                del self.leases[key]
+                self.resuming.discard(key)
+
+
 class FakeCalendar:
     """Google's semantics: deleted events stay as cancelled, ids are never reused; ``events.list``
     with sync tokens (a change counter: a token lists what changed after it); push channels; the
@@ -121,6 +219,9 @@ class FakeCalendar:
         self.faults: list[Exception] = []  # raised, in order, by the next calls
         self.faults_after: list[BaseException] = []  # raised by the next calls after they took effect
         self.revoked = False
+        # Over Calendar's usage limits: every write (insert, update, delete, move) answers 403
+        # quotaExceeded, as Google does; reads still answer.
+        self.usage_limited = False
         self.lock = threading.RLock()
         self.etags = 0
         self.seq = 0  # the sync token: every change of an event bumps it
@@ -156,6 +257,8 @@ class FakeCalendar:
         self.calls.append(name)
         if self.faults:
             raise self.faults.pop(0)
+        if self.usage_limited and name.split(":")[0] in ("insert", "update", "delete", "move"):
+            raise UsageLimited("calendar 403 quotaExceeded")
 
     def _etag(self) -> str:
         self.etags += 1
@@ -1078,3 +1181,4 @@ def _conforms() -> None:
     _states: OAuthStates = FakeOAuthStates()
     _flows: FlowSessions = FakeFlowSessions()
     _dead_letters: DeadLetterSubscription = FakeDeadLetters([])
+    _usage: UsageLimitStore = FakeUsageLimits(FakeStore())

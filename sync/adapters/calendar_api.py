@@ -32,11 +32,14 @@ from sync.kernel.errors import (
     RateLimited,
     Retryable,
     SyncTokenExpired,
+    UsageLimited,
 )
 from sync.kernel.model import SCOPES, SYNC_SOURCE, Connection
 from sync.kernel.ports import TokenVault
 
-RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
+RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded"}
+# Calendar's usage limits (read-only for hours), not the API's quota (docs/errors-and-limits.md#usage-limits).
+USAGE_LIMIT_REASONS = {"quotaExceeded"}
 NO_ACCESS_REASONS = {"requiredAccessLevel", "forbidden", "notACalendarUser"}
 _CACHE_SIZE = 1024
 LIST_PAGE_SIZE = 2500  # Calendar's largest page: a drift check of 2,500 events is one call
@@ -75,6 +78,8 @@ def translate_http_error(err: HttpError) -> Exception:
         return CalendarConflict("calendar answered 409")
     if status in (404, 410):
         return CalendarNotFound(status)
+    if status == 403 and reason in USAGE_LIMIT_REASONS:
+        return UsageLimited(f"calendar {status} {reason}")
     if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
         retry_after = err.resp.get("retry-after")
         kind = Retryable if status >= 500 else RateLimited

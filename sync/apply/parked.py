@@ -9,12 +9,15 @@ from sync.kernel.ports import MappingStore, Publisher
 
 
 def resume_parked(store: MappingStore, publisher: Publisher, account_id: str, user_id: str) -> int:
-    """After a reconnect, send every parked change back through the queue; return how many.
+    """After a reconnect (or a usage-limited calendar taking writes again), send every parked
+    change back through the queue, oldest version first; return how many. One change is kept per
+    event (its newest version), so each event's changes land in version order.
 
     They stay parked until the worker applies them, so a failed publish loses nothing.
     """
     sent = 0
-    for mapping in store.parked(account_id, user_id):
+    parked = store.parked(account_id, user_id)
+    for mapping in sorted(parked, key=lambda m: m.parked_version.key if m.parked_version else ""):
         if mapping.parked is None:
             continue
         message = mapping.parked

@@ -28,15 +28,17 @@ from sync.kernel.errors import (
     Permanent,
     RateLimited,
     Retryable,
+    UsageLimited,
 )
 from sync.kernel.leases import Claim, Leases, Pass, Record, Take, still_activated
-from sync.kernel.model import Change, Connection, ConnectionStatus, Mapping, google_event_id
+from sync.kernel.model import Change, Connection, ConnectionStatus, Mapping, StatusChange, google_event_id
 from sync.kernel.outcome import Outcome
 from sync.kernel.payload import parse_change
 from sync.kernel.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
 from sync.kernel.ports import Calendars, CalendarSession, MappingStore
 from sync.kernel.span import event_span
 from sync.kernel.throttle import UserThrottle
+from sync.kernel.usage import DEFAULT_FIRST_PAUSE_SECONDS, next_try
 
 
 def utcnow() -> datetime:
@@ -56,7 +58,9 @@ class SyncService:
         bulk_max_wait: float = 1.0,
         no_answer_hold: float = 45.0,
         send_updates: str = "none",
+        usage_first_pause: float = DEFAULT_FIRST_PAUSE_SECONDS,
     ) -> None:
+        self.usage_first_pause = usage_first_pause
         self.store = store
         self.send_updates = send_updates  # SEND_UPDATES
         self.no_answer_hold = timedelta(seconds=no_answer_hold)
@@ -70,12 +74,15 @@ class SyncService:
         self._park_locks = [threading.Lock() for _ in range(64)]  # striped by connection
 
     # -- the worker's one call -------------------------------------------------------------
-    def apply(self, change: Change, rewrite_equal: bool = False, bulk: bool = False) -> Outcome:
+    def apply(self, change: Change, rewrite_equal: bool = False, bulk: bool = False,
+              usage_retry: bool = False) -> Outcome:
         """Apply one change. ``rewrite_equal``: write an equal version again (a snapshot's
-        repair); ``bulk``: paced behind live changes (the bulk lane, docs/snapshots.md#what-is-applied)."""
+        repair); ``bulk``: paced behind live changes (the bulk lane, docs/snapshots.md#what-is-applied);
+        ``usage_retry``: the try of a ``usage_limited`` calendar (sync/limits), written although
+        the connection is not active (any other change of it is parked)."""
         claim = self.leases.claim(change.account_id, change.user_id, change.event_id,
                                   lambda conn, mapping, now: _judge(conn, mapping, now, change, rewrite_equal,
-                                                                    self.send_updates))
+                                                                    usage_retry, self.send_updates))
         action = claim.value.action
         if not claim.held:
             if _may_follow_a_transition(claim):
@@ -104,6 +111,12 @@ class SyncService:
         except CalendarUnavailable as exc:
             self._park(change, claim, ConnectionStatus.CALENDAR_UNAVAILABLE, str(exc))
             return Outcome("parked_calendar_unavailable", calendar_calls=1)
+        except UsageLimited as exc:
+            # Read-only for hours: parked and tried again from the maintenance job, never
+            # retried through the queue (docs/errors-and-limits.md#usage-limits).
+            self._park(change, claim, ConnectionStatus.USAGE_LIMITED, str(exc),
+                       retry_at=next_try(self.clock(), self.usage_first_pause, 0))
+            return Outcome("parked_usage_limited", calendar_calls=1)
         except Permanent as exc:
             self._finish(change, claim, calendar_id, error=exc.reason)
             return Outcome("failed_permanent", calendar_calls=1)
@@ -213,23 +226,26 @@ class SyncService:
 
         self.leases.finish(claim, record)
 
-    def _park(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str) -> None:
+    def _park(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str,
+              retry_at: datetime | None = None) -> None:
         # One park at a time per connection in this instance: many changes meeting a revoked grant
         # at once would each read the connection and try to flip it, and Firestore's locks turn
         # that into lock timeouts; one at a time, the first flips it and the rest only read.
         with self._park_locks[hash(change.connection_key) % len(self._park_locks)]:
-            parked = self._park_locked(change, claim, status, reason)
+            parked = self._park_locked(change, claim, status, reason, retry_at)
         if not parked:
             raise Retryable("connection activated again meanwhile: written with its new grant on redelivery")
 
-    def _park_locked(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str) -> bool:
+    def _park_locked(self, change: Change, claim: Claim[Decision], status: ConnectionStatus, reason: str,
+                     retry_at: datetime | None = None) -> bool:
         """Park the change and flip the connection, in the transaction that records it; False
         (nothing parked, nothing flipped, the lease cleared) when the connection was activated
         again since the claim read it. The activation resumes the changes parked before it, and
         it may already have looked: a change parked now would never be resumed, and the new
         grant's connection would be flipped by what the old grant answered. Every interleaving
         is one of two: this transaction reads the connection before the activation commits (the
-        change is parked before it, so its resume finds it), or after (the stamps differ)."""
+        change is parked before it, so its resume finds it), or after (the stamps differ).
+        ``retry_at``: a ``usage_limited`` connection's first retry, set with the transition only."""
         now = self.clock()
         reactivated = False
 
@@ -248,16 +264,17 @@ class SyncService:
             # transition, however many changes meet the revoked grant (docs/notifications.md#body).
             assert claim.lease_id is not None
             flipped = [] if conn.status is status else [_status_notification(conn, status, reason,
-                                                                               claim.lease_id, now)]
+                                                                               claim.lease_id, now, retry_at)]
+            new_status = StatusChange(status, retry_at)
             if mapping is None:
-                return None, status, flipped
+                return None, new_status, flipped
             keep = mapping.parked_version is None or change.version > mapping.parked_version
             return replace(
                 mapping,
                 parked=change.parked_message() if keep else mapping.parked,
                 parked_version=change.version if keep else mapping.parked_version,
                 **(_span(change) if keep else {}),
-            ), status, flipped
+            ), new_status, flipped
 
         def lost(conn: Connection | None, mapping: Mapping | None) -> Record:
             if conn is None or conn.gone:
@@ -270,10 +287,14 @@ class SyncService:
 
 
 def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, change: Change,
-           rewrite_equal: bool, send_updates: str = "none") -> Take[Decision] | Pass[Decision]:
+           rewrite_equal: bool, usage_retry: bool = False,
+           send_updates: str = "none") -> Take[Decision] | Pass[Decision]:
     """The claim's decision (sync/kernel/planner.py): a Calendar write takes the event's lease; a
     delete of an event never written leaves a tombstone; a change that cannot be written now is
-    parked on the mapping."""
+    parked on the mapping. ``usage_retry``: a ``usage_limited`` connection is written to as if
+    active (the retry's one try)."""
+    if usage_retry and conn is not None and conn.status is ConnectionStatus.USAGE_LIMITED:
+        conn = replace(conn, status=ConnectionStatus.ACTIVE)
     decision = decide(conn, mapping, change, now, rewrite_equal)
     base = mapping or Mapping(
         event_id=change.event_id,
@@ -326,8 +347,11 @@ def _may_follow_a_transition(claim: Claim[Decision]) -> bool:
 
 
 def _status_notification(conn: Connection, status: ConnectionStatus, reason: str, lease_id: str,
-                         now: datetime) -> notes.Notification:
+                         now: datetime, retry_at: datetime | None = None) -> notes.Notification:
     """The connection's transition to ``status``, named by the claim (lease) that made it."""
+    if status is ConnectionStatus.USAGE_LIMITED:
+        assert retry_at is not None
+        return notes.usage_limited(conn.account_id, conn.user_id, retry_at, (lease_id,), now)
     if status is ConnectionStatus.NEEDS_REAUTH:
         return notes.needs_reauth(conn.account_id, conn.user_id, conn.google_email, reason, (lease_id,), now)
     return notes.calendar_unavailable(conn.account_id, conn.user_id, conn.calendar_id, (lease_id,), now)

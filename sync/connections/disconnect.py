@@ -53,9 +53,14 @@ def ordering_key(account_id: str, user_id: str) -> str:
     return f"{account_id}/{user_id}/~disconnect"
 
 
+USAGE_LIMITED_DETAIL = ("Google's usage limits refuse every write to this calendar for now; disconnect without "
+                        "remove_events, or remove them once the connection is active again")
+
+
 @dataclass(frozen=True)
 class Requested:
-    """What a DELETE came to: "refused" (remove_events, but Google access is gone: nothing changed),
+    """What a DELETE came to: "refused" (remove_events, but Google access is gone or usage-limited:
+    nothing changed; ``record`` may hold the answer's ``detail``),
     "done" (within the request: ``record`` is the final one), or "running" (the bulk lane goes on)."""
 
     kind: str
@@ -80,6 +85,9 @@ class Disconnect:
     def request(self, account_id: str, user_id: str, remove_events: bool) -> Requested:
         conn = self.connections.get_connection(account_id, user_id)
         live = conn is not None and not conn.gone and conn.status is not ConnectionStatus.DISCONNECTED
+        if remove_events and live and conn is not None and conn.status is ConnectionStatus.USAGE_LIMITED:
+            # Google refuses every write of the calendar for a while: its events cannot be removed now.
+            return Requested("refused", {"detail": USAGE_LIMITED_DETAIL})
         if remove_events and live and not self._can_remove(conn):
             return Requested("refused", {})
         begun = self.store.begin(account_id, user_id, remove_events, self.now())
@@ -148,6 +156,10 @@ class Disconnect:
             return Outcome("disconnected", fields=fields)
         if progress.retry_after is not None:
             return Outcome("disconnect_retry", acknowledge=False, retry_after=progress.retry_after, fields=fields)
+        if progress.limited:
+            # Google refuses the deletes for hours: acknowledged (never dead-lettered for it); the
+            # maintenance task continues the chain once it has made no progress for STALLED_AFTER.
+            return Outcome("disconnect_usage_limited", fields=fields)
         if self.store.advance(account_id, user_id, str(disconnect_id), seq, seq + 1, self.now()):
             try:
                 self.publish_step({**record, "job_seq": seq + 1})

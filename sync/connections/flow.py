@@ -28,7 +28,7 @@ from sync.connections import oauth
 from sync.connections.activate import Activation
 from sync.kernel import logs
 from sync.kernel.errors import CalendarNotFound, CalendarUnavailable, OAuthRefused, Permanent, SyncError
-from sync.kernel.model import SCOPES, connection_key
+from sync.kernel.model import SCOPES, ConnectionStatus, connection_key
 from sync.kernel.ports import Calendars, ConnectionStore, FlowSessions, OAuthClient, OAuthStates, Secrets, TokenVault
 
 STATE_SECONDS = 10 * 60
@@ -126,12 +126,14 @@ class ConnectFlow:
             raise FlowRefused(401, "session")
         return grant.token_ref, grant.google_email
 
-    def calendars_to_choose(self, browser: Browser) -> tuple[str, list[dict[str, Any]], str | None]:
-        """(the account's address, its writable calendars, the connection's current calendar)."""
+    def calendars_to_choose(self, browser: Browser) -> tuple[str, list[dict[str, Any]], str | None, datetime | None]:
+        """(the account's address, its writable calendars, the connection's current calendar, and when
+        it is tried again while Google's usage limits hold it: docs/errors-and-limits.md#usage-limits)."""
         ref, email = self._grant(browser)
         conn = self.connections.get_connection(browser.account_id, browser.user_id)
         items = self.calendars.session_for_ref(ref).writable_calendars()
-        return email, items, conn.calendar_id if conn else None
+        limited = conn.retry_at if conn and conn.status is ConnectionStatus.USAGE_LIMITED else None
+        return email, items, conn.calendar_id if conn else None, limited
 
     def choose(self, browser: Browser, chosen: str) -> None:
         ref, email = self._grant(browser)

@@ -20,6 +20,7 @@ from sync.kernel.errors import (
     Permanent,
     RateLimited,
     Retryable,
+    UsageLimited,
 )
 from sync.kernel.leases import held_until
 from sync.kernel.model import connection_key
@@ -48,11 +49,14 @@ def utcnow() -> datetime:
 @dataclass(frozen=True)
 class Progress:
     """Where a step left the disconnect. ``retry_after`` set: a transient failure, try again then;
-    else, unless ``finished``, more work is left for the next step."""
+    ``limited``: Google's usage limits refuse the deletes for hours, so the chain waits for the
+    maintenance task that resumes stalled chains (docs/errors-and-limits.md#usage-limits) instead of
+    retrying through the queue; else, unless ``finished``, more work is left for the next step."""
 
     finished: bool
     record: dict[str, Any]
     retry_after: float | None = None
+    limited: bool = False
 
 
 def removing_view(record: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +102,7 @@ class Removal:
             if pending is None:
                 pending = self._sweep(self._current(record), deadline)
             if pending is not None:
-                return Progress(False, self._current(record), pending.retry_after)
+                return Progress(False, self._current(record), pending.retry_after, pending.limited)
             record = self._current(record)
         return self._finish(record)
 
@@ -169,6 +173,9 @@ class Removal:
                 if self.throttle is not None:
                     self.throttle.cool_down(key, exc.retry_after)
                 return self._settled(record, removed, failed, exc.retry_after or 10.0)
+            except UsageLimited:
+                self.store.settle(record, removed, failed, self.now())
+                return Progress(False, record, limited=True)
             except Retryable as exc:
                 return self._settled(record, removed, failed, exc.retry_after or 5.0)
             except (AuthRevoked, CalendarUnavailable) as exc:
@@ -224,6 +231,8 @@ class Removal:
         except (AuthRevoked, CalendarUnavailable) as exc:
             self._access_lost(record, type(exc).__name__)
             return None
+        except UsageLimited:
+            return Progress(False, record, limited=True)
         except Retryable as exc:
             return Progress(False, record, exc.retry_after or 5.0)
         self.store.update(a, u, did, {"swept": True, "removed": int(record.get("removed", 0)) + found,

@@ -44,6 +44,7 @@ from sync.kernel.errors import (
     RateLimited,
     Retryable,
     SyncTokenExpired,
+    UsageLimited,
 )
 from sync.kernel.leases import Claim, Leases, Pass, Record, Take, held
 from sync.kernel.model import Connection, Mapping
@@ -260,7 +261,9 @@ class DriftCheck:
             self._cool_down(conn, exc)
             self.leases.release(claim)
             raise
-        except (Permanent, AuthRevoked, CalendarUnavailable):
+        except (Permanent, AuthRevoked, CalendarUnavailable, UsageLimited):
+            # UsageLimited: Google refuses writes for hours; the drift is found again by a later
+            # check once the calendar takes writes (docs/errors-and-limits.md#usage-limits).
             result.calendar_calls += 1
             self.leases.release(claim)
             return "failed"

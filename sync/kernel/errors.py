@@ -49,6 +49,14 @@ class RateLimited(Retryable):
     """Calendar said slow down (429, 403 rate limit): retry later, and call less for a while."""
 
 
+class UsageLimited(Retryable):
+    """Calendar answered 403 ``quotaExceeded`` (domain ``usageLimits``): the user's calendar went
+    read-only for hours after too many events or invitations (docs/errors-and-limits.md#usage-limits).
+    Not a rate limit: seconds of back-off do not help. The worker's apply parks the change and
+    marks the connection ``usage_limited``; the other writers (moves, drift restores, a
+    disconnect's removal) retry it later as any Retryable."""
+
+
 class PublishFailed(Retryable):
     """Pub/Sub did not confirm a publish."""
 

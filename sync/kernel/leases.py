@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Generic, TypeVar
 
-from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, Version
+from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, StatusChange, Version
 from sync.kernel.notification import Notification
 from sync.kernel.ports import MappingStore
 
@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 # What finishing stores: the mapping (its lease cleared here), a new connection status, and the
 # notifications of that transition (staged in the same transaction).
-Record = tuple[Mapping | None, ConnectionStatus | None, Sequence[Notification]]
+Record = tuple[Mapping | None, ConnectionStatus | StatusChange | None, Sequence[Notification]]
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class Leases:
         lost, ``when_lost`` (if given) decides what is stored, the other writer's lease untouched."""
 
         def work(conn: Connection | None, mapping: Mapping | None) -> tuple[
-                bool, Mapping | None, ConnectionStatus | None, Sequence[Notification]]:
+                bool, Mapping | None, ConnectionStatus | StatusChange | None, Sequence[Notification]]:
             if not ours(mapping, claim.lease_id):
                 if when_lost is None:
                     return False, None, None, ()

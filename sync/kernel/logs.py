@@ -25,6 +25,8 @@ ALLOWED_FIELDS = frozenset({
     "calendar_calls", "error_type", "count", "subscription",
     # jobs on the bulk lane, snapshots, notifications, drift repair
     "job", "task", "lane", "snapshot_id", "notification_type", "drift_kind",
+    # usage limits: when a usage_limited calendar is tried again, after how many refused tries
+    "retry_at", "failed_tries",
 })
 MAX_VALUE_CHARS = 256  # every logged string (the message too) is cut to this: input never sizes a log line
 _SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}

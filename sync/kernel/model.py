@@ -35,6 +35,8 @@ class ConnectionStatus(StrEnum):
     ACTIVE = "active"
     NEEDS_REAUTH = "needs_reauth"
     CALENDAR_UNAVAILABLE = "calendar_unavailable"
+    # Calendar's usage limits (403 quotaExceeded): read-only for hours; retried on its own (sync/limits).
+    USAGE_LIMITED = "usage_limited"
     # Disconnect requested (sync/disconnect): refuses every write while the service removes what it
     # keeps (and, with remove_events, the synced events); the status route already says disconnected.
     DISCONNECTING = "disconnecting"
@@ -312,6 +314,10 @@ class Connection:
     # what it learned (a revoked grant, a calendar gone) is about a grant or calendar no longer
     # in use.
     activation: str | None = None
+    # While ``usage_limited``: when the calendar is tried again, and how many tries failed so far
+    # (docs/errors-and-limits.md#usage-limits).
+    retry_at: datetime | None = None
+    retry_step: int = 0
 
     @property
     def key(self) -> str:
@@ -329,6 +335,19 @@ class Connection:
     def gone(self) -> bool:
         """Disconnected, or being disconnected: nothing is written for it, kept for it, or announced."""
         return self.status in (ConnectionStatus.DISCONNECTING, ConnectionStatus.DISCONNECTED)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A connection's new status as a writer records it, with what the status carries: the first
+    retry of a ``usage_limited`` calendar (``retry_at``)."""
+
+    status: ConnectionStatus
+    retry_at: datetime | None = None
+
+    @classmethod
+    def of(cls, value: ConnectionStatus | StatusChange | None) -> StatusChange | None:
+        return cls(value) if isinstance(value, ConnectionStatus) else value
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,10 @@ DISCONNECTED = "connection.disconnected"
 SNAPSHOT_COMPLETED = "snapshot.completed"
 EVENT_FAILED = "event.failed"
 DRIFT_REPAIRED = "event.drift_repaired"
+USAGE_LIMITED = "connection.usage_limited"
+RESUMED = "connection.resumed"
 TYPES = (ACTIVATED, NEEDS_REAUTH, CALENDAR_UNAVAILABLE, DISCONNECTED, SNAPSHOT_COMPLETED, EVENT_FAILED,
-         DRIFT_REPAIRED)
+         DRIFT_REPAIRED, USAGE_LIMITED, RESUMED)
 MESSAGE_SCHEMA = 1
 
 
@@ -128,6 +130,20 @@ def calendar_unavailable(account_id: str, user_id: str, calendar_id: str | None,
                          timestamp: datetime | None = None) -> Notification:
     return Notification.new(CALENDAR_UNAVAILABLE, account_id, user_id, {"calendar_id": calendar_id}, identity,
                             timestamp)
+
+
+def usage_limited(account_id: str, user_id: str, retry_at: datetime, identity: Sequence[str],
+                  timestamp: datetime | None = None) -> Notification:
+    """The calendar hit Google's usage limits: its changes are parked until the retry at ``retry_at``
+    succeeds (docs/errors-and-limits.md#usage-limits). ``identity``: the claim that met the limit."""
+    return Notification.new(USAGE_LIMITED, account_id, user_id, {"retry_at": rfc3339(retry_at)}, identity, timestamp)
+
+
+def resumed(account_id: str, user_id: str, calendar_id: str | None, identity: Sequence[str],
+            timestamp: datetime | None = None) -> Notification:
+    """A ``usage_limited`` calendar took a write again: the connection is active, its parked changes
+    are on their way. ``identity``: the retry that succeeded."""
+    return Notification.new(RESUMED, account_id, user_id, {"calendar_id": calendar_id}, identity, timestamp)
 
 
 def disconnected(account_id: str, user_id: str, events_removed: int, identity: Sequence[str],

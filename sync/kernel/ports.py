@@ -14,18 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sync.kernel.model import Connection, ConnectionStatus, Mapping
+from sync.kernel.model import Connection, ConnectionStatus, Mapping, StatusChange
 from sync.kernel.notification import Notification
 
 R = TypeVar("R")
 
 # A unit of work over one event: given what is stored now, return
-# (result, mapping to store or None to leave it, new connection status or None), optionally
+# (result, mapping to store or None to leave it, new connection status or None — a StatusChange when
+# the status carries more, as usage_limited its retry time), optionally
 # with a 4th element: the notifications of the transition (docs/notifications.md#body), committed with it.
 # It may run more than once (transactions retry on contention), so it must be pure.
 EventWork = Callable[[Connection | None, Mapping | None],
-                     tuple[R, Mapping | None, ConnectionStatus | None]
-                     | tuple[R, Mapping | None, ConnectionStatus | None, Sequence[Notification]]]
+                     tuple[R, Mapping | None, ConnectionStatus | StatusChange | None]
+                     | tuple[R, Mapping | None, ConnectionStatus | StatusChange | None, Sequence[Notification]]]
 
 
 class MappingStore(Protocol):
@@ -161,6 +162,46 @@ class ConnectionStore(Protocol):
 
     def status_figures(self, account_id: str, user_id: str) -> dict[str, Any]:
         """``last_synced_at``, ``last_error`` and ``counts`` of the status route."""
+        ...
+
+
+class UsageLimitStore(Protocol):
+    """Connections that Calendar's usage limits made read-only, and their retries (sync/limits,
+    docs/errors-and-limits.md#usage-limits). A try holds a short lease on the connection, so two
+    maintenance runs never try one calendar at once."""
+
+    def due(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """(account, user) of up to ``limit`` connections whose retry is due at ``now``, soonest first."""
+        ...
+
+    def begin_try(self, account_id: str, user_id: str, lease_id: str, now: datetime,
+                  until: datetime) -> Connection | None:
+        """One transaction: a ``usage_limited`` connection whose retry is due and not being tried
+        is leased to this try until ``until`` and returned; so is an ``active`` one whose resume
+        did not finish handing its parked changes back (``finish_resume``). None otherwise (a
+        connection in another status that still carries a retry loses it)."""
+        ...
+
+    def postpone(self, account_id: str, user_id: str, lease_id: str, retry_at: datetime, failed: int) -> bool:
+        """One transaction: the try met the limit again; while it is still this try's, the next
+        retry is at ``retry_at`` after ``failed`` failed tries, and the lease is cleared."""
+        ...
+
+    def release_try(self, account_id: str, user_id: str, lease_id: str) -> None:
+        """The try came to no verdict (Calendar unreachable, the event busy): the lease cleared,
+        the retry still due."""
+        ...
+
+    def resume(self, account_id: str, user_id: str, lease_id: str, notification: Notification) -> bool:
+        """One transaction: while the connection is ``usage_limited`` and the try is this one's
+        (no reconnect or disconnect since it began), it becomes ``active`` and ``notification``
+        (``connection.resumed``) is staged with it; the retry stays due, leased, until
+        ``finish_resume``, so a run that dies before handing the parked changes back is followed
+        by one that does. False otherwise."""
+        ...
+
+    def finish_resume(self, account_id: str, user_id: str, lease_id: str) -> None:
+        """The parked changes are back in the queue: the retry is dropped (while the try is ours)."""
         ...
 
 

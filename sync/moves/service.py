@@ -17,7 +17,7 @@ from typing import Any
 
 from sync.apply.service import SyncService
 from sync.apply.writes import move_event
-from sync.kernel.errors import AuthRevoked, Retryable
+from sync.kernel.errors import AuthRevoked, Retryable, UsageLimited
 from sync.kernel.jobs import publish_jobs
 from sync.kernel.leases import Claim, Pass, Record, Take, held
 from sync.kernel.model import Connection, ConnectionStatus, Mapping
@@ -84,6 +84,10 @@ class Moves:
                 busy += 1
             if result == "revoked":
                 return Outcome("move_parked_needs_reauth", fields={**fields, "calendar_calls": calls})
+            if result == "limited":
+                # Google refuses writes for hours: not retried through the queue (never dead-lettered
+                # for it); each event left follows on its next change (docs/errors-and-limits.md#usage-limits).
+                return Outcome("move_usage_limited", fields={**fields, "calendar_calls": calls})
         fields["calendar_calls"] = calls
         if busy:
             return Outcome("move_busy", acknowledge=False, retry_after=2.0, fields={**fields, "count": busy})
@@ -94,7 +98,7 @@ class Moves:
     def _relocate(self, account_id: str, user_id: str, event_id: str, source: str, destination: str,
                   started: datetime) -> str:
         """Move one event under its lease: "moved", "skipped" (nothing to do), "busy" (a change of
-        it is in flight), "later" (out of pacing time) or "revoked"."""
+        it is in flight), "later" (out of pacing time), "revoked" or "limited" (Google's usage limits)."""
 
         def judge(conn: Connection | None, mapping: Mapping | None, now: datetime) -> Take[str] | Pass[str]:
             if (conn is None or conn.calendar_id != destination or mapping is None or mapping.deleted
@@ -127,6 +131,9 @@ class Moves:
             if service.leases.release(claim, status=ConnectionStatus.NEEDS_REAUTH):
                 return "revoked"
             return "later"  # reconnected since the claim: moved with the new grant when the chunk comes back
+        except UsageLimited:
+            service.leases.release(claim)  # refused: nothing happened in Google
+            return "limited"
         except Retryable as exc:
             if throttle is not None and exc.retry_after is not None:
                 throttle.cool_down(conn.key, exc.retry_after)

@@ -43,6 +43,7 @@ OUTCOME_CATEGORY = {
     "deleted": "deleted", "deleted_already": "deleted", "tombstone": "deleted",
     "failed_permanent": "failed", "no_connection": "failed",
     "park": "parked", "parked_needs_reauth": "parked", "parked_calendar_unavailable": "parked",
+    "parked_usage_limited": "parked",
 }
 _SNAPSHOT_ID = re.compile(r"^snp_[A-Za-z0-9_-]{16,64}$")
 

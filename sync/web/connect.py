@@ -79,8 +79,9 @@ class Connect:
     # -- GET/POST /calendars -------------------------------------------------------------------
     def show_calendars(self, request: Any, lang: str) -> Response:
         session = self.session(request)
-        email, items, selected = self.c.connect_flow.calendars_to_choose(self.browser(session))
-        body, nonce = pages.calendars(lang, email, items, selected, session.csrf_token(self.link_secret))
+        email, items, selected, limited = self.c.connect_flow.calendars_to_choose(self.browser(session))
+        body, nonce = pages.calendars(lang, email, items, selected, session.csrf_token(self.link_secret),
+                                      usage_limited_until=limited)
         return Response(body, status=200,
                         headers=pages.security_headers(nonce, self.settings.allowed_return_origins))
 

@@ -10,7 +10,8 @@ behind the API-token check:
          "removing": {"total", "removed", "failed", "state": "removing"}}
         the connection refuses writes and keeps no event contents already; the events are being
         removed on the bulk lane (progress in the status route, connection.disconnected at the end)
-    409 {"error": "cannot_remove_events", …}    remove_events, but Google access is gone: nothing changed
+    409 {"error": "cannot_remove_events", …}    remove_events, but Google access is gone, or Google's usage
+                                                limits refuse every write for now: nothing changed
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def handle(request: Any, c: Container, account_id: str, user_id: str, fields: di
 def disconnect(c: Container, account_id: str, user_id: str, remove_events: bool) -> Response:
     done = c.disconnect.request(account_id, user_id, remove_events)
     if done.kind == "refused":
-        return api_answer(CANNOT_REMOVE, 409)
+        return api_answer({**CANNOT_REMOVE, **done.record}, 409)
     if done.kind == "done":
         return api_answer({"status": "disconnected", "removed_events": int(done.record.get("removed", 0)),
                            "deleted_mappings": int(done.record.get("deleted_mappings", 0))}, 200)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import secrets
+from datetime import datetime, timezone
 from typing import Any
 
 TEXT = {
@@ -52,6 +53,10 @@ TEXT = {
                               "Tente de novo em alguns minutos.",
         "method_title": "Pedido não permitido",
         "method_body": "Esta página só pode ser aberta no navegador.",
+        "usage_limited": "O Google limitou temporariamente a sua agenda, porque muitos eventos ou convites foram "
+                         "criados em pouco tempo. Seus compromissos estão guardados e serão enviados sozinhos: "
+                         "tentaremos de novo em {when} (UTC). Você não precisa fazer nada.",
+        "when_format": "%d/%m/%Y às %H:%M",
         "policy": "Política de uso de dados",
         "done_policy": "Você pode desconectar quando quiser, na aba Integrações externas da Evolutto. O que "
                        "guardamos, por quanto tempo e como apagar:",
@@ -96,6 +101,10 @@ TEXT = {
                               "Try again in a few minutes.",
         "method_title": "Request not allowed",
         "method_body": "This page can only be opened in a browser.",
+        "usage_limited": "Google has temporarily limited your calendar, because many events or invitations were "
+                         "created in a short time. Your appointments are kept and will be sent on their own: we "
+                         "will try again on {when} (UTC). You do not need to do anything.",
+        "when_format": "%Y-%m-%d at %H:%M",
         "policy": "Data use policy",
         "done_policy": "You can disconnect at any time, from Evolutto's External integrations tab. What we keep, "
                        "for how long and how to delete it:",
@@ -193,10 +202,16 @@ def message(lang: str, key: str, back_url: str | None = None) -> tuple[str, str]
 
 
 def calendars(lang: str, email: str, items: list[dict[str, Any]], selected: str | None,
-              csrf: str) -> tuple[str, str]:
+              csrf: str, usage_limited_until: datetime | None = None) -> tuple[str, str]:
+    """The pick-a-calendar page; ``usage_limited_until``: the connection is held by Google's usage
+    limits until its next try then (docs/errors-and-limits.md#usage-limits), said in plain words."""
     t, nonce = TEXT[lang], secrets.token_urlsafe(16)
+    notice = ""
+    if usage_limited_until is not None:
+        when = usage_limited_until.astimezone(timezone.utc).strftime(t["when_format"])
+        notice = f'<p id="usage-limited" role="status">{html.escape(t["usage_limited"].format(when=when))}</p>'
     if not items:
-        body = f'<h1 id="title">{html.escape(t["choose_title"])}</h1><p>{html.escape(t["none"])}</p>'
+        body = f'<h1 id="title">{html.escape(t["choose_title"])}</h1>{notice}<p>{html.escape(t["none"])}</p>'
         return _document(lang, t["choose_title"], body, nonce), nonce
     chosen = selected if any(c["id"] == selected for c in items) else items[0]["id"]
     options = []
@@ -207,7 +222,7 @@ def calendars(lang: str, email: str, items: list[dict[str, Any]], selected: str 
         options.append(f'<label for="cal-{i}"><input type="radio" id="cal-{i}" name="calendar_id" '
                        f'value="{html.escape(cal["id"])}"{checked} required> {label}{extra}</label>')
     intro = html.escape(t["choose_intro"].format(email=email))
-    body = (f'<h1 id="title">{html.escape(t["choose_title"])}</h1><p>{intro}</p>'
+    body = (f'<h1 id="title">{html.escape(t["choose_title"])}</h1>{notice}<p>{intro}</p>'
             f'<form method="post" action="calendars" aria-labelledby="title">'
             f'<input type="hidden" name="csrf_token" value="{html.escape(csrf)}">'
             f'<fieldset><legend>{html.escape(t["legend"])}</legend>{"".join(options)}</fieldset>'

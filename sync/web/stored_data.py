@@ -62,14 +62,17 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
              _f("account_id", "user_id", "status", "calendar_id", "token_ref", "google_email", "updated_at",
                 "status_changed_at", "activated_at", "disconnected_at", "pending_token_ref",
                 "pending_google_email", "pending_at", "latest_snapshot_id", "disconnect_id", "disconnect_requested_at",
-                "forgetting_snapshots"),
+                "forgetting_snapshots", "usage_retry_at", "usage_retry_step", "usage_retry_lease",
+                "usage_retry_lease_until", "usage_resuming"),
              Kept("connected"), None,
              {"pt-BR": "Sua conexão: os identificadores da sua conta e do seu usuário na Evolutto, o endereço da "
                        "conta Google conectada, o identificador da agenda escolhida, o estado (ativa, precisa "
-                       "reconectar, agenda indisponível, desconectada) e quando mudou, e uma referência ao token.",
+                       "reconectar, agenda indisponível, limitada pelo Google, desconectada) e quando mudou (e, "
+                       "enquanto o Google limita a agenda, quando tentaremos de novo), e uma referência ao token.",
               "en": "Your connection: your Evolutto account and user ids, the connected Google account's address, "
                     "the chosen calendar's id, its state (active, needs reconnecting, calendar unavailable, "
-                    "disconnected) and when it changed, and a reference to the token."},
+                    "limited by Google, disconnected) and when it changed (and, while Google limits the calendar, "
+                    "when it is tried again), and a reference to the token."},
              {"pt-BR": "Para saber em qual agenda escrever e mostrar a você e à Evolutto o estado da integração.",
               "en": "To know which calendar to write to, and to show you and Evolutto how the integration is doing."}),
         Item("token", SECRET_MANAGER, (), _f(), Kept("connected"), None,

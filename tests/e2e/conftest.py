@@ -100,6 +100,11 @@ class Browser:
         self.stack = stack
         self.http = requests.Session()
         self.http.headers["Accept-Language"] = lang
+        # One connection per request: the server (gunicorn) closes a kept-alive connection after
+        # 2 s idle, and a request sent on it as it closes was reset (ConnectionResetError on a
+        # GET /connect after the test had waited on something else). A browser retries that
+        # request on a new connection; closing each one leaves no idle connection to race.
+        self.http.headers["Connection"] = "close"
         self.re = _re
 
     def link_token(self, account_id: str, user_id: str, ttl: int = 600, secret: str | None = None,

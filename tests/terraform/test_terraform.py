@@ -588,7 +588,8 @@ def test_each_function_gets_exactly_its_environment(tf):
     env = tf["locals"]["function_env"]
     assert env["handle_webhook"] == {}
     assert env["sync_worker"] == ('${merge(local.sync_env, local.push_env.sync_worker, {LEASE_SECONDS = '
-                                  'tostring(var.functions["sync_worker"].timeout_seconds + 60)})}')
+                                  'tostring(var.functions["sync_worker"].timeout_seconds + 60), '
+                                  'USAGE_LIMIT_RETRY_SECONDS = tostring(var.usage_limit_retry_seconds)})}')
     assert env["integrations"] == ('${merge(local.sync_env, {ALLOWED_RETURN_ORIGINS = '
                                    'join(",", var.allowed_return_origins), '
                                    'QUEUE_RETENTION_SECONDS = trimsuffix(var.message_retention, "s")})}')
@@ -649,6 +650,8 @@ def test_feature_variables_are_validated(tf):
     assert 'contains(["restore", "report", "off"], var.drift_policy)' in \
         block(variables["drift_policy"], "validation")["condition"]
     assert variables["drift_scan_minutes"]["default"] == 360
+    assert variables["usage_limit_retry_seconds"]["default"] == 900
+    assert "<= 7200" in block(variables["usage_limit_retry_seconds"], "validation")["condition"]
     assert "var.drift_scan_minutes >= 15" in block(variables["drift_scan_minutes"], "validation")["condition"]
     assert variables["maintenance_schedule"]["default"] == "*/15 * * * *"
     assert variables["platform_webhook_url"]["default"] == ""

@@ -197,14 +197,28 @@ def test_the_flow_from_link_to_an_active_connection():
     world.oauth.answers.append({"refresh_token": "1//granted", "access_token": "ya29", "scope": " ".join(SCOPES)})
     flow.authorize(browser, state, "", "code-1")
     assert world.connections.pending[(A, U)][1] == CAL  # the grant waits for its calendar
-    email, items, selected = flow.calendars_to_choose(browser)
-    assert email == CAL and selected is None
+    email, items, selected, limited = flow.calendars_to_choose(browser)
+    assert email == CAL and selected is None and limited is None
     flow.choose(browser, CAL)
     conn = world.mappings.connections[(A, U)]
     assert conn.status is ConnectionStatus.ACTIVE and world.vault.read_refresh_token(conn.token_ref) == "1//granted"
     with pytest.raises(FlowRefused) as refused:  # single use: the session already saved its choice
         flow.choose(browser, CAL)
     assert (refused.value.status, refused.value.page) == (401, "session")
+
+
+def test_a_reconnect_while_usage_limited_shows_when_the_calendar_is_tried_again():
+    world, flow, browser = flow_world()
+    retry_at = datetime(2026, 11, 20, 13, 15, tzinfo=UTC)
+    world.mappings.save_connection(Connection(A, U, ConnectionStatus.USAGE_LIMITED, CAL, "local_tokens/x", CAL,
+                                              activation="a0", retry_at=retry_at))
+    state = started(flow, browser)
+    world.oauth.answers.append({"refresh_token": "1//granted", "access_token": "ya29", "scope": " ".join(SCOPES)})
+    flow.authorize(browser, state, "", "code-1")
+    assert flow.calendars_to_choose(browser)[2:] == (CAL, retry_at)
+    flow.choose(browser, CAL)  # a reconnect makes it active at once (and resumes what was parked)
+    assert world.mappings.connections[(A, U)].status is ConnectionStatus.ACTIVE
+    assert world.mappings.connections[(A, U)].retry_at is None
 
 
 @pytest.mark.parametrize("case,page", [("replayed", "state"), ("other session", "state"), ("denied", "denied"),
@@ -336,6 +350,42 @@ def test_a_removal_is_refused_when_google_access_is_gone_and_nothing_changes():
     world.calendar.revoked = True
     assert world.disconnect.request(A, U, remove_events=True).kind == "refused"
     assert world.mappings.connections[(A, U)].status is ConnectionStatus.ACTIVE and world.disconnects.records == {}
+
+
+def test_a_removal_is_refused_while_usage_limited_and_a_plain_disconnect_is_not():
+    world = World()
+    world.connect()
+    world.change("ev-1")
+    world.calendar.usage_limited = True
+    assert world.change("ev-2").name == "parked_usage_limited"
+    refused = world.disconnect.request(A, U, remove_events=True)
+    assert refused.kind == "refused" and "usage limits" in refused.record["detail"]
+    assert world.mappings.connections[(A, U)].status is ConnectionStatus.USAGE_LIMITED
+    assert world.disconnects.records == {}
+    assert world.disconnect.request(A, U, remove_events=False).kind == "done"
+    assert world.status()["status"] == "disconnected" and world.status()["retry_at"] is None
+
+
+def test_a_removal_meeting_the_usage_limits_waits_for_the_maintenance_task_not_the_queue():
+    world = World()
+    world.connect()
+    for i in range(INLINE_EVENTS + 3):
+        world.change(f"ev-{i}")
+    world.calendar.usage_limited = True  # Google starts refusing the deletes once the removal is under way
+    world.disconnect.request(A, U, remove_events=True)
+    outcomes = []
+    for _ in range(5):  # the chain goes on (forgetting first) until a delete meets the limit
+        [job] = world.jobs()
+        outcomes.append(world.disconnect.job(job))
+        if outcomes[-1].name != "disconnect_continued":
+            break
+    assert (outcomes[-1].name, outcomes[-1].acknowledge) == ("disconnect_usage_limited", True)  # no dead letter
+    assert world.jobs() == [] and world.status()["removing"]["state"] == "removing"
+    world.calendar.usage_limited = False
+    world.disconnects.records[(A, U)]["updated_at"] -= timedelta(hours=1)  # no progress since
+    assert world.disconnect.resume_stalled() == {"disconnects_resumed": 1}
+    [again] = world.jobs()
+    assert world.disconnect.job(again).name == "disconnected" and world.calendar.live(CAL) == {}
 
 
 def test_a_stalled_chain_is_resumed_and_a_duplicate_job_does_nothing():

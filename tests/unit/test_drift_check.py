@@ -310,3 +310,15 @@ def test_drift_checks_are_paced_on_the_bulk_budget_behind_live_changes(world):
         drift.run(A, U)
     assert calendar.calls == [] and store.check_lease is None
     assert throttle.reserve(key) == 0  # a live change still goes at once
+
+
+def test_a_restore_meeting_the_usage_limits_is_not_retried_and_is_made_once_writes_go_through(world):
+    store, calendar, service = world
+    apply(service)
+    calendar.by_hand("ev-1", summary="Mudado à mão")
+    calendar.usage_limited = True
+    result = check(store, calendar)  # no exception: the job is not handed back for it
+    assert result.counts["failed"] == 1 and not store.notices and store.mappings_["ev-1"].lease is None
+    calendar.usage_limited = False
+    calendar.by_hand("ev-1", summary="Mudado de novo")  # still drifted: a later check finds it
+    assert check(store, calendar).counts["restored"] == 1

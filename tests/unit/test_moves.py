@@ -105,3 +105,19 @@ def test_a_copy_already_in_the_destination_is_kept_and_the_one_left_behind_dropp
     [job] = world.jobs()
     assert world.moves.run(job).name == "moved"
     assert set(world.calendar.live(NEW)) == {gid} and world.calendar.live(OLD) == {}
+
+
+def test_a_move_meeting_the_usage_limits_is_acknowledged_not_retried_and_the_event_follows_its_next_change():
+    world = World(events=1)
+    world.switch()
+    [job] = world.jobs()
+    world.calendar.usage_limited = True
+    limited = world.moves.run(job)
+    assert (limited.name, limited.acknowledge) == ("move_usage_limited", True)  # never dead-lettered for it
+    mapping = world.mappings.mappings[(A, U, "ev-0")]
+    assert mapping.lease is None and not mapping.google_uncertain and mapping.calendar_id == OLD
+    world.calendar.usage_limited = False
+    outcome = world.service.apply(parse_change(payload("event.updated", account_id=A, user_id=U, event_id="ev-0",
+                                                       updated=1), "wh-next"))
+    assert outcome.name == "updated" and set(world.calendar.live(NEW)) == {google_event_id(A, U, "ev-0")}
+    assert world.calendar.live(OLD) == {}

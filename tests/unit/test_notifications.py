@@ -60,8 +60,10 @@ def test_every_type_of_the_contract_has_a_builder():
             notes.disconnected("a", "u", 3, ("1",)).type,
             notes.snapshot_completed("a", "u", "s-1", {"created": 1}).type,
             notes.event_failed("a", "u", "ev", "2026-11-20T13:00:00Z", "calendar 400 invalid").type,
-            notes.drift_repaired("a", "u", "ev", "edited", ("etag-1",)).type}
-    assert made == set(notes.TYPES) and len(notes.TYPES) == 7
+            notes.drift_repaired("a", "u", "ev", "edited", ("etag-1",)).type,
+            notes.usage_limited("a", "u", datetime(2026, 11, 20, 13, 15, tzinfo=timezone.utc), ("1",)).type,
+            notes.resumed("a", "u", "c", ("1",)).type}
+    assert made == set(notes.TYPES) and len(notes.TYPES) == 9
 
 
 # -- the worker's transitions --------------------------------------------------------------------------

@@ -22,7 +22,16 @@ from google.api_core import retry as gretry
 from google.cloud import firestore
 
 from sync.kernel.errors import Retryable
-from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, Version, connection_key, event_key
+from sync.kernel.model import (
+    Connection,
+    ConnectionStatus,
+    Lease,
+    Mapping,
+    StatusChange,
+    Version,
+    connection_key,
+    event_key,
+)
 from sync.kernel.notification import Notification
 
 R = TypeVar("R")
@@ -131,7 +140,36 @@ def connection_from_doc(doc: dict[str, Any] | None) -> Connection:
         token_ref=doc.get("token_ref"),
         google_email=doc.get("google_email"),
         activation=activation_stamp(doc.get("activated_at")),
+        retry_at=_aware(doc.get(USAGE_RETRY_AT)),
+        retry_step=int(doc.get(USAGE_RETRY_STEP) or 0),
     )
+
+
+# A usage_limited connection's retry (sync/limits): when it is due, how many tries failed, and the
+# lease of the maintenance run trying it. Present only while usage_limited (the due query's field).
+USAGE_RETRY_AT = "usage_retry_at"
+USAGE_RETRY_STEP = "usage_retry_step"
+USAGE_RETRY_LEASE = "usage_retry_lease"
+USAGE_RETRY_LEASE_UNTIL = "usage_retry_lease_until"
+USAGE_RESUMING = "usage_resuming"  # active again, its parked changes not yet all handed back to the queue
+USAGE_FIELDS = (USAGE_RETRY_AT, USAGE_RETRY_STEP, USAGE_RETRY_LEASE, USAGE_RETRY_LEASE_UNTIL, USAGE_RESUMING)
+
+
+def cleared_usage_fields() -> dict[str, Any]:
+    """The update that drops a connection's usage-limit retry (it is active again, reconnected,
+    disconnected, or another status took over)."""
+    return dict.fromkeys(USAGE_FIELDS, firestore.DELETE_FIELD)
+
+
+def status_fields(change: StatusChange) -> dict[str, Any]:
+    """The connection document's update for a writer's status change: the status, and the retry
+    of a ``usage_limited`` calendar set with it (dropped with any other status)."""
+    fields: dict[str, Any] = {"status": change.status.value, "status_changed_at": firestore.SERVER_TIMESTAMP}
+    if change.status is ConnectionStatus.USAGE_LIMITED and change.retry_at is not None:
+        return {**fields, USAGE_RETRY_AT: change.retry_at, USAGE_RETRY_STEP: 0,
+                USAGE_RETRY_LEASE: firestore.DELETE_FIELD, USAGE_RETRY_LEASE_UNTIL: firestore.DELETE_FIELD,
+                USAGE_RESUMING: firestore.DELETE_FIELD}
+    return {**fields, **cleared_usage_fields()}
 
 
 def activation_stamp(value: Any) -> str | None:

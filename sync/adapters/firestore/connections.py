@@ -15,7 +15,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from sync.adapters.firestore.base import WRITE_RETRY, FirestoreBase, activation_stamp
+from sync.adapters.firestore.base import WRITE_RETRY, FirestoreBase, cleared_usage_fields, connection_from_doc
 from sync.kernel import notification as notes
 from sync.kernel.errors import DisconnectInProgress
 from sync.kernel.model import Connection, ConnectionStatus
@@ -51,11 +51,7 @@ class FirestoreConnections(FirestoreBase):
         snap = self.connection_ref(account_id, user_id).get()
         if not snap.exists:
             return None
-        doc = snap.to_dict() or {}
-        return Connection(account_id=doc.get("account_id", account_id), user_id=doc.get("user_id", user_id),
-                          status=ConnectionStatus(doc.get("status", ConnectionStatus.DISCONNECTED.value)),
-                          calendar_id=doc.get("calendar_id"), token_ref=doc.get("token_ref"),
-                          google_email=doc.get("google_email"), activation=activation_stamp(doc.get("activated_at")))
+        return connection_from_doc({"account_id": account_id, "user_id": user_id, **(snap.to_dict() or {})})
 
     def set_pending(self, account_id: str, user_id: str, token_ref: str, google_email: str) -> None:
         """A new grant, not yet in use: the connection keeps working until a calendar is chosen."""
@@ -78,7 +74,7 @@ class FirestoreConnections(FirestoreBase):
                   "calendar_id": calendar_id, "token_ref": token_ref, "google_email": google_email,
                   "activated_at": firestore.SERVER_TIMESTAMP, "updated_at": firestore.SERVER_TIMESTAMP,
                   "pending_token_ref": firestore.DELETE_FIELD, "pending_google_email": firestore.DELETE_FIELD,
-                  "pending_at": firestore.DELETE_FIELD}
+                  "pending_at": firestore.DELETE_FIELD, **cleared_usage_fields()}
         staged: list[notes.Notification] = []
 
         def run(txn: firestore.Transaction) -> None:

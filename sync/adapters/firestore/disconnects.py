@@ -20,7 +20,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from sync.adapters.firestore.base import FirestoreBase, Outbox, batch_committer, retryable
+from sync.adapters.firestore.base import FirestoreBase, Outbox, batch_committer, cleared_usage_fields, retryable
 from sync.kernel import notification as notes
 from sync.kernel.model import ConnectionStatus, connection_key
 from sync.kernel.ports import Begun, Removable
@@ -96,7 +96,7 @@ class FirestoreDisconnects(FirestoreBase):
                 "calendar_id": None, "token_ref": None, "google_email": None,
                 "pending_token_ref": firestore.DELETE_FIELD, "pending_google_email": firestore.DELETE_FIELD,
                 "pending_at": firestore.DELETE_FIELD, "disconnect_requested_at": now,
-                "updated_at": firestore.SERVER_TIMESTAMP})
+                "updated_at": firestore.SERVER_TIMESTAMP, **cleared_usage_fields()})
             txn.delete(move_ref)
             return Begun("started", record, channel)
 

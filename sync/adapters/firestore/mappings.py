@@ -13,10 +13,11 @@ from sync.adapters.firestore.base import (
     connection_from_doc,
     mapping_from_doc,
     mapping_to_doc,
+    status_fields,
 )
 from sync.adapters.firestore.outbox import FirestoreOutbox
 from sync.kernel.errors import Retryable
-from sync.kernel.model import Connection, Mapping
+from sync.kernel.model import Connection, Mapping, StatusChange
 from sync.kernel.notification import Notification
 from sync.kernel.ports import EventWork, R
 
@@ -40,12 +41,13 @@ class FirestoreMappings(FirestoreBase):
             conn_snap, map_snap = snaps.get(conn_ref.path), snaps.get(map_ref.path)
             connection = connection_from_doc(conn_snap.to_dict() or {}) if conn_snap and conn_snap.exists else None
             mapping = mapping_from_doc(map_snap.to_dict() or {}) if map_snap and map_snap.exists else None
-            result, new_mapping, new_status, *rest = work(connection, mapping)
+            result, new_mapping, status, *rest = work(connection, mapping)
+            new_status = StatusChange.of(status)
             if new_mapping is not None:
                 txn.set(map_ref, mapping_to_doc(new_mapping))
-            if (new_status is not None and connection is not None and connection.status is not new_status
+            if (new_status is not None and connection is not None and connection.status is not new_status.status
                     and not connection.gone):  # a disconnect is final: a change in flight never revives it
-                txn.update(conn_ref, {"status": new_status.value, "status_changed_at": firestore.SERVER_TIMESTAMP})
+                txn.update(conn_ref, status_fields(new_status))
             # Notifications of this transition (a 4th element, docs/notifications.md#body) commit with it.
             self.stage(txn, rest[0] if rest else (), staged)
             return result
