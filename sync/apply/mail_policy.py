@@ -79,10 +79,13 @@ def conference_kind(event: dict[str, Any]) -> str | None:
     data = event.get("conferenceData")
     if not isinstance(data, dict):
         return None
-    request = data.get("createRequest") if isinstance(data.get("createRequest"), dict) else {}
-    requested = (request.get("conferenceSolutionKey") or {}).get("type") if request else None
-    solution = data.get("conferenceSolution") if isinstance(data.get("conferenceSolution"), dict) else {}
-    return _text(requested) or _text((solution.get("key") or {}).get("type")) or \
+    raw_request, raw_solution = data.get("createRequest"), data.get("conferenceSolution")
+    request: dict[str, Any] = raw_request if isinstance(raw_request, dict) else {}
+    solution: dict[str, Any] = raw_solution if isinstance(raw_solution, dict) else {}
+    asked, key = request.get("conferenceSolutionKey"), solution.get("key")
+    requested = asked.get("type") if isinstance(asked, dict) else None
+    created = key.get("type") if isinstance(key, dict) else None
+    return _text(requested) or _text(created) or \
         ("conference" if data.get("conferenceId") or data.get("entryPoints") else None)
 
 

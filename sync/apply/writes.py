@@ -74,7 +74,7 @@ def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str,
     first. EtagMismatch (retryable) when it changes under every attempt, or when ``renew`` says the
     lease is no longer ours after a 412."""
     calls = 0
-    send: str | None = mail.blind
+    send = mail.blind
     if mail.must_read:
         etag = None
     for attempt in range(ATTEMPTS):
@@ -86,9 +86,10 @@ def update(session: CalendarSession, calendar_id: str, gid: str, body: dict[str,
                 current = session.get(calendar_id, gid)
                 if mail.body is not None and holds_newer(current, mail.body):
                     raise Superseded("calendar shows a newer version of the event")
-                etag, send = _etag_of(current), mail.over(current)
-                if send is None:
+                etag, over = _etag_of(current), mail.over(current)
+                if over is None:
                     return "already_applied", calls, etag
+                send = over
             calls += 1
             return "updated", calls, session.update(calendar_id, gid, body, if_match=etag, send_updates=send)
         except CalendarNotFound:
