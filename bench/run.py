@@ -306,7 +306,9 @@ def cost_per_change(stack: Stack) -> list[dict[str, Any]]:
     the stand-in: what one change of each kind costs."""
     from google.cloud.firestore_v1 import transaction as fs_txn
 
+    from local.standin import Fault
     from sync import bootstrap
+    from sync.kernel.errors import Retryable
     from sync.kernel.payload import parse_change
 
     counts = {"reads": 0, "writes": 0, "transactions": 0}
@@ -337,16 +339,37 @@ def cost_per_change(stack: Stack) -> list[dict[str, Any]]:
                  ("delete of unseen", "event.deleted", 1)]
         warm = parse_change(payload(account_id=u["account_id"], user_id=u["user_id"], event_id="warm"), "m")
         service.apply(warm)  # the first call refreshes the access token: kept out of the count
+        def measure(name: str, change: Any) -> None:
+            before_calls = sum(n for k, n in calls.items() if k.startswith("events."))
+            before, mails = dict(counts), calls["mails.sent"]
+            try:
+                name_ = service.apply(change).name
+            except Retryable as exc:
+                name_ = f"retry ({exc})"
+            rows.append({"change": name, "outcome": name_,
+                         "calendar_calls": sum(n for k, n in calls.items() if k.startswith("events.")) - before_calls,
+                         **{f"firestore_{k}": counts[k] - before[k] for k in counts},
+                         "guest_mails": calls["mails.sent"] - mails})
+
         for name, kind, v in steps:
             event_id = "unseen" if name == "delete of unseen" else "cost-2"
-            change = parse_change(payload(kind, account_id=u["account_id"], user_id=u["user_id"], event_id=event_id,
-                                          updated=v), "m")
-            before_calls = sum(n for k, n in calls.items() if k.startswith("events."))
-            before = dict(counts)
-            outcome = service.apply(change)
-            rows.append({"change": name, "outcome": outcome.name,
-                         "calendar_calls": sum(n for k, n in calls.items() if k.startswith("events.")) - before_calls,
-                         **{f"firestore_{k}": counts[k] - before[k] for k in counts}})
+            measure(name, parse_change(payload(kind, account_id=u["account_id"], user_id=u["user_id"],
+                                               event_id=event_id, updated=v), "m"))
+        # Guest mails (docs/guests.md): two guests, notify_attendees "all"; the ambiguous retry is the
+        # redelivery of an update Calendar applied (and mailed) before answering 503: its one read.
+        def guests(v: int, **fields: Any) -> Any:
+            return parse_change(payload("event.updated", account_id=u["account_id"], user_id=u["user_id"],
+                                        event_id="cost-guests", updated=v, notify_attendees="all",
+                                        attendees=[{"email": "cliente@clientex.com.br"},
+                                                   {"email": "socia@outra.example"}], **fields), "m")
+
+        service.apply(guests(1))
+        measure("guest-visible update", guests(2, title="Remarcada"))
+        measure("reminders-only update", guests(3, title="Remarcada", reminders_minutes=[5]))
+        stack.standin.state.faults.append(Fault(503, "backendError", methods=("events.update",), count=1,
+                                                users=(u["email"],), applied=True))
+        measure("update answered 503 once applied", guests(4, title="Outra vez"))
+        measure("ambiguous retry (its extra read)", guests(4, title="Outra vez"))
         rows += meet_costs(stack, u, counts)
         return rows
     finally:
@@ -383,13 +406,14 @@ def meet_costs(stack: Stack, u: dict[str, str], counts: dict[str, int]) -> list[
         change = parse_change(payload(account_id=u["account_id"], user_id=u["user_id"], event_id=f"meet-{creation}",
                                       conference={"type": "google_meet"}), "m")
         before_calls = sum(n for k, n in calls.items() if k.startswith("events."))
-        before = dict(counts)
+        before, mails = dict(counts), calls["mails.sent"]
         outcome = service.apply(change).name
         while jobs.jobs:  # each follow-up read until settled
             outcome += " → " + c.conference_followup.check(jobs.jobs.pop(0)).name
         rows.append({"change": name, "outcome": outcome,
                      "calendar_calls": sum(n for k, n in calls.items() if k.startswith("events.")) - before_calls,
-                     **{f"firestore_{k}": counts[k] - before[k] for k in counts}})
+                     **{f"firestore_{k}": counts[k] - before[k] for k in counts},
+                     "guest_mails": calls["mails.sent"] - mails})
     stack.standin.state.configure_conferences(u["email"], creation="immediate")
     return rows
 

@@ -8,7 +8,8 @@ honour ``If-Match`` etags, and the OAuth endpoints enforce client credentials, r
 PKCE S256, single-use codes and revocation.
 
 Failures are switchable through ``/_admin`` routes: injected statuses (a count or a rate),
-delays (timeouts), per-user rate limits answered as Google does (403
+answered before the call or, with ``applied``, only once it took effect (Google's 503 to a write
+it applied, guests mailed), delays (timeouts), per-user rate limits answered as Google does (403
 ``userRateLimitExceeded``), revoked grants and removed calendars.
 
 Push notifications as Calendar sends them: ``events.watch`` opens a channel (https address, or
@@ -177,6 +178,9 @@ class Fault:
     delay: float = 0.0  # seconds to stall before answering (timeouts)
     retry_after: int | None = None
     users: tuple[str, ...] = ()  # the Google accounts (emails) whose calls it hits; none: everyone's
+    # Answered only once the call took effect (a write applied, its guests mailed): Google's 503 to
+    # a write it did apply. The client cannot tell it from a 503 that applied nothing.
+    applied: bool = False
 
 
 class State:
@@ -426,6 +430,8 @@ class StandIn:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
             selection = self._selection(request, endpoint)
             response = getattr(self, "on_" + endpoint)(request, **args)
+            if response.status_code < 300 and "standin.method" in request.environ:
+                self._inject(request.environ["standin.method"], request.environ["standin.email"], applied=True)
             if selection is not None and response.status_code == 200:
                 response = _json(standin_fields.select(json.loads(response.get_data()), selection))
         except ApiError as err:
@@ -463,6 +469,7 @@ class StandIn:
             self.state.count(method, user=grant.email)
             self._rate_limit(grant.email)
         self._inject(method, grant.email)
+        request.environ["standin.method"], request.environ["standin.email"] = method, grant.email
         return grant
 
     def _rate_limit(self, email: str) -> None:
@@ -478,11 +485,14 @@ class StandIn:
             raise ApiError(403, "userRateLimitExceeded", "Rate Limit Exceeded")
         window.append(now)
 
-    def _inject(self, method: str, email: str | None) -> None:
-        """The first fault matching a call of ``method`` by ``email`` (``None``: unknown yet) hits it."""
+    def _inject(self, method: str, email: str | None, applied: bool = False) -> None:
+        """The first fault matching a call of ``method`` by ``email`` (``None``: unknown yet) hits it;
+        ``applied``: the call has taken effect (only faults answered after it match then)."""
         fault = None
         with self.state.lock:
             for f in self.state.faults:
+                if f.applied != applied:
+                    continue
                 if f.methods and method not in f.methods:
                     continue
                 if f.users and email not in f.users:
@@ -497,6 +507,8 @@ class StandIn:
             self.state.faults = [f for f in self.state.faults if f.count is None or f.count > 0]
             if fault:
                 self.state.count("injected_fault", user=email)
+                if applied:
+                    self.state.count("injected_fault_after_applied", user=email)
         if fault is None:
             return
         if fault.delay:
@@ -940,7 +952,7 @@ class StandIn:
                 status=int(spec.get("status", 503)), reason=spec.get("reason", "backendError"),
                 methods=tuple(spec.get("methods", ())), count=spec.get("count"), rate=spec.get("rate"),
                 delay=float(spec.get("delay", 0)), retry_after=spec.get("retry_after"),
-                users=tuple(spec.get("users", ()))))
+                users=tuple(spec.get("users", ())), applied=bool(spec.get("applied", False))))
             return _json({"faults": len(self.state.faults)})
 
     def on_admin_rate_limit(self, request: Request) -> Response:

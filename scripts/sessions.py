@@ -46,7 +46,7 @@ SUITES = {
         sessions=(
             ("tests/e2e/test_security_review2.py", "tests/e2e/test_drift.py", "tests/e2e/test_snapshots.py",
              "tests/e2e/test_quota.py", "tests/e2e/test_fidelity_e2e.py", "tests/e2e/test_webhook_inputs.py",
-             "tests/e2e/test_openapi_fuzz.py", "tests/e2e/test_security_review.py"),
+             "tests/e2e/test_openapi_fuzz.py", "tests/e2e/test_security_review.py", "tests/e2e/test_guest_mails.py"),
             ("tests/e2e/test_dead_letters.py", "tests/e2e/test_disconnect.py", "tests/e2e/test_notifications.py",
              "tests/e2e/test_snapshots_switch.py", "tests/e2e/test_spine.py", "tests/e2e/test_security_review3.py",
              "tests/e2e/test_usage_limits.py",
@@ -63,7 +63,8 @@ SUITES = {
         sessions=(
             ("tests/chaos/test_chaos.py",),
             ("tests/chaos/test_chaos_drift.py", "tests/chaos/test_chaos_notifications.py",
-             "tests/chaos/test_chaos_snapshot.py", "tests/chaos/test_chaos_disconnect.py"),
+             "tests/chaos/test_chaos_snapshot.py", "tests/chaos/test_chaos_disconnect.py",
+             "tests/chaos/test_chaos_mails.py"),
         ),
     ),
 }

@@ -269,7 +269,7 @@ class Container:
         return GoogleCalendars(
             endpoint=s.calendar_endpoint, token_uri=s.oauth_token_uri,
             client_id=secrets.get("OAUTH_CLIENT_ID"), client_secret=secrets.get("OAUTH_CLIENT_SECRET"),
-            vault=self.vault, send_updates=s.send_updates, timeout=s.calendar_timeout_seconds,
+            vault=self.vault, timeout=s.calendar_timeout_seconds,
         )
 
     @lazy
@@ -287,7 +287,8 @@ class Container:
         s = self.settings
         return SyncService(self.mappings, self.calendars, lease_seconds=s.lease_seconds, throttle=self.throttle,
                            max_wait=s.throttle_max_wait_seconds, no_answer_hold=2 * s.calendar_timeout_seconds + 5,
-                           usage_first_pause=s.usage_limit_retry_seconds, followups=lambda: self.bulk_publisher)
+                           usage_first_pause=s.usage_limit_retry_seconds, followups=lambda: self.bulk_publisher,
+                           send_updates=s.send_updates)
 
     @lazy
     def conference_followup(self) -> ConferenceFollowUp:
@@ -307,7 +308,7 @@ class Container:
         s = self.settings
         return DriftCheck(self.drift_store, self.mappings, self.calendars, policy=s.drift_policy,
                           throttle=self.throttle, max_wait=s.throttle_max_wait_seconds,
-                          lease_seconds=s.lease_seconds, debounce=DEBOUNCE_SECONDS)
+                          lease_seconds=s.lease_seconds, debounce=DEBOUNCE_SECONDS, send_updates=s.send_updates)
 
     @lazy
     def channels(self) -> Channels:

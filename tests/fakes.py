@@ -245,6 +245,10 @@ class FakeCalendar:
         self.meet_requests: dict[tuple[str, str], set[str]] = {}
         self.meet_codes = 0
         self.conference_versions: list[int] = []  # each write's conferenceDataVersion
+        # Every write as sent (method, event id, sendUpdates), and those that took effect: Google
+        # mails the guests of a write that took effect with sendUpdates all / externalOnly.
+        self.sent: list[tuple[str, str, str]] = []
+        self.landed: list[tuple[str, str, str]] = []
 
     def session(self, connection: Connection) -> FakeCalendar:
         if self.revoked:
@@ -289,6 +293,14 @@ class FakeCalendar:
                     out.append(type(exc).__name__)
         return out
 
+    def _send(self, method: str, event_id: str, send_updates: str) -> None:
+        assert send_updates in ("all", "externalOnly", "none"), send_updates
+        self.sent.append((method, event_id, send_updates))
+
+    def mailing(self, event_id: str | None = None) -> list[tuple[str, str]]:
+        """The writes that took effect with a mailing sendUpdates: (method, sendUpdates) each."""
+        return [(m, su) for m, eid, su in self.landed if su != "none" and event_id in (None, eid)]
+
     def _precondition(self, current: dict[str, Any], if_match: str | None) -> None:
         if if_match is not None and if_match != current["etag"]:
             raise EtagMismatch("calendar 412 precondition failed")
@@ -301,15 +313,17 @@ class FakeCalendar:
                 raise CalendarNotFound(404)
             return copy.deepcopy(current)
 
-    def insert(self, calendar_id: str, body: dict[str, Any], *, conference_data_version: int = 0,
+    def insert(self, calendar_id: str, body: dict[str, Any], *, send_updates: str, conference_data_version: int = 0,
                answer: dict[str, Any] | None = None) -> str | None:
         with self.lock:
+            self._send("insert", body["id"], send_updates)
             self._call("insert")
             self.conference_versions.append(conference_data_version)
-            self._abandoned("insert", lambda: self._insert(calendar_id, copy.deepcopy(body), conference_data_version))
-            return self._insert(calendar_id, body, conference_data_version, answer)
+            self._abandoned("insert", lambda: self._insert(calendar_id, copy.deepcopy(body), send_updates,
+                                                           conference_data_version))
+            return self._insert(calendar_id, body, send_updates, conference_data_version, answer)
 
-    def _insert(self, calendar_id: str, body: dict[str, Any], version: int = 0,
+    def _insert(self, calendar_id: str, body: dict[str, Any], send_updates: str = "none", version: int = 0,
                 answer: dict[str, Any] | None = None) -> str | None:
         with self.lock:
             if (calendar_id, body["id"]) in self.events:
@@ -318,22 +332,25 @@ class FakeCalendar:
             self._conference(calendar_id, stored, body, None, version)
             self.events[(calendar_id, body["id"])] = stored
             self._bump((calendar_id, body["id"]))
+            self.landed.append(("insert", body["id"], send_updates))
             if self.faults_after:
                 raise self.faults_after.pop(0)  # the write landed, the answer did not
             return self._answer(stored, answer)
 
     def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None, *,
-               conference_data_version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
+               send_updates: str, conference_data_version: int = 0,
+               answer: dict[str, Any] | None = None) -> str | None:
         with self.lock:
+            self._send("update", event_id, send_updates)
             self._call("update")
             self.conference_versions.append(conference_data_version)
             body = copy.deepcopy(body)
-            self._abandoned("update", lambda: self._update(calendar_id, event_id, body, if_match,
+            self._abandoned("update", lambda: self._update(calendar_id, event_id, body, if_match, send_updates,
                                                            conference_data_version))
-            return self._update(calendar_id, event_id, body, if_match, conference_data_version, answer)
+            return self._update(calendar_id, event_id, body, if_match, send_updates, conference_data_version, answer)
 
     def _update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None,
-                version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
+                send_updates: str = "none", version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
         current = self.events.get((calendar_id, event_id))
         if current is None:
             raise CalendarNotFound(404)
@@ -342,6 +359,7 @@ class FakeCalendar:
         self._conference(calendar_id, stored, body, current, version)
         self.events[(calendar_id, event_id)] = stored
         self._bump((calendar_id, event_id))
+        self.landed.append(("update", event_id, send_updates))
         if self.faults_after:
             raise self.faults_after.pop(0)  # the write landed, the answer did not
         return self._answer(stored, answer)
@@ -408,14 +426,15 @@ class FakeCalendar:
         points = (self.events.get((calendar_id, event_id), {}).get("conferenceData") or {}).get("entryPoints") or []
         return next((p["uri"] for p in points if p.get("entryPointType") == "video"), None)
 
-    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
+    def delete(self, calendar_id: str, event_id: str, send_updates: str,
                if_match: str | None = None) -> None:
         with self.lock:
-            self._call("delete" if send_updates is None else f"delete:{send_updates}")
-            self._abandoned("delete", lambda: self._delete(calendar_id, event_id, if_match))
-            self._delete(calendar_id, event_id, if_match)
+            self._send("delete", event_id, send_updates)
+            self._call("delete")
+            self._abandoned("delete", lambda: self._delete(calendar_id, event_id, if_match, send_updates))
+            self._delete(calendar_id, event_id, if_match, send_updates)
 
-    def _delete(self, calendar_id: str, event_id: str, if_match: str | None) -> None:
+    def _delete(self, calendar_id: str, event_id: str, if_match: str | None, send_updates: str = "none") -> None:
         current = self.events.get((calendar_id, event_id))
         if current is None:
             raise CalendarNotFound(404)
@@ -425,9 +444,13 @@ class FakeCalendar:
         current["status"] = "cancelled"
         current["etag"] = self._etag()
         self._bump((calendar_id, event_id))
+        self.landed.append(("delete", event_id, send_updates))
+        if self.faults_after:
+            raise self.faults_after.pop(0)  # the write landed, the answer did not
 
-    def move(self, calendar_id: str, event_id: str, destination: str) -> str | None:
+    def move(self, calendar_id: str, event_id: str, destination: str, *, send_updates: str) -> str | None:
         with self.lock:
+            self._send("move", event_id, send_updates)
             self._call("move")
             current = self.events.get((calendar_id, event_id))
             if current is None or current["status"] == "cancelled":
@@ -438,6 +461,7 @@ class FakeCalendar:
             if (calendar_id, event_id) in self.meet_requests:  # what Google remembers goes with the event
                 self.meet_requests[(destination, event_id)] = self.meet_requests.pop((calendar_id, event_id))
             self._bump((destination, event_id))
+            self.landed.append(("move", event_id, send_updates))
             return str(self.events[(destination, event_id)]["etag"])
 
     def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:

@@ -44,8 +44,14 @@ USAGE_LIMIT_REASONS = {"quotaExceeded"}
 NO_ACCESS_REASONS = {"requiredAccessLevel", "forbidden", "notACalendarUser"}
 _CACHE_SIZE = 1024
 LIST_PAGE_SIZE = 2500  # Calendar's largest page: a drift check of 2,500 events is one call
+SEND_UPDATES = ("all", "externalOnly", "none")  # Calendar's sendUpdates values (docs/guests.md)
 LIST_FIELDS = ("nextPageToken,nextSyncToken,items(id,etag,status,summary,description,location,start,end,"
-               "recurrence,attendees,reminders,source,transparency,visibility,colorId,extendedProperties)")
+               "recurrence,attendees,reminders,source,transparency,visibility,colorId,conferenceData,"
+               "extendedProperties)")  # conferenceData: a restore mails only over a change guests see
+# One event read back: what a conditional rewrite needs (its etag) and what the mail decision
+# compares with (what guests see now, and the version it holds): the same single call.
+GET_FIELDS = ("id,etag,status,summary,description,location,start,end,recurrence,attendees,reminders,source,"
+              "extendedProperties,conferenceData,hangoutLink,colorId,transparency,visibility")
 
 
 def build_service(endpoint: str) -> Any:
@@ -149,6 +155,13 @@ def _conference_version(version: int) -> dict[str, int]:
     return {"conferenceDataVersion": version} if version else {}
 
 
+def _send_updates(value: str) -> str:
+    """Calendar's ``sendUpdates`` for one write, as the caller chose it: never a default here."""
+    if value not in SEND_UPDATES:
+        raise ValueError(f"send_updates must be one of {', '.join(SEND_UPDATES)}")
+    return value
+
+
 def _conditional(request: Any, if_match: str | None) -> Any:
     """The request made only over the event's version ``if_match`` (Calendar answers 412 else)."""
     if if_match is not None:
@@ -158,13 +171,12 @@ def _conditional(request: Any, if_match: str | None) -> Any:
 
 class GoogleCalendars:
     def __init__(self, endpoint: str, token_uri: str, client_id: str, client_secret: str,
-                 vault: TokenVault, send_updates: str = "none", timeout: float = 20.0) -> None:
+                 vault: TokenVault, timeout: float = 20.0) -> None:
         self.service = build_service(endpoint)
         self.token_uri = token_uri
         self.client_id = client_id
         self.client_secret = client_secret
         self.vault = vault
-        self.send_updates = send_updates
         self.timeout = timeout
         self._credentials = _LRU(_CACHE_SIZE)
 
@@ -211,19 +223,21 @@ class GoogleCalendarSession:
             self.on_revoked()  # the next delivery re-reads the (perhaps reconnected) token
         return err
 
-    def insert(self, calendar_id: str, body: dict[str, Any], *, conference_data_version: int = 0,
+    # Every write names its sendUpdates (who Google mails): the writer decides per write
+    # (sync/apply/mail_policy.py), the adapter only passes it on.
+    def insert(self, calendar_id: str, body: dict[str, Any], *, send_updates: str, conference_data_version: int = 0,
                answer: dict[str, Any] | None = None) -> str | None:
         events = self.owner.service.events()
         try:
             return _answered(self._execute(events.insert(calendarId=calendar_id, body=body,
-                                                         sendUpdates=self.owner.send_updates,
+                                                         sendUpdates=_send_updates(send_updates),
                                                          **_conference_version(conference_data_version))), answer)
         except CalendarNotFound as err:
             raise CalendarUnavailable("calendar not found") from err
 
     def get(self, calendar_id: str, event_id: str) -> dict[str, Any]:
         events = self.owner.service.events()
-        return dict(self._execute(events.get(calendarId=calendar_id, eventId=event_id, fields="id,etag,status")))
+        return dict(self._execute(events.get(calendarId=calendar_id, eventId=event_id, fields=GET_FIELDS)))
 
     def get_conference(self, calendar_id: str, event_id: str) -> dict[str, Any]:
         events = self.owner.service.events()
@@ -231,22 +245,22 @@ class GoogleCalendarSession:
                                              fields="id,etag,status,conferenceData")))
 
     def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None, *,
-               conference_data_version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
+               send_updates: str, conference_data_version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
         events = self.owner.service.events()
         request = events.update(calendarId=calendar_id, eventId=event_id, body=body,
-                                sendUpdates=self.owner.send_updates, **_conference_version(conference_data_version))
+                                sendUpdates=_send_updates(send_updates), **_conference_version(conference_data_version))
         return _answered(self._execute(_conditional(request, if_match)), answer)
 
-    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
+    def delete(self, calendar_id: str, event_id: str, send_updates: str,
                if_match: str | None = None) -> None:
         events = self.owner.service.events()
         self._execute(_conditional(events.delete(calendarId=calendar_id, eventId=event_id,
-                                                 sendUpdates=send_updates or self.owner.send_updates), if_match))
+                                                 sendUpdates=_send_updates(send_updates)), if_match))
 
-    def move(self, calendar_id: str, event_id: str, destination: str) -> str | None:
+    def move(self, calendar_id: str, event_id: str, destination: str, *, send_updates: str) -> str | None:
         events = self.owner.service.events()
         return _etag(self._execute(events.move(calendarId=calendar_id, eventId=event_id, destination=destination,
-                                               sendUpdates=self.owner.send_updates)))
+                                               sendUpdates=_send_updates(send_updates))))
 
     # -- drift repair (docs/drift.md) ---------------------------------------------------------
     def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:

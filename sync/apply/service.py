@@ -18,12 +18,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.apply import writes
+from sync.apply.mail_policy import NONE, Mail, version_policy, widest
 from sync.kernel import conference
 from sync.kernel import notification as notes
 from sync.kernel.errors import (
     AuthRevoked,
     CalendarUnavailable,
     ConferenceRefused,
+    InvalidPayload,
     NoAnswer,
     Permanent,
     RateLimited,
@@ -34,6 +36,7 @@ from sync.kernel.jobs import publish_jobs
 from sync.kernel.leases import Claim, Leases, Pass, Record, Take, still_activated
 from sync.kernel.model import Change, Connection, ConnectionStatus, Mapping, StatusChange, google_event_id
 from sync.kernel.outcome import Outcome
+from sync.kernel.payload import parse_change
 from sync.kernel.planner import CALENDAR_ACTIONS, Action, Decision, decide, event_body
 from sync.kernel.ports import Calendars, CalendarSession, MappingStore, Publisher
 from sync.kernel.span import event_span
@@ -57,6 +60,7 @@ class SyncService:
         sleep: Callable[[float], None] = time.sleep,
         bulk_max_wait: float = 1.0,
         no_answer_hold: float = 45.0,
+        send_updates: str = "none",
         usage_first_pause: float = DEFAULT_FIRST_PAUSE_SECONDS,
         followups: Callable[[], Publisher] | None = None,
     ) -> None:
@@ -65,6 +69,7 @@ class SyncService:
         # The bulk lane (made on first use), for the follow-up of a Meet conference Google is still
         # creating (sync/meet/); None: not followed up (the conference settles on the event's next write).
         self.followups = followups
+        self.send_updates = send_updates  # SEND_UPDATES
         self.no_answer_hold = timedelta(seconds=no_answer_hold)
         self.calendars = calendars
         self.leases = Leases(store, lease_seconds, clock)
@@ -84,7 +89,7 @@ class SyncService:
         the connection is not active (any other change of it is parked)."""
         claim = self.leases.claim(change.account_id, change.user_id, change.event_id,
                                   lambda conn, mapping, now: _judge(conn, mapping, now, change, rewrite_equal,
-                                                                    usage_retry))
+                                                                    usage_retry, self.send_updates))
         action = claim.value.action
         if not claim.held:
             if _may_follow_a_transition(claim):
@@ -104,6 +109,7 @@ class SyncService:
         request = _conference_ask(change, claim.found, claim.connection)
         # Calendar's answer is read only for a write that has to do with a conference.
         answer: dict[str, Any] | None = {} if request.data_version or request.anchor else None
+        policy = version_policy(change, self.send_updates, claim.found)
         self._pace(claim, bulk)
         session = None
         try:
@@ -112,8 +118,8 @@ class SyncService:
             last = claim.found.etag if claim.found is not None else None
             if claim.value.move_from:
                 last = writes.move_event(session, claim.value.move_from, gid, calendar_id)[1]
-            name, calls, etag, request = self._write(session, action, calendar_id, gid, change, last,
-                                                     lambda: self.leases.renew(claim), request, answer)
+            name, calls, etag, request = self._write(session, claim, calendar_id, gid, change, last, request,
+                                                     answer)
             calls += 1 if claim.value.move_from else 0
         except AuthRevoked as exc:
             self._park(change, claim, ConnectionStatus.NEEDS_REAUTH, str(exc))
@@ -130,6 +136,11 @@ class SyncService:
         except Permanent as exc:
             self._finish(change, claim, calendar_id, error=exc.reason)
             return Outcome("failed_permanent", calendar_calls=1)
+        except writes.Superseded:
+            # A newer version of ours is in Calendar, its result not recorded yet: this one is
+            # obsolete, and that one's redelivery records it (docs/guests.md#guest-mails-exactly-once).
+            self.leases.release(claim, attempted=True)
+            return Outcome("superseded", calendar_calls=1)
         except RateLimited as exc:
             if self.throttle is not None:
                 self.throttle.cool_down(claim.connection.key, exc.retry_after)
@@ -144,7 +155,8 @@ class SyncService:
             self.leases.release(claim, attempted=session is not None)
             raise
         seen = None if change.is_delete else conference.seen(answer)
-        followed = self._finish(change, claim, calendar_id, error=None, etag=etag, request=request, seen=seen)
+        followed = self._finish(change, claim, calendar_id, error=None, etag=etag, request=request, seen=seen,
+                                notify=policy)
         if followed is not None:
             self._follow_up(change, followed)
         return Outcome(name, calendar_calls=calls)
@@ -165,45 +177,75 @@ class SyncService:
             self.leases.release(claim)
             raise Retryable("throttled", retry_after=wait)
 
+    def _mail(self, change: Change, claim: Claim[Decision], gid: str, body: dict[str, Any] | None = None,
+              request: conference.Ask | None = None) -> Mail:
+        """Who this change's write mails (docs/guests.md#guest-mails-exactly-once): the version's policy,
+        what the event shows now (the last applied body), and whether an earlier attempt's outcome
+        is unknown (no answer, a 5xx, a worker that died before recording: the mapping is uncertain,
+        or a lease was left behind), in which case a write that would mail reads the event first.
+        ``body``: what the write sends (its conference part included); ``request``: that part."""
+        found = claim.found
+        policy = version_policy(change, self.send_updates, found)
+        uncertain = found is not None and (found.google_uncertain or found.lease is not None)
+        if change.is_delete:
+            return Mail(policy, uncertain=uncertain)
+        assert body is not None
+        shown = _applied_body(found, gid) if found is not None and found.google_exists else None
+        if request is not None and request.create and found is not None \
+                and found.conference_state == conference.FAILED and found.conference_version == request.anchor:
+            # The create request Google already failed, sent again: ignored, so guests see no conference.
+            body = {k: v for k, v in body.items() if k != "conferenceData"}
+        return Mail(policy, body, shown, uncertain)
+
     def _write(
-        self, session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change,
-        last: str | None, renew: writes.Renew, request: conference.Ask, answer: dict[str, Any] | None,
+        self, session: CalendarSession, claim: Claim[Decision], calendar_id: str, gid: str, change: Change,
+        last: str | None, request: conference.Ask, answer: dict[str, Any] | None,
     ) -> tuple[str, int, str | None, conference.Ask]:
         """One Calendar call in the steady state; the fallbacks add more. Returns the outcome,
         the calls made, the etag Calendar gave the event (None for a delete) and what was asked of its
         conference. ``last``: the etag of our last write of the event, the condition of an update or
-        delete; ``renew``: the event's lease run for another term before a 412's read and rewrite
-        (writes.py); ``answer``: filled with the event as Calendar answered the write."""
+        delete; the event's lease is run for another term before a 412's read and rewrite (writes.py);
+        ``answer``: filled with the event as Calendar answered the write."""
+        action = claim.value.action
+
+        def renew() -> bool:
+            return self.leases.renew(claim)
+
         if action is Action.DELETE:
-            return (*writes.delete(session, calendar_id, gid, last, renew), request)
+            return (*writes.delete(session, calendar_id, gid, last, renew, mail=self._mail(change, claim, gid)),
+                    request)
         try:
-            name, calls, etag = self._upsert(session, action, calendar_id, gid, change, last, renew, request, answer)
+            name, calls, etag = self._upsert(session, claim, action, calendar_id, gid, change, last, renew, request,
+                                             answer)
             again = conference.renewed(request, conference.seen(answer), change.version) if answer is not None \
                 else None
-            if again is not None:  # our conference was removed by hand: asked for anew, once
-                _, more, etag = self._upsert(session, Action.UPDATE, calendar_id, gid, change, etag, renew, again,
-                                             answer)
+            if again is not None:  # our conference was removed by hand: asked for anew, once, mailing nobody
+                # (the version's one mail went with the write above: docs/guests.md#guest-mails-exactly-once)
+                _, more, etag = self._upsert(session, claim, Action.UPDATE, calendar_id, gid, change, etag, renew,
+                                             again, answer, quiet=True)
                 return name, calls + more, etag, again
             return name, calls, etag, request
         except ConferenceRefused:
             # The calendar cannot host Meet: the appointment is written all the same, without it
             # (docs/events.md#google-meet); the 400 wrote nothing, so the same condition holds.
             request = request.without_conference()
-            name, calls, etag = self._upsert(session, action, calendar_id, gid, change, last, renew, request, answer)
+            name, calls, etag = self._upsert(session, claim, action, calendar_id, gid, change, last, renew, request,
+                                             answer)
             return name, calls + 1, etag, request
 
-    @staticmethod
-    def _upsert(session: CalendarSession, action: Action, calendar_id: str, gid: str, change: Change,
-                last: str | None, renew: writes.Renew, request: conference.Ask,
-                answer: dict[str, Any] | None) -> tuple[str, int, str | None]:
+    def _upsert(self, session: CalendarSession, claim: Claim[Decision], action: Action, calendar_id: str, gid: str,
+                change: Change, last: str | None, renew: writes.Renew, request: conference.Ask,
+                answer: dict[str, Any] | None, quiet: bool = False) -> tuple[str, int, str | None]:
+        """Insert or update the event's body with its conference part; ``quiet``: mailing nobody."""
         body = event_body(change, gid)
         data = request.body(gid)
         if data is not None:
             body["conferenceData"] = data
+        mail = Mail(NONE, body) if quiet else self._mail(change, claim, gid, body, request)
         if action is Action.UPDATE:
-            return writes.update(session, calendar_id, gid, body, last, renew, data_version=request.data_version,
-                                 answer=answer)
-        return writes.insert(session, calendar_id, gid, body, renew, data_version=request.data_version,
+            return writes.update(session, calendar_id, gid, body, last, renew, mail=mail,
+                                 data_version=request.data_version, answer=answer)
+        return writes.insert(session, calendar_id, gid, body, renew, mail=mail, data_version=request.data_version,
                              answer=answer)
 
     def _follow_up(self, change: Change, mapping: Mapping) -> None:
@@ -216,9 +258,10 @@ class SyncService:
 
     def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
                 etag: str | None = None, request: conference.Ask | None = None,
-                seen: conference.Seen | None = None) -> Mapping | None:
+                seen: conference.Seen | None = None, notify: str | None = None) -> Mapping | None:
         """Record the write; returns the mapping as recorded when its conference is to be followed up (a
-        pending creation first seen by this write), else None."""
+        pending creation first seen by this write), else None. ``notify``: the version's policy, kept
+        for a later delete without one."""
         now = self.clock()
         recorded: list[Mapping] = []
 
@@ -235,6 +278,8 @@ class SyncService:
                 deleted=change.is_delete,
                 google_exists=(not change.is_delete) if applied else mapping.google_exists,
                 google_uncertain=False if applied else mapping.google_uncertain,
+                attempted=(None if applied and (mapping.attempted is None or change.version >= mapping.attempted)
+                           else mapping.attempted),
                 calendar_id=calendar_id if applied else mapping.calendar_id,
                 last_error=error,
                 error_at=None if applied else now,
@@ -242,6 +287,8 @@ class SyncService:
                 # What drift repair (sync/drift) needs: our write's etag and the change it applied
                 # (in the contract's shape only, as for a parked change: Firestore-safe).
                 etag=(etag if applied else mapping.etag),
+                # The policy the version was written with: a later delete without one follows it.
+                notify=(notify if applied and not change.is_delete else mapping.notify),
                 applied=(None if change.is_delete or not keep else change.parked_message()) if applied
                 else mapping.applied,
                 **(_span(change) if applied and keep else {}),
@@ -318,7 +365,8 @@ class SyncService:
 
 
 def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, change: Change,
-           rewrite_equal: bool, usage_retry: bool = False) -> Take[Decision] | Pass[Decision]:
+           rewrite_equal: bool, usage_retry: bool = False,
+           send_updates: str = "none") -> Take[Decision] | Pass[Decision]:
     """The claim's decision (sync/kernel/planner.py): a Calendar write takes the event's lease; a
     delete of an event never written leaves a tombstone; a change that cannot be written now is
     parked on the mapping. ``usage_retry``: a ``usage_limited`` connection is written to as if
@@ -336,6 +384,9 @@ def _judge(conn: Connection | None, mapping: Mapping | None, now: datetime, chan
         if not change.is_delete:
             # The conference's anchor, kept before the write so its retries ask for the same one.
             base = conference.claimed(base, _conference_ask(change, mapping, conn))
+            # The event may show this version (and its guests have heard of it) before the result is
+            # recorded, or though it never is: a delete after it must reach them too.
+            base = replace(base, notify=widest(base.notify, version_policy(change, send_updates)))
         return Take(decision, base, change.version)
     if decision.action is Action.TOMBSTONE:
         return Pass(decision, _clear_parking(replace(base, version=change.version, deleted=True, lease=None,
@@ -351,6 +402,24 @@ def _conference_ask(change: Change, mapping: Mapping | None, conn: Connection | 
     if change.event is None:
         return conference.Ask()
     return conference.ask(change.event, mapping, change.version, conn)
+
+
+def _applied_body(mapping: Mapping, gid: str) -> dict[str, Any] | None:
+    """The body of the last change applied to the event (what its guests see now), None when the
+    mapping does not keep it (written before it did, or unreadable)."""
+    if not mapping.applied:
+        return None
+    try:
+        applied = parse_change(mapping.applied, str(mapping.applied.get("webhook_id") or ""))
+    except InvalidPayload:
+        return None
+    if applied.is_delete:
+        return None
+    body = event_body(applied, gid)
+    if mapping.conference_state in conference.SHOWN:
+        # The event shows our conference (asked for, being created, or created): guests have seen it.
+        body["conferenceData"] = {"conferenceSolution": {"key": {"type": conference.MEET}}}
+    return body
 
 
 def _span(change: Change) -> dict[str, Any]:

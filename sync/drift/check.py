@@ -32,6 +32,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.apply import writes
+from sync.apply.mail_policy import Mail, version_policy
 from sync.drift.compare import same_content
 from sync.kernel import logs
 from sync.kernel import notification as notes
@@ -80,8 +81,9 @@ class DriftCheck:
     def __init__(self, store: DriftStore, mappings: MappingStore, calendars: Calendars, policy: str = "restore",
                  throttle: UserThrottle | None = None, max_wait: float = 5.0, lease_seconds: float = 120.0,
                  clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
-                 debounce: float = 0.0) -> None:
+                 debounce: float = 0.0, send_updates: str = "none") -> None:
         self.store = store
+        self.send_updates = send_updates  # SEND_UPDATES
         self.mappings = mappings
         self.leases = Leases(mappings, lease_seconds, clock)
         self.calendars = calendars
@@ -181,7 +183,13 @@ class DriftCheck:
         if self.policy == "report":
             seen = str(event.get("etag") or "")
             return self._settle(conn, mapping, seen, (kind, False, seen), "reported")
-        return self._restore(session, conn, mapping, body, kind, str(event.get("etag") or "") or None, result)
+        return self._restore(session, conn, mapping, body, kind, event, result)
+
+    def _policy(self, mapping: Mapping) -> str:
+        """The sendUpdates of the version a restore puts back: its notify_attendees, else SEND_UPDATES."""
+        assert mapping.applied is not None
+        return version_policy(parse_change(mapping.applied, str(mapping.applied.get("webhook_id") or "")),
+                              self.send_updates)
 
     @staticmethod
     def _body(mapping: Mapping) -> dict[str, Any] | None:
@@ -224,8 +232,9 @@ class DriftCheck:
         return outcome
 
     def _restore(self, session: CalendarSession, conn: Connection, mapping: Mapping, body: dict[str, Any],
-                 kind: str, listed_etag: str | None, result: _Tally) -> str:
+                 kind: str, listed: dict[str, Any], result: _Tally) -> str:
         assert conn.calendar_id is not None
+        listed_etag = str(listed.get("etag") or "") or None
 
         def judge(c: Connection | None, m: Mapping | None, now: datetime) -> Take[None] | Pass[None]:
             if m is None or not _same_judgement(m, mapping) or held(m.lease, now):
@@ -241,8 +250,11 @@ class DriftCheck:
         try:
             self._pace(conn)
             # Over the etag listed: a write of ours abandoned earlier cannot land over the restore.
+            # Who hears of it: the event's policy when the restore changes what guests see in the
+            # event as listed (the hand edit), nobody when it does not (docs/guests.md#guest-mails-exactly-once).
+            mail = Mail(self._policy(mapping), body, listed)
             _, calls, etag = writes.update(session, conn.calendar_id, mapping.google_event_id, body, listed_etag,
-                                           lambda: self.leases.renew(claim))
+                                           lambda: self.leases.renew(claim), mail=mail)
             result.calendar_calls += calls  # a 404/410 (purged for good): the same id again
         except RateLimited as exc:
             result.calendar_calls += 1
@@ -255,6 +267,10 @@ class DriftCheck:
             result.calendar_calls += 1
             self.leases.release(claim)
             return "failed"
+        except writes.Superseded:
+            result.calendar_calls += 1
+            self.leases.release(claim)
+            return "busy"  # a write of ours not recorded yet: the worker's redelivery wins
         except BaseException:
             self.leases.release(claim)
             raise

@@ -8,38 +8,14 @@ Calendar normalises (instants, defaults, order).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from sync.apply.mail_policy import event_time, reminders_view
 from sync.kernel.planner import PRIVATE_KEYS
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _time(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, dict):
-        return ("",)
-    if value.get("date"):
-        return ("date", str(value["date"]))
-    text, zone = _text(value.get("dateTime")), _text(value.get("timeZone"))
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=ZoneInfo(zone))
-        text = moment.astimezone(timezone.utc).isoformat()
-    except (ValueError, KeyError):
-        pass  # compared as written
-    return ("dateTime", text, zone)
-
-
-def _reminders(value: Any) -> tuple[Any, ...]:
-    value = value if isinstance(value, dict) else {"useDefault": True}
-    overrides = sorted((_text(o.get("method")), int(o.get("minutes") or 0))
-                       for o in value.get("overrides") or [] if isinstance(o, dict))
-    return bool(value.get("useDefault")), tuple(overrides)
 
 
 def owned(event: dict[str, Any]) -> dict[str, Any]:
@@ -52,12 +28,12 @@ def owned(event: dict[str, Any]) -> dict[str, Any]:
         "summary": _text(event.get("summary")),
         "description": _text(event.get("description")),
         "location": _text(event.get("location")),
-        "start": _time(event.get("start")),
-        "end": _time(event.get("end")),
+        "start": event_time(event.get("start")),
+        "end": event_time(event.get("end")),
         "recurrence": tuple(event.get("recurrence") or ()),
         "attendees": tuple(sorted((_text(a.get("email")).lower(), bool(a.get("optional")))
                                   for a in event.get("attendees") or [] if isinstance(a, dict))),
-        "reminders": _reminders(event.get("reminders")),
+        "reminders": reminders_view(event.get("reminders")),
         "transparency": _text(event.get("transparency")) or "opaque",
         "visibility": _text(event.get("visibility")) or "default",
         "colorId": _text(event.get("colorId")),

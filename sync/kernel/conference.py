@@ -43,6 +43,7 @@ REQUESTED, PENDING, READY, FAILED, UNSUPPORTED, REMOVED = (
 CONFERENCE_STATES = (REQUESTED, PENDING, READY, FAILED, UNSUPPORTED, REMOVED)
 _OURS = (REQUESTED, PENDING, READY, FAILED)  # states in which the event may carry our conference
 SETTLED = (READY, FAILED, UNSUPPORTED)  # announced: nothing more is said of this conference
+SHOWN = (REQUESTED, PENDING, READY)  # states in which guests may see our conference on the event
 
 # event.conference_failed's reasons
 CANNOT_HOST = "calendar_cannot_host_meet"

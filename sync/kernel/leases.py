@@ -185,7 +185,10 @@ class Leases:
             lease = None
             if hold is not None and mapping.lease is not None:
                 lease = replace(mapping.lease, until=self.clock() + hold)
-            return current, replace(mapping, lease=lease,
+            tried = mapping.attempted
+            if attempted and mapping.lease is not None and (tried is None or mapping.lease.version > tried):
+                tried = mapping.lease.version  # Calendar may show this version, unrecorded
+            return current, replace(mapping, lease=lease, attempted=tried,
                                     google_uncertain=mapping.google_uncertain or attempted), flip
 
         return self.store.update_event(claim.account_id, claim.user_id, claim.event_id, work)

@@ -372,6 +372,11 @@ class Mapping:
     deleted: bool = False  # tombstone
     google_exists: bool = False  # a Google event was created and not deleted by us
     google_uncertain: bool = False  # a write was attempted but its outcome is unknown (timeout, crash)
+    # The newest version whose write was attempted without its outcome recorded (no answer, a 5xx, a
+    # worker killed): Calendar may show it, and its message will be delivered again, so an older
+    # change is obsolete (docs/guests.md#guest-mails-exactly-once): writing it would bring an older version
+    # back, or a deleted event, and mail its guests about it.
+    attempted: Version | None = None
     calendar_id: str | None = None  # where the Google event lives
     last_error: str | None = None
     error_at: datetime | None = None
@@ -383,6 +388,9 @@ class Mapping:
     # message, as ``parked``), so a hand edit can be recognised and rewritten. Firestore only.
     etag: str | None = None
     applied: dict[str, Any] | None = None
+    # The sendUpdates the last applied version was written with ("all", "externalOnly", "none"):
+    # a delete without notify_attendees follows it (docs/guests.md#guest-mails-exactly-once).
+    notify: str | None = None
     # When the applied event ends (a series: its last occurrence), as a fixed-width UTC key like
     # Version.key; open_ended: a series without end. Both unknown (None/False) on mappings
     # written before snapshots existed: a windowed snapshot never deletes those (docs/snapshots.md#what-is-applied).

@@ -59,6 +59,12 @@ def decide(connection: Connection | None, mapping: Mapping | None, change: Chang
             if change.version < lease.version:
                 return Decision(Action.STALE)
             return Decision(Action.BUSY)
+        # A newer version's write may have landed without being recorded (its lease left behind by
+        # a killed worker, or released uncertain): that version's message comes again; this is older.
+        unrecorded = max((v for v in (mapping.attempted, lease.version if lease else None) if v is not None),
+                         default=None)
+        if unrecorded is not None and change.version < unrecorded:
+            return Decision(Action.STALE)
     if not connection.can_write:
         if mapping is not None and mapping.parked_version is not None and change.version <= mapping.parked_version:
             return Decision(Action.STALE if change.version < mapping.parked_version else Action.DUPLICATE)

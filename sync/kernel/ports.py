@@ -56,7 +56,9 @@ class MappingStore(Protocol):
 class CalendarSession(Protocol):
     """Calendar v3 for one connection. Raises the errors of ``sync.kernel.errors``."""
 
-    def insert(self, calendar_id: str, body: dict[str, Any], *, conference_data_version: int = 0,
+    # Every write names its ``send_updates`` (Calendar's ``sendUpdates``: "all", "externalOnly" or
+    # "none"): who Google mails for it. The writer decides it per write (docs/guests.md).
+    def insert(self, calendar_id: str, body: dict[str, Any], *, send_updates: str, conference_data_version: int = 0,
                answer: dict[str, Any] | None = None) -> str | None:
         """Create the event; return the etag Calendar gave it (drift repair recognises our writes).
         ``conference_data_version`` 1: the body's ``conferenceData`` counts (0: ignored; sync/kernel/conference.py);
@@ -66,11 +68,13 @@ class CalendarSession(Protocol):
 
     def get(self, calendar_id: str, event_id: str) -> dict[str, Any]:
         """The event as Calendar has it now (a cancelled one too: ``status`` says so); its
-        ``etag`` is what a conditional write over it names. CalendarNotFound when there is none."""
+        ``etag`` is what a conditional write over it names, its other fields what guests see and
+        the version it holds (``extendedProperties``). CalendarNotFound when there is none."""
         ...
 
     def update(self, calendar_id: str, event_id: str, body: dict[str, Any], if_match: str | None = None, *,
-               conference_data_version: int = 0, answer: dict[str, Any] | None = None) -> str | None:
+               send_updates: str, conference_data_version: int = 0,
+               answer: dict[str, Any] | None = None) -> str | None:
         """Replace the event (a cancelled one comes back); return its new etag. ``if_match``: only
         if its etag is still that one (EtagMismatch otherwise, nothing changed). ``conference_data_version``
         and ``answer`` as for ``insert`` (with 1 and no ``conferenceData``, the conference is removed; with 0
@@ -82,14 +86,14 @@ class CalendarSession(Protocol):
         conference's follow-up); CalendarNotFound when there is no event."""
         ...
 
-    def delete(self, calendar_id: str, event_id: str, send_updates: str | None = None,
+    def delete(self, calendar_id: str, event_id: str, send_updates: str,
                if_match: str | None = None) -> None:
-        """Delete the event (a cancelled one answers 410); ``send_updates`` overrides SEND_UPDATES
-        (a disconnect's removal mails nobody: "none"); ``if_match`` as for ``update``."""
+        """Delete the event (a cancelled one answers 410); a disconnect's removal mails nobody
+        (``send_updates="none"``); ``if_match`` as for ``update``."""
         ...
 
-    def move(self, calendar_id: str, event_id: str, destination: str) -> str | None:
-        """Move the event to ``destination`` (same id); return its new etag."""
+    def move(self, calendar_id: str, event_id: str, destination: str, *, send_updates: str) -> str | None:
+        """Move the event to ``destination`` (same id); return its new etag (a move mails nobody: "none")."""
         ...
 
     def list_events(self, calendar_id: str, sync_token: str | None, page_token: str | None) -> dict[str, Any]:

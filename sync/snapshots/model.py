@@ -39,7 +39,7 @@ CATEGORIES = ("created", "updated", "unchanged", "deleted", "failed", "parked")
 OUTCOME_CATEGORY = {
     "created": "created", "restored": "created", "recreated": "created",
     "updated": "updated",
-    "duplicate": "unchanged", "stale": "unchanged",
+    "duplicate": "unchanged", "stale": "unchanged", "already_applied": "unchanged", "superseded": "unchanged",
     "deleted": "deleted", "deleted_already": "deleted", "tombstone": "deleted",
     "failed_permanent": "failed", "no_connection": "failed",
     "park": "parked", "parked_needs_reauth": "parked", "parked_calendar_unavailable": "parked",

@@ -94,15 +94,17 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
              _f("event_id", "google_event_id", "version", "deleted", "google_exists", "google_uncertain",
                 "calendar_id", "last_error", "error_at", "synced_at", "lease_id", "lease_version", "lease_until",
                 "parked_version", "has_parked", "etag", "ends_at", "open_ended", "conference_version",
-                "conference_state", "conference_id", "conference_checks"),
+                "conference_state", "conference_id", "conference_checks", "notify", "attempted"),
              Kept("connected"), None,
              {"pt-BR": "Para cada compromisso sincronizado: o identificador dele na Evolutto e no Google, a "
                        "versão aplicada, quando foi sincronizado, se foi removido, quando termina, o último "
-                       "erro que o Google devolveu para ele e, com Google Meet, o código da reunião e em que pé "
-                       "está a criação dela.",
+                       "erro que o Google devolveu para ele, com Google Meet, o código da reunião e em que pé "
+                       "está a criação dela, e a quem o Google avisa das mudanças (ninguém, convidados externos "
+                       "ou todos).",
               "en": "For each synced appointment: its id on Evolutto and on Google, the version applied, when it "
-                    "was synced, whether it was deleted, when it ends, the last error Google returned for it and, "
-                    "with Google Meet, the meeting's code and how far its creation is."},
+                    "was synced, whether it was deleted, when it ends, the last error Google returned for it, "
+                    "with Google Meet, the meeting's code and how far its creation is, and whom Google tells of its "
+                    "changes (nobody, external guests or everyone)."},
              {"pt-BR": "Para aplicar cada mudança uma única vez e na ordem certa, sem duplicar eventos.",
               "en": "To apply every change exactly once and in order, without duplicating events."}),
         Item("event_bodies", FIRESTORE, ("events",), _f("applied", "parked"), Kept("connected"), None,

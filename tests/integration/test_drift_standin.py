@@ -61,14 +61,14 @@ def listing(session, sync_token=None):  # noqa: F811
 
 def test_sync_tokens_list_only_what_changed_deletions_included(session, standin):  # noqa: F811
     for i in range(3):
-        session.insert(EMAIL, body(event_id=f"e{i}"))
+        session.insert(EMAIL, body(event_id=f"e{i}"), send_updates="none")
     items, token = listing(session)
     assert len(items) == 3
     again, token2 = listing(session, token)
     assert again == []
     b = body(event_id="e1")
-    etag = session.update(EMAIL, b["id"], {**b, "summary": "Novo"})
-    session.delete(EMAIL, body(event_id="e2")["id"])
+    etag = session.update(EMAIL, b["id"], {**b, "summary": "Novo"}, send_updates="none")
+    session.delete(EMAIL, body(event_id="e2")["id"], send_updates="none")
     changed, token3 = listing(session, token2)
     assert {e["id"]: e["status"] for e in changed} == {b["id"]: "confirmed", body(event_id="e2")["id"]: "cancelled"}
     assert [e["etag"] for e in changed if e["id"] == b["id"]] == [etag]  # the etag our write returned
@@ -79,14 +79,14 @@ def test_listing_pages_through_everything(session, standin, monkeypatch):  # noq
 
     monkeypatch.setattr(calendar_api, "LIST_PAGE_SIZE", 2)
     for i in range(5):
-        session.insert(EMAIL, body(event_id=f"p{i}"))
+        session.insert(EMAIL, body(event_id=f"p{i}"), send_updates="none")
     items, token = listing(session)
     assert len({e["id"] for e in items}) == 5
     assert standin.state.calls["events.list"] == 3
 
 
 def test_an_expired_sync_token_is_a_410_and_refused_parameters_a_400(session, standin):  # noqa: F811
-    session.insert(EMAIL, body())
+    session.insert(EMAIL, body(), send_updates="none")
     _, token = listing(session)
     r = requests.delete(f"{standin.url}_admin/calendars/{EMAIL}/sync_tokens", timeout=5)
     assert r.status_code == 204
@@ -113,7 +113,7 @@ def test_watch_pings_every_change_with_googles_headers_and_stop_ends_them(sessio
     assert int(answer["expiration"]) > (time.time() + 3500) * 1000
     wait_for(lambda: receiver.states() == ["sync"], what="the sync ping")
     b = body()
-    session.insert(EMAIL, b)
+    session.insert(EMAIL, b, send_updates="none")
     requests.patch(f"{standin.url}_admin/calendars/{EMAIL}/events/{b['id']}", json={"summary": "à mão"}, timeout=5)
     requests.delete(f"{standin.url}_admin/calendars/{EMAIL}/events/{b['id']}", timeout=5)
     wait_for(lambda: len(receiver.pings) == 4, what="a ping per change")
@@ -124,7 +124,7 @@ def test_watch_pings_every_change_with_googles_headers_and_stop_ends_them(sessio
     assert EMAIL.replace("@", "%40") in last["x-goog-resource-uri"]
     session.stop_channel("chan-1", answer["resourceId"])
     session.stop_channel("chan-1", answer["resourceId"])  # stopping twice is done
-    session.insert(EMAIL, body(event_id="after-stop"))
+    session.insert(EMAIL, body(event_id="after-stop"), send_updates="none")
     time.sleep(0.5)
     assert len(receiver.pings) == 4
     assert standin.state.calls["events.watch"] == 1 and standin.state.calls["channels.stop"] == 2
@@ -132,13 +132,13 @@ def test_watch_pings_every_change_with_googles_headers_and_stop_ends_them(sessio
 
 def test_a_hand_edit_changes_the_etag_and_the_content(session, standin):  # noqa: F811
     b = body()
-    etag = session.insert(EMAIL, b)
+    etag = session.insert(EMAIL, b, send_updates="none")
     edited = requests.patch(f"{standin.url}_admin/calendars/{EMAIL}/events/{b['id']}",
                             json={"summary": "Mudado à mão"}, timeout=5).json()
     assert edited["etag"] != etag and edited["summary"] == "Mudado à mão"
     deleted = requests.delete(f"{standin.url}_admin/calendars/{EMAIL}/events/{b['id']}", timeout=5).json()
     assert deleted["status"] == "cancelled" and deleted["etag"] not in (etag, edited["etag"])
-    restored = session.update(EMAIL, b["id"], b)  # one call brings it back
+    restored = session.update(EMAIL, b["id"], b, send_updates="none")  # one call brings it back
     assert standin.state.events_of(EMAIL)[0]["status"] == "confirmed"
     assert standin.state.events_of(EMAIL)[0]["etag"] == restored
 

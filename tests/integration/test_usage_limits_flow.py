@@ -69,7 +69,7 @@ def test_rate_limits_stay_rate_limits(calendars, standin, fault, error):
     standin.state.faults.append(fault)
     body = event_body(change(1), google_event_id(A, U, "ev-1"))
     with pytest.raises(error) as info:
-        calendars.session(connection()).insert(EMAIL, body)
+        calendars.session(connection()).insert(EMAIL, body, send_updates="none")
     assert not isinstance(info.value, UsageLimited)
 
 
@@ -77,11 +77,12 @@ def test_quota_exceeded_is_a_usage_limit_on_every_write(calendars, standin):
     session = calendars.session(connection())
     gid = google_event_id(A, U, "ev-1")
     body = event_body(change(1), gid)
-    etag = session.insert(EMAIL, body)
+    etag = session.insert(EMAIL, body, send_updates="none")
     standin.state.limit_usage(EMAIL)
-    for write in (lambda: session.insert(EMAIL, event_body(change(1, "ev-2"), google_event_id(A, U, "ev-2"))),
-                  lambda: session.update(EMAIL, gid, body, if_match=etag),
-                  lambda: session.delete(EMAIL, gid, if_match=etag)):
+    other = event_body(change(1, "ev-2"), google_event_id(A, U, "ev-2"))
+    for write in (lambda: session.insert(EMAIL, other, send_updates="none"),
+                  lambda: session.update(EMAIL, gid, body, if_match=etag, send_updates="none"),
+                  lambda: session.delete(EMAIL, gid, if_match=etag, send_updates="none")):
         with pytest.raises(UsageLimited, match="quotaExceeded"):
             write()
     assert session.get(EMAIL, gid)["id"] == gid  # reads still answer

@@ -68,7 +68,7 @@ def test_a_drift_restore_never_starts_once_the_connection_is_gone():
     store, calendar = Store(), Calendar()
     store.save_connection(active_connection(A, U, CAL))
     SyncService(store, calendar).apply(change())
-    calendar.delete(CAL, google_event_id(A, U, "ev-1"))  # the disconnect removing it
+    calendar.delete(CAL, google_event_id(A, U, "ev-1"), "none")  # the disconnect removing it
     listed = calendar.list_events
 
     def list_then_disconnect(*args):

@@ -202,10 +202,10 @@ def test_a_restore_holds_the_event_so_a_platform_change_waits_and_then_wins(worl
     seen = []
     original = calendar.update
 
-    def update_during_restore(cal, eid, body, if_match=None):  # the platform's change arrives mid-restore
+    def update_during_restore(cal, eid, body, if_match=None, **kw):  # the platform's change arrives mid-restore
         seen.append(service.apply(parse_change(payload("event.updated", account_id=A, user_id=U, event_id="ev-1",
                                                        updated=1, title="Da plataforma"), "wh2")).name)
-        return original(cal, eid, body, if_match)
+        return original(cal, eid, body, if_match, **kw)
 
     calendar.update = update_during_restore
     check(store, calendar)

@@ -105,3 +105,15 @@ def test_event_body_minimal_uses_default_reminders_and_keeps_location():
     assert body["location"] == "Sala 3"
     assert body["start"] == {"date": "2026-12-31"} and body["end"] == {"date": "2027-01-01"}
     assert not {"description", "source", "recurrence", "attendees"} & body.keys()
+
+
+def test_a_change_older_than_a_write_that_may_have_landed_unrecorded_is_stale():
+    """Released uncertain (a 503, no answer) or a lease its killed worker left behind: that version's
+    message comes again, and an older one written now would bring the older version back."""
+    conn = active_connection()
+    uncertain = mapping(5, google_exists=True, google_uncertain=True, attempted=Version.parse(version(9)))
+    assert decide(conn, uncertain, change("event.updated", 8), NOW).action is Action.STALE
+    assert decide(conn, uncertain, change("event.updated", 9), NOW).action is Action.UPDATE  # its redelivery
+    left = mapping(5, google_exists=True, lease=Lease("dead", Version.parse(version(9)), NOW - timedelta(seconds=1)))
+    assert decide(conn, left, change("event.deleted", 7), NOW).action is Action.STALE
+    assert decide(conn, left, change("event.updated", 10), NOW).action is Action.UPDATE
