@@ -144,20 +144,48 @@ class Seen:
     request: str | None = None  # the createRequest's id, when it shows one
 
 
+MEET_ORIGIN = "https://meet.google.com/"  # the only join links announced (docs/events.md#google-meet)
+_MAX_ID_CHARS = 128  # a Meet code is 12; anything longer is no conference of ours
+
+
+def _solution(data: dict[str, Any], create: dict[str, Any]) -> str | None:
+    """The conference's kind, as the answer shows it (None: not shown)."""
+    for holder, key in ((data.get("conferenceSolution"), "key"), (create, "conferenceSolutionKey")):
+        found = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(found, dict) and isinstance(found.get("type"), str):
+            return str(found["type"])
+    return None
+
+
+def meet_link(uri: Any) -> bool:
+    """Whether ``uri`` is a Google Meet join link (https, meet.google.com itself, no user part)."""
+    if not isinstance(uri, str) or not uri.startswith(MEET_ORIGIN) or len(uri) > 2 * _MAX_ID_CHARS:
+        return False
+    path = uri[len(MEET_ORIGIN):]
+    return bool(path) and all(c.isascii() and (c.isalnum() or c in "-_/?=&.") for c in path)
+
+
 def seen(event: dict[str, Any] | None) -> Seen:
+    """The event's conference as Calendar answered it. Only a Google Meet conference counts: anyone who
+    can edit the calendar may swap in another one (an add-on's, any link) that Google then keeps under
+    our repeated request id, and the platform hands ``join_url`` to the client as the Meet link. A
+    foreign conference is seen as none, so the write asks for a new Meet (``renewed``)."""
     data = (event or {}).get("conferenceData")
     if not isinstance(data, dict):
         return Seen(None)
     found = data.get("createRequest")
     create: dict[str, Any] = found if isinstance(found, dict) else {}
+    if _solution(data, create) not in (None, MEET):
+        return Seen(None)
     progress = create.get("status")
     status = progress.get("statusCode") if isinstance(progress, dict) else None
     video = [p.get("uri") for p in data.get("entryPoints") or []
-             if isinstance(p, dict) and p.get("entryPointType") == "video" and isinstance(p.get("uri"), str)]
-    join = video[0] if video else None
+             if isinstance(p, dict) and p.get("entryPointType") == "video"]
+    join = video[0] if video and meet_link(video[0]) else None
     if status is None:
         status = "success" if join else None  # a conference attached whole (no createRequest shown)
-    conference_id = data.get("conferenceId") if isinstance(data.get("conferenceId"), str) else None
+    found_id = data.get("conferenceId")
+    conference_id = found_id if isinstance(found_id, str) and 0 < len(found_id) <= _MAX_ID_CHARS else None
     return Seen(status, join, conference_id, create.get("requestId") if isinstance(create.get("requestId"), str)
                 else None)
 

@@ -298,3 +298,31 @@ def test_one_chain_of_checks_per_pending_conference(world):
         assert world.apply(**MEET).name == "duplicate"  # duplicated webhooks: the chain goes on by itself
     world.apply("event.updated", 2, **MEET)  # a later version, still pending
     assert world.jobs() == [] and world.mapping.conference_checks == 1
+
+
+FOREIGN = {"conferenceId": "zoom-123", "conferenceSolution": {"key": {"type": "addOn"}, "name": "Other meetings"},
+           "entryPoints": [{"entryPointType": "video", "uri": "https://meet.example.net/j/123"}]}
+
+
+def test_a_conference_someone_swapped_in_by_hand_is_never_announced_as_the_meet_link(world):
+    """Anyone who can edit the calendar can replace our Meet with another conference (an add-on's, any
+    link): Google keeps it under our repeated request id. The platform hands join_url to the client as
+    the Meet link, so only a Meet conference on meet.google.com is ever announced; a foreign one is
+    replaced by a new Meet, asked for under the version."""
+    world.apply(**MEET)
+    world.event()["conferenceData"] = json.loads(json.dumps(FOREIGN))
+    world.apply("event.updated", 2, **MEET)
+    urls = [r["join_url"] for r in world.said("ready")]
+    assert len(urls) == 2 and all(u.startswith("https://meet.google.com/") for u in urls)
+    assert world.link().startswith("https://meet.google.com/") and world.mapping.conference_id != "zoom-123"
+
+
+@pytest.mark.parametrize("uri", ["https://meet.google.com.evil.example/abc", "http://meet.google.com/abc-defg-hij",
+                                 "javascript:alert(1)//meet.google.com/", "https://user@meet.google.com/x"])
+def test_only_a_meet_link_counts_as_the_join_url(uri):
+    data = {"conferenceId": "abc-defg-hij", "conferenceSolution": {"key": {"type": "hangoutsMeet"}},
+            "entryPoints": [{"entryPointType": "video", "uri": uri}]}
+    assert conference.seen({"conferenceData": data}).join_url is None
+    good = {**data, "entryPoints": [{"entryPointType": "video", "uri": "https://meet.google.com/abc-defg-hij"}]}
+    assert conference.seen({"conferenceData": good}) == conference.Seen("success", good["entryPoints"][0]["uri"],
+                                                                         "abc-defg-hij")
