@@ -16,7 +16,7 @@ from typing import Any
 
 from sync.kernel import conference
 from sync.kernel.errors import AuthRevoked, CalendarNotFound, CalendarUnavailable, Permanent, RateLimited, Retryable
-from sync.kernel.model import Connection, Mapping, Version
+from sync.kernel.model import Connection, ConnectionStatus, Mapping, Version
 from sync.kernel.outcome import Outcome
 from sync.kernel.ports import Calendars, MappingStore
 from sync.kernel.throttle import UserThrottle
@@ -24,6 +24,13 @@ from sync.kernel.throttle import UserThrottle
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _readable(conn: Connection) -> bool:
+    """Whether the follow-up may read the connection's calendar: while it takes writes, and while Google's
+    usage limits refuse them (read-only, not unreadable: docs/errors-and-limits.md#usage-limits)."""
+    usable = conn.status in (ConnectionStatus.ACTIVE, ConnectionStatus.USAGE_LIMITED)
+    return usable and bool(conn.calendar_id and conn.token_ref)
 
 
 class ConferenceFollowUp:
@@ -51,8 +58,9 @@ class ConferenceFollowUp:
         if mapping is None or mapping.conference_version != anchor \
                 or mapping.conference_state != conference.PENDING:
             return Outcome("conference_settled_already", fields=ids)
-        if conn is None or not conn.can_write or not mapping.google_exists:
-            # Not readable now (parked, disconnected, deleted): the event's next write settles it.
+        if conn is None or not _readable(conn) or not mapping.google_exists:
+            # Not readable now (grant revoked, calendar gone, disconnected, deleted): the event's next
+            # write settles it.
             return Outcome("conference_check_skipped", fields=ids)
         self._pace(conn)
         try:

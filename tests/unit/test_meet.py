@@ -10,7 +10,7 @@ from sync.apply.service import SyncService
 from sync.drift.check import DriftCheck
 from sync.kernel import conference
 from sync.kernel.errors import Retryable
-from sync.kernel.model import Version, google_event_id
+from sync.kernel.model import ConnectionStatus, Version, google_event_id
 from sync.kernel.payload import parse_change
 from sync.meet.followup import ConferenceFollowUp
 from sync.moves.service import Moves
@@ -326,3 +326,28 @@ def test_only_a_meet_link_counts_as_the_join_url(uri):
     good = {**data, "entryPoints": [{"entryPointType": "video", "uri": "https://meet.google.com/abc-defg-hij"}]}
     assert conference.seen({"conferenceData": good}) == conference.Seen("success", good["entryPoints"][0]["uri"],
                                                                          "abc-defg-hij")
+
+
+def test_a_pending_conference_is_still_read_while_google_s_usage_limits_refuse_writes(world):
+    """Usage limits make a calendar read-only, not unreadable: the follow-up of a conference pending when
+    another event met the limit still settles it. Skipped, nothing would ever announce it (the event may
+    have no later version, and the resume only re-sends parked changes)."""
+    world.calendar.meet_creation = "pending"
+    world.apply(**MEET)
+    (job,) = world.jobs()
+    conn = world.store.get_connection(A, U)
+    world.store.save_connection(conn.__class__(**{**conn.__dict__, "status": ConnectionStatus.USAGE_LIMITED}))
+    world.calendar.meet_creation = "immediate"
+    assert world.followup.check(job).name == "conference_ready"
+    assert world.said("ready")[0]["join_url"] == world.link()
+
+
+def test_a_follow_up_after_a_disconnect_neither_reads_nor_announces(world):
+    world.calendar.meet_creation = "pending"
+    world.apply(**MEET)
+    (job,) = world.jobs()
+    conn = world.store.get_connection(A, U)
+    world.store.save_connection(conn.__class__(**{**conn.__dict__, "status": ConnectionStatus.DISCONNECTING}))
+    world.calendar.calls.clear()
+    assert world.followup.check(job).name == "conference_check_skipped"
+    assert world.calendar.calls == [] and world.said("ready") == []
