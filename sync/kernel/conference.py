@@ -125,13 +125,15 @@ def claimed(mapping: Mapping, request: Ask) -> Mapping:
     if request.anchor is None:
         if request.data_version == 1:
             return replace(mapping, conference_version=None, conference_state=REMOVED, conference_id=None,
-                           conference_checks=0)
+                           conference_checks=0, conference_chain=None)
+        if mapping.conference_state != UNSUPPORTED:
+            return mapping
         return replace(mapping, conference_version=None, conference_state=None, conference_id=None,
-                       conference_checks=0) if mapping.conference_state == UNSUPPORTED else mapping
+                       conference_checks=0, conference_chain=None)
     if mapping.conference_version == request.anchor:
         return mapping
     return replace(mapping, conference_version=request.anchor, conference_state=REQUESTED, conference_id=None,
-                   conference_checks=0)
+                   conference_checks=0, conference_chain=None)
 
 
 @dataclass(frozen=True)
@@ -206,13 +208,13 @@ def after_write(mapping: Mapping, request: Ask, answer: Seen | None, account_id:
     if answer is None:
         state = REMOVED if mapping.conference_state in (*_OURS, REMOVED) else None
         return Settled(replace(mapping, conference_version=None, conference_state=state, conference_id=None,
-                               conference_checks=0))
+                               conference_checks=0, conference_chain=None))
     if request.anchor is None:
         return Settled(mapping)
     anchor = request.anchor
     if mapping.conference_version != anchor:  # asked anew during the write (see ``renewed``): a new conference
         mapping = replace(mapping, conference_version=anchor, conference_state=REQUESTED, conference_id=None,
-                          conference_checks=0)
+                          conference_checks=0, conference_chain=None)
     if request.unsupported:
         return _settle(mapping, UNSUPPORTED, None, CANNOT_HOST, account_id, user_id, now)
     if answer.status == "pending":
@@ -220,7 +222,8 @@ def after_write(mapping: Mapping, request: Ask, answer: Seen | None, account_id:
             return Settled(mapping)
         if mapping.conference_state == PENDING:
             return Settled(mapping)  # followed up already: one chain of checks per conference
-        return Settled(replace(mapping, conference_state=PENDING, conference_checks=0), follow_up=True)
+        return Settled(replace(mapping, conference_state=PENDING, conference_checks=0, conference_chain=None),
+                       follow_up=True)
     return settle_seen(mapping, answer, account_id, user_id, now)
 
 
@@ -233,18 +236,29 @@ def settle_seen(mapping: Mapping, answer: Seen, account_id: str, user_id: str, n
     return _settle(mapping, FAILED, None, NOT_CREATED, account_id, user_id, now)
 
 
+def follows(mapping: Mapping, chain: str | None) -> bool:
+    """Whether the follow-up job ``chain`` is the one following the mapping's pending conference: the
+    first whose read was recorded claims it. Several jobs may be published for one conference (a
+    redelivered write publishes again while none has read, as its first publish may have been lost);
+    the others stop at their next delivery instead of counting reads, which would settle the conference
+    as still pending after MAX_CHECKS reads made within a second. None: a job from before chains."""
+    return chain is None or mapping.conference_chain in (None, chain)
+
+
 def after_check(mapping: Mapping, anchor: Version, answer: Seen, account_id: str, user_id: str,
-                now: datetime) -> Settled:
-    """A follow-up read of a pending conference: settled, or one more check counted (the last one
-    settles it as failed)."""
+                now: datetime, chain: str | None = None) -> Settled:
+    """A follow-up read of a pending conference by the job ``chain``: settled, or one more check counted
+    (the last one settles it as failed)."""
     if mapping.conference_version != anchor or mapping.conference_state != PENDING:
         return Settled(mapping)  # settled meanwhile, or no longer the conference asked about
     if answer.status == "pending":
+        if not follows(mapping, chain):
+            return Settled(mapping)  # another job follows it: this one stops (any job's settled read counts)
         checks = mapping.conference_checks + 1
+        mapping = replace(mapping, conference_checks=checks, conference_chain=chain or mapping.conference_chain)
         if checks >= MAX_CHECKS:
-            return _settle(replace(mapping, conference_checks=checks), FAILED, None, STILL_PENDING, account_id,
-                           user_id, now)
-        return Settled(replace(mapping, conference_checks=checks), follow_up=True)
+            return _settle(mapping, FAILED, None, STILL_PENDING, account_id, user_id, now)
+        return Settled(mapping, follow_up=True)
     return settle_seen(mapping, answer, account_id, user_id, now)
 
 
@@ -265,10 +279,12 @@ def _settle(mapping: Mapping, state: str, answer: Seen | None, reason: str | Non
     return Settled(new, (note,))
 
 
-def check_job(account_id: str, user_id: str, event_id: str, anchor: Version) -> tuple[dict[str, Any], str]:
-    """The follow-up job of a pending conference and its ordering key (the event's, on the bulk lane)."""
+def check_job(account_id: str, user_id: str, event_id: str, anchor: Version,
+              chain: str) -> tuple[dict[str, Any], str]:
+    """The follow-up job of a pending conference and its ordering key (the event's, on the bulk lane);
+    ``chain``: this job's own id (see ``follows``)."""
     return ({"schema": 1, "kind": CHECK_KIND, "account_id": account_id, "user_id": user_id, "event_id": event_id,
-             "version": anchor.rfc3339}, ordering_key(account_id, user_id, event_id))
+             "version": anchor.rfc3339, "chain": chain}, ordering_key(account_id, user_id, event_id))
 
 
 def backoff(checks: int) -> float:

@@ -58,6 +58,9 @@ class ConferenceFollowUp:
         if mapping is None or mapping.conference_version != anchor \
                 or mapping.conference_state != conference.PENDING:
             return Outcome("conference_settled_already", fields=ids)
+        chain = data.get("chain") if isinstance(data.get("chain"), str) else None
+        if not conference.follows(mapping, chain):
+            return Outcome("conference_followed_already", fields=ids)  # another job reads it: no second chain
         if conn is None or not _readable(conn) or not mapping.google_exists:
             # Not readable now (grant revoked, calendar gone, disconnected, deleted): the event's next
             # write settles it.
@@ -75,17 +78,20 @@ class ConferenceFollowUp:
             # connection) deals with it; nothing is announced from a read that saw nothing.
             return Outcome("conference_check_unavailable", calendar_calls=1,
                            fields={**ids, "reason": getattr(exc, "reason", type(exc).__name__)})
-        return self._record(account_id, user_id, event_id, anchor, conference.seen(event), ids)
+        return self._record(account_id, user_id, event_id, anchor, conference.seen(event), ids, chain)
 
     def _record(self, account_id: str, user_id: str, event_id: str, anchor: Version, seen: conference.Seen,
-                ids: dict[str, Any]) -> Outcome:
+                ids: dict[str, Any], chain: str | None) -> Outcome:
         now = self.clock()
 
         def work(conn: Connection | None, mapping: Mapping | None) -> tuple[
-                conference.Settled | None, Mapping | None, None, tuple[Any, ...]]:
+                conference.Settled | str | None, Mapping | None, None, tuple[Any, ...]]:
             if mapping is None or conn is None or conn.gone:
                 return None, None, None, ()
-            settled = conference.after_check(mapping, anchor, seen, account_id, user_id, now)
+            if seen.status == "pending" and mapping.conference_state == conference.PENDING \
+                    and not conference.follows(mapping, chain):
+                return "followed", None, None, ()  # another job claimed it meanwhile: this one stops
+            settled = conference.after_check(mapping, anchor, seen, account_id, user_id, now, chain)
             changed = settled.mapping if settled.mapping != mapping else None
             return settled, changed, None, tuple(settled.notifications)
 
@@ -93,6 +99,8 @@ class ConferenceFollowUp:
         fields = {**ids, "calendar_calls": 1}
         if settled is None:
             return Outcome("conference_settled_already", calendar_calls=1, fields=fields)
+        if isinstance(settled, str):
+            return Outcome("conference_followed_already", calendar_calls=1, fields=fields)
         if settled.follow_up:
             return Outcome("conference_pending", acknowledge=False, calendar_calls=1,
                            retry_after=conference.backoff(settled.mapping.conference_checks), fields=fields)

@@ -133,7 +133,8 @@ def test_a_pending_conference_is_followed_up_until_ready_and_announced_once(worl
     assert world.mapping.conference_state == conference.PENDING and world.said("ready") == []
     (job,) = world.jobs()
     assert job == {"schema": 1, "kind": "conference_check", "account_id": A, "user_id": U, "event_id": "ev-1001",
-                   "version": "2026-11-20T13:00:01.123Z"}
+                   "version": "2026-11-20T13:00:01.123Z", "chain": job["chain"]}
+    assert len(job["chain"]) == 32
     world.calendar.meet_creation = "immediate"
     outcome = world.followup.check(job)
     assert (outcome.name, outcome.acknowledge, outcome.calendar_calls) == ("conference_ready", True, 1)
@@ -351,3 +352,35 @@ def test_a_follow_up_after_a_disconnect_neither_reads_nor_announces(world):
     world.calendar.calls.clear()
     assert world.followup.check(job).name == "conference_check_skipped"
     assert world.calendar.calls == [] and world.said("ready") == []
+
+
+def test_duplicated_writes_start_no_second_chain_of_checks_that_would_fail_the_conference_early(world):
+    """Four redeliveries before the first check each publish a job (the first publish may have been
+    lost): the first to read follows the conference, the others stop, so five reads within a second
+    do not settle a conference Google is still creating as failed (and then announce it ready too)."""
+    world.calendar.meet_creation, world.calendar.meet_stuck = "pending", True
+    world.apply(**MEET)
+    for _ in range(4):
+        assert world.apply(**MEET).name == "duplicate"
+    jobs = world.jobs()
+    assert len(jobs) == 5 and len({j["chain"] for j in jobs}) == 5
+    names = [world.followup.check(j).name for j in jobs]
+    assert names == ["conference_pending"] + ["conference_followed_already"] * 4
+    assert world.mapping.conference_checks == 1 and world.said("failed") == []
+    world.calendar.calls.clear()
+    assert world.followup.check(jobs[2]).name == "conference_followed_already" and world.calendar.calls == []
+    world.calendar.meet_stuck = False
+    assert world.followup.check(jobs[0]).name == "conference_ready"
+    assert len(world.said("ready")) == 1 and world.said("failed") == []
+
+
+def test_a_settled_read_by_any_job_settles_the_conference_once(world):
+    world.calendar.meet_creation = "pending"
+    world.apply(**MEET)
+    world.apply(**MEET)
+    first, second = world.jobs()
+    world.calendar.meet_stuck = True
+    assert world.followup.check(first).name == "conference_pending"
+    world.calendar.meet_stuck = False
+    assert world.followup.check(second).name == "conference_followed_already"
+    assert world.followup.check(first).name == "conference_ready" and len(world.said("ready")) == 1
