@@ -66,19 +66,31 @@ class ConferenceFollowUp:
             # write settles it.
             return Outcome("conference_check_skipped", fields=ids)
         self._pace(conn)
+        calendar_id = mapping.calendar_id or str(conn.calendar_id)
         try:
-            event = self.calendars.session(conn).get_conference(mapping.calendar_id or str(conn.calendar_id),
-                                                                mapping.google_event_id)
+            event = self.calendars.session(conn).get_conference(calendar_id, mapping.google_event_id)
         except RateLimited as exc:
             if self.throttle is not None:
                 self.throttle.cool_down(conn.key, exc.retry_after)
             raise
-        except (CalendarNotFound, AuthRevoked, CalendarUnavailable, Permanent) as exc:
+        except CalendarNotFound as exc:
+            if self._moved_since(account_id, user_id, event_id, calendar_id):
+                # A calendar switch moved the event between our read of the mapping and Google's
+                # answer: read again where it is now (a chain ended here would leave it pending).
+                raise Retryable("event moved to another calendar during the check", retry_after=1.0) from None
+            return Outcome("conference_check_unavailable", calendar_calls=1,
+                           fields={**ids, "reason": getattr(exc, "reason", type(exc).__name__)})
+        except (AuthRevoked, CalendarUnavailable, Permanent) as exc:
             # Gone, or not ours to read any more: the worker's next change of the event (or of the
             # connection) deals with it; nothing is announced from a read that saw nothing.
             return Outcome("conference_check_unavailable", calendar_calls=1,
                            fields={**ids, "reason": getattr(exc, "reason", type(exc).__name__)})
         return self._record(account_id, user_id, event_id, anchor, conference.seen(event), ids, chain)
+
+    def _moved_since(self, account_id: str, user_id: str, event_id: str, calendar_id: str) -> bool:
+        now = self.store.get_mappings(account_id, user_id, [event_id]).get(event_id)
+        return now is not None and now.conference_state == conference.PENDING and now.google_exists \
+            and now.calendar_id is not None and now.calendar_id != calendar_id
 
     def _record(self, account_id: str, user_id: str, event_id: str, anchor: Version, seen: conference.Seen,
                 ids: dict[str, Any], chain: str | None) -> Outcome:

@@ -384,3 +384,28 @@ def test_a_settled_read_by_any_job_settles_the_conference_once(world):
     world.calendar.meet_stuck = False
     assert world.followup.check(second).name == "conference_followed_already"
     assert world.followup.check(first).name == "conference_ready" and len(world.said("ready")) == 1
+
+
+def test_a_check_that_raced_a_calendar_switch_reads_again_in_the_new_calendar(world):
+    """The follow-up read the mapping, then the switch moved the event before the read reached Google: a
+    404 from the calendar the event just left ends no chain (the conference would stay pending for good)."""
+    world.calendar.meet_creation = "pending"
+    world.apply(**MEET)
+    (job,) = world.jobs()
+    moves = Moves(FakeMoveStore(world.store), world.bulk, world.service)
+    read = world.calendar.get_conference
+
+    def moved_meanwhile(calendar_id, event_id):
+        world.calendar.get_conference = read
+        world.connect(OTHER, can_host_meet=True)
+        moves.start(A, U, CAL, OTHER)
+        for move in world.jobs():
+            moves.run(move)
+        return read(calendar_id, event_id)
+
+    world.calendar.get_conference = moved_meanwhile
+    with pytest.raises(Retryable):
+        world.followup.check(job)
+    world.calendar.meet_creation = "immediate"
+    assert world.followup.check(job).name == "conference_ready"
+    assert world.said("ready")[0]["join_url"] == world.link(OTHER)
