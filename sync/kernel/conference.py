@@ -65,9 +65,11 @@ def hosts_meet(entry: dict[str, Any]) -> bool | None:
     return isinstance(allowed, list) and MEET in allowed
 
 
-def request_id(google_id: str, anchor: Version) -> str:
-    """The createRequest's id for the conference the version ``anchor`` asked for on this event."""
-    return "evm" + hashlib.sha256(f"{google_id}\x1f{anchor.key}".encode()).hexdigest()[:40]
+def request_id(google_id: str, anchor: Version, renewal: str | None = None) -> str:
+    """The createRequest's id for the conference the version ``anchor`` asked for on this event;
+    ``renewal``: asked anew under the same version after the conference ``renewal`` names was lost."""
+    material = f"{google_id}\x1f{anchor.key}" + ("" if renewal is None else f"\x1frenewal\x1f{renewal}")
+    return "evm" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,17 @@ class Ask:
     anchor: Version | None = None  # the version whose conference the event should have (None: none)
     create: bool = False  # the body carries the createRequest of ``anchor``
     unsupported: bool = False  # wanted, but the calendar cannot host Meet: written without it
+    # A repeated request (the event had it already): what a renewal under the same version derives its id
+    # from (the conference the mapping names, "" none); None: a first request, never renewed.
+    kept: str | None = None
+    renewal: str | None = None  # asked anew under ``anchor`` itself: the lost conference (see ``renewed``)
 
     def body(self, google_id: str) -> dict[str, Any] | None:
         """The body's ``conferenceData`` (None: the body has none)."""
         if not self.create:
             return None
         assert self.anchor is not None
-        return {"createRequest": {"requestId": request_id(google_id, self.anchor),
+        return {"createRequest": {"requestId": request_id(google_id, self.anchor, self.renewal),
                                   "conferenceSolutionKey": {"type": MEET}}}
 
     def without_conference(self) -> Ask:
@@ -102,7 +108,8 @@ def ask(event: PlatformEvent, mapping: Mapping | None, version: Version, connect
         return Ask()
     can_host = connection.can_host_meet if connection is not None else None
     if anchor is not None and state in _OURS:
-        return Ask(1, anchor, create=True)  # the same request again: ignored, the conference kept
+        # The same request again: ignored, the conference kept.
+        return Ask(1, anchor, create=True, kept=(mapping.conference_id or "") if mapping is not None else "")
     if anchor is not None and state == UNSUPPORTED and can_host is not True:
         return Ask(0, anchor, unsupported=True)  # told already; tried again once on a calendar that can
     if can_host is False:
@@ -113,10 +120,13 @@ def ask(event: PlatformEvent, mapping: Mapping | None, version: Version, connect
 def renewed(request: Ask, answer: Seen, version: Version) -> Ask | None:
     """The request to send again when a write that repeated an earlier version's create request came back
     without any conference (removed by hand in Google, so Google ignored the repeated id): asked anew,
-    under this version. None when there is nothing to ask again."""
-    if not request.create or answer.status is not None or request.anchor is None or request.anchor == version:
+    under this version (under a renewal id when this version is the anchor itself: a snapshot's repair of
+    it). None when there is nothing to ask again."""
+    if not request.create or answer.status is not None or request.anchor is None or request.kept is None:
         return None
-    return Ask(1, version, create=True)
+    if request.anchor != version:
+        return Ask(1, version, create=True)
+    return Ask(1, version, create=True, renewal=request.kept or "none")
 
 
 def claimed(mapping: Mapping, request: Ask) -> Mapping:
@@ -212,7 +222,7 @@ def after_write(mapping: Mapping, request: Ask, answer: Seen | None, account_id:
     if request.anchor is None:
         return Settled(mapping)
     anchor = request.anchor
-    if mapping.conference_version != anchor:  # asked anew during the write (see ``renewed``): a new conference
+    if mapping.conference_version != anchor or request.renewal is not None:  # asked anew (``renewed``): a new one
         mapping = replace(mapping, conference_version=anchor, conference_state=REQUESTED, conference_id=None,
                           conference_checks=0, conference_chain=None)
     if request.unsupported:

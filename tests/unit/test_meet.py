@@ -409,3 +409,28 @@ def test_a_check_that_raced_a_calendar_switch_reads_again_in_the_new_calendar(wo
     world.calendar.meet_creation = "immediate"
     assert world.followup.check(job).name == "conference_ready"
     assert world.said("ready")[0]["join_url"] == world.link(OTHER)
+
+
+def test_a_snapshot_repair_of_the_version_that_asked_brings_back_a_conference_removed_by_hand(world):
+    """The repair rewrites the very version whose request id Google remembers: asked anew under a renewal
+    id (derived from the conference that was lost), not announced as failed after it was announced ready."""
+    world.apply(**MEET)
+    first = world.link()
+    world.event().pop("conferenceData")
+    outcome = world.apply("event.updated", 1, rewrite_equal=True, **MEET)  # a snapshot's repair, same version
+    assert outcome.calendar_calls == 2 and world.link() not in (None, first)
+    assert world.said("failed") == [] and [r["join_url"] for r in world.said("ready")] == [first, world.link()]
+    second = world.link()
+    assert world.apply("event.updated", 1, rewrite_equal=True, **MEET).calendar_calls == 1
+    assert world.link() == second and len(world.said("ready")) == 2
+    world.event().pop("conferenceData")  # removed again: the next renewal is another request
+    world.apply("event.updated", 1, rewrite_equal=True, **MEET)
+    assert world.link() not in (None, first, second) and len(world.said("ready")) == 3
+
+
+def test_a_first_request_is_never_renewed():
+    first = conference.Ask(1, Version.parse("2026-11-20T13:00:01.123Z"), create=True)
+    assert conference.renewed(first, conference.Seen(None), first.anchor) is None
+    ids = {conference.request_id(GID, first.anchor), conference.request_id(GID, first.anchor, "abc"),
+           conference.request_id(GID, first.anchor, "none")}
+    assert len(ids) == 3
