@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -254,7 +255,7 @@ class SyncService:
                 or mapping.conference_version is None:
             return
         publish_jobs(self.followups(), [conference.check_job(change.account_id, change.user_id, change.event_id,
-                                                           mapping.conference_version)])
+                                                           mapping.conference_version, uuid.uuid4().hex)])
 
     def _finish(self, change: Change, claim: Claim[Decision], calendar_id: str, error: str | None,
                 etag: str | None = None, request: conference.Ask | None = None,

@@ -66,9 +66,11 @@ def hosts_meet(entry: dict[str, Any]) -> bool | None:
     return isinstance(allowed, list) and MEET in allowed
 
 
-def request_id(google_id: str, anchor: Version) -> str:
-    """The createRequest's id for the conference the version ``anchor`` asked for on this event."""
-    return "evm" + hashlib.sha256(f"{google_id}\x1f{anchor.key}".encode()).hexdigest()[:40]
+def request_id(google_id: str, anchor: Version, renewal: str | None = None) -> str:
+    """The createRequest's id for the conference the version ``anchor`` asked for on this event;
+    ``renewal``: asked anew under the same version after the conference ``renewal`` names was lost."""
+    material = f"{google_id}\x1f{anchor.key}" + ("" if renewal is None else f"\x1frenewal\x1f{renewal}")
+    return "evm" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,17 @@ class Ask:
     anchor: Version | None = None  # the version whose conference the event should have (None: none)
     create: bool = False  # the body carries the createRequest of ``anchor``
     unsupported: bool = False  # wanted, but the calendar cannot host Meet: written without it
+    # A repeated request (the event had it already): what a renewal under the same version derives its id
+    # from (the conference the mapping names, "" none); None: a first request, never renewed.
+    kept: str | None = None
+    renewal: str | None = None  # asked anew under ``anchor`` itself: the lost conference (see ``renewed``)
 
     def body(self, google_id: str) -> dict[str, Any] | None:
         """The body's ``conferenceData`` (None: the body has none)."""
         if not self.create:
             return None
         assert self.anchor is not None
-        return {"createRequest": {"requestId": request_id(google_id, self.anchor),
+        return {"createRequest": {"requestId": request_id(google_id, self.anchor, self.renewal),
                                   "conferenceSolutionKey": {"type": MEET}}}
 
     def without_conference(self) -> Ask:
@@ -103,7 +109,8 @@ def ask(event: PlatformEvent, mapping: Mapping | None, version: Version, connect
         return Ask()
     can_host = connection.can_host_meet if connection is not None else None
     if anchor is not None and state in _OURS:
-        return Ask(1, anchor, create=True)  # the same request again: ignored, the conference kept
+        # The same request again: ignored, the conference kept.
+        return Ask(1, anchor, create=True, kept=(mapping.conference_id or "") if mapping is not None else "")
     if anchor is not None and state == UNSUPPORTED and can_host is not True:
         return Ask(0, anchor, unsupported=True)  # told already; tried again once on a calendar that can
     if can_host is False:
@@ -114,10 +121,13 @@ def ask(event: PlatformEvent, mapping: Mapping | None, version: Version, connect
 def renewed(request: Ask, answer: Seen, version: Version) -> Ask | None:
     """The request to send again when a write that repeated an earlier version's create request came back
     without any conference (removed by hand in Google, so Google ignored the repeated id): asked anew,
-    under this version. None when there is nothing to ask again."""
-    if not request.create or answer.status is not None or request.anchor is None or request.anchor == version:
+    under this version (under a renewal id when this version is the anchor itself: a snapshot's repair of
+    it). None when there is nothing to ask again."""
+    if not request.create or answer.status is not None or request.anchor is None or request.kept is None:
         return None
-    return Ask(1, version, create=True)
+    if request.anchor != version:
+        return Ask(1, version, create=True)
+    return Ask(1, version, create=True, renewal=request.kept or "none")
 
 
 def claimed(mapping: Mapping, request: Ask) -> Mapping:
@@ -126,13 +136,15 @@ def claimed(mapping: Mapping, request: Ask) -> Mapping:
     if request.anchor is None:
         if request.data_version == 1:
             return replace(mapping, conference_version=None, conference_state=REMOVED, conference_id=None,
-                           conference_checks=0)
+                           conference_checks=0, conference_chain=None)
+        if mapping.conference_state != UNSUPPORTED:
+            return mapping
         return replace(mapping, conference_version=None, conference_state=None, conference_id=None,
-                       conference_checks=0) if mapping.conference_state == UNSUPPORTED else mapping
+                       conference_checks=0, conference_chain=None)
     if mapping.conference_version == request.anchor:
         return mapping
     return replace(mapping, conference_version=request.anchor, conference_state=REQUESTED, conference_id=None,
-                   conference_checks=0)
+                   conference_checks=0, conference_chain=None)
 
 
 @dataclass(frozen=True)
@@ -145,20 +157,48 @@ class Seen:
     request: str | None = None  # the createRequest's id, when it shows one
 
 
+MEET_ORIGIN = "https://meet.google.com/"  # the only join links announced (docs/events.md#google-meet)
+_MAX_ID_CHARS = 128  # a Meet code is 12; anything longer is no conference of ours
+
+
+def _solution(data: dict[str, Any], create: dict[str, Any]) -> str | None:
+    """The conference's kind, as the answer shows it (None: not shown)."""
+    for holder, key in ((data.get("conferenceSolution"), "key"), (create, "conferenceSolutionKey")):
+        found = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(found, dict) and isinstance(found.get("type"), str):
+            return str(found["type"])
+    return None
+
+
+def meet_link(uri: Any) -> bool:
+    """Whether ``uri`` is a Google Meet join link (https, meet.google.com itself, no user part)."""
+    if not isinstance(uri, str) or not uri.startswith(MEET_ORIGIN) or len(uri) > 2 * _MAX_ID_CHARS:
+        return False
+    path = uri[len(MEET_ORIGIN):]
+    return bool(path) and all(c.isascii() and (c.isalnum() or c in "-_/?=&.") for c in path)
+
+
 def seen(event: dict[str, Any] | None) -> Seen:
+    """The event's conference as Calendar answered it. Only a Google Meet conference counts: anyone who
+    can edit the calendar may swap in another one (an add-on's, any link) that Google then keeps under
+    our repeated request id, and the platform hands ``join_url`` to the client as the Meet link. A
+    foreign conference is seen as none, so the write asks for a new Meet (``renewed``)."""
     data = (event or {}).get("conferenceData")
     if not isinstance(data, dict):
         return Seen(None)
     found = data.get("createRequest")
     create: dict[str, Any] = found if isinstance(found, dict) else {}
+    if _solution(data, create) not in (None, MEET):
+        return Seen(None)
     progress = create.get("status")
     status = progress.get("statusCode") if isinstance(progress, dict) else None
     video = [p.get("uri") for p in data.get("entryPoints") or []
-             if isinstance(p, dict) and p.get("entryPointType") == "video" and isinstance(p.get("uri"), str)]
-    join = video[0] if video else None
+             if isinstance(p, dict) and p.get("entryPointType") == "video"]
+    join = video[0] if video and meet_link(video[0]) else None
     if status is None:
         status = "success" if join else None  # a conference attached whole (no createRequest shown)
-    conference_id = data.get("conferenceId") if isinstance(data.get("conferenceId"), str) else None
+    found_id = data.get("conferenceId")
+    conference_id = found_id if isinstance(found_id, str) and 0 < len(found_id) <= _MAX_ID_CHARS else None
     return Seen(status, join, conference_id, create.get("requestId") if isinstance(create.get("requestId"), str)
                 else None)
 
@@ -179,13 +219,13 @@ def after_write(mapping: Mapping, request: Ask, answer: Seen | None, account_id:
     if answer is None:
         state = REMOVED if mapping.conference_state in (*_OURS, REMOVED) else None
         return Settled(replace(mapping, conference_version=None, conference_state=state, conference_id=None,
-                               conference_checks=0))
+                               conference_checks=0, conference_chain=None))
     if request.anchor is None:
         return Settled(mapping)
     anchor = request.anchor
-    if mapping.conference_version != anchor:  # asked anew during the write (see ``renewed``): a new conference
+    if mapping.conference_version != anchor or request.renewal is not None:  # asked anew (``renewed``): a new one
         mapping = replace(mapping, conference_version=anchor, conference_state=REQUESTED, conference_id=None,
-                          conference_checks=0)
+                          conference_checks=0, conference_chain=None)
     if request.unsupported:
         return _settle(mapping, UNSUPPORTED, None, CANNOT_HOST, account_id, user_id, now)
     if answer.status == "pending":
@@ -193,7 +233,8 @@ def after_write(mapping: Mapping, request: Ask, answer: Seen | None, account_id:
             return Settled(mapping)
         if mapping.conference_state == PENDING:
             return Settled(mapping)  # followed up already: one chain of checks per conference
-        return Settled(replace(mapping, conference_state=PENDING, conference_checks=0), follow_up=True)
+        return Settled(replace(mapping, conference_state=PENDING, conference_checks=0, conference_chain=None),
+                       follow_up=True)
     return settle_seen(mapping, answer, account_id, user_id, now)
 
 
@@ -206,18 +247,29 @@ def settle_seen(mapping: Mapping, answer: Seen, account_id: str, user_id: str, n
     return _settle(mapping, FAILED, None, NOT_CREATED, account_id, user_id, now)
 
 
+def follows(mapping: Mapping, chain: str | None) -> bool:
+    """Whether the follow-up job ``chain`` is the one following the mapping's pending conference: the
+    first whose read was recorded claims it. Several jobs may be published for one conference (a
+    redelivered write publishes again while none has read, as its first publish may have been lost);
+    the others stop at their next delivery instead of counting reads, which would settle the conference
+    as still pending after MAX_CHECKS reads made within a second. None: a job from before chains."""
+    return chain is None or mapping.conference_chain in (None, chain)
+
+
 def after_check(mapping: Mapping, anchor: Version, answer: Seen, account_id: str, user_id: str,
-                now: datetime) -> Settled:
-    """A follow-up read of a pending conference: settled, or one more check counted (the last one
-    settles it as failed)."""
+                now: datetime, chain: str | None = None) -> Settled:
+    """A follow-up read of a pending conference by the job ``chain``: settled, or one more check counted
+    (the last one settles it as failed)."""
     if mapping.conference_version != anchor or mapping.conference_state != PENDING:
         return Settled(mapping)  # settled meanwhile, or no longer the conference asked about
     if answer.status == "pending":
+        if not follows(mapping, chain):
+            return Settled(mapping)  # another job follows it: this one stops (any job's settled read counts)
         checks = mapping.conference_checks + 1
+        mapping = replace(mapping, conference_checks=checks, conference_chain=chain or mapping.conference_chain)
         if checks >= MAX_CHECKS:
-            return _settle(replace(mapping, conference_checks=checks), FAILED, None, STILL_PENDING, account_id,
-                           user_id, now)
-        return Settled(replace(mapping, conference_checks=checks), follow_up=True)
+            return _settle(mapping, FAILED, None, STILL_PENDING, account_id, user_id, now)
+        return Settled(mapping, follow_up=True)
     return settle_seen(mapping, answer, account_id, user_id, now)
 
 
@@ -238,10 +290,12 @@ def _settle(mapping: Mapping, state: str, answer: Seen | None, reason: str | Non
     return Settled(new, (note,))
 
 
-def check_job(account_id: str, user_id: str, event_id: str, anchor: Version) -> tuple[dict[str, Any], str]:
-    """The follow-up job of a pending conference and its ordering key (the event's, on the bulk lane)."""
+def check_job(account_id: str, user_id: str, event_id: str, anchor: Version,
+              chain: str) -> tuple[dict[str, Any], str]:
+    """The follow-up job of a pending conference and its ordering key (the event's, on the bulk lane);
+    ``chain``: this job's own id (see ``follows``)."""
     return ({"schema": 1, "kind": CHECK_KIND, "account_id": account_id, "user_id": user_id, "event_id": event_id,
-             "version": anchor.rfc3339}, ordering_key(account_id, user_id, event_id))
+             "version": anchor.rfc3339, "chain": chain}, ordering_key(account_id, user_id, event_id))
 
 
 def backoff(checks: int) -> float:

@@ -398,8 +398,9 @@ class Mapping:
     open_ended: bool = False
     # Google Meet (sync/kernel/conference.py): the version that asked for the conference the event has
     # (its createRequest's id derives from it), where that conference stands (CONFERENCE_STATES), its
-    # Meet code once created, and how many follow-up reads a pending creation has had.
+    # Meet code once created, and how many follow-up reads a pending creation has had (and by which job).
     conference_version: Version | None = None
     conference_state: str | None = None
     conference_id: str | None = None
     conference_checks: int = 0
+    conference_chain: str | None = None  # the follow-up job reading the pending conference (the first to read)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sync.kernel import conference
 from sync.kernel.errors import AuthRevoked, CalendarNotFound, CalendarUnavailable, Permanent, RateLimited, Retryable
-from sync.kernel.model import Connection, Mapping, Version
+from sync.kernel.model import Connection, ConnectionStatus, Mapping, Version
 from sync.kernel.outcome import Outcome
 from sync.kernel.ports import Calendars, MappingStore
 from sync.kernel.throttle import UserThrottle
@@ -24,6 +24,13 @@ from sync.kernel.throttle import UserThrottle
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _readable(conn: Connection) -> bool:
+    """Whether the follow-up may read the connection's calendar: while it takes writes, and while Google's
+    usage limits refuse them (read-only, not unreadable: docs/errors-and-limits.md#usage-limits)."""
+    usable = conn.status in (ConnectionStatus.ACTIVE, ConnectionStatus.USAGE_LIMITED)
+    return usable and bool(conn.calendar_id and conn.token_ref)
 
 
 class ConferenceFollowUp:
@@ -51,33 +58,52 @@ class ConferenceFollowUp:
         if mapping is None or mapping.conference_version != anchor \
                 or mapping.conference_state != conference.PENDING:
             return Outcome("conference_settled_already", fields=ids)
-        if conn is None or not conn.can_write or not mapping.google_exists:
-            # Not readable now (parked, disconnected, deleted): the event's next write settles it.
+        chain = data.get("chain") if isinstance(data.get("chain"), str) else None
+        if not conference.follows(mapping, chain):
+            return Outcome("conference_followed_already", fields=ids)  # another job reads it: no second chain
+        if conn is None or not _readable(conn) or not mapping.google_exists:
+            # Not readable now (grant revoked, calendar gone, disconnected, deleted): the event's next
+            # write settles it.
             return Outcome("conference_check_skipped", fields=ids)
         self._pace(conn)
+        calendar_id = mapping.calendar_id or str(conn.calendar_id)
         try:
-            event = self.calendars.session(conn).get_conference(mapping.calendar_id or str(conn.calendar_id),
-                                                                mapping.google_event_id)
+            event = self.calendars.session(conn).get_conference(calendar_id, mapping.google_event_id)
         except RateLimited as exc:
             if self.throttle is not None:
                 self.throttle.cool_down(conn.key, exc.retry_after)
             raise
-        except (CalendarNotFound, AuthRevoked, CalendarUnavailable, Permanent) as exc:
+        except CalendarNotFound as exc:
+            if self._moved_since(account_id, user_id, event_id, calendar_id):
+                # A calendar switch moved the event between our read of the mapping and Google's
+                # answer: read again where it is now (a chain ended here would leave it pending).
+                raise Retryable("event moved to another calendar during the check", retry_after=1.0) from None
+            return Outcome("conference_check_unavailable", calendar_calls=1,
+                           fields={**ids, "reason": getattr(exc, "reason", type(exc).__name__)})
+        except (AuthRevoked, CalendarUnavailable, Permanent) as exc:
             # Gone, or not ours to read any more: the worker's next change of the event (or of the
             # connection) deals with it; nothing is announced from a read that saw nothing.
             return Outcome("conference_check_unavailable", calendar_calls=1,
                            fields={**ids, "reason": getattr(exc, "reason", type(exc).__name__)})
-        return self._record(account_id, user_id, event_id, anchor, conference.seen(event), ids)
+        return self._record(account_id, user_id, event_id, anchor, conference.seen(event), ids, chain)
+
+    def _moved_since(self, account_id: str, user_id: str, event_id: str, calendar_id: str) -> bool:
+        now = self.store.get_mappings(account_id, user_id, [event_id]).get(event_id)
+        return now is not None and now.conference_state == conference.PENDING and now.google_exists \
+            and now.calendar_id is not None and now.calendar_id != calendar_id
 
     def _record(self, account_id: str, user_id: str, event_id: str, anchor: Version, seen: conference.Seen,
-                ids: dict[str, Any]) -> Outcome:
+                ids: dict[str, Any], chain: str | None) -> Outcome:
         now = self.clock()
 
         def work(conn: Connection | None, mapping: Mapping | None) -> tuple[
-                conference.Settled | None, Mapping | None, None, tuple[Any, ...]]:
+                conference.Settled | str | None, Mapping | None, None, tuple[Any, ...]]:
             if mapping is None or conn is None or conn.gone:
                 return None, None, None, ()
-            settled = conference.after_check(mapping, anchor, seen, account_id, user_id, now)
+            if seen.status == "pending" and mapping.conference_state == conference.PENDING \
+                    and not conference.follows(mapping, chain):
+                return "followed", None, None, ()  # another job claimed it meanwhile: this one stops
+            settled = conference.after_check(mapping, anchor, seen, account_id, user_id, now, chain)
             changed = settled.mapping if settled.mapping != mapping else None
             return settled, changed, None, tuple(settled.notifications)
 
@@ -85,6 +111,8 @@ class ConferenceFollowUp:
         fields = {**ids, "calendar_calls": 1}
         if settled is None:
             return Outcome("conference_settled_already", calendar_calls=1, fields=fields)
+        if isinstance(settled, str):
+            return Outcome("conference_followed_already", calendar_calls=1, fields=fields)
         if settled.follow_up:
             return Outcome("conference_pending", acknowledge=False, calendar_calls=1,
                            retry_after=conference.backoff(settled.mapping.conference_checks), fields=fields)

@@ -94,7 +94,8 @@ def inventory(settings: Settings) -> tuple[Item, ...]:
              _f("event_id", "google_event_id", "version", "deleted", "google_exists", "google_uncertain",
                 "calendar_id", "last_error", "error_at", "synced_at", "lease_id", "lease_version", "lease_until",
                 "parked_version", "has_parked", "etag", "ends_at", "open_ended", "conference_version",
-                "conference_state", "conference_id", "conference_checks", "notify", "attempted"),
+                "conference_state", "conference_id", "conference_checks", "conference_chain", "notify",
+                "attempted"),
              Kept("connected"), None,
              {"pt-BR": "Para cada compromisso sincronizado: o identificador dele na Evolutto e no Google, a "
                        "versão aplicada, quando foi sincronizado, se foi removido, quando termina, o último "

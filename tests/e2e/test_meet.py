@@ -82,9 +82,14 @@ def test_one_conference_one_link_one_notification_and_a_calendar_without_meet(st
     settled = landed(platform, user, "ev-later", user["email"], lambda e: "hangoutLink" in e)
     wait_for(lambda: readies(stack, user, "ev-later"), timeout=60, what="ev-later's conference_ready")
     assert readies(stack, user, "ev-later")[0]["join_url"] == settled["hangoutLink"]
-    checks = [line["outcome"] for line in platform.worker_lines()
-              if line.get("job") == "conference_check" and line.get("event_id") == "ev-later"]
-    assert "conference_ready" in checks  # settled by the follow-up's read, not by a write
+
+    def checks():
+        return [line["outcome"] for line in platform.worker_lines()
+                if line.get("job") == "conference_check" and line.get("event_id") == "ev-later"]
+
+    # Settled by the follow-up's read, not by a write. Its notification is published by the transaction
+    # that settles it, before the worker writes the job's log line: the line is waited for.
+    wait_for(lambda: "conference_ready" in checks(), timeout=30, what="the conference_check that settled it")
 
     # A version without the field removes the conference.
     platform.wait_outcome(platform.accepted(ids(user, event_id="ev-meet", kind="event.updated", updated=2,

@@ -174,3 +174,20 @@ def test_a_write_that_lands_after_its_event_was_removed_is_removed_before_the_re
     begun = removals.begin(a, u, True, datetime.now(timezone.utc))
     assert disconnects.step(begun.record, seconds=30.0).finished
     assert calendar.live(CAL) == {} and revoked
+
+
+def test_a_disconnect_keeps_nothing_it_read_of_the_calendar(db):
+    """What the calendar-list entry said of Google Meet is Google user data about a calendar no longer
+    connected: dropped with the calendar's id (Limited Use), from the start of the disconnect."""
+    from sync.adapters.firestore.connections import FirestoreConnections
+
+    tag = uuid.uuid4().hex[:8]
+    a, u = f"acct-{tag}", f"u-{tag}"
+    store = FirestoreConnections(db)
+    store.activate(a, u, CAL, "local_tokens/x", CAL, can_host_meet=True)
+    removals = disconnect_store(db)
+    begun = removals.begin(a, u, False, datetime.now(timezone.utc))
+    assert store.connection_ref(a, u).get().to_dict().get("can_host_meet") is None
+    removals.finish(begun.record, datetime.now(timezone.utc))
+    doc = store.connection_ref(a, u).get().to_dict()
+    assert doc["status"] == "disconnected" and doc["calendar_id"] is None and doc.get("can_host_meet") is None

@@ -10,7 +10,7 @@ from sync.apply.service import SyncService
 from sync.drift.check import DriftCheck
 from sync.kernel import conference
 from sync.kernel.errors import Retryable
-from sync.kernel.model import Version, google_event_id
+from sync.kernel.model import ConnectionStatus, Version, google_event_id
 from sync.kernel.payload import parse_change
 from sync.meet.followup import ConferenceFollowUp
 from sync.moves.service import Moves
@@ -135,7 +135,8 @@ def test_a_pending_conference_is_followed_up_until_ready_and_announced_once(worl
     assert world.mapping.conference_state == conference.PENDING and world.said("ready") == []
     (job,) = world.jobs()
     assert job == {"schema": 1, "kind": "conference_check", "account_id": A, "user_id": U, "event_id": "ev-1001",
-                   "version": "2026-11-20T13:00:01.123Z"}
+                   "version": "2026-11-20T13:00:01.123Z", "chain": job["chain"]}
+    assert len(job["chain"]) == 32
     world.calendar.meet_creation = "immediate"
     outcome = world.followup.check(job)
     assert (outcome.name, outcome.acknowledge, outcome.calendar_calls) == ("conference_ready", True, 1)
@@ -300,3 +301,138 @@ def test_one_chain_of_checks_per_pending_conference(world):
         assert world.apply(**MEET).name == "duplicate"  # duplicated webhooks: the chain goes on by itself
     world.apply("event.updated", 2, **MEET)  # a later version, still pending
     assert world.jobs() == [] and world.mapping.conference_checks == 1
+
+
+FOREIGN = {"conferenceId": "zoom-123", "conferenceSolution": {"key": {"type": "addOn"}, "name": "Other meetings"},
+           "entryPoints": [{"entryPointType": "video", "uri": "https://meet.example.net/j/123"}]}
+
+
+def test_a_conference_someone_swapped_in_by_hand_is_never_announced_as_the_meet_link(world):
+    """Anyone who can edit the calendar can replace our Meet with another conference (an add-on's, any
+    link): Google keeps it under our repeated request id. The platform hands join_url to the client as
+    the Meet link, so only a Meet conference on meet.google.com is ever announced; a foreign one is
+    replaced by a new Meet, asked for under the version."""
+    world.apply(**MEET)
+    world.event()["conferenceData"] = json.loads(json.dumps(FOREIGN))
+    world.apply("event.updated", 2, **MEET)
+    urls = [r["join_url"] for r in world.said("ready")]
+    assert len(urls) == 2 and all(u.startswith("https://meet.google.com/") for u in urls)
+    assert world.link().startswith("https://meet.google.com/") and world.mapping.conference_id != "zoom-123"
+
+
+@pytest.mark.parametrize("uri", ["https://meet.google.com.evil.example/abc", "http://meet.google.com/abc-defg-hij",
+                                 "javascript:alert(1)//meet.google.com/", "https://user@meet.google.com/x"])
+def test_only_a_meet_link_counts_as_the_join_url(uri):
+    data = {"conferenceId": "abc-defg-hij", "conferenceSolution": {"key": {"type": "hangoutsMeet"}},
+            "entryPoints": [{"entryPointType": "video", "uri": uri}]}
+    assert conference.seen({"conferenceData": data}).join_url is None
+    good = {**data, "entryPoints": [{"entryPointType": "video", "uri": "https://meet.google.com/abc-defg-hij"}]}
+    assert conference.seen({"conferenceData": good}) == conference.Seen("success", good["entryPoints"][0]["uri"],
+                                                                         "abc-defg-hij")
+
+
+def test_a_pending_conference_is_still_read_while_google_s_usage_limits_refuse_writes(world):
+    """Usage limits make a calendar read-only, not unreadable: the follow-up of a conference pending when
+    another event met the limit still settles it. Skipped, nothing would ever announce it (the event may
+    have no later version, and the resume only re-sends parked changes)."""
+    world.calendar.meet_creation = "pending"
+    world.apply(**MEET)
+    (job,) = world.jobs()
+    conn = world.store.get_connection(A, U)
+    world.store.save_connection(conn.__class__(**{**conn.__dict__, "status": ConnectionStatus.USAGE_LIMITED}))
+    world.calendar.meet_creation = "immediate"
+    assert world.followup.check(job).name == "conference_ready"
+    assert world.said("ready")[0]["join_url"] == world.link()
+
+
+def test_a_follow_up_after_a_disconnect_neither_reads_nor_announces(world):
+    world.calendar.meet_creation = "pending"
+    world.apply(**MEET)
+    (job,) = world.jobs()
+    conn = world.store.get_connection(A, U)
+    world.store.save_connection(conn.__class__(**{**conn.__dict__, "status": ConnectionStatus.DISCONNECTING}))
+    world.calendar.calls.clear()
+    assert world.followup.check(job).name == "conference_check_skipped"
+    assert world.calendar.calls == [] and world.said("ready") == []
+
+
+def test_duplicated_writes_start_no_second_chain_of_checks_that_would_fail_the_conference_early(world):
+    """Four redeliveries before the first check each publish a job (the first publish may have been
+    lost): the first to read follows the conference, the others stop, so five reads within a second
+    do not settle a conference Google is still creating as failed (and then announce it ready too)."""
+    world.calendar.meet_creation, world.calendar.meet_stuck = "pending", True
+    world.apply(**MEET)
+    for _ in range(4):
+        assert world.apply(**MEET).name == "duplicate"
+    jobs = world.jobs()
+    assert len(jobs) == 5 and len({j["chain"] for j in jobs}) == 5
+    names = [world.followup.check(j).name for j in jobs]
+    assert names == ["conference_pending"] + ["conference_followed_already"] * 4
+    assert world.mapping.conference_checks == 1 and world.said("failed") == []
+    world.calendar.calls.clear()
+    assert world.followup.check(jobs[2]).name == "conference_followed_already" and world.calendar.calls == []
+    world.calendar.meet_stuck = False
+    assert world.followup.check(jobs[0]).name == "conference_ready"
+    assert len(world.said("ready")) == 1 and world.said("failed") == []
+
+
+def test_a_settled_read_by_any_job_settles_the_conference_once(world):
+    world.calendar.meet_creation = "pending"
+    world.apply(**MEET)
+    world.apply(**MEET)
+    first, second = world.jobs()
+    world.calendar.meet_stuck = True
+    assert world.followup.check(first).name == "conference_pending"
+    world.calendar.meet_stuck = False
+    assert world.followup.check(second).name == "conference_followed_already"
+    assert world.followup.check(first).name == "conference_ready" and len(world.said("ready")) == 1
+
+
+def test_a_check_that_raced_a_calendar_switch_reads_again_in_the_new_calendar(world):
+    """The follow-up read the mapping, then the switch moved the event before the read reached Google: a
+    404 from the calendar the event just left ends no chain (the conference would stay pending for good)."""
+    world.calendar.meet_creation = "pending"
+    world.apply(**MEET)
+    (job,) = world.jobs()
+    moves = Moves(FakeMoveStore(world.store), world.bulk, world.service)
+    read = world.calendar.get_conference
+
+    def moved_meanwhile(calendar_id, event_id):
+        world.calendar.get_conference = read
+        world.connect(OTHER, can_host_meet=True)
+        moves.start(A, U, CAL, OTHER)
+        for move in world.jobs():
+            moves.run(move)
+        return read(calendar_id, event_id)
+
+    world.calendar.get_conference = moved_meanwhile
+    with pytest.raises(Retryable):
+        world.followup.check(job)
+    world.calendar.meet_creation = "immediate"
+    assert world.followup.check(job).name == "conference_ready"
+    assert world.said("ready")[0]["join_url"] == world.link(OTHER)
+
+
+def test_a_snapshot_repair_of_the_version_that_asked_brings_back_a_conference_removed_by_hand(world):
+    """The repair rewrites the very version whose request id Google remembers: asked anew under a renewal
+    id (derived from the conference that was lost), not announced as failed after it was announced ready."""
+    world.apply(**MEET)
+    first = world.link()
+    world.event().pop("conferenceData")
+    outcome = world.apply("event.updated", 1, rewrite_equal=True, **MEET)  # a snapshot's repair, same version
+    assert outcome.calendar_calls == 2 and world.link() not in (None, first)
+    assert world.said("failed") == [] and [r["join_url"] for r in world.said("ready")] == [first, world.link()]
+    second = world.link()
+    assert world.apply("event.updated", 1, rewrite_equal=True, **MEET).calendar_calls == 1
+    assert world.link() == second and len(world.said("ready")) == 2
+    world.event().pop("conferenceData")  # removed again: the next renewal is another request
+    world.apply("event.updated", 1, rewrite_equal=True, **MEET)
+    assert world.link() not in (None, first, second) and len(world.said("ready")) == 3
+
+
+def test_a_first_request_is_never_renewed():
+    first = conference.Ask(1, Version.parse("2026-11-20T13:00:01.123Z"), create=True)
+    assert conference.renewed(first, conference.Seen(None), first.anchor) is None
+    ids = {conference.request_id(GID, first.anchor), conference.request_id(GID, first.anchor, "abc"),
+           conference.request_id(GID, first.anchor, "none")}
+    assert len(ids) == 3

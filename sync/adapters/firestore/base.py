@@ -214,6 +214,7 @@ def mapping_from_doc(doc: dict[str, Any]) -> Mapping:
         conference_state=doc.get("conference_state"),
         conference_id=doc.get("conference_id"),
         conference_checks=int(doc.get("conference_checks") or 0),
+        conference_chain=doc.get("conference_chain"),
     )
 
 
@@ -245,6 +246,7 @@ def mapping_to_doc(m: Mapping) -> dict[str, Any]:
         "conference_state": m.conference_state,
         "conference_id": m.conference_id,
         "conference_checks": m.conference_checks,
+        "conference_chain": m.conference_chain,
     }
 
 

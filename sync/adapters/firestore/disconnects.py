@@ -93,7 +93,7 @@ class FirestoreDisconnects(FirestoreBase):
             txn.set(record_ref, record)
             txn.update(conn_ref, {
                 "status": ConnectionStatus.DISCONNECTING.value, "disconnect_id": disconnect_id,
-                "calendar_id": None, "token_ref": None, "google_email": None,
+                "calendar_id": None, "token_ref": None, "google_email": None, "can_host_meet": None,
                 "pending_token_ref": firestore.DELETE_FIELD, "pending_google_email": firestore.DELETE_FIELD,
                 "pending_at": firestore.DELETE_FIELD, "disconnect_requested_at": now,
                 "updated_at": firestore.SERVER_TIMESTAMP, **cleared_usage_fields()})
@@ -248,7 +248,7 @@ class FirestoreDisconnects(FirestoreBase):
                 return None
             txn.update(conn_ref, {
                 "status": ConnectionStatus.DISCONNECTED.value, "calendar_id": None, "token_ref": None,
-                "google_email": None, "disconnect_id": firestore.DELETE_FIELD,
+                "google_email": None, "can_host_meet": None, "disconnect_id": firestore.DELETE_FIELD,
                 "pending_token_ref": firestore.DELETE_FIELD, "pending_google_email": firestore.DELETE_FIELD,
                 "pending_at": firestore.DELETE_FIELD, "disconnected_at": firestore.SERVER_TIMESTAMP,
                 "updated_at": firestore.SERVER_TIMESTAMP})
