@@ -113,7 +113,7 @@ def test_the_adapter_tells_a_refused_conference_from_a_refused_event(standin):
     b = body(event_id="x-1")
     b["conferenceData"] = conference.Ask(1, parse_change(payload(), "m").version, create=True).body(b["id"])
     with pytest.raises(ConferenceRefused):
-        session.insert(NO_MEET, b, conference_data_version=1)
+        session.insert(NO_MEET, b, send_updates="none", conference_data_version=1)
     entry = session.calendar_entry(NO_MEET)
     assert conference.hosts_meet(entry) is False
     assert conference.hosts_meet(session.calendar_entry(EMAIL)) is True
