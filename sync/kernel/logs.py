@@ -34,6 +34,7 @@ _QUIET = ("googleapiclient", "google_auth_httplib2", "google.auth", "urllib3", "
 _configured = False
 _lock = threading.Lock()
 _logger = logging.getLogger(LOGGER_NAME)  # getLogger takes logging's module lock: once, not per line
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode  # made once, not per line
 
 
 class CloudLoggingFormatter(logging.Formatter):
@@ -50,7 +51,11 @@ class CloudLoggingFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None) or {}
         for key, value in fields.items():
-            if key in ALLOWED_FIELDS and isinstance(value, (str, int, float, bool)) and value is not None:
+            if key not in ALLOWED_FIELDS:
+                continue
+            if type(value) is str:  # the usual case first (a subclass of str goes the long way)
+                entry[key] = value if len(value) <= MAX_VALUE_CHARS else bounded(value)
+            elif isinstance(value, (str, int, float, bool)):
                 entry[key] = bounded(value) if isinstance(value, str) else value
         trace = getattr(record, "trace", None)
         if trace and self.project:
@@ -62,7 +67,7 @@ class CloudLoggingFormatter(logging.Formatter):
         entry["logging.googleapis.com/sourceLocation"] = {
             "file": record.pathname, "line": record.lineno, "function": record.funcName,
         }
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _encode(entry)
 
 
 def bounded(text: str, limit: int = MAX_VALUE_CHARS) -> str:
@@ -89,6 +94,8 @@ def safe_traceback(exc: BaseException) -> str:
 def configure(project: str | None, level: str = "INFO") -> None:
     """Install the JSON handler on the root logger, once per process."""
     global _configured
+    if _configured:  # every request calls this: no lock once done
+        return
     with _lock:
         if _configured:
             return

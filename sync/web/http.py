@@ -15,9 +15,12 @@ JSON = {"Content-Type": "application/json"}
 NO_STORE = {"Cache-Control": "no-store"}  # the platform's API and Google's pings: never cached
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # made once, not per answer
+
+
 def answer(payload: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON answer (UTF-8 as it is: ids may be any text)."""
-    return Response(json.dumps(payload, ensure_ascii=False), status=status, headers={**JSON, **(headers or {})})
+    return Response(_encode(payload), status=status, headers=headers, content_type=JSON["Content-Type"])
 
 
 def api_answer(payload: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
@@ -27,6 +30,11 @@ def api_answer(payload: Mapping[str, Any], status: int, headers: Mapping[str, st
 
 def is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def has_json_body(request: Any) -> bool:
+    """The request's Content-Type is JSON; the usual exact "application/json" is not parsed to know it."""
+    return request.headers.get("Content-Type") == "application/json" or is_json(request.mimetype or "")
 
 
 def declared_too_large(request: Any, limit: int) -> bool:
