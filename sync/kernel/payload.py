@@ -241,7 +241,7 @@ def _event_time(value: Any, loc: str, errors: _Errors) -> tuple[EventTime, datet
         return _NO_TIME
     event_time = EventTime(date_time=text, time_zone=zone)
     try:  # 0001-01-01T00:00:00 in Asia/Tokyo is before the first instant a datetime holds
-        return event_time, instant(event_time)
+        return event_time, _utc(parts, zone)
     except OverflowError:
         errors.add(f"{loc}.date_time", "is out of range")
         return _NO_TIME
@@ -254,9 +254,12 @@ def instant(t: EventTime) -> datetime:
     assert t.date_time is not None
     parts = parse_rfc3339(t.date_time)
     assert parts is not None
-    local, nanos, offset = parts
-    tz = offset or ZoneInfo(t.time_zone or "UTC")
-    return local.replace(tzinfo=tz).astimezone(timezone.utc)
+    return _utc(parts, t.time_zone)
+
+
+def _utc(parts: tuple[datetime, int, timezone | None], time_zone: str | None) -> datetime:
+    local, _, offset = parts
+    return local.replace(tzinfo=offset or ZoneInfo(time_zone or "UTC")).astimezone(timezone.utc)
 
 
 def _list(value: Any, loc: str, item_check: Callable[[Any, str], T | None], limit: int,

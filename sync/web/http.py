@@ -48,6 +48,14 @@ def read_limited(request: Any, limit: int) -> bytes | None:
     return None if len(body) > limit else bytes(body)
 
 
+def trace_of(request: Any) -> tuple[str, str | None] | None:
+    """``logs.trace_from_headers`` of the request, its two trace headers read from the WSGI environ
+    (werkzeug's headers pay an exception for each one that is missing)."""
+    environ = request.environ
+    return logs.trace_from_headers({"traceparent": environ.get("HTTP_TRACEPARENT") or "",
+                                    "X-Cloud-Trace-Context": environ.get("HTTP_X_CLOUD_TRACE_CONTEXT") or ""})
+
+
 def configure_logs(settings: Settings) -> None:
     logs.configure(settings.project, settings.log_level)
 

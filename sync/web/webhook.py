@@ -16,7 +16,7 @@ from sync.kernel import logs
 from sync.kernel.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
 from sync.kernel.payload import parse_body, parse_change
 from sync.kernel.signature import decode_secrets, verify
-from sync.web.http import answer, configure_logs, declared_too_large, has_json_body, read_limited
+from sync.web.http import answer, configure_logs, declared_too_large, has_json_body, read_limited, trace_of
 
 if TYPE_CHECKING:
     from sync.bootstrap import Container
@@ -35,7 +35,7 @@ def _keys(configured: str) -> tuple[bytes, ...]:
 def handle(request: Any, c: Container) -> Response:
     started = time.perf_counter()
     fields: dict[str, Any] = {"function": "handle_webhook"}
-    trace = logs.trace_from_headers(request.headers)
+    trace = trace_of(request)
     try:
         configure_logs(c.settings)
         status, response = _webhook(request, c, fields)
