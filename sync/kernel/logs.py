@@ -129,7 +129,13 @@ def trace_from_headers(headers: Mapping[str, str]) -> tuple[str, str | None] | N
 
 def log(level: int, message: str, fields: Mapping[str, Any], trace: tuple[str, str | None] | None = None,
         exc_info: BaseException | None = None) -> None:
-    _logger.log(
-        level, message, extra={"fields": dict(fields), "trace": trace}, stacklevel=2,
-        exc_info=(type(exc_info), exc_info, exc_info.__traceback__) if exc_info else None,
-    )
+    """One line through the ``sync`` logger, its source location the line that called this (what
+    ``stacklevel=2`` finds, read off the caller's frame instead of walking the stack for it)."""
+    if not _logger.isEnabledFor(level):
+        return
+    caller = sys._getframe(1)
+    _logger.handle(_logger.makeRecord(
+        LOGGER_NAME, level, caller.f_code.co_filename, caller.f_lineno, message, (),
+        (type(exc_info), exc_info, exc_info.__traceback__) if exc_info else None, caller.f_code.co_name,
+        {"fields": dict(fields), "trace": trace},
+    ))
