@@ -81,7 +81,7 @@ def _webhook(request: Any, c: Container, fields: dict[str, Any]) -> tuple[int, R
     attributes = {"webhook_id": webhook_id, "type": change.type, "account_id": change.account_id,
                   "user_id": change.user_id, "event_id": change.event_id, "updated_at": logged["version"]}
     try:
-        fields["message_id"] = c.publisher.publish(message, change.ordering_key, attributes)
+        fields["message_id"] = c.publisher.publish(message, logged["ordering_key"], attributes)
     except Retryable as exc:
         fields["outcome"], fields["reason"] = "publish_failed", exc.reason
         return 503, answer({"error": "unavailable"}, 503)
