@@ -75,6 +75,11 @@ def quota_rows(tmp: Path) -> list[dict[str, Any]]:
                   "calendar_calls": calls(stack) - before, "403_answered": state.calls["rejected_rate_limit"],
                   "created": view["counts"]["created"], "exactly_once": present_once(stack, user, user["email"],
                                                                                    BACKFILL)}
+    except BaseException:
+        stack.raise_if_dead()  # a process of the stack that died: which, and the end of its log
+        raise
+    else:
+        stack.raise_if_dead()
         return [first, second]
     finally:
         stack.stop()
@@ -111,7 +116,11 @@ def fast_rows(tmp: Path) -> list[dict[str, Any]]:
         started = time.monotonic()
         browser.connect(person, calendar_id=person["email"])
         page_s = time.monotonic() - started
+        deadline = started + 900
         while (s := status(stack, person)["moving"]) is None or s["done"] < s["total"]:
+            stack.raise_if_dead()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the calendar switch did not finish in 900 s: {s}")
             time.sleep(0.5)
         moved_s = time.monotonic() - started
         rows.append({"run": f"calendar switch of {BACKFILL}", "setup_s": setup, "answer_s": page_s,
@@ -119,6 +128,11 @@ def fast_rows(tmp: Path) -> list[dict[str, Any]]:
                      "moves": calls(stack, "events.move") - before[1], "counted_deleted": 0,
                      "exactly_once": present_once(stack, person, person["email"], BACKFILL)
                      and present_once(stack, person, person["team"], 0)})
+    except BaseException:
+        stack.raise_if_dead()
+        raise
+    else:
+        stack.raise_if_dead()
         return rows
     finally:
         stack.stop()

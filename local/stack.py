@@ -170,6 +170,15 @@ class Stack:
         while self.sockets:
             self.sockets.popitem()[1].close()
 
+    def raise_if_dead(self) -> None:
+        """Raise, naming every process of the stack that has exited and showing the end of its log
+        (a benchmark or script calls it between steps and when a step fails: a dead function
+        otherwise shows only as refused connections, and its log goes with the state directory)."""
+        dead = [p for p in self.processes.values() if p.proc.poll() is not None]
+        if dead:
+            raise RuntimeError("; ".join(f"{p.name} exited with {p.proc.returncode}" for p in dead)
+                               + "".join(emulators.log_tail(p.log_path) for p in dead))
+
     @property
     def worker_subscription(self) -> str:
         return WORKER_SUBSCRIPTION if self.topic == "calendar-sync" else f"{self.topic}-worker"

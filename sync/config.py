@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from sync.kernel.errors import ConfigError
 
@@ -70,7 +70,7 @@ class Settings:
     def notifications_dead_letter_subscription(self) -> str:
         return f"{self.sync_topic}-notifications-dead-letter-inspect"
 
-    @property
+    @cached_property  # read on every webhook
     def max_version_skew(self) -> timedelta:
         """How far ahead of our clock an event's ``updated_at`` may be (docs/errors-and-limits.md#validation-rules)."""
         return timedelta(hours=self.max_version_skew_hours)

@@ -36,6 +36,7 @@ _QUIET = ("googleapiclient", "google_auth_httplib2", "google.auth", "urllib3", "
 _configured = False
 _lock = threading.Lock()
 _logger = logging.getLogger(LOGGER_NAME)  # getLogger takes logging's module lock: once, not per line
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode  # made once, not per line
 
 
 class CloudLoggingFormatter(logging.Formatter):
@@ -52,7 +53,11 @@ class CloudLoggingFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None) or {}
         for key, value in fields.items():
-            if key in ALLOWED_FIELDS and isinstance(value, (str, int, float, bool)) and value is not None:
+            if key not in ALLOWED_FIELDS:
+                continue
+            if type(value) is str:  # the usual case first (a subclass of str goes the long way)
+                entry[key] = value if len(value) <= MAX_VALUE_CHARS else bounded(value)
+            elif isinstance(value, (str, int, float, bool)):
                 entry[key] = bounded(value) if isinstance(value, str) else value
         trace = getattr(record, "trace", None)
         if trace and self.project:
@@ -64,7 +69,7 @@ class CloudLoggingFormatter(logging.Formatter):
         entry["logging.googleapis.com/sourceLocation"] = {
             "file": record.pathname, "line": record.lineno, "function": record.funcName,
         }
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _encode(entry)
 
 
 def bounded(text: str, limit: int = MAX_VALUE_CHARS) -> str:
@@ -91,6 +96,8 @@ def safe_traceback(exc: BaseException) -> str:
 def configure(project: str | None, level: str = "INFO") -> None:
     """Install the JSON handler on the root logger, once per process."""
     global _configured
+    if _configured:  # every request calls this: no lock once done
+        return
     with _lock:
         if _configured:
             return
@@ -124,7 +131,13 @@ def trace_from_headers(headers: Mapping[str, str]) -> tuple[str, str | None] | N
 
 def log(level: int, message: str, fields: Mapping[str, Any], trace: tuple[str, str | None] | None = None,
         exc_info: BaseException | None = None) -> None:
-    _logger.log(
-        level, message, extra={"fields": dict(fields), "trace": trace}, stacklevel=2,
-        exc_info=(type(exc_info), exc_info, exc_info.__traceback__) if exc_info else None,
-    )
+    """One line through the ``sync`` logger, its source location the line that called this (what
+    ``stacklevel=2`` finds, read off the caller's frame instead of walking the stack for it)."""
+    if not _logger.isEnabledFor(level):
+        return
+    caller = sys._getframe(1)
+    _logger.handle(_logger.makeRecord(
+        LOGGER_NAME, level, caller.f_code.co_filename, caller.f_lineno, message, (),
+        (type(exc_info), exc_info, exc_info.__traceback__) if exc_info else None, caller.f_code.co_name,
+        {"fields": dict(fields), "trace": trace},
+    ))

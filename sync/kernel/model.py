@@ -55,15 +55,13 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
-        parts = parse_rfc3339(text)
+        parts = _split_rfc3339(text)  # not the cache: each webhook's version is new, an event's times repeat
         if parts is None or parts[2] is None:
             raise ValueError("must be an RFC 3339 date-time with an offset (e.g. 2026-11-20T13:00:00Z)")
         local, nanos, offset = parts
-        i = local.replace(tzinfo=offset).astimezone(timezone.utc)
-        if i.year < 1000:  # strftime's %Y is not zero-padded there: kept as it was
-            return cls(i.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z")
-        # The same text as strftime("%Y-%m-%dT%H:%M:%S"), at a fraction of its cost (hot: every webhook).
-        return cls(f"{i.year}-{i.month:02d}-{i.day:02d}T{i.hour:02d}:{i.minute:02d}:{i.second:02d}.{nanos:09d}Z")
+        # UTC already ("…Z", the platform's usual form): nothing to convert.
+        i = local if offset is timezone.utc else local.replace(tzinfo=offset).astimezone(timezone.utc)
+        return cls(utc_key(i, nanos))
 
     @property
     def rfc3339(self) -> str:
@@ -75,24 +73,28 @@ class Version:
         return self.key  # unreachable: width 9 always matches
 
 
-@lru_cache(maxsize=4096)
-def parse_rfc3339(text: str) -> tuple[datetime, int, timezone | None] | None:
+def utc_key(instant: datetime, nanos: int) -> str:
+    """``Version.key``'s text for a UTC ``instant`` (aware, or naive in UTC) with ``nanos`` nanoseconds."""
+    if instant.year < 1000:  # strftime's %Y is not zero-padded there: kept as it was
+        return instant.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+    # The same text as strftime("%Y-%m-%dT%H:%M:%S"), at a fraction of its cost (hot: every webhook).
+    return f"{instant.isoformat(timespec='seconds')[:19]}.{nanos:09d}Z"
+
+
+def _split_rfc3339(text: str) -> tuple[datetime, int, timezone | None] | None:
     """Split an RFC 3339 date-time into (naive local datetime, nanoseconds, offset or None).
 
-    Returns None when the text is not a valid date-time. Cached (the result is immutable): one
-    webhook parses the same start and end up to four times (validation, span, recurrence).
+    Returns None when the text is not a valid date-time.
     """
     m = _RFC3339.match(text)
     if not m:
         return None
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    frac = m.group(7) or ""
+    year, month, day, hour, minute, second, frac, tz_text = m.groups()
     nanos = int(frac.ljust(9, "0")) if frac else 0
     try:
-        local = datetime(year, month, day, hour, minute, second, nanos // 1000)
+        local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), nanos // 1000)
     except ValueError:
         return None
-    tz_text = m.group(8)
     if tz_text is None:
         return local, nanos, None
     if tz_text in ("Z", "z"):
@@ -107,6 +109,11 @@ def parse_rfc3339(text: str) -> tuple[datetime, int, timezone | None] | None:
     except OverflowError:
         return None
     return local, nanos, offset
+
+
+# Cached (the result is immutable): one webhook parses the same start and end up to four times
+# (validation, span, recurrence), and events share their times.
+parse_rfc3339 = lru_cache(maxsize=4096)(_split_rfc3339)
 
 
 @dataclass(frozen=True)
@@ -267,12 +274,19 @@ def key_problem(account_id: str, user_id: str) -> tuple[str, str] | None:
     Firestore's 1500 bytes once escaped (non-ASCII escapes to three bytes a byte), or a key of the
     form ``__…__``, which Firestore reserves. Refused at the edge (a 400, a 401), they never reach
     a write that could only fail. (Event ids always fit: ``event_key`` hashes the long ones.)"""
-    key = connection_key(account_id, user_id)
-    if len(key) > MAX_DOCUMENT_ID_BYTES:  # quote() leaves only ASCII
+    # quote() leaves only ASCII, at most 12 bytes a character (4 UTF-8 bytes, "%XX" each): ids short
+    # enough that even that cannot pass the limit are not escaped to know it (hot: every webhook).
+    if ((len(account_id) + len(user_id)) * _MAX_ESCAPED + 1 > MAX_DOCUMENT_ID_BYTES
+            and len(connection_key(account_id, user_id)) > MAX_DOCUMENT_ID_BYTES):
         return "user_id", "account_id and user_id are too long together once escaped for storage"
-    if key.startswith("__") and key.endswith("__"):
+    # quote() keeps "_" and turns anything it escapes into "%XX": the key starts (ends) with "__"
+    # exactly when account_id starts (user_id ends) with it.
+    if account_id.startswith("__") and user_id.endswith("__"):
         return "user_id", "an account_id starting and a user_id ending with '__' are reserved"
     return None
+
+
+_MAX_ESCAPED = 12  # bytes of quote(c, safe="") for one character, at most
 
 
 MAX_EVENT_KEY = 1400  # Firestore document ids hold at most 1500 bytes (room left for a page's prefix)

@@ -31,6 +31,7 @@ from sync.kernel.model import (
     key_problem,
     ordering_key,
     parse_rfc3339,
+    utc_key,
 )
 from sync.kernel.zones import is_time_zone
 
@@ -90,7 +91,9 @@ def parse_change(data: dict[str, Any], webhook_id: str, now: datetime | None = N
     event_id = _identifier(raw_event.get("id"), "event.id", errors)
     version = _version(raw_event.get("updated_at"), errors, now, max_skew)
     if account_id and user_id and event_id:
-        if len(ordering_key(account_id, user_id, event_id).encode("utf-8")) > MAX_ORDERING_KEY_BYTES:
+        key = ordering_key(account_id, user_id, event_id)
+        # UTF-8 takes at most 4 bytes a character: a key that short is not encoded to know it fits.
+        if len(key) * 4 > MAX_ORDERING_KEY_BYTES and len(key.encode("utf-8")) > MAX_ORDERING_KEY_BYTES:
             errors.add("event.id", "account_id/user_id/event.id together exceed 1024 bytes")
         elif problem := key_problem(account_id, user_id):
             errors.add(*problem)
@@ -130,7 +133,7 @@ def _identifier(value: Any, loc: str, errors: _Errors) -> str | None:
 def too_far_ahead(version: Version, now: datetime, max_skew: timedelta = MAX_VERSION_SKEW) -> bool:
     """Whether ``version`` is more than ``max_skew`` ahead of ``now`` (an aware datetime)."""
     limit = (now + max_skew).astimezone(timezone.utc)
-    return version.key > limit.strftime("%Y-%m-%dT%H:%M:%S") + f".{limit.microsecond * 1000:09d}Z"
+    return version.key > utc_key(limit, limit.microsecond * 1000)
 
 
 def _version(value: Any, errors: _Errors, now: datetime | None, max_skew: timedelta) -> Version | None:
@@ -170,10 +173,13 @@ def _event(raw: dict[str, Any], event_id: str | None, errors: _Errors) -> Platfo
     location = _optional(raw, "location", str, errors)
     url = _url(raw, "url", errors)
     conference_url = _url(raw, "conference_url", errors)
-    start = _event_time(raw.get("start"), "event.start", errors)
-    end = _event_time(raw.get("end"), "event.end", errors)
-    if start and end:
-        _check_span(start, end, errors)
+    start, start_at = _event_time(raw.get("start"), "event.start", errors)
+    end, end_at = _event_time(raw.get("end"), "event.end", errors)
+    if start and end and start_at and end_at:
+        if start.all_day != end.all_day:
+            errors.add("event.end", "must be the same kind as start (both date or both date_time)")
+        elif end_at <= start_at:
+            errors.add("event.end", "must be after start")
     recurrence = _recurrence(raw.get("recurrence"), start, end, errors)
     attendees = _attendees(raw.get("attendees"), errors)
     reminders = _reminders(raw.get("reminders_minutes"), errors)
@@ -252,15 +258,19 @@ def _url(raw: dict[str, Any], name: str, errors: _Errors) -> str | None:
     return value
 
 
-def _event_time(value: Any, loc: str, errors: _Errors) -> EventTime | None:
+_NO_TIME: tuple[None, None] = (None, None)
+
+
+def _event_time(value: Any, loc: str, errors: _Errors) -> tuple[EventTime, datetime] | tuple[None, None]:
+    """The EventTime and the UTC instant it denotes (computed once: the span check compares them)."""
     if not isinstance(value, dict):
         errors.add(loc, 'is required and must be {"date"} or {"date_time", "time_zone"}')
-        return None
+        return _NO_TIME
     has_date = value.get("date") is not None
     has_dt = value.get("date_time") is not None
     if has_date == has_dt:
         errors.add(loc, 'needs exactly one of "date" or "date_time"')
-        return None
+        return _NO_TIME
     if has_date:
         text = value["date"]
         try:
@@ -269,26 +279,26 @@ def _event_time(value: Any, loc: str, errors: _Errors) -> EventTime | None:
             day = date.fromisoformat(text)
         except ValueError:
             errors.add(f"{loc}.date", "must be a YYYY-MM-DD date")
-            return None
-        return EventTime(date=day)  # a time_zone beside a date means nothing for an all-day event
+            return _NO_TIME
+        all_day = EventTime(date=day)  # a time_zone beside a date means nothing for an all-day event
+        return all_day, instant(all_day)
     text, zone = value["date_time"], value.get("time_zone")
     if zone is not None and (not isinstance(zone, str) or not is_time_zone(zone)):
         errors.add(f"{loc}.time_zone", "must be an IANA time zone name (e.g. America/Sao_Paulo)")
-        return None
+        return _NO_TIME
     parts = parse_rfc3339(text) if isinstance(text, str) else None
     if parts is None:
         errors.add(f"{loc}.date_time", "must be an RFC 3339 date-time")
-        return None
+        return _NO_TIME
     if parts[2] is None and zone is None:
         errors.add(f"{loc}.date_time", "needs an offset unless time_zone is given")
-        return None
+        return _NO_TIME
     event_time = EventTime(date_time=text, time_zone=zone)
     try:  # 0001-01-01T00:00:00 in Asia/Tokyo is before the first instant a datetime holds
-        instant(event_time)
+        return event_time, _utc(parts, zone)
     except OverflowError:
         errors.add(f"{loc}.date_time", "is out of range")
-        return None
-    return event_time
+        return _NO_TIME
 
 
 def instant(t: EventTime) -> datetime:
@@ -298,16 +308,12 @@ def instant(t: EventTime) -> datetime:
     assert t.date_time is not None
     parts = parse_rfc3339(t.date_time)
     assert parts is not None
-    local, nanos, offset = parts
-    tz = offset or ZoneInfo(t.time_zone or "UTC")
-    return local.replace(tzinfo=tz).astimezone(timezone.utc)
+    return _utc(parts, t.time_zone)
 
 
-def _check_span(start: EventTime, end: EventTime, errors: _Errors) -> None:
-    if start.all_day != end.all_day:
-        errors.add("event.end", "must be the same kind as start (both date or both date_time)")
-    elif instant(end) <= instant(start):
-        errors.add("event.end", "must be after start")
+def _utc(parts: tuple[datetime, int, timezone | None], time_zone: str | None) -> datetime:
+    local, _, offset = parts
+    return local.replace(tzinfo=offset or ZoneInfo(time_zone or "UTC")).astimezone(timezone.utc)
 
 
 def _list(value: Any, loc: str, item_check: Callable[[Any, str], T | None], limit: int,

@@ -34,20 +34,8 @@ def problems(lines: tuple[str, ...], start_local: datetime | date, time_zone: st
     out: list[tuple[int, str]] = []
     rrules = 0
     for i, line in enumerate(lines):
-        m = _LINE.match(line)
-        if not m:
-            out.append((i, "must look like NAME[;PARAM=VALUE]:VALUE"))
-            continue
-        name = m.group("name").upper()
-        params = dict(p.split("=", 1) for p in m.group("params").split(";")[1:])
-        params = {k.upper(): v for k, v in params.items()}
-        if name in ("RRULE", "EXRULE"):
-            rrules += name == "RRULE"
-            problem = "has no parameters" if params else _rule_problem(m.group("value"), start_local, time_zone)
-        elif name in ("RDATE", "EXDATE"):
-            problem = _dates_problem(name, params, m.group("value"), all_day)
-        else:
-            problem = "must be an RRULE, EXRULE, RDATE or EXDATE line"
+        is_rrule, problem = _line_problem(line, all_day, time_zone)
+        rrules += is_rrule
         if problem:
             out.append((i, problem))
     if rrules > 1:
@@ -55,7 +43,24 @@ def problems(lines: tuple[str, ...], start_local: datetime | date, time_zone: st
     return out
 
 
-def _rule_problem(rule: str, start_local: datetime | date, time_zone: str | None) -> str | None:
+@lru_cache(maxsize=1024)  # lines are at most 1000 characters: 1 MB at most
+def _line_problem(line: str, all_day: bool, time_zone: str | None) -> tuple[bool, str | None]:
+    """(whether it is an RRULE, what is wrong with it or None) for one line. A line's verdict
+    depends on the line, the kind of event and its zone only, and series repeat their rules: cached."""
+    m = _LINE.match(line)
+    if not m:
+        return False, "must look like NAME[;PARAM=VALUE]:VALUE"
+    name = m.group("name").upper()
+    params = dict(p.split("=", 1) for p in m.group("params").split(";")[1:])
+    params = {k.upper(): v for k, v in params.items()}
+    if name in ("RRULE", "EXRULE"):
+        return name == "RRULE", "has no parameters" if params else _rule_problem(m.group("value"), all_day, time_zone)
+    if name in ("RDATE", "EXDATE"):
+        return False, _dates_problem(name, params, m.group("value"), all_day)
+    return False, "must be an RRULE, EXRULE, RDATE or EXDATE line"
+
+
+def _rule_problem(rule: str, all_day: bool, time_zone: str | None) -> str | None:
     parts: dict[str, str] = {}
     for piece in rule.split(";"):
         key, sep, value = piece.partition("=")
@@ -80,7 +85,6 @@ def _rule_problem(rule: str, start_local: datetime | date, time_zone: str | None
             return f"BYDAY value {day} is not a weekday"
     if "WKST" in parts and parts["WKST"] not in ("MO", "TU", "WE", "TH", "FR", "SA", "SU"):
         return "WKST must be a weekday"
-    all_day = not isinstance(start_local, datetime)
     until = parts.get("UNTIL")
     if until is not None:
         if all_day and not _DATE.match(until):
@@ -89,7 +93,7 @@ def _rule_problem(rule: str, start_local: datetime | date, time_zone: str | None
             return "UNTIL must be a UTC date-time (YYYYMMDDTHHMMSSZ) for a timed event"
         if not _valid_value(until):
             return "UNTIL is not a real date"
-    return _dateutil_problem(rule, time_zone or "UTC" if isinstance(start_local, datetime) else None)
+    return _dateutil_problem(rule, None if all_day else time_zone or "UTC")
 
 
 @lru_cache(maxsize=1024)

@@ -15,9 +15,12 @@ JSON = {"Content-Type": "application/json"}
 NO_STORE = {"Cache-Control": "no-store"}  # the platform's API and Google's pings: never cached
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # made once, not per answer
+
+
 def answer(payload: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON answer (UTF-8 as it is: ids may be any text)."""
-    return Response(json.dumps(payload, ensure_ascii=False), status=status, headers={**JSON, **(headers or {})})
+    return Response(_encode(payload), status=status, headers=headers, content_type=JSON["Content-Type"])
 
 
 def api_answer(payload: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:
@@ -29,6 +32,11 @@ def is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
+def has_json_body(request: Any) -> bool:
+    """The request's Content-Type is JSON; the usual exact "application/json" is not parsed to know it."""
+    return request.headers.get("Content-Type") == "application/json" or is_json(request.mimetype or "")
+
+
 def declared_too_large(request: Any, limit: int) -> bool:
     """The request says (Content-Length) its body is over ``limit`` bytes."""
     return request.content_length is not None and request.content_length > limit
@@ -38,6 +46,14 @@ def read_limited(request: Any, limit: int) -> bytes | None:
     """The body, or None when it is over ``limit`` bytes (whatever Content-Length claimed)."""
     body = request.stream.read(limit + 1)
     return None if len(body) > limit else bytes(body)
+
+
+def trace_of(request: Any) -> tuple[str, str | None] | None:
+    """``logs.trace_from_headers`` of the request, its two trace headers read from the WSGI environ
+    (werkzeug's headers pay an exception for each one that is missing)."""
+    environ = request.environ
+    return logs.trace_from_headers({"traceparent": environ.get("HTTP_TRACEPARENT") or "",
+                                    "X-Cloud-Trace-Context": environ.get("HTTP_X_CLOUD_TRACE_CONTEXT") or ""})
 
 
 def configure_logs(settings: Settings) -> None:

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from flask import Response
@@ -15,18 +16,26 @@ from sync.kernel import logs
 from sync.kernel.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
 from sync.kernel.payload import parse_body, parse_change
 from sync.kernel.signature import decode_secrets, verify
-from sync.web.http import answer, configure_logs, declared_too_large, is_json, read_limited
+from sync.web.http import answer, configure_logs, declared_too_large, has_json_body, read_limited, trace_of
 
 if TYPE_CHECKING:
     from sync.bootstrap import Container
 
 MAX_BODY = 1024 * 1024
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once, not per message
+
+
+@lru_cache(maxsize=4)
+def _keys(configured: str) -> tuple[bytes, ...]:
+    """The signing keys of the configured secret, decoded once per value (a rotation is a new value);
+    a malformed one raises ConfigError every time (exceptions are not cached)."""
+    return tuple(decode_secrets(configured))
 
 
 def handle(request: Any, c: Container) -> Response:
     started = time.perf_counter()
     fields: dict[str, Any] = {"function": "handle_webhook"}
-    trace = logs.trace_from_headers(request.headers)
+    trace = trace_of(request)
     try:
         configure_logs(c.settings)
         status, response = _webhook(request, c, fields)
@@ -45,13 +54,13 @@ def _webhook(request: Any, c: Container, fields: dict[str, Any]) -> tuple[int, R
         return 405, answer({"error": "method_not_allowed"}, 405, {"Allow": "POST"})
     if declared_too_large(request, MAX_BODY):
         return 413, answer({"error": "payload_too_large"}, 413)
-    if not is_json(request.mimetype or ""):
+    if not has_json_body(request):
         return 415, answer({"error": "unsupported_media_type"}, 415)
     body = read_limited(request, MAX_BODY)
     if body is None:
         return 413, answer({"error": "payload_too_large"}, 413)
     try:
-        keys = decode_secrets(c.secrets.get("WEBHOOK_SIGNING_SECRET"))
+        keys = _keys(c.secrets.get("WEBHOOK_SIGNING_SECRET"))
     except ConfigError as exc:
         fields["reason"] = str(exc)
         return 503, answer({"error": "unavailable"}, 503)
@@ -66,12 +75,13 @@ def _webhook(request: Any, c: Container, fields: dict[str, Any]) -> tuple[int, R
     except InvalidPayload as exc:
         fields["outcome"], fields["reason"] = "invalid", ",".join(d["loc"] for d in exc.detail)[:500]
         return 400, answer({"error": "invalid_payload", "detail": exc.detail}, 400)
-    fields.update(change.log_fields())
-    message = json.dumps(change.to_message(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    logged = change.log_fields()
+    fields.update(logged)
+    message = _encode(change.to_message()).encode("utf-8")
     attributes = {"webhook_id": webhook_id, "type": change.type, "account_id": change.account_id,
-                  "user_id": change.user_id, "event_id": change.event_id, "updated_at": change.version.rfc3339}
+                  "user_id": change.user_id, "event_id": change.event_id, "updated_at": logged["version"]}
     try:
-        fields["message_id"] = c.publisher.publish(message, change.ordering_key, attributes)
+        fields["message_id"] = c.publisher.publish(message, logged["ordering_key"], attributes)
     except Retryable as exc:
         fields["outcome"], fields["reason"] = "publish_failed", exc.reason
         return 503, answer({"error": "unavailable"}, 503)

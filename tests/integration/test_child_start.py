@@ -100,3 +100,23 @@ def test_a_child_that_dies_while_starting_fails_loudly_with_its_log(tmp_path):
     finally:
         proc.wait(timeout=30)
         shutdown.forget(proc)
+
+
+def test_a_stack_process_that_died_is_named_with_the_end_of_its_log(tmp_path):
+    """What ``make bench`` calls between and after its sections: a function that died mid-run."""
+    from local.stack import Stack
+
+    stack = Stack(tmp_path)
+    log_path = tmp_path / "sync_worker.log"
+    with log_path.open("wb") as log:
+        proc = shutdown.spawn([sys.executable, "-c", "import sys; print('worker gave up'); sys.exit(3)"],
+                              "child", stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=30)
+        stack.processes["sync_worker"] = emulators.Process("sync_worker", proc, "", log_path)
+        with pytest.raises(RuntimeError, match=r"sync_worker exited with 3(.|\n)*worker gave up"):
+            stack.raise_if_dead()
+        stack.processes.clear()
+        stack.raise_if_dead()  # nothing dead: nothing raised
+    finally:
+        shutdown.forget(proc)

@@ -1,6 +1,7 @@
 """The functions through functions-framework's own test client, with fakes behind the ports."""
 
 import json
+import logging
 
 import pytest
 from functions_framework import create_app
@@ -188,3 +189,23 @@ def test_the_worker_acknowledges_a_far_future_version_without_writing(worker, wo
     assert world[1].calls == [] and world[0].mappings == {}
     [record] = [r for r in caplog.records if getattr(r, "fields", {}).get("outcome") == "rejected_future_version"]
     assert record.levelname == "WARNING"
+
+
+@pytest.mark.parametrize(("header", "value", "span"), [
+    ("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-01", "b" * 16),
+    ("X-Cloud-Trace-Context", "a" * 32 + "/7;o=1", "7"),
+])
+def test_the_webhooks_log_line_carries_the_requests_trace(webhook, publisher, header, value, span):
+    records: list[logging.LogRecord] = []
+    catch = logging.Handler()
+    catch.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("sync").addHandler(catch)  # the root's handlers are the service's own
+    try:
+        body = json.dumps(payload())
+        assert post(webhook, body, {**signed_headers(SECRET, body), header: value}).status_code == 202
+    finally:
+        logging.getLogger("sync").removeHandler(catch)
+    [record] = [r for r in records if r.getMessage() == "webhook handled"]
+    entry = json.loads(CloudLoggingFormatter("unit-project").format(record))
+    assert entry["logging.googleapis.com/trace"] == "projects/unit-project/traces/" + "a" * 32
+    assert entry["logging.googleapis.com/spanId"] == span

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil.rrule import rrulestr
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sync.kernel import recurrence
@@ -39,3 +39,52 @@ def test_version_keys_are_strftimes_text(local, nanos, offset_minutes):
         f"{sign}{abs(offset_minutes) // 60:02d}:{abs(offset_minutes) % 60:02d}"
     utc = local.replace(tzinfo=tz).astimezone(timezone.utc)
     assert Version.parse(text).key == utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+
+
+# Ids as the platform may send them: ASCII, Latin, CJK, emoji, the reserved underscores, "%" and ":".
+_ID_CHARS = st.sampled_from(list("ab_Z09-.~%:/ ") + ["é", "ç", "日", "😀", "\u00a0"])
+_IDS = st.text(_ID_CHARS, min_size=1, max_size=256)
+
+
+@given(_IDS, _IDS)
+@example("😀" * 63, "😀" * 62)  # 1501 bytes escaped: just over
+@example("😀" * 62, "😀" * 62)  # 1489: fits
+@example("é" * 125, "é" * 125)  # 1501
+@example("__" + "😀" * 62, "a__")
+def test_key_problem_without_escaping_gives_the_escaped_keys_verdict(account_id, user_id):
+    from sync.kernel.model import MAX_DOCUMENT_ID_BYTES, connection_key, key_problem
+
+    key = connection_key(account_id, user_id)
+    if len(key) > MAX_DOCUMENT_ID_BYTES:
+        expected = "user_id", "account_id and user_id are too long together once escaped for storage"
+    elif key.startswith("__") and key.endswith("__"):
+        expected = "user_id", "an account_id starting and a user_id ending with '__' are reserved"
+    else:
+        expected = None
+    assert key_problem(account_id, user_id) == expected
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(timezone.utc)))
+def test_the_version_skew_limit_is_strftimes_text(now):
+    from sync.kernel.payload import too_far_ahead
+
+    limit = now.astimezone(timezone.utc)
+    text = limit.strftime("%Y-%m-%dT%H:%M:%S") + f".{limit.microsecond * 1000:09d}Z"
+    assert too_far_ahead(Version(text), now, timedelta(0)) is False
+    assert too_far_ahead(Version(text[:-2] + "1Z"), now, timedelta(0)) is True
+
+
+@given(st.lists(st.sampled_from(["RRULE:FREQ=WEEKLY;BYDAY=MO", "RRULE:FREQ=DAILY;UNTIL=20270131T120000Z",
+                                 "RRULE:FREQ=DAILY;UNTIL=20270131", "EXDATE;VALUE=DATE:20261202",
+                                 "EXDATE;TZID=Europe/Berlin:20261202T100000", "RDATE:20261202T100000Z",
+                                 "RRULE;X=1:FREQ=DAILY", "FOO:BAR", "EXRULE:FREQ=DAILY;COUNT=2"]), max_size=4),
+       st.booleans(), st.sampled_from([None, "UTC", "Asia/Tokyo"]))
+def test_cached_line_verdicts_are_the_ones_for_the_event(lines, all_day, zone):
+    """Each line's verdict is cached by (line, kind of event, zone): the same whatever the start."""
+    start = datetime(2026, 3, 8, 2) if not all_day else datetime(2026, 3, 8).date()
+    other = datetime(1999, 12, 31, 23) if not all_day else datetime(2030, 1, 1).date()
+    recurrence._line_problem.cache_clear()
+    first = recurrence.problems(tuple(lines), start, zone)
+    recurrence._line_problem.cache_clear()
+    assert recurrence.problems(tuple(lines), other, zone) == first
+    assert recurrence.problems(tuple(lines), start, zone) == first  # now from the cache

@@ -1,5 +1,6 @@
 import json
 import logging
+import sys
 
 from sync.kernel.errors import Retryable
 from sync.kernel.logs import MAX_VALUE_CHARS, CloudLoggingFormatter, safe_traceback, trace_from_headers
@@ -59,3 +60,17 @@ def test_every_logged_string_is_bounded_the_message_too():
     assert len(entry["account_id"]) == MAX_VALUE_CHARS and entry["account_id"].endswith("…")
     assert len(entry["message"]) == MAX_VALUE_CHARS and entry["message"].startswith("GET xxx")
     assert entry["user_id"] == "u" and entry["count"] == 10 ** 30
+
+
+def test_a_line_names_the_code_that_logged_it(caplog):
+    from sync.kernel import logs
+
+    caplog.set_level(logging.INFO, logger="sync")
+    logs.log(logging.INFO, "here", {"count": 1}); line = sys._getframe().f_lineno  # noqa: E702
+    [record] = [r for r in caplog.records if r.getMessage() == "here"]
+    where = (record.pathname, record.lineno, record.funcName)
+    assert where == (__file__, line, "test_a_line_names_the_code_that_logged_it")
+    assert record.name == "sync" and record.fields == {"count": 1}
+    caplog.set_level(logging.WARNING, logger="sync")
+    logs.log(logging.INFO, "not at this level", {})
+    assert not [r for r in caplog.records if r.getMessage() == "not at this level"]
