@@ -120,10 +120,9 @@ def start_handlers(stack: Stack) -> tuple[dict[str, str], dict[str, Handler]]:
     for name, (target, source) in HANDLERS.items():
         sock = ports.listening_socket()  # ours until the handler stops (local/ports.py)
         log_path = stack.log_dir / f"bench-{target}.log"
-        with log_path.open("ab") as log:
-            procs[name] = Handler(function_server.spawn(target, source, sock, name, ROOT, env, log), sock, log_path)
+        # A process that dies before serving raises with the end of its log.
+        procs[name] = Handler(function_server.serve(target, source, sock, name, ROOT, env, log_path), sock, log_path)
         urls[name] = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-        emulators.wait_http(urls[name], 60, procs[name].proc, log_path)  # a dead process raises with its log
     return urls, procs
 
 

@@ -140,11 +140,9 @@ class Stack:
 
     def start_function(self, name: str) -> None:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        with open(self.log_dir / f"{name}.log", "ab") as log:
-            proc = function_server.spawn(name, "main.py", self.sockets[name], name, ROOT, env, log)
-        handle = emulators.Process(name, proc, f"127.0.0.1:{self.ports[name]}", self.log_dir / f"{name}.log")
-        self.processes[name] = handle
-        emulators.wait_http(f"http://{handle.host}/", 60, proc, handle.log_path)
+        log_path = self.log_dir / f"{name}.log"
+        proc = function_server.serve(name, "main.py", self.sockets[name], name, ROOT, env, log_path)
+        self.processes[name] = emulators.Process(name, proc, f"127.0.0.1:{self.ports[name]}", log_path)
 
     def stop_function(self, name: str, sig: int = signal.SIGTERM) -> None:
         handle = self.processes.pop(name, None)

@@ -96,10 +96,7 @@ def test_an_emulator_on_a_given_port_that_is_taken_fails_loudly(decoy, tmp_path)
 
 
 def serve_bare(sock: socket.socket, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        proc = function_server.spawn("bare", "bench/baselines.py", sock, "bare", ROOT, dict(os.environ), log)
-    emulators.wait_http(f"http://127.0.0.1:{sock.getsockname()[1]}/", 60, proc, log_path)
-    return proc
+    return function_server.serve("bare", "bench/baselines.py", sock, "bare", ROOT, dict(os.environ), log_path)
 
 
 def test_a_function_serves_the_socket_it_was_handed_from_choice_to_restart(tmp_path):
