@@ -15,13 +15,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.apply import writes
 from sync.apply.mail_policy import NONE, Mail, version_policy, widest
 from sync.kernel import conference
 from sync.kernel import notification as notes
+from sync.kernel.clock import utcnow
 from sync.kernel.errors import (
     AuthRevoked,
     CalendarUnavailable,
@@ -43,10 +44,6 @@ from sync.kernel.ports import Calendars, CalendarSession, MappingStore, Publishe
 from sync.kernel.span import event_span
 from sync.kernel.throttle import UserThrottle
 from sync.kernel.usage import DEFAULT_FIRST_PAUSE_SECONDS, next_try
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class SyncService:

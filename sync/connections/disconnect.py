@@ -28,11 +28,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.connections.removal import INLINE_EVENTS, Progress, Removal, removing_view
 from sync.kernel import logs
+from sync.kernel.clock import utcnow
 from sync.kernel.errors import AuthRevoked, CalendarNotFound, CalendarUnavailable, Permanent, Retryable
 from sync.kernel.jobs import publish_jobs
 from sync.kernel.model import Connection, ConnectionStatus
@@ -44,9 +45,6 @@ REQUEST_SECONDS = 20.0  # what the request spends before leaving the rest to the
 JOB_SECONDS = 20.0
 STALLED_AFTER = timedelta(minutes=10)  # no progress for this long: its job was lost
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def ordering_key(account_id: str, user_id: str) -> str:

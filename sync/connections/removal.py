@@ -9,10 +9,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.kernel import logs
+from sync.kernel.clock import utcnow
 from sync.kernel.errors import (
     AuthRevoked,
     CalendarNotFound,
@@ -41,9 +42,6 @@ SETTLE_EVERY = 10  # removals recorded per transaction
 SCAN = 100  # mappings looked at per round
 SWEEP_GRACE = 45.0  # after this, a Calendar call that timed out has surely been answered (or dropped)
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)

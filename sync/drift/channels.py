@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sync.kernel import logs
+from sync.kernel.clock import utcnow
 from sync.kernel.errors import SyncError
 from sync.kernel.ports import Calendars, CalendarSession, ChannelRecord, DriftStore, MappingStore
 
@@ -25,9 +26,6 @@ RETRY_AFTER = timedelta(minutes=15)
 RENEW_MARGIN = timedelta(days=1)
 _FAR = timedelta(days=3650)
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _log(level: int, message: str, account_id: str, user_id: str, outcome: str, reason: str = "") -> None:

@@ -28,7 +28,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.apply import writes
@@ -36,13 +36,13 @@ from sync.apply.mail_policy import Mail, version_policy
 from sync.drift.compare import same_content
 from sync.kernel import logs
 from sync.kernel import notification as notes
+from sync.kernel.clock import utcnow
 from sync.kernel.errors import (
     AuthRevoked,
     CalendarUnavailable,
     InvalidPayload,
     Permanent,
     RateLimited,
-    Retryable,
     SyncTokenExpired,
     UsageLimited,
 )
@@ -64,9 +64,6 @@ class _Tally:
     calendar_calls: int = 0
     counts: Counter[str] = field(default_factory=Counter)
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def drift_notification(conn: Connection, event_id: str, kind: str, restored: bool,
@@ -293,11 +290,8 @@ class DriftCheck:
     def _pace(self, conn: Connection) -> None:
         """Checks are background work: they take a token only while the user's bucket keeps its
         reserve for live changes (as snapshots and moves do), so pings never slow a webhook."""
-        if self.throttle is None:
-            return
-        wait = self.throttle.wait_bulk_turn(conn.key, self.max_wait, self.sleep)
-        if wait is not None:
-            raise Retryable("throttled", retry_after=wait)
+        if self.throttle is not None:
+            self.throttle.take_bulk_turn(conn.key, self.max_wait, self.sleep)
 
     def _cool_down(self, conn: Connection, exc: RateLimited) -> None:
         if self.throttle is not None:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sync.drift.schedule import Scheduler
+from sync.kernel.clock import utcnow
 from sync.kernel.model import connection_key
 from sync.kernel.ports import DriftStore
 
 BATCH = 500
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Scan:

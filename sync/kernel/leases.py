@@ -27,9 +27,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from sync.kernel.clock import utcnow
 from sync.kernel.model import Connection, ConnectionStatus, Lease, Mapping, StatusChange, Version
 from sync.kernel.notification import Notification
 from sync.kernel.ports import MappingStore
@@ -79,9 +80,6 @@ class Claim(Generic[T]):
     def held(self) -> bool:
         return self.lease_id is not None
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def held(lease: Lease | None, now: datetime) -> bool:

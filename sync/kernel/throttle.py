@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from sync.kernel.errors import Retryable
+
 DEFAULT_COOLDOWN = 10.0
 _MAX_USERS = 10_000
 
@@ -87,6 +89,13 @@ class UserThrottle:
             sleep(wait)
             waited += wait
         return None
+
+    def take_bulk_turn(self, user: str, max_wait: float, sleep: Callable[[float], None]) -> None:
+        """``wait_bulk_turn`` for background work (drift checks, conference follow-ups): raise
+        Retryable with the wait still ahead, for Pub/Sub to hold the job, when none came in time."""
+        wait = self.wait_bulk_turn(user, max_wait, sleep)
+        if wait is not None:
+            raise Retryable("throttled", retry_after=wait)
 
     def give_back(self, user: str) -> None:
         """The reserved call was not made (it will be retried later)."""

@@ -27,12 +27,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sync.apply.parked import resume_parked
 from sync.apply.service import SyncService
 from sync.kernel import logs
 from sync.kernel import notification as notes
+from sync.kernel.clock import utcnow
 from sync.kernel.errors import InvalidPayload, Retryable
 from sync.kernel.model import Connection, ConnectionStatus, Mapping
 from sync.kernel.payload import parse_change
@@ -43,9 +44,6 @@ WRITTEN = ("created", "restored", "updated", "recreated", "deleted", "deleted_al
 INCONCLUSIVE_AT_MOST = 5  # parked changes tried per connection and run that say nothing of the limit
 BATCH = 50  # connections tried per maintenance run (the rest are due on the next)
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class UsageRetry:

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sync.kernel import conference
+from sync.kernel.clock import utcnow
 from sync.kernel.errors import AuthRevoked, CalendarNotFound, CalendarUnavailable, Permanent, RateLimited, Retryable
 from sync.kernel.model import Connection, ConnectionStatus, Mapping, Version
 from sync.kernel.outcome import Outcome
 from sync.kernel.ports import Calendars, MappingStore
 from sync.kernel.throttle import UserThrottle
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _readable(conn: Connection) -> bool:
@@ -120,8 +117,5 @@ class ConferenceFollowUp:
 
     def _pace(self, conn: Connection) -> None:
         """A follow-up is background work: on the user's bulk budget, never ahead of a live change."""
-        if self.throttle is None:
-            return
-        wait = self.throttle.wait_bulk_turn(conn.key, self.max_wait, self.sleep)
-        if wait is not None:
-            raise Retryable("throttled", retry_after=wait)
+        if self.throttle is not None:
+            self.throttle.take_bulk_turn(conn.key, self.max_wait, self.sleep)

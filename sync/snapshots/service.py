@@ -17,12 +17,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sync.apply.service import SyncService
 from sync.kernel import logs
 from sync.kernel import notification as notes
+from sync.kernel.clock import utcnow
 from sync.kernel.errors import InvalidPayload, PageRefused, PagesChanged, Retryable
 from sync.kernel.jobs import publish_jobs
 from sync.kernel.model import Change, Version, ordering_key
@@ -37,9 +38,6 @@ SLICE = 100  # a page is handed on 100 events per job, so no job holds a push sl
 BULK_PRECHECK_WAIT = 1.0  # a bulk change waits this long at most for a token before handing back
 PLAN_ATTEMPTS = 5  # complete plans again when a page was stored meanwhile
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def completed(snapshot: dict[str, Any], counts: dict[str, int]) -> notes.Notification:

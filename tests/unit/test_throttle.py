@@ -53,3 +53,24 @@ def test_bulk_takes_keep_the_bucket_table_bounded_too(monkeypatch):
     for user in ("a", "b", "c", "d", "e"):
         assert t.try_take(user, keep=3) == 0
     assert list(t.buckets) == ["c", "d", "e"]
+
+
+def test_background_work_takes_a_bulk_turn_or_hands_the_wait_to_pub_sub():
+    from sync.kernel.errors import Retryable
+
+    clock = Clock()
+    throttle = UserThrottle(per_minute=60, burst=4, clock=clock)  # 2 of the 4 kept for live changes
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock.t += seconds
+
+    throttle.take_bulk_turn("u", 0, sleep)  # tokens above the live reserve: taken at once
+    throttle.take_bulk_turn("u", 0, sleep)
+    assert slept == []
+    with pytest.raises(Retryable) as held:  # only the live reserve is left: not for background work
+        throttle.take_bulk_turn("u", 0.5, sleep)
+    assert held.value.reason == "throttled" and held.value.retry_after == pytest.approx(1.0)
+    throttle.take_bulk_turn("u", 5, sleep)  # a wait within the bound is taken in place
+    assert sum(slept) <= 5 and slept
