@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,13 @@ from local.emulators import Process, log_tail
 
 
 def serve(target: str, source: str, sock: socket.socket, name: str, cwd: Path, env: dict[str, str],
-          log_path: Path, timeout: float = 60) -> subprocess.Popen[bytes]:
+          log_path: Path, timeout: float = 60,
+          on_spawn: Callable[[subprocess.Popen[bytes]], None] | None = None) -> subprocess.Popen[bytes]:
     """Start ``target`` of ``source`` serving ``sock`` (kept open by the caller: restarts reuse it),
-    its output appended to ``log_path``; return once it serves. Raises, with the end of the log,
-    when it exits first (RuntimeError) or ``timeout`` passes (TimeoutError)."""
+    its output appended to ``log_path``; return once it serves. ``on_spawn`` gets the process as
+    soon as it exists (a stack keeps it, so a stop while it starts stops it too). Raises, with the
+    end of the log, when it exits first (RuntimeError) or ``timeout`` passes (TimeoutError); the
+    process is stopped then."""
     fd = sock.fileno()
     ready, told = os.pipe()
     try:
@@ -51,6 +55,8 @@ def serve(target: str, source: str, sock: socket.socket, name: str, cwd: Path, e
     finally:
         os.close(told)
     try:
+        if on_spawn is not None:
+            on_spawn(proc)
         _wait_ready(proc, ready, timeout, name, log_path)
     except BaseException:
         Process(name, proc, "", log_path).stop()
@@ -61,10 +67,18 @@ def serve(target: str, source: str, sock: socket.socket, name: str, cwd: Path, e
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], ready: int, timeout: float, name: str, log_path: Path) -> None:
+    poller = select.poll()  # not select.select: it refuses descriptors over 1023
+    poller.register(ready, select.POLLIN)
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
-        if select.select([ready], [], [], min(left, 0.1))[0] and os.read(ready, 1):
-            return
+        if poller.poll(min(left, 0.1) * 1000):
+            if os.read(ready, 1):
+                return
+            # End of file: every holder of the write end is gone without a byte (the server is exiting).
+            try:
+                proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"{name} closed its ready pipe without serving{log_tail(log_path)}") from None
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode} before serving{log_tail(log_path)}")
     raise TimeoutError(f"{name} did not serve within {timeout}s{log_tail(log_path)}")

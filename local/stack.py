@@ -141,8 +141,15 @@ class Stack:
     def start_function(self, name: str) -> None:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         log_path = self.log_dir / f"{name}.log"
-        proc = function_server.serve(name, "main.py", self.sockets[name], name, ROOT, env, log_path)
-        self.processes[name] = emulators.Process(name, proc, f"127.0.0.1:{self.ports[name]}", log_path)
+
+        def spawned(proc: subprocess.Popen[bytes]) -> None:  # kept while it starts: stop() stops it too
+            self.processes[name] = emulators.Process(name, proc, f"127.0.0.1:{self.ports[name]}", log_path)
+
+        try:
+            function_server.serve(name, "main.py", self.sockets[name], name, ROOT, env, log_path, on_spawn=spawned)
+        except BaseException:
+            self.processes.pop(name, None)  # serve stopped it
+            raise
 
     def stop_function(self, name: str, sig: int = signal.SIGTERM) -> None:
         handle = self.processes.pop(name, None)

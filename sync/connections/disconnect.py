@@ -46,7 +46,6 @@ JOB_SECONDS = 20.0
 STALLED_AFTER = timedelta(minutes=10)  # no progress for this long: its job was lost
 
 
-
 def ordering_key(account_id: str, user_id: str) -> str:
     return f"{account_id}/{user_id}/~disconnect"
 

@@ -43,7 +43,6 @@ SCAN = 100  # mappings looked at per round
 SWEEP_GRACE = 45.0  # after this, a Calendar call that timed out has surely been answered (or dropped)
 
 
-
 @dataclass(frozen=True)
 class Progress:
     """Where a step left the disconnect. ``retry_after`` set: a transient failure, try again then;

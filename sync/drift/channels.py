@@ -27,7 +27,6 @@ RENEW_MARGIN = timedelta(days=1)
 _FAR = timedelta(days=3650)
 
 
-
 def _log(level: int, message: str, account_id: str, user_id: str, outcome: str, reason: str = "") -> None:
     fields = {"function": "drift", "account_id": account_id, "user_id": user_id, "outcome": outcome}
     logs.log(level, message, {**fields, "reason": reason} if reason else fields)

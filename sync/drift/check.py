@@ -65,7 +65,6 @@ class _Tally:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-
 def drift_notification(conn: Connection, event_id: str, kind: str, restored: bool,
                        identity: str) -> notes.Notification:
     """``event.drift_repaired`` (docs/notifications.md#body): ids and the kind, never contents; ``restored`` (an

@@ -19,7 +19,6 @@ from sync.kernel.ports import DriftStore
 BATCH = 500
 
 
-
 class Scan:
     def __init__(self, store: DriftStore, scheduler: Scheduler, policy: str = "restore", scan_minutes: float = 360.0,
                  clock: Callable[[], datetime] = utcnow) -> None:

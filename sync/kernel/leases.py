@@ -81,7 +81,6 @@ class Claim(Generic[T]):
         return self.lease_id is not None
 
 
-
 def held(lease: Lease | None, now: datetime) -> bool:
     """A lease that has not run out: its writer may still be writing."""
     return lease is not None and held_until(lease.until, now)

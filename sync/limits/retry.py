@@ -45,7 +45,6 @@ INCONCLUSIVE_AT_MOST = 5  # parked changes tried per connection and run that say
 BATCH = 50  # connections tried per maintenance run (the rest are due on the next)
 
 
-
 class UsageRetry:
     def __init__(self, store: UsageLimitStore, mappings: MappingStore, service: Callable[[], SyncService],
                  live: Publisher, first_pause: float = DEFAULT_FIRST_PAUSE_SECONDS,

@@ -39,7 +39,6 @@ BULK_PRECHECK_WAIT = 1.0  # a bulk change waits this long at most for a token be
 PLAN_ATTEMPTS = 5  # complete plans again when a page was stored meanwhile
 
 
-
 def completed(snapshot: dict[str, Any], counts: dict[str, int]) -> notes.Notification:
     """``snapshot.completed`` for the platform (docs/notifications.md#body), logged once as the transition commits."""
     logs.log(logging.INFO, "snapshot completed", {

@@ -10,6 +10,7 @@ reported up while it is still held.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 
@@ -51,7 +52,7 @@ def test_a_restart_is_up_while_the_requests_queued_for_it_hold_its_only_thread(t
         # Requests sent in the gap wait on the socket; the first one holds the only thread.
         clients = [held_request(port, str(release)) for _ in range(3)]
         procs.append(function_server.serve("held", SOURCE, sock, "held", ROOT, env, log_path, timeout=30))
-        assert not release.exists()
+        assert not select.select(clients, [], [], 0)[0], "up only once the queue was served"
         release.touch()
         for client in clients:
             assert answer(client).startswith(b"HTTP/1.1 200"), "a queued request was lost across the restart"
@@ -68,5 +69,24 @@ def test_a_function_that_dies_before_serving_says_so_with_its_log(tmp_path):
     try:
         with pytest.raises(RuntimeError, match=r"(?s)held exited with \d+ before serving.*no_such_target"):
             function_server.serve("no_such_target", SOURCE, sock, "held", ROOT, dict(os.environ), tmp_path / "held.log")
+    finally:
+        sock.close()
+
+
+def test_a_process_stopped_while_it_starts_ends_the_start_at_once(tmp_path):
+    """``on_spawn`` hands the process over before it serves (the stack keeps it, so its stop()
+    stops a restart still under way); a stop then makes the start fail, not wait out its bound."""
+    sock = ports.listening_socket()
+    seen = []
+
+    def stop_at_once(proc):
+        seen.append(proc)
+        emulators.Process("held", proc, "").stop()
+
+    try:
+        with pytest.raises(RuntimeError, match="before serving|without serving"):
+            function_server.serve("held", SOURCE, sock, "held", ROOT, dict(os.environ), tmp_path / "held.log",
+                                  timeout=600, on_spawn=stop_at_once)
+        assert len(seen) == 1 and seen[0].poll() is not None
     finally:
         sock.close()
