@@ -338,25 +338,30 @@ def test_a_burst_of_pings_is_one_check(stack, platform, user):
     headers = {"X-Goog-Channel-ID": channel["id"], "X-Goog-Channel-Token": token, "X-Goog-Resource-State": "exists"}
     url = stack.url("integrations") + "google/notifications"
     first = stack.standin.state.channels[channel["id"]].messages + 100  # 50 changes: 50 numbers, growing
+    marker = drift_store().pending_ref(user["account_id"], user["user_id"])
 
     def ping(n):
-        # Where the ping stands against the check's listing (which clears the burst's marker): sent
-        # after it had listed (a new burst: one more check), or answered before it listed.
-        sent_after = calls(stack, "events.list", user) > lists
+        # Which burst the ping joined: the "check scheduled" marker standing once it is answered (one
+        # per burst, cleared as the check starts listing). Not the stand-in's listing count: the
+        # marker goes a few Firestore calls before the listing reaches the stand-in, and a ping
+        # answered in between is a burst of its own (seen on a loaded CI machine).
         status = requests.post(url, headers={**headers, "X-Goog-Message-Number": str(first + n)},
                                timeout=30).status_code
-        return status, sent_after, calls(stack, "events.list", user) == lists
+        snap = marker.get()
+        return status, (snap.to_dict() or {}).get("at") if snap.exists else None
 
     with ThreadPoolExecutor(10) as pool:
         answers = list(pool.map(ping, range(50)))
-    assert [status for status, _, _ in answers] == [200] * 50
+    assert [status for status, _ in answers] == [200] * 50
     wait_for(lambda: len(drift_lines(platform, user)) > before, what="the check")
     wait_drift_quiet(stack, platform, user)
     checks, listings = len(drift_lines(platform, user)) - before, calls(stack, "events.list", user) - lists
     assert checks == listings
-    if all(before_listing for _, _, before_listing in answers):
-        assert checks == 1  # the whole burst before the listing: one check
-    elif any(sent_after for _, sent_after, _ in answers):
-        assert checks == 2  # the pings after the listing are a burst of their own: one more, not one each
-    else:  # pings in flight as the check listed: one more check or none, never one per ping
-        assert checks in (1, 2)
+    seen = [at for _, at in answers]
+    if None not in seen and len(set(seen)) == 1:
+        assert checks == 1  # every ping answered while the burst's one marker stood: one check
+    else:
+        # Some pings came as the check started: each marker is one check, and a ping that found none
+        # may have made one that was cleared before it looked. Never one check per ping.
+        assert 1 <= checks <= len(set(seen) - {None}) + seen.count(None)
+        assert checks <= 3, "checks start a debounce window apart: a burst of 50 pings spans two or three"
