@@ -32,13 +32,19 @@ class SlowCalendar(FakeCalendar):
 
 
 def deliver_until_acknowledged(service, change, deadline):
+    """Deliver until acknowledged, each redelivery after a growing, jittered backoff, as Pub/Sub's
+    retry policy spaces them. A fixed 0.1 s sent the contenders back in step: the emulator has no
+    wound-wait (Firestore lets the oldest transaction through), so their transactions deadlocked
+    again until its lock timeout, every time, for the whole 120 s on a loaded CI machine."""
+    rng, backoff = random.Random(), 0.1
     while time.monotonic() < deadline:
         try:
             if service.apply(change).acknowledge:
                 return
         except Retryable:
             pass
-        time.sleep(0.1)
+        time.sleep(rng.uniform(0, backoff))
+        backoff = min(backoff * 2, 2.0)
     raise AssertionError("not acknowledged before the deadline")
 
 
