@@ -2,7 +2,9 @@
 transition, published after the commit, kept when the publish fails, swept when a flush died."""
 
 import json
+import random
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -63,6 +65,7 @@ def test_500_changes_meeting_a_revoked_grant_make_one_notification(db, world):
     lock = threading.Lock()
 
     def drain() -> None:
+        rng = random.Random()
         while True:
             with lock:
                 if not pending:
@@ -71,8 +74,9 @@ def test_500_changes_meeting_a_revoked_grant_make_one_notification(db, world):
             try:
                 service.apply(c)
             except Retryable:
-                with lock:
-                    pending.append(c)  # redelivered, as Pub/Sub would
+                time.sleep(rng.uniform(0, 0.2))  # redelivered after a jittered backoff, as Pub/Sub
+                with lock:                        # spaces them: not in step with its contenders
+                    pending.append(c)
 
     threads = [threading.Thread(target=drain) for _ in range(16)]
     for t in threads:
