@@ -16,13 +16,14 @@ are: what restore needs (``etag``, ``applied``) is on them, and goes with them o
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from sync.adapters.firestore.base import CONNECTIONS, TRANSIENT, WRITE_RETRY, FirestoreBase
+from sync.kernel.clock import utcnow
 from sync.kernel.errors import Retryable
 from sync.kernel.model import connection_key
 from sync.kernel.ports import ChannelRecord, CheckState
@@ -32,10 +33,6 @@ CHANNELS = "drift_channels"
 PENDING = "drift_pending"
 META = "drift_meta"
 ACCEPT_ATTEMPTS = 20  # a burst of pings of one channel each compare with the one recorded before
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
 
 class FirestoreDriftStore(FirestoreBase):
     def __init__(self, client: firestore.Client, scan_minutes: float = 360.0) -> None:
@@ -55,7 +52,7 @@ class FirestoreDriftStore(FirestoreBase):
     # -- the check (DriftStore port) -----------------------------------------------------------
     def begin_check(self, account_id: str, user_id: str, lease_id: str, until: datetime) -> CheckState | None:
         ref, pending = self.drift_ref(account_id, user_id), self.pending_ref(account_id, user_id)
-        now = _now()
+        now = utcnow()
 
         def run(txn: firestore.Transaction) -> CheckState | None:
             snaps = {s.reference.path: s for s in txn.get_all([ref, pending])}
@@ -93,7 +90,7 @@ class FirestoreDriftStore(FirestoreBase):
     def end_check(self, account_id: str, user_id: str, lease_id: str, sync_token: str | None,
                   calendar_id: str, keep_token: bool) -> None:
         fields: dict[str, Any] = {"last_check_at": firestore.SERVER_TIMESTAMP,
-                                  "next_scan_at": _now() + self.scan_period}
+                                  "next_scan_at": utcnow() + self.scan_period}
         if not keep_token:
             fields.update(sync_token=sync_token, sync_calendar_id=calendar_id)
         self._leave_check(account_id, user_id, lease_id, fields)
@@ -117,7 +114,7 @@ class FirestoreDriftStore(FirestoreBase):
         """True for the one caller that should schedule a check: none is pending, or the pending
         one is older than ``window`` (its job was lost)."""
         ref = self.pending_ref(account_id, user_id)
-        now = _now()
+        now = utcnow()
         for _ in range(2):
             try:
                 ref.create({"at": now})
@@ -188,7 +185,7 @@ class FirestoreDriftStore(FirestoreBase):
                 "channel_resource_id": channel.resource_id, "channel_calendar_id": channel.calendar_id,
                 "channel_expires_at": channel.expires_at, "channel_renew_at": renew_at}
             if not doc.get("next_scan_at"):
-                fields["next_scan_at"] = _now() + self.scan_period
+                fields["next_scan_at"] = utcnow() + self.scan_period
             txn.set(ref, fields, merge=True)
             txn.set(self.channel_ref(channel.id), {
                 "account_id": account_id, "user_id": user_id, "token_sha256": token_sha256,
@@ -203,7 +200,7 @@ class FirestoreDriftStore(FirestoreBase):
         """No channel could be opened: the maintenance job tries again from ``retry_at``."""
         self.drift_ref(account_id, user_id).set({
             "account_id": account_id, "user_id": user_id, "channel_renew_at": retry_at,
-            "next_scan_at": _now() + self.scan_period}, merge=True, retry=WRITE_RETRY)
+            "next_scan_at": utcnow() + self.scan_period}, merge=True, retry=WRITE_RETRY)
 
     def clear_channel(self, account_id: str, user_id: str, channel_id: str) -> None:
         ref = self.drift_ref(account_id, user_id)
@@ -231,7 +228,7 @@ class FirestoreDriftStore(FirestoreBase):
         """A connection the maintenance job did not know yet: a channel and scans from now on."""
         try:
             self.drift_ref(account_id, user_id).create({
-                "account_id": account_id, "user_id": user_id, "channel_renew_at": _now(),
+                "account_id": account_id, "user_id": user_id, "channel_renew_at": utcnow(),
                 "next_scan_at": next_scan_at})
         except gexc.AlreadyExists:
             pass
@@ -255,7 +252,7 @@ class FirestoreDriftStore(FirestoreBase):
     def sweep_due(self, period: timedelta) -> bool:
         """True once per ``period`` (across instances): time to enrol connections we missed."""
         ref = self.db.collection(META).document("sweep")
-        now = _now()
+        now = utcnow()
 
         def run(txn: firestore.Transaction) -> bool:
             snap = next(iter(txn.get_all([ref])), None)
@@ -272,4 +269,4 @@ def _channel_of(doc: dict[str, Any]) -> ChannelRecord | None:
     if not doc.get("channel_id"):
         return None
     return ChannelRecord(str(doc["channel_id"]), str(doc.get("channel_resource_id") or ""),
-                         str(doc.get("channel_calendar_id") or ""), doc.get("channel_expires_at") or _now())
+                         str(doc.get("channel_calendar_id") or ""), doc.get("channel_expires_at") or utcnow())
