@@ -74,3 +74,35 @@ def test_unreachable_pubsub_fails_within_the_timeout(monkeypatch, emulator_hosts
         publisher.publish(b"x", "acct/u/ev", {})
     with pytest.raises(PublishFailed):
         publisher.publish(b"y", "acct/u/ev", {})
+
+
+def test_a_refused_batch_leaves_its_keys_usable(emulator_hosts):
+    # The batcher pauses a key whose batch failed; once the topic exists, the same keys publish again.
+    name = "late-" + uuid.uuid4().hex[:8]
+    publisher = PubSubPublisher(PROJECT, name, timeout=3)
+    batch = [(b"x", "acct/u/ev", {}), (b"y", "acct/u/ev-2", {})]
+    with pytest.raises(PublishFailed):
+        publisher.publish_many(batch)
+    client, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    client.create_topic(name=client.topic_path(PROJECT, name))
+    subscriber.create_subscription(request={"name": subscriber.subscription_path(PROJECT, name + "-sub"),
+                                            "topic": client.topic_path(PROJECT, name),
+                                            "enable_message_ordering": True})
+    subscriber.close()
+    assert publisher.publish_many(batch) == 2
+    assert sorted(m.data for m in pull_all(name + "-sub", 2)) == [b"x", b"y"]
+
+
+def test_many_threads_publishing_at_once_are_each_confirmed(topic):
+    from concurrent.futures import ThreadPoolExecutor
+
+    publisher = PubSubPublisher(PROJECT, topic)
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda i: publisher.publish(str(i).encode(), f"acct/u/ev-{i % 5}", {"n": str(i)}),
+                            range(40)))
+    assert len(set(ids)) == 40
+    got = pull_all(topic + "-sub", 40)
+    assert sorted(int(m.data) for m in got) == list(range(40))
+    assert {m.message_id for m in got} == set(ids)
+    assert all(m.attributes["n"] == m.data.decode() and m.ordering_key == f"acct/u/ev-{int(m.data) % 5}"
+               for m in got)
