@@ -549,13 +549,17 @@ class FakeOutbox:
 
     def publish(self, notifications: Sequence[Notification]) -> list[str]:
         """Publish each and clear it; the ids that could not be published (still staged)."""
-        failed = []
+        failed, held = [], set()
         for n in notifications:
             message = json.dumps(n.to_message(), separators=(",", ":")).encode("utf-8")
+            if n.ordering_key in held:  # an earlier one of the connection is unpublished: this waits too
+                failed.append(n.id)
+                continue
             try:
                 self.publisher.publish(message, n.ordering_key, n.attributes())
             except PublishFailed:
                 failed.append(n.id)
+                held.add(n.ordering_key)
                 continue
             self.staged.pop(n.id, None)
         return failed

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Sequence
+import functools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.cloud.pubsub_v1.publisher import exceptions as pexc
+from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisherClient
 from google.pubsub_v1.types import PubsubMessage
 
 from sync.kernel.errors import PublishFailed
@@ -20,6 +24,27 @@ def new_publisher_client() -> pubsub_v1.PublisherClient:
         batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005),
         publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True),
     )
+
+
+class Deadline:
+    """api_core's timeout decorator, with a deadline: each try of one call gets the time left until
+    ``seconds`` after the call began. (A float ``timeout`` becomes api_core's TimeToDeadlineTimeout,
+    which gives a try the whole timeout again once less than a second is left: a retried call could
+    take twice its timeout, and a webhook outlive its function's.)"""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        deadline = self.clock() + self.seconds  # api_core applies the decorator once per call
+
+        @functools.wraps(func)
+        def with_deadline(*args: Any, **kwargs: Any) -> Any:
+            kwargs["timeout"] = max(deadline - self.clock(), 0.001)  # past it: the try fails at once
+            return func(*args, **kwargs)
+
+        return with_deadline
 
 
 class PubSubPublisher:
@@ -41,36 +66,34 @@ class PubSubPublisher:
 
     def publish(self, data: bytes, ordering_key: str, attributes: dict[str, str]) -> str:
         """One message, confirmed: a single Publish call in the caller's thread, retried on the
-        transient errors within ``timeout`` (a deadline for all the tries together).
+        transient errors until ``timeout`` after it began (a deadline for all the tries together).
 
         Not the client's batching ``publish``: one webhook is one message, on a key of its own, so
         the batcher made a batch, a commit thread and a future for each, and that machinery cost
-        more CPU than the call itself (bench/README: the mixed ingest rows). Order is what Pub/Sub
+        more CPU than the call itself (README, Benchmarks: the ingest rows). Order is what Pub/Sub
         gives a key: the order it receives the messages in; a caller waits for each confirmation,
         so one caller's messages of one key arrive in the order it sent them.
         """
-        message = PubsubMessage(data=data, ordering_key=ordering_key, attributes=attributes)
         try:
-            response = self.client.api.publish(topic=self.topic_path, messages=[message], retry=self._retry,
-                                               timeout=self.timeout)
-        except gexc.GoogleAPIError as exc:  # RetryError too: the deadline passed with the errors retried
+            message = PubsubMessage(data=data, ordering_key=ordering_key, attributes=attributes)
+            # The generated client's Publish (the subclass's ``publish`` is the batcher's).
+            response = GapicPublisherClient.publish(self.client, topic=self.topic_path, messages=[message],
+                                                    retry=self._retry, timeout=Deadline(self.timeout))
+        except (gexc.GoogleAPIError, ValueError) as exc:
+            # GoogleAPIError: refused, or the deadline passed with the transient errors retried
+            # (RetryError); ValueError: a closed channel, or a message the protobuf refuses.
             raise PublishFailed(f"pubsub: {type(exc).__name__}") from exc
+        if len(response.message_ids) != 1:
+            raise PublishFailed("pubsub: no message id confirmed")
         return str(response.message_ids[0])
 
     def publish_many(self, messages: Sequence[tuple[bytes, str, dict[str, str]]]) -> int:
         """Publish all at once and wait for every confirmation (the fan-out of bulk work); return
         how many. PublishFailed if any was not confirmed: publishing them all again is safe."""
-        futures: list[tuple[str, object]] = []
-        sent = 0
-        for data, key, attributes in messages:
-            try:
-                futures.append((key, self.client.publish(self.topic_path, data, ordering_key=key,
-                                                         retry=self._retry, timeout=self.timeout, **attributes)))
-            except pexc.PublishToPausedOrderingKeyException:
-                self._resume(key)  # an earlier batch of this key failed: resumed, and this one sent alone
-                self.publish(data, key, attributes)  # or PublishFailed
-                sent += 1
-        return sent + len(self._settle(futures))
+        futures = [(key, self.client.publish(self.topic_path, data, ordering_key=key, retry=self._retry,
+                                             timeout=self.timeout, **attributes))
+                   for data, key, attributes in messages]
+        return len(self._settle(futures))
 
     def _settle(self, futures: list[tuple[str, object]]) -> list[str]:
         ids, failed = [], None
@@ -78,7 +101,10 @@ class PubSubPublisher:
             try:
                 ids.append(str(future.result(timeout=self.timeout)))  # type: ignore[attr-defined]
             except (gexc.GoogleAPIError, concurrent.futures.TimeoutError, pexc.MessageTooLargeError,
-                    RuntimeError) as exc:
+                    pexc.PublishToPausedOrderingKeyException, RuntimeError) as exc:
+                # Paused: an earlier batch of this key failed, and the batcher refuses the key (in
+                # the future, not at the call) until it is resumed. Resumed here in every case, so
+                # publishing them all again goes through.
                 self._resume(key)
                 failed = exc
         if failed is not None:

@@ -16,7 +16,7 @@ from sync.adapters.firestore.mappings import FirestoreMappings
 from sync.adapters.firestore.outbox import FirestoreOutbox
 from sync.apply.service import SyncService
 from sync.kernel import notification as notes
-from sync.kernel.errors import Retryable
+from sync.kernel.errors import PublishFailed, Retryable
 from sync.kernel.model import ConnectionStatus
 from sync.kernel.payload import parse_change
 from tests.fakes import FakeCalendar, FakePublisher, active_connection
@@ -194,4 +194,39 @@ def test_any_transaction_can_stage_a_notification(db, world):
     assert [n.id for n in outbox_docs(db, account)] == [note.id]
     assert outbox.publish([note]) == []
     assert published(publisher)[0]["data"]["counts"] == {"created": 2, "deleted": 1}
+    assert outbox_docs(db, account) == []
+
+
+class FailsOnce(FakePublisher):
+    """Refuses the first publish of one ordering key, then publishes everything."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    def publish(self, data, ordering_key, attributes):
+        if ordering_key == self.key:
+            self.key = None
+            raise PublishFailed("pubsub: unavailable")
+        return super().publish(data, ordering_key, attributes)
+
+
+def test_a_connection_whose_notification_failed_publishes_none_after_it_until_the_flush(db):
+    # Pub/Sub keeps a key's order as it receives them: a later notification published while an
+    # earlier one waits in the outbox would reach the platform first ("activated" after "disconnected").
+    account = "ntf-" + uuid.uuid4().hex[:8]
+    base = datetime.now(timezone.utc) - timedelta(minutes=5)
+    first = notes.disconnected(account, "u-42", 0, ("first",), base)
+    second = notes.disconnected(account, "u-42", 0, ("second",), base + timedelta(seconds=1))
+    other = notes.disconnected(account, "u-7", 0, ("other",), base + timedelta(seconds=2))
+    publisher = FailsOnce(first.ordering_key)
+    outbox = FirestoreOutbox(db, lambda: publisher, enabled=True)
+    batch = db.batch()
+    for n in (first, second, other):
+        outbox.stage(batch, n)
+    batch.commit()
+    assert outbox.publish([first, second, other]) == [first.id, second.id]
+    assert [m["webhook_id"] for m in published(publisher)] == [other.id]  # other connections go on
+    assert outbox.flush_pending(account, "u-42") == 2
+    assert [m["webhook_id"] for m in published(publisher)] == [other.id, first.id, second.id]
     assert outbox_docs(db, account) == []

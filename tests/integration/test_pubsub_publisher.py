@@ -106,3 +106,17 @@ def test_many_threads_publishing_at_once_are_each_confirmed(topic):
     assert {m.message_id for m in got} == set(ids)
     assert all(m.attributes["n"] == m.data.decode() and m.ordering_key == f"acct/u/ev-{int(m.data) % 5}"
                for m in got)
+
+
+def test_a_key_the_batcher_paused_is_refused_as_publish_failed_then_resumed(emulator_hosts):
+    # A batch of the key failed outside publish_many (the topic did not exist yet): the batcher
+    # paused the key, and refuses it in the future it returns. publish_many says PublishFailed (the
+    # caller's retry) and resumes the key, so the next try goes through.
+    name = "paused-" + uuid.uuid4().hex[:8]
+    publisher = PubSubPublisher(PROJECT, name, timeout=3)
+    assert publisher.client.publish(publisher.topic_path, b"lost", ordering_key="acct/u/~drift").exception(timeout=10)
+    client = pubsub_v1.PublisherClient()
+    client.create_topic(name=client.topic_path(PROJECT, name))
+    with pytest.raises(PublishFailed, match="PublishToPausedOrderingKeyException"):
+        publisher.publish_many([(b"x", "acct/u/~drift", {})])
+    assert publisher.publish_many([(b"x", "acct/u/~drift", {})]) == 1

@@ -85,17 +85,27 @@ class FirestoreOutbox:
 
         Returns the ids that could not be published (they stay in the outbox for a later flush).
         Never raises for a failed publish: the transition is durable, and so is its notification.
+        ``notifications`` come oldest first; once one of a connection is not published, its later
+        ones are not tried either (one connection's notifications are delivered in order).
         """
         notes = list(notifications)
         if not notes or self.publisher is None:
             return []
         publisher = self.publisher()
         failed: list[str] = []
+        held: set[str] = set()  # connections (ordering keys) one of whose notifications was not published
         for n in notes:
+            data, key, attributes = encode(n)
+            if key in held:  # published now, it would overtake the earlier one: both wait for the flush
+                failed.append(n.id)
+                logs.log(logging.WARNING, "notification left in the outbox",
+                         {**n.log_fields(), "outcome": "outbox_kept", "reason": "an earlier one is unpublished"})
+                continue
             try:
-                message_id = publisher.publish(*encode(n))
+                message_id = publisher.publish(data, key, attributes)
             except Retryable as exc:
                 failed.append(n.id)
+                held.add(key)
                 logs.log(logging.WARNING, "notification left in the outbox",
                          {**n.log_fields(), "outcome": "outbox_kept", "reason": exc.reason})
                 continue
