@@ -39,11 +39,13 @@ def bare(request):  # type: ignore[no-untyped-def]
 
 @functions_framework.http
 def publish_only(request):  # type: ignore[no-untyped-def]
+    from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisherClient
     from google.pubsub_v1.types import PubsubMessage
 
     client, topic = _publisher()
     body = request.get_data()
-    client.api.publish(topic=topic, messages=[PubsubMessage(data=body, ordering_key=_key(body))], timeout=10)
+    GapicPublisherClient.publish(client, topic=topic, messages=[PubsubMessage(data=body, ordering_key=_key(body))],
+                                 timeout=10)
     return '{"status":"accepted"}', 202, {"Content-Type": "application/json"}
 
 
