@@ -12,18 +12,20 @@ import os
 
 import functions_framework
 
-_client = None
+_publisher_and_topic = None
 
 
 def _publisher():  # type: ignore[no-untyped-def]
-    global _client
-    if _client is None:
+    """The client and the topic's path, made on the first request (as the product does: not per request)."""
+    global _publisher_and_topic
+    if _publisher_and_topic is None:
         from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-        _client = pubsub_v1.PublisherClient(
+        client = pubsub_v1.PublisherClient(
             batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005),
             publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True))
-    return _client, _client.topic_path(os.environ["GOOGLE_CLOUD_PROJECT"], os.environ["SYNC_TOPIC"])
+        _publisher_and_topic = client, client.topic_path(os.environ["GOOGLE_CLOUD_PROJECT"], os.environ["SYNC_TOPIC"])
+    return _publisher_and_topic
 
 
 def _key(body: bytes) -> str:

@@ -13,16 +13,21 @@ pytestmark = pytest.mark.integration
 PROJECT = "local-project"
 
 
-@pytest.fixture
-def topic(emulator_hosts):
-    name = "it-" + uuid.uuid4().hex[:8]
+def create_topic(name):
+    """Topic ``name`` and its ordered subscription ``name-sub``."""
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
     publisher.create_topic(name=publisher.topic_path(PROJECT, name))
     subscriber.create_subscription(request={
         "name": subscriber.subscription_path(PROJECT, name + "-sub"), "topic": publisher.topic_path(PROJECT, name),
         "enable_message_ordering": True})
-    yield name
     subscriber.close()
+
+
+@pytest.fixture
+def topic(emulator_hosts):
+    name = "it-" + uuid.uuid4().hex[:8]
+    create_topic(name)
+    return name
 
 
 def pull_all(sub_name, expected, timeout=20):
@@ -83,12 +88,7 @@ def test_a_refused_batch_leaves_its_keys_usable(emulator_hosts):
     batch = [(b"x", "acct/u/ev", {}), (b"y", "acct/u/ev-2", {})]
     with pytest.raises(PublishFailed):
         publisher.publish_many(batch)
-    client, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    client.create_topic(name=client.topic_path(PROJECT, name))
-    subscriber.create_subscription(request={"name": subscriber.subscription_path(PROJECT, name + "-sub"),
-                                            "topic": client.topic_path(PROJECT, name),
-                                            "enable_message_ordering": True})
-    subscriber.close()
+    create_topic(name)
     assert publisher.publish_many(batch) == 2
     assert sorted(m.data for m in pull_all(name + "-sub", 2)) == [b"x", b"y"]
 
@@ -115,8 +115,7 @@ def test_a_key_the_batcher_paused_is_refused_as_publish_failed_then_resumed(emul
     name = "paused-" + uuid.uuid4().hex[:8]
     publisher = PubSubPublisher(PROJECT, name, timeout=3)
     assert publisher.client.publish(publisher.topic_path, b"lost", ordering_key="acct/u/~drift").exception(timeout=10)
-    client = pubsub_v1.PublisherClient()
-    client.create_topic(name=client.topic_path(PROJECT, name))
+    create_topic(name)
     with pytest.raises(PublishFailed, match="PublishToPausedOrderingKeyException"):
         publisher.publish_many([(b"x", "acct/u/~drift", {})])
     assert publisher.publish_many([(b"x", "acct/u/~drift", {})]) == 1
