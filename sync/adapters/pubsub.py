@@ -13,9 +13,16 @@ from google.api_core import retry as gretry
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.cloud.pubsub_v1.publisher import exceptions as pexc
 from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisherClient
-from google.pubsub_v1.types import PubsubMessage
+from google.pubsub_v1.types import PublishRequest, PublishResponse, PubsubMessage
 
 from sync.kernel.errors import PublishFailed
+
+# The raw protobuf classes behind the generated client's proto-plus types. A request built from them
+# is made in C and wrapped without a copy; built through proto-plus, each field (the attributes map
+# above all) is marshalled in Python, which cost more CPU than the rest of a webhook's validation
+# (README, Benchmarks: the ingest rows).
+_MESSAGE = PubsubMessage.pb()
+_REQUEST = PublishRequest.pb()
 
 
 def new_publisher_client() -> pubsub_v1.PublisherClient:
@@ -75,17 +82,20 @@ class PubSubPublisher:
         so one caller's messages of one key arrive in the order it sent them.
         """
         try:
-            message = PubsubMessage(data=data, ordering_key=ordering_key, attributes=attributes)
+            request = PublishRequest.wrap(_REQUEST(topic=self.topic_path, messages=[
+                _MESSAGE(data=data, ordering_key=ordering_key, attributes=attributes)]))
             # The generated client's Publish (the subclass's ``publish`` is the batcher's).
-            response = GapicPublisherClient.publish(self.client, topic=self.topic_path, messages=[message],
-                                                    retry=self._retry, timeout=Deadline(self.timeout))
+            response = GapicPublisherClient.publish(self.client, request=request, retry=self._retry,
+                                                    timeout=Deadline(self.timeout))
         except (gexc.GoogleAPIError, ValueError) as exc:
             # GoogleAPIError: refused, or the deadline passed with the transient errors retried
-            # (RetryError); ValueError: a closed channel, or a message the protobuf refuses.
+            # (RetryError); ValueError: a closed channel, or a message the protobuf refuses (text
+            # that is no UTF-8, such as a lone surrogate).
             raise PublishFailed(f"pubsub: {type(exc).__name__}") from exc
-        if len(response.message_ids) != 1:
+        ids = PublishResponse.pb(response).message_ids
+        if len(ids) != 1:
             raise PublishFailed("pubsub: no message id confirmed")
-        return str(response.message_ids[0])
+        return str(ids[0])
 
     def publish_many(self, messages: Sequence[tuple[bytes, str, dict[str, str]]]) -> int:
         """Publish all at once and wait for every confirmation (the fan-out of bulk work); return

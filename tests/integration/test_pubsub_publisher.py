@@ -55,6 +55,17 @@ def test_publish_confirms_and_carries_ordering_key_and_attributes(topic):
     assert msg.message_id == message_id
 
 
+def test_a_message_the_protobuf_refuses_fails_the_publish_and_sends_nothing(topic):
+    """Text that is no UTF-8 (a lone surrogate) in the key or an attribute: PublishFailed, as a
+    refused publish, and nothing reaches the topic; the next message goes through."""
+    publisher = PubSubPublisher(PROJECT, topic)
+    for key, attributes in (("acct/u/\ud800", {}), ("acct/u/ev-1", {"event_id": "\udfff"})):
+        with pytest.raises(PublishFailed, match="UnicodeEncodeError"):
+            publisher.publish(b"refused", key, attributes)
+    publisher.publish(b"sent", "acct/u/ev-1", {"event_id": "ev-1"})
+    assert [m.data for m in pull_all(topic + "-sub", 1)] == [b"sent"]
+
+
 def test_messages_of_one_key_arrive_in_publish_order(topic):
     publisher = PubSubPublisher(PROJECT, topic)
     for i in range(30):
