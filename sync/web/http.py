@@ -33,8 +33,9 @@ def is_json(mimetype: str) -> bool:
 
 
 def has_json_body(request: Any) -> bool:
-    """The request's Content-Type is JSON; the usual exact "application/json" is not parsed to know it."""
-    return request.headers.get("Content-Type") == "application/json" or is_json(request.mimetype or "")
+    """The request's Content-Type is JSON; the usual exact "application/json" is not parsed to know it
+    (read from the WSGI environ, where werkzeug's headers read it too)."""
+    return request.environ.get("CONTENT_TYPE") == "application/json" or is_json(request.mimetype or "")
 
 
 def declared_too_large(request: Any, limit: int) -> bool:
@@ -54,6 +55,19 @@ def trace_of(request: Any) -> tuple[str, str | None] | None:
     environ = request.environ
     return logs.trace_from_headers({"traceparent": environ.get("HTTP_TRACEPARENT") or "",
                                     "X-Cloud-Trace-Context": environ.get("HTTP_X_CLOUD_TRACE_CONTEXT") or ""})
+
+
+def environ_keys(*names: str) -> tuple[tuple[str, str], ...]:
+    """(header, WSGI environ key) of each of ``names``, as werkzeug maps them ("webhook-id" is
+    ``HTTP_WEBHOOK_ID``), for ``environ_headers``: worked out once, not per request."""
+    return tuple((name, "HTTP_" + name.upper().replace("-", "_")) for name in names)
+
+
+def environ_headers(request: Any, keys: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The headers of ``keys`` (``environ_keys``) the request has, read from the WSGI environ where
+    werkzeug's headers read them too, without their cost per lookup."""
+    environ = request.environ
+    return {name: environ[key] for name, key in keys if key in environ}
 
 
 def configure_logs(settings: Settings) -> None:

@@ -15,14 +15,24 @@ from flask import Response
 from sync.kernel import logs
 from sync.kernel.errors import ConfigError, InvalidPayload, InvalidSignature, Retryable
 from sync.kernel.payload import parse_body, parse_change
-from sync.kernel.signature import decode_secrets, verify
-from sync.web.http import answer, configure_logs, declared_too_large, has_json_body, read_limited, trace_of
+from sync.kernel.signature import SIGNATURE_HEADERS, decode_secrets, verify
+from sync.web.http import (
+    answer,
+    configure_logs,
+    declared_too_large,
+    environ_headers,
+    environ_keys,
+    has_json_body,
+    read_limited,
+    trace_of,
+)
 
 if TYPE_CHECKING:
     from sync.bootstrap import Container
 
 MAX_BODY = 1024 * 1024
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once, not per message
+_SIGNATURE_KEYS = environ_keys(*SIGNATURE_HEADERS)
 
 
 @lru_cache(maxsize=4)
@@ -65,7 +75,7 @@ def _webhook(request: Any, c: Container, fields: dict[str, Any]) -> tuple[int, R
         fields["reason"] = str(exc)
         return 503, answer({"error": "unavailable"}, 503)
     try:
-        webhook_id = verify(keys, request.headers, body, time.time())
+        webhook_id = verify(keys, environ_headers(request, _SIGNATURE_KEYS), body, time.time())
     except InvalidSignature as exc:
         fields["outcome"], fields["reason"] = "rejected", str(exc)
         return 401, answer({"error": "invalid_signature"}, 401)

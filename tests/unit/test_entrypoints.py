@@ -209,3 +209,16 @@ def test_the_webhooks_log_line_carries_the_requests_trace(webhook, publisher, he
     entry = json.loads(CloudLoggingFormatter("unit-project").format(record))
     assert entry["logging.googleapis.com/trace"] == "projects/unit-project/traces/" + "a" * 32
     assert entry["logging.googleapis.com/spanId"] == span
+
+
+def test_the_signature_headers_are_read_in_any_case_and_a_missing_one_is_401(webhook, publisher):
+    """The route reads the webhook-* headers from the WSGI environ, as werkzeug's headers do: header
+    names are case-insensitive, and one that is absent is missing (not an empty string that passes)."""
+    body = json.dumps(payload())
+    headers = signed_headers(SECRET, body)
+    shouted = {name.upper() if name.startswith("webhook-") else name: value for name, value in headers.items()}
+    assert post(webhook, body, shouted).status_code == 202
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        r = post(webhook, body, {k: v for k, v in headers.items() if k != name})
+        assert (r.status_code, r.get_json()) == (401, {"error": "invalid_signature"})
+    assert len(publisher.messages) == 1
