@@ -465,6 +465,10 @@ _container: list[Container] = []
 
 def container() -> Container:
     """This instance's container, made on first use (from the environment)."""
+    try:  # every request asks: once made, no lock (a thread switched out inside it stalls the others)
+        return _container[0]
+    except IndexError:
+        pass
     with _lock:
         if not _container:
             _container.append(Container())
