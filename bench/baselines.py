@@ -43,14 +43,12 @@ def bare(request):  # type: ignore[no-untyped-def]
 @functions_framework.http
 def publish_only(request):  # type: ignore[no-untyped-def]
     from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisherClient
-    from google.pubsub_v1.types import PublishRequest, PubsubMessage
+
+    from sync.adapters.pubsub import publish_request  # the request built as the product builds it
 
     client, topic = _publisher()
     body = request.get_data()
-    # The request built as the product builds it: raw protobuf, wrapped without a copy.
-    message = PubsubMessage.pb()(data=body, ordering_key=_key(body))
-    request_ = PublishRequest.wrap(PublishRequest.pb()(topic=topic, messages=[message]))
-    GapicPublisherClient.publish(client, request=request_, timeout=10)
+    GapicPublisherClient.publish(client, request=publish_request(topic, body, _key(body), {}), timeout=10)
     return '{"status":"accepted"}', 202, {"Content-Type": "application/json"}
 
 

@@ -1,13 +1,14 @@
 """CPU per request of ``handle_webhook`` in this process, no network: ``python -m bench.ingest_cpu``.
 
 The mixed load of ``bench/mixed.py`` (signed, each webhook distinct) is handed to the real route
-(``sync/web/webhook.py``, its container's publisher replaced by one that only counts) and to the
-publish-only baseline's work (``bench/baselines.py``: read the body, decode it, build the ordering
-key, hand it to the same counting publisher, answer 202), one request after the other in one
-thread, timed with ``time.thread_time``: CPU, not wall clock, so the figure holds on a loaded
-machine. What the real publish costs (the gRPC client's threads) is the same for both and left
-out; ``bench.run``'s mixed section measures it with wrk. Then the route's stages one by one, on
-the same requests: where the CPU goes. ``--profile`` adds cProfile's top entries.
+(``sync/web/webhook.py``, its container's publisher replaced by one that builds the product's
+Publish request and only counts) and to the publish-only baseline's work (``bench/baselines.py``:
+read the body, decode it, build the ordering key, hand it to the same counting publisher, answer
+202), one request after the other in one thread, timed with ``time.thread_time``: CPU, not wall
+clock, so the figure holds on a loaded machine. What sending the request costs (the gRPC call
+and the client's threads) is the same for both and left out; ``bench.run``'s mixed section
+measures it with wrk. Then the route's stages one by one, on the same requests: where the CPU
+goes. ``--profile`` adds cProfile's top entries.
 
 Log lines are formatted and written to /dev/null (formatting is part of the cost; the terminal
 is not).
@@ -34,22 +35,27 @@ from werkzeug.test import EnvironBuilder
 
 from bench.mixed import mixed_payloads, signed
 from sync import bootstrap
+from sync.adapters.pubsub import publish_request
 from sync.config import Settings
 from sync.kernel import logs
 from sync.kernel.payload import parse_body, parse_change
 from sync.kernel.signature import decode_secrets, verify
 from sync.web import http, webhook
 
+TOPIC = "projects/bench/topics/ingest"
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="
 
 
 class CountingPublisher:
-    """The Publisher port, keeping nothing: the harness measures the route, not a list growing."""
+    """The Publisher port, keeping nothing: the harness measures the route, not a list growing. It
+    builds the Publish request the product's publisher builds (sync/adapters/pubsub.py), and sends
+    nothing."""
 
     def __init__(self) -> None:
         self.count = 0
 
     def publish(self, data: bytes, ordering_key: str, attributes: dict[str, str]) -> str:
+        publish_request(TOPIC, data, ordering_key, attributes)
         self.count += 1
         return str(self.count)
 
