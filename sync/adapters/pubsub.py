@@ -13,7 +13,7 @@ from google.api_core import retry as gretry
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.cloud.pubsub_v1.publisher import exceptions as pexc
 from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisherClient
-from google.pubsub_v1.types import PublishRequest, PublishResponse, PubsubMessage
+from google.pubsub_v1.types import PublishRequest, PubsubMessage
 
 from sync.kernel.errors import PublishFailed
 
@@ -96,7 +96,7 @@ class PubSubPublisher:
             # (RetryError); ValueError: a closed channel, or a message the protobuf refuses (text
             # that is no UTF-8, such as a lone surrogate).
             raise PublishFailed(f"pubsub: {type(exc).__name__}") from exc
-        ids = PublishResponse.pb(response).message_ids
+        ids = response.message_ids
         if len(ids) != 1:
             raise PublishFailed("pubsub: no message id confirmed")
         return str(ids[0])
