@@ -60,12 +60,41 @@ class _Errors:
         self.items.append({"loc": loc, "msg": msg})
 
 
+_NOT_JSON = "must be a UTF-8 JSON document"
+_LONE_SURROGATE = ("must be a UTF-8 JSON document: a \\u escape in it names half of a character (a lone "
+                   "surrogate, \\ud800 to \\udfff, without its pair)")
+
+
+def decode_json(raw: bytes) -> Any:
+    """The JSON document of a request's raw body, or InvalidPayload.
+
+    A ``\\ud800`` escape with no partner is JSON's syntax but names no character: its text cannot be
+    written as UTF-8 (to Pub/Sub, Firestore or Calendar), so the change could never be applied and
+    every try would fail. Refused here, as a 400; only a body with such an escape in it is checked
+    further (a pair, e.g. an emoji sent escaped, is one character and passes).
+    """
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
+        raise InvalidPayload([{"loc": "body", "msg": _NOT_JSON}]) from None
+    if ("\\ud" in text or "\\uD" in text) and not _writable(data):
+        raise InvalidPayload([{"loc": "body", "msg": _LONE_SURROGATE}])
+    return data
+
+
+def _writable(data: Any) -> bool:
+    """Whether every string in ``data`` (keys too) can be written as UTF-8."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_body(body: bytes) -> dict[str, Any]:
     """Decode the raw body as a JSON object, or raise InvalidPayload."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
-        raise InvalidPayload([{"loc": "body", "msg": "must be a UTF-8 JSON document"}]) from None
+    data = decode_json(body)
     if not isinstance(data, dict):
         raise InvalidPayload([{"loc": "body", "msg": "must be a JSON object"}])
     return data

@@ -9,7 +9,6 @@ the use case is sync/snapshots/service.py.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from flask import Response
 
 from sync.kernel import logs
 from sync.kernel.errors import InvalidPayload, Retryable
+from sync.kernel.payload import decode_json
 from sync.snapshots import model as m
 from sync.snapshots.service import Refused, Snapshots
 from sync.web.http import api_answer, declared_too_large
@@ -34,11 +34,7 @@ def _body(request: Any) -> Any:
     raw = request.stream.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise Refused(413, {"error": "payload_too_large"})
-    try:
-        return json.loads(raw.decode("utf-8")) if raw else {}
-    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
-        raise Refused(400, {"error": "invalid_payload",
-                            "detail": [{"loc": "body", "msg": "must be a UTF-8 JSON document"}]}) from None
+    return decode_json(raw) if raw else {}  # InvalidPayload: a 400 (handle)
 
 
 def handle(request: Any, c: Container, link_secret: str, account_id: str, user_id: str, rest: list[str],

@@ -209,6 +209,9 @@ def test_bad_requests(snap, stack, user, google_user):
     assert "events[1].title" in locs and "events[2]" in locs and "events[3].end" in locs and not any(
         loc.startswith("events[0]") for loc in locs)
     assert snap.call("PUT", f"/{sid}/pages/0", {"events": {"id": "a"}}).status_code == 400
+    # A lone surrogate (sent as a \u escape) could never be stored or written: a 400, not a 5xx.
+    r = snap.put(sid, 0, [event("a", title="x\ud800")])
+    assert r.status_code == 400 and [d["loc"] for d in r.json()["detail"]] == ["body"]
     r = snap.put(sid, 0, events(1001))
     assert r.status_code == 400 and r.json()["detail"][0]["loc"] == "events"
     assert snap.put(sid, 1, [event("a")]).status_code == 202

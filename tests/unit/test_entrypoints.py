@@ -222,3 +222,14 @@ def test_the_signature_headers_are_read_in_any_case_and_a_missing_one_is_401(web
         r = post(webhook, body, {k: v for k, v in headers.items() if k != name})
         assert (r.status_code, r.get_json()) == (401, {"error": "invalid_signature"})
     assert len(publisher.messages) == 1
+
+
+def test_a_lone_surrogate_in_the_event_is_a_400_and_nothing_is_published(webhook, publisher):
+    """Not a 503 the platform would retry for ever: the text cannot be written anywhere."""
+    data = payload()
+    data["event"]["title"] = "Diagnóstico \ud800"
+    r = post(webhook, json.dumps(data))
+    assert r.status_code == 400 and [d["loc"] for d in r.get_json()["detail"]] == ["body"]
+    assert publisher.messages == []
+    data["event"]["title"] = "Diagnóstico \U0001F600"  # the same character escaped as a pair: taken
+    assert post(webhook, json.dumps(data)).status_code == 202 and len(publisher.messages) == 1

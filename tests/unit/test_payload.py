@@ -183,6 +183,31 @@ def test_body_json_object_is_returned():
     assert parse_body(json.dumps(payload()).encode())["type"] == "event.created"
 
 
+@pytest.mark.parametrize("where", ["title", "key", "attendee", "low half"])
+def test_a_lone_surrogate_escape_anywhere_in_the_body_is_refused_at_body(where):
+    """JSON lets "\ud800" through, but no UTF-8 text holds it: the change could never be written."""
+    data = payload()
+    if where == "title":
+        data["event"]["title"] = "Mentoria \ud800"
+    elif where == "key":
+        data["event"]["\udc00extra"] = 1  # an unknown field's name: ignored, but still unwritable
+    elif where == "attendee":
+        data["event"]["attendees"] = [{"email": "a@b.co", "display_name": "x\udfff"}]
+    else:
+        data["event"]["description"] = "\ude00 then text"
+    body = json.dumps(data).encode()  # ensure_ascii: the surrogate is sent as a \u escape
+    with pytest.raises(InvalidPayload) as exc:
+        parse_body(body)
+    assert [d["loc"] for d in exc.value.detail] == ["body"] and "lone surrogate" in exc.value.detail[0]["msg"]
+
+
+@pytest.mark.parametrize("text", ["\U0001F600 escaped as a pair", "a literal backslash: \\ud800", "\\uD83D"])
+def test_escaped_pairs_and_literal_backslashes_are_taken(text):
+    data = payload()
+    data["event"]["title"] = text
+    assert parse_body(json.dumps(data).encode())["event"]["title"] == text
+
+
 def test_a_version_more_than_the_skew_ahead_of_now_is_refused():
     from datetime import datetime, timedelta, timezone
 
