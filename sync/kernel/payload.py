@@ -84,11 +84,23 @@ def decode_json(raw: bytes) -> Any:
 
 
 def _writable(data: Any) -> bool:
-    """Whether every string in ``data`` (keys too) can be written as UTF-8."""
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
+    """Whether every string in ``data`` (keys too) can be written as UTF-8. Walked without recursion
+    (a document nested as deep as json.loads takes is no RecursionError here) and string by string
+    (no copy of the whole document: a snapshot page may be 32 MiB)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:  # json.loads makes these exact types
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif type(item) is dict:
+            stack.extend(item)
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
     return True
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from sync.kernel.errors import InvalidPayload
 from sync.kernel.model import Version
-from sync.kernel.payload import parse_body, parse_change
+from sync.kernel.payload import _writable, decode_json, parse_body, parse_change
 from tests.helpers import payload
 
 
@@ -239,3 +239,28 @@ def test_a_value_that_only_fits_before_a_final_line_break_is_refused(field, valu
     """``$`` also matches before a final "\\n", and date.fromisoformat takes ISO week dates: both
     let through values Calendar refuses (or reads otherwise) and docs/openapi.yaml's patterns do not."""
     assert loc in problems(payload(**{field: value}))
+
+
+def test_the_surrogate_check_walks_documents_of_any_depth_without_recursion():
+    """json.loads takes a document nested close to the interpreter's limit; the check must not be
+    the one to raise RecursionError (a 503 or 500 for a valid body)."""
+    deep: object = ["\U0001F600"]
+    for _ in range(100_000):
+        deep = [deep]
+    assert _writable(deep)
+    lone: object = {"k": "x\ud800"}
+    for _ in range(100_000):
+        lone = {"a": lone}
+    assert not _writable(lone)
+
+    def nested(depth: int, leaf: str) -> bytes:
+        return ("[" * depth + leaf + "]" * depth).encode()
+
+    depth = 1
+    while True:  # the deepest document decode_json takes from here (no escape: no check)
+        try:
+            decode_json(nested(depth + 1, '"x"'))
+        except InvalidPayload:
+            break
+        depth += 1
+    assert decode_json(nested(depth, '"\\ud83d\\ude00"'))  # as deep, with the check's walk
