@@ -49,14 +49,6 @@ def read_limited(request: Any, limit: int) -> bytes | None:
     return None if len(body) > limit else bytes(body)
 
 
-def trace_of(request: Any) -> tuple[str, str | None] | None:
-    """``logs.trace_from_headers`` of the request, its two trace headers read from the WSGI environ
-    (werkzeug's headers pay an exception for each one that is missing)."""
-    environ = request.environ
-    return logs.trace_from_headers({"traceparent": environ.get("HTTP_TRACEPARENT") or "",
-                                    "X-Cloud-Trace-Context": environ.get("HTTP_X_CLOUD_TRACE_CONTEXT") or ""})
-
-
 def environ_keys(*names: str) -> tuple[tuple[str, str], ...]:
     """(header, WSGI environ key) of each of ``names``, as werkzeug maps them ("webhook-id" is
     ``HTTP_WEBHOOK_ID``), for ``environ_headers``: worked out once, not per request."""
@@ -68,6 +60,15 @@ def environ_headers(request: Any, keys: tuple[tuple[str, str], ...]) -> dict[str
     werkzeug's headers read them too, without their cost per lookup."""
     environ = request.environ
     return {name: environ[key] for name, key in keys if key in environ}
+
+
+_TRACE_KEYS = environ_keys("traceparent", "X-Cloud-Trace-Context")
+
+
+def trace_of(request: Any) -> tuple[str, str | None] | None:
+    """``logs.trace_from_headers`` of the request, its two trace headers read from the WSGI environ
+    (werkzeug's headers pay an exception for each one that is missing)."""
+    return logs.trace_from_headers(environ_headers(request, _TRACE_KEYS))
 
 
 def configure_logs(settings: Settings) -> None:

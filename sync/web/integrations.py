@@ -21,7 +21,7 @@ from sync.connections.flow import FlowRefused
 from sync.kernel import logs
 from sync.kernel.errors import AuthRevoked, ConfigError, DisconnectInProgress, Retryable
 from sync.web import connect, connections, pages, privacy
-from sync.web.http import api_answer, configure_logs
+from sync.web.http import api_answer, configure_logs, trace_of
 from sync.web.paths import function_names, route_path, route_segments
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def handle(request: Any, c: Container) -> Response:
     lang = pages.language(request.headers.get("Accept-Language"))
     path = route_path(request.path, function_names(os.environ))
     fields: dict[str, Any] = {"function": "integrations"}
-    trace = logs.trace_from_headers(request.headers)
+    trace = trace_of(request)
     try:
         configure_logs(c.settings)
         response = _route(request, c, path, lang, fields)

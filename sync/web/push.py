@@ -17,7 +17,7 @@ from flask import Response
 from sync.config import Settings
 from sync.kernel import logs
 from sync.kernel.errors import PushRefused, Retryable
-from sync.web.http import answer, configure_logs, retry_after
+from sync.web.http import answer, configure_logs, retry_after, trace_of
 
 if TYPE_CHECKING:  # the ports are for the type checker: importing main stays cheap (a cold start)
     from sync.kernel.ports import PushAuth
@@ -62,7 +62,7 @@ def handle_push(request: Any, settings: Callable[[], Settings], push_auth: Calla
     the boundary: a deployment missing its configuration answers 500 and says so in the log."""
     started = time.perf_counter()
     fields: dict[str, Any] = {"function": function}
-    trace = logs.trace_from_headers(request.headers)
+    trace = trace_of(request)
     level = logging.INFO
     try:
         configure_logs(settings())

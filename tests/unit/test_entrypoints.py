@@ -1,7 +1,9 @@
 """The functions through functions-framework's own test client, with fakes behind the ports."""
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 from functions_framework import create_app
@@ -191,24 +193,44 @@ def test_the_worker_acknowledges_a_far_future_version_without_writing(worker, wo
     assert record.levelname == "WARNING"
 
 
+@contextlib.contextmanager
+def sync_records() -> Iterator[list[logging.LogRecord]]:
+    """The records of the ``sync`` logger while the block runs (the root's handlers are the service's own)."""
+    records: list[logging.LogRecord] = []
+    catch = logging.Handler()
+    catch.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("sync").addHandler(catch)
+    try:
+        yield records
+    finally:
+        logging.getLogger("sync").removeHandler(catch)
+
+
 @pytest.mark.parametrize(("header", "value", "span"), [
     ("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-01", "b" * 16),
     ("X-Cloud-Trace-Context", "a" * 32 + "/7;o=1", "7"),
 ])
 def test_the_webhooks_log_line_carries_the_requests_trace(webhook, publisher, header, value, span):
-    records: list[logging.LogRecord] = []
-    catch = logging.Handler()
-    catch.emit = records.append  # type: ignore[method-assign]
-    logging.getLogger("sync").addHandler(catch)  # the root's handlers are the service's own
-    try:
-        body = json.dumps(payload())
+    body = json.dumps(payload())
+    with sync_records() as records:
         assert post(webhook, body, {**signed_headers(SECRET, body), header: value}).status_code == 202
-    finally:
-        logging.getLogger("sync").removeHandler(catch)
     [record] = [r for r in records if r.getMessage() == "webhook handled"]
     entry = json.loads(CloudLoggingFormatter("unit-project").format(record))
     assert entry["logging.googleapis.com/trace"] == "projects/unit-project/traces/" + "a" * 32
     assert entry["logging.googleapis.com/spanId"] == span
+
+
+@pytest.mark.parametrize(("header", "value", "span"), [
+    ("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-01", "b" * 16),
+    ("X-Cloud-Trace-Context", "a" * 32 + "/7;o=1", "7"),
+])
+def test_the_workers_log_line_carries_the_push_requests_trace(worker, world, header, value, span):
+    """The push routes read the same two trace headers as the webhook (sync/web/http.py::trace_of)."""
+    with sync_records() as records:
+        assert worker.post("/", json=push_envelope(message()), headers={header: value}).status_code == 200
+    traced = [json.loads(CloudLoggingFormatter("unit-project").format(r)) for r in records if getattr(r, "trace", None)]
+    assert traced and all(e["logging.googleapis.com/trace"] == "projects/unit-project/traces/" + "a" * 32
+                          and e["logging.googleapis.com/spanId"] == span for e in traced)
 
 
 def test_the_signature_headers_are_read_in_any_case_and_a_missing_one_is_401(webhook, publisher):
