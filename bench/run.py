@@ -107,8 +107,10 @@ def raise_if_dead(procs: dict[str, Handler]) -> None:
                            + "".join(emulators.log_tail(h.log_path) for h in dead.values()))
 
 
-def start_handlers(stack: Stack) -> tuple[dict[str, str], dict[str, Handler]]:
-    """The three handlers, each in its own functions-framework process, on the ingest topic."""
+def start_handlers(stack: Stack, handlers: dict[str, tuple[str, str]] = HANDLERS,
+                   ) -> tuple[dict[str, str], dict[str, Handler]]:
+    """``handlers`` (name → (target, source)), each in its own functions-framework process, on the
+    ingest topic."""
     from google.api_core.exceptions import AlreadyExists
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
@@ -118,7 +120,7 @@ def start_handlers(stack: Stack) -> tuple[dict[str, str], dict[str, Handler]]:
         pass
     env = {**os.environ, **stack.env, "SYNC_TOPIC": INGEST_TOPIC}
     urls, procs = {}, {}
-    for name, (target, source) in HANDLERS.items():
+    for name, (target, source) in handlers.items():
         sock = ports.listening_socket()  # ours until the handler stops (local/ports.py)
         log_path = stack.log_dir / f"bench-{target}.log"
         # A process that dies before serving raises with the end of its log.
@@ -206,6 +208,33 @@ def wrk_round(url: str, batch: list[tuple[bytes, dict[str, str]]], connections: 
             "cpu_ms_per_req": cpu * 1000 / r["requests"]}
 
 
+Batch = list[tuple[bytes, dict[str, str]]]  # (body, headers) of each webhook
+
+
+def side_by_side(urls: dict[str, str], procs: dict[str, Handler], batches: dict[str, Batch],
+                 connections: int) -> dict[str, dict[str, float]]:
+    """One wrk round against every handler at the same moment, ``batches[name]`` each: a swing of
+    the machine (a neighbour's load, CPU steal) falls on all of them alike, so their CPU per request
+    compares within a few per cent, where rounds taken in turns move by ±15 %."""
+    results: dict[str, dict[str, float]] = {}
+    failed: list[BaseException] = []
+
+    def one(name: str) -> None:
+        try:
+            results[name] = wrk_round(urls[name], batches[name], connections, procs[name].proc.pid)
+        except BaseException as exc:  # raised below, in the caller's thread
+            failed.append(exc)
+
+    threads = [threading.Thread(target=one, args=(name,), name=f"wrk-{name}") for name in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failed:
+        raise failed[0]
+    return {name: results[name] for name in batches}
+
+
 def bench_ingest_mixed(stack: Stack, n: int = 3000, users: int = 50, connections: int = 16,
                        rounds: int = 5) -> None:
     """The mixed load: ``n`` distinct signed webhooks (bench/mixed.py) over ``users`` users, replayed by
@@ -226,6 +255,9 @@ def bench_ingest_mixed(stack: Stack, n: int = 3000, users: int = 50, connections
             for name in names[r % len(names):] + names[:r % len(names)]:
                 batch = signed(secret, mixed_payloads(n, f"mixed{r}-{name.split()[0]}", users, seed=r))
                 per_round[name].append(wrk_round(urls[name], batch, connections, procs[name].proc.pid))
+        side = [side_by_side(urls, procs, {name: signed(secret, mixed_payloads(n, f"side{r}-{name.split()[0]}", users,
+                                                                                 seed=100 + r))
+                                           for name in SIDE_BY_SIDE}, connections) for r in range(rounds)]
     except BaseException:
         raise_if_dead(procs)
         raise
@@ -252,6 +284,30 @@ def bench_ingest_mixed(stack: Stack, n: int = 3000, users: int = 50, connections
          f"the batching client (the former path): throughput {real['req_per_s'] / batching['req_per_s']:.2f}x, "
          f"CPU {real['cpu_ms_per_req'] / batching['cpu_ms_per_req']:.2f}x.")
     emit()
+    ratio = emit_side_by_side(side, "publish-only")["handle_webhook"]
+    emit(f"handle_webhook / publish-only, side by side: CPU per request **{ratio:.2f}x** (target <= 1.10).")
+    emit()
+
+
+SIDE_BY_SIDE = ("publish-only", "publish-only, batching client", "handle_webhook")
+
+
+def emit_side_by_side(rounds: list[dict[str, dict[str, float]]], base: str) -> dict[str, float]:
+    """The CPU of handlers loaded at the same moment: medians, and each one's ratio to ``base``'s
+    round by round; returns the median ratios (bench/ab.py prints the same for any handlers)."""
+    emit(f"Side by side: the same handlers loaded at the same moment, {len(rounds)} rounds (each its own "
+         "webhooks), so swings of the machine fall on all alike.")
+    emit()
+    rows, medians = [], {}
+    for name in rounds[0]:
+        ratios = [r[name]["cpu_ms_per_req"] / r[base]["cpu_ms_per_req"] for r in rounds]
+        medians[name] = statistics.median(ratios)
+        rows.append({"handler": name, "cpu_ms_per_req": statistics.median(r[name]["cpu_ms_per_req"] for r in rounds),
+                     "req_per_s": statistics.median(r[name]["req_per_s"] for r in rounds),
+                     "p99_ms": statistics.median(r[name]["p99_ms"] for r in rounds),
+                     f"cpu / {base}": f"{medians[name]:.2f}x (" + ", ".join(f"{x:.2f}" for x in ratios) + ")"})
+    table(rows)
+    return medians
 
 
 # -- 2/6. end to end and scale ---------------------------------------------------------------------
