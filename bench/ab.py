@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench.mixed import mixed_payloads, signed
-from bench.run import Batch, emit_side_by_side, raise_if_dead, side_by_side, start_handlers, stop_handlers
+from bench.run import Batch, emit_side_by_side, serving, side_by_side
 from local import shutdown
 from local.stack import Stack
 
@@ -50,8 +50,7 @@ def main() -> None:
         stack.start()
         try:
             secret = stack.env["WEBHOOK_SIGNING_SECRET"]
-            urls, procs = start_handlers(stack, dict(zip(names, args.handlers, strict=True)))
-            try:
+            with serving(stack, dict(zip(names, args.handlers, strict=True))) as (urls, procs):
                 def batches(tag: str, count: int, seed: int) -> dict[str, Batch]:
                     return {name: signed(secret, mixed_payloads(count, f"{tag}-{name}", 50, seed=seed))
                             for name in names}
@@ -62,13 +61,6 @@ def main() -> None:
                     rounds.append(side_by_side(urls, procs, batches(f"ab{r}", args.webhooks, r), args.connections))
                     print(f"round {r + 1}: " + ", ".join(f"{name} {rounds[-1][name]['cpu_ms_per_req']:.3f} ms"
                                                         for name in names), flush=True)
-            except BaseException:
-                raise_if_dead(procs)
-                raise
-            else:
-                raise_if_dead(procs)
-            finally:
-                stop_handlers(procs)
         finally:
             stack.stop()
     emit_side_by_side(rounds, names[0])

@@ -7,6 +7,7 @@ change, cold start, and how latency and throughput move with 1 to 1,000 connecte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -135,20 +137,28 @@ def stop_handlers(procs: dict[str, Handler]) -> None:
         handler.sock.close()
 
 
-def bench_ingest(stack: Stack, n: int, concurrency: int) -> None:
-    urls, procs = start_handlers(stack)
+@contextlib.contextmanager
+def serving(stack: Stack, handlers: dict[str, tuple[str, str]] = HANDLERS,
+            ) -> Iterator[tuple[dict[str, str], dict[str, Handler]]]:
+    """The handlers started (``start_handlers``) and, on the way out, stopped; a handler that died
+    raises with the end of its log, whether the load failed (its log, not just the refused
+    requests, the load's error chained to it) or every request was answered."""
+    urls, procs = start_handlers(stack, handlers)
     try:
+        try:
+            yield urls, procs
+        finally:
+            raise_if_dead(procs)
+    finally:
+        stop_handlers(procs)
+
+
+def bench_ingest(stack: Stack, n: int, concurrency: int) -> None:
+    with serving(stack) as (urls, _):
         for url in urls.values():  # warm up each (first publish creates the client)
             load(url, signed_batch(stack, 50, "warm"), concurrency)
         results = {name: load(url, signed_batch(stack, n, "ingest-" + name.split()[0]), concurrency)
                    for name, url in urls.items()}
-    except BaseException:
-        raise_if_dead(procs)  # a handler that died: its log, not just the refused requests
-        raise
-    else:
-        raise_if_dead(procs)  # every request answered, and yet one died
-    finally:
-        stop_handlers(procs)
     real, pub, bare = results["handle_webhook"], results["publish-only"], results["bare 202"]
     batching = results["publish-only, batching client"]
     emit(f"### Ingest: {n} signed webhooks, {concurrency} concurrent clients, Pub/Sub emulator "
@@ -244,9 +254,8 @@ def bench_ingest_mixed(stack: Stack, n: int = 3000, users: int = 50, connections
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed for the mixed ingest load: scripts/check-tools.sh bench installs it")
     secret = stack.env["WEBHOOK_SIGNING_SECRET"]
-    urls, procs = start_handlers(stack)
-    per_round: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
-    try:
+    per_round: dict[str, list[dict[str, float]]] = {name: [] for name in HANDLERS}
+    with serving(stack) as (urls, procs):
         for name, url in urls.items():  # warm up: clients made, code paths hot
             wrk_round(url, signed(secret, mixed_payloads(300, "warm", users, seed=99)), connections,
                       procs[name].proc.pid)
@@ -258,13 +267,6 @@ def bench_ingest_mixed(stack: Stack, n: int = 3000, users: int = 50, connections
         side = [side_by_side(urls, procs, {name: signed(secret, mixed_payloads(n, f"side{r}-{name.split()[0]}", users,
                                                                                  seed=100 + r))
                                            for name in SIDE_BY_SIDE}, connections) for r in range(rounds)]
-    except BaseException:
-        raise_if_dead(procs)
-        raise
-    else:
-        raise_if_dead(procs)
-    finally:
-        stop_handlers(procs)
     med = {name: {k: statistics.median(x[k] for x in rows) for k in rows[0]} for name, rows in per_round.items()}
     emit(f"### Ingest, mixed load: {n} distinct signed webhooks over {users} users, wrk with {connections} "
          f"connections, {rounds} rounds (medians)")

@@ -67,3 +67,53 @@ def test_a_handler_is_named_by_its_source_and_target(tmp_path):
     for wrong in ("main.py", ":handle_webhook", f"{source}:", f"{tmp_path}/absent.py:x"):
         with pytest.raises(argparse.ArgumentTypeError):
             handler_spec(wrong)
+
+
+class Exited:
+    returncode = -6  # SIGABRT
+
+    def poll(self) -> int:
+        return self.returncode
+
+
+class Serving:
+    returncode = None
+
+    def poll(self) -> None:
+        return None
+
+
+def fake_handlers(monkeypatch, tmp_path, proc: object) -> list[str]:  # type: ignore[no-untyped-def]
+    log = tmp_path / "handler.log"
+    log.write_text("the child's last words\n")
+    stopped: list[str] = []
+    handler = bench.run.Handler(proc, None, log)  # type: ignore[arg-type]
+    monkeypatch.setattr(bench.run, "start_handlers", lambda stack, handlers: ({"h": "url"}, {"h": handler}))
+    monkeypatch.setattr(bench.run, "stop_handlers", lambda procs: stopped.extend(procs))
+    return stopped
+
+
+def test_a_handler_that_died_under_a_load_that_went_well_raises_with_its_log(monkeypatch, tmp_path):
+    stopped = fake_handlers(monkeypatch, tmp_path, Exited())
+    with pytest.raises(RuntimeError, match="h exited with -6") as raised:
+        with bench.run.serving(None, {}):  # type: ignore[arg-type]
+            pass
+    assert "the child's last words" in str(raised.value)
+    assert stopped == ["h"]
+
+
+def test_a_load_that_failed_because_a_handler_died_raises_the_handlers_death_first(monkeypatch, tmp_path):
+    stopped = fake_handlers(monkeypatch, tmp_path, Exited())
+    with pytest.raises(RuntimeError, match="h exited with -6") as raised:
+        with bench.run.serving(None, {}):  # type: ignore[arg-type]
+            raise ConnectionError("refused")
+    assert isinstance(raised.value.__context__, ConnectionError)  # the load's error, chained
+    assert stopped == ["h"]
+
+
+def test_a_load_that_failed_with_every_handler_alive_raises_its_own_error(monkeypatch, tmp_path):
+    stopped = fake_handlers(monkeypatch, tmp_path, Serving())
+    with pytest.raises(ConnectionError):
+        with bench.run.serving(None, {}):  # type: ignore[arg-type]
+            raise ConnectionError("refused")
+    assert stopped == ["h"]
