@@ -5,7 +5,8 @@ Each handler is a functions-framework target (``main.py:handle_webhook``,
 served in a process of its own on a local stack (emulators), and all of them are loaded by wrk
 at the same moment, round after round, each with webhooks of its own (bench/mixed.py). On this
 kind of machine a handler's CPU per request moves by ±15 % between rounds taken in turns; loaded
-at the same moment, two copies of the same handler differ by about 3 % a round. The first
+at the same moment, two copies of the same handler differ by up to 8 % a round and up to 4 %
+in the median of five to seven rounds: add a second copy of the first handler as a control. The first
 handler is the one the others are compared with:
 
     python -m bench.ab bench/baselines.py:publish_only main.py:handle_webhook /tmp/try.py:variant

@@ -225,7 +225,7 @@ def side_by_side(urls: dict[str, str], procs: dict[str, Handler], batches: dict[
                  connections: int) -> dict[str, dict[str, float]]:
     """One wrk round against every handler at the same moment, ``batches[name]`` each: a swing of
     the machine (a neighbour's load, CPU steal) falls on all of them alike, so their CPU per request
-    compares within a few per cent, where rounds taken in turns move by ±15 %."""
+    compares within a few per cent in the median of rounds, where rounds taken in turns move by ±15 %."""
     results: dict[str, dict[str, float]] = {}
     failed: list[BaseException] = []
 
