@@ -121,13 +121,23 @@ def start_handlers(stack: Stack, handlers: dict[str, tuple[str, str]] = HANDLERS
     except AlreadyExists:
         pass
     env = {**os.environ, **stack.env, "SYNC_TOPIC": INGEST_TOPIC}
-    urls, procs = {}, {}
-    for name, (target, source) in handlers.items():
-        sock = ports.listening_socket()  # ours until the handler stops (local/ports.py)
-        log_path = stack.log_dir / f"bench-{target}.log"
-        # A process that dies before serving raises with the end of its log.
-        procs[name] = Handler(function_server.serve(target, source, sock, name, ROOT, env, log_path), sock, log_path)
-        urls[name] = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    urls: dict[str, str] = {}
+    procs: dict[str, Handler] = {}
+    try:
+        for i, (name, (target, source)) in enumerate(handlers.items()):
+            sock = ports.listening_socket()  # ours until the handler stops (local/ports.py)
+            log_path = stack.log_dir / f"bench-{i}-{target}.log"  # two copies of one target: a log each
+            try:
+                # A process that dies before serving raises with the end of its log (and is stopped).
+                proc = function_server.serve(target, source, sock, name, ROOT, env, log_path)
+            except BaseException:
+                sock.close()
+                raise
+            procs[name] = Handler(proc, sock, log_path)
+            urls[name] = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    except BaseException:
+        stop_handlers(procs)  # the ones already serving do not outlive a failed start
+        raise
     return urls, procs
 
 

@@ -117,3 +117,42 @@ def test_a_load_that_failed_with_every_handler_alive_raises_its_own_error(monkey
         with bench.run.serving(None, {}):  # type: ignore[arg-type]
             raise ConnectionError("refused")
     assert stopped == ["h"]
+
+
+def test_a_failed_start_stops_the_handlers_already_serving_and_closes_every_socket(monkeypatch, tmp_path):
+    import types
+
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    class NoTopics:
+        def create_topic(self, name: str) -> None:
+            pass
+
+    started: list[str] = []
+
+    def serve(target, source, sock, name, cwd, env, log_path):  # type: ignore[no-untyped-def]
+        if target == "broken":
+            raise RuntimeError("broken exited with 1")
+        started.append(str(log_path.name))
+        return Serving()
+
+    stopped: list[str] = []
+    sockets: list[object] = []
+    real_socket = bench.run.ports.listening_socket
+
+    def listening_socket():  # type: ignore[no-untyped-def]
+        sockets.append(real_socket())
+        return sockets[-1]
+
+    monkeypatch.setattr(pubsub_v1, "PublisherClient", NoTopics)
+    monkeypatch.setattr(bench.run.function_server, "serve", serve)
+    monkeypatch.setattr(bench.run.ports, "listening_socket", listening_socket)
+    monkeypatch.setattr(bench.run, "stop_handlers",
+                        lambda procs: [(stopped.append(n), h.sock.close()) for n, h in procs.items()])
+    stack = types.SimpleNamespace(env={}, log_dir=tmp_path)
+    handlers = {"a": ("same", "main.py"), "b": ("same", "main.py"), "c": ("broken", "main.py")}
+    with pytest.raises(RuntimeError, match="broken exited"):
+        bench.run.start_handlers(stack, handlers)  # type: ignore[arg-type]
+    assert started == ["bench-0-same.log", "bench-1-same.log"]  # two copies of one target: a log each
+    assert stopped == ["a", "b"]
+    assert len(sockets) == 3 and all(s.fileno() == -1 for s in sockets)  # type: ignore[attr-defined]
