@@ -34,6 +34,7 @@ from sync.kernel.model import google_event_id
 from tests.helpers import payload, signed_headers, wait_for
 
 OUT: list[str] = []
+Batch = list[tuple[bytes, dict[str, str]]]  # (body, headers) of each webhook
 
 
 def emit(line: str = "") -> None:
@@ -55,7 +56,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def load(url: str, requests_: list[tuple[bytes, dict[str, str]]], concurrency: int,
+def load(url: str, requests_: Batch, concurrency: int,
          expect: int = 202) -> dict[str, float]:
     """POST every (body, headers) with ``concurrency`` clients; throughput and latency."""
     local = threading.local()
@@ -80,7 +81,7 @@ def load(url: str, requests_: list[tuple[bytes, dict[str, str]]], concurrency: i
             "p99_ms": pct(latencies, 99)}
 
 
-def signed_batch(stack: Stack, n: int, account: str, users: int = 50) -> list[tuple[bytes, dict[str, str]]]:
+def signed_batch(stack: Stack, n: int, account: str, users: int = 50) -> Batch:
     out = []
     for i in range(n):
         body = json.dumps(payload(account_id=account, user_id=f"u{i % users}", event_id=f"e{i}"))
@@ -200,7 +201,7 @@ def group_cpu_seconds(pgid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def wrk_round(url: str, batch: list[tuple[bytes, dict[str, str]]], connections: int, pgid: int,
+def wrk_round(url: str, batch: Batch, connections: int, pgid: int,
               threads: int = 2) -> dict[str, float]:
     """Replay ``batch`` once with wrk; latency from wrk, CPU from the handler's process group."""
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False, encoding="utf-8") as f:
@@ -226,9 +227,6 @@ def wrk_round(url: str, batch: list[tuple[bytes, dict[str, str]]], connections: 
     assert r["non_202"] == 0 and r["errors"] == 0, stdout
     return {"req_per_s": r["requests"] / r["seconds"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
             "cpu_ms_per_req": cpu * 1000 / r["requests"]}
-
-
-Batch = list[tuple[bytes, dict[str, str]]]  # (body, headers) of each webhook
 
 
 def side_by_side(urls: dict[str, str], procs: dict[str, Handler], batches: dict[str, Batch],
