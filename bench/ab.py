@@ -43,8 +43,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help="wrk's, per handler")
     args = parser.parse_args()
     names = [f"{i}:{target}" for i, (target, _) in enumerate(args.handlers)]
-    if args.rounds < 1 or args.webhooks < 1:
-        parser.error("--rounds and --webhooks must be at least 1")
+    if min(args.rounds, args.webhooks, args.connections) < 1:
+        parser.error("--rounds, --webhooks and --connections must be at least 1")
     shutdown.install()
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp))
